@@ -1,0 +1,329 @@
+//! Configuration: serde structs with named defaults, the default file embedded in the binary.
+//!
+//! A user file (TOML) is merged over the embedded `config/default.toml`, so every key
+//! is optional. Unknown keys are rejected with the key's name. Command-line flags
+//! override the merged file (see `cli.rs`).
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde::{Deserialize, Deserializer};
+
+/// The embedded default configuration.
+pub const DEFAULT_TOML: &str = include_str!("config/default.toml");
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("cannot read config file {path}: {source}")]
+    Read { path: PathBuf, source: std::io::Error },
+    #[error("config file {path}: {message}")]
+    Parse { path: PathBuf, message: String },
+    #[error("config setting `{setting}`: {message}")]
+    Invalid { setting: &'static str, message: String },
+}
+
+/// The whole server configuration.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    /// Where whisper files, the events database and state live.
+    pub data_dir: PathBuf,
+    /// Number of shards; 0 = one per available core.
+    pub shards: usize,
+    pub statsd: StatsdConfig,
+    pub admin: AdminConfig,
+    pub forward: ForwardConfig,
+}
+
+/// StatsD listeners and etsy aggregation semantics.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StatsdConfig {
+    /// UDP (and TCP, when `tcp`) listen address.
+    pub addr: SocketAddr,
+    /// Accept newline-framed StatsD over TCP on `addr`.
+    pub tcp: bool,
+    /// Unix datagram socket path ("" = off).
+    pub unix_socket: String,
+    /// Flush interval, aligned to wall-clock multiples.
+    #[serde(deserialize_with = "de_duration")]
+    pub flush_interval: Duration,
+    /// Timer percentiles; negative = top.
+    pub percent_threshold: Vec<f64>,
+    /// etsy's legacy namespace (`stats.*`, `stats_counts.*`).
+    pub legacy_namespace: bool,
+    /// Non-legacy: first path element of every stat.
+    pub global_prefix: String,
+    /// Non-legacy: counter prefix.
+    pub prefix_counter: String,
+    /// Non-legacy: timer prefix.
+    pub prefix_timer: String,
+    /// Non-legacy: gauge prefix.
+    pub prefix_gauge: String,
+    /// Non-legacy: set prefix.
+    pub prefix_set: String,
+    /// Replaces the `statsd` element of the self-metrics.
+    pub prefix_stats: String,
+    /// Appended to every name (before tags), as `.suffix`.
+    pub global_suffix: String,
+    /// Emit the raw count of counters next to the rate.
+    pub flush_counts: bool,
+    /// Delete every idle metric instead of emitting zeros.
+    pub delete_idle_stats: bool,
+    pub delete_counters: bool,
+    pub delete_timers: bool,
+    pub delete_gauges: bool,
+    pub delete_sets: bool,
+    /// Idle flushes before a gauge is deleted (with `delete_gauges`).
+    pub gauges_max_ttl: u32,
+    /// etsy's key sanitising.
+    pub key_name_sanitize: bool,
+    /// Sort DogStatsD tags so tag order never splits a series.
+    pub sort_tags: bool,
+    /// Exact timer statistics up to this many samples per series and interval.
+    pub timer_max_samples: usize,
+    /// Cap on distinct series held by the aggregator.
+    pub max_series: usize,
+    /// Longest accepted TCP line, in bytes.
+    pub max_line_length: usize,
+    /// Receive buffer per datagram, in bytes.
+    pub max_datagram: usize,
+    /// Which derived timer stats to emit; empty = all.
+    pub calculated_timer_metrics: Vec<String>,
+    /// Histogram bin rules for timers.
+    pub histogram: Vec<HistogramRule>,
+    /// Glob of keys whose incoming lines are printed to stderr ("" = off).
+    pub debug: String,
+}
+
+/// One etsy histogram rule: the first rule whose `metric` is a substring of the key wins.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HistogramRule {
+    pub metric: String,
+    /// Ascending, non-inclusive upper bounds; `"inf"` = unbounded.
+    pub bins: Vec<Bin>,
+}
+
+/// A histogram bin bound: a number or `"inf"`.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Bin {
+    Bound(f64),
+    Inf,
+}
+
+impl<'de> Deserialize<'de> for Bin {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        #[derive(Deserialize)]
+        #[serde(untagged)]
+        enum Raw {
+            F(f64),
+            I(i64),
+            S(String),
+        }
+        match Raw::deserialize(d)? {
+            Raw::F(f) => Ok(Bin::Bound(f)),
+            Raw::I(i) => Ok(Bin::Bound(i as f64)),
+            Raw::S(s) if s == "inf" => Ok(Bin::Inf),
+            Raw::S(s) => s
+                .parse::<f64>()
+                .map(Bin::Bound)
+                .map_err(|_| serde::de::Error::custom(format!("bin `{s}` is not a number or \"inf\""))),
+        }
+    }
+}
+
+/// etsy's management interface.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AdminConfig {
+    pub addr: SocketAddr,
+}
+
+/// Wire protocol for forwarding to Graphite.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ForwardProtocol {
+    Plaintext,
+    Pickle,
+}
+
+/// Forwarding flushed points to a Graphite receiver.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ForwardConfig {
+    /// `host:port`; empty = off.
+    pub addr: String,
+    pub protocol: ForwardProtocol,
+    /// Bytes kept while the target is down; the overflow is dropped and counted.
+    pub backlog_bytes: usize,
+}
+
+impl Config {
+    /// The embedded defaults.
+    pub fn embedded() -> Self {
+        Self::from_toml_str(DEFAULT_TOML, Path::new("<embedded default>"))
+            .expect("the embedded default config parses")
+    }
+
+    /// Load a user file merged over the embedded defaults.
+    pub fn load(path: &Path) -> Result<Self, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            path: path.to_owned(),
+            source,
+        })?;
+        Self::from_toml_str(&text, path)
+    }
+
+    /// Parse `text` merged over the embedded defaults; `path` names it in errors.
+    pub fn from_toml_str(text: &str, path: &Path) -> Result<Self, ConfigError> {
+        let parse = |t: &str| {
+            t.parse::<toml::Table>().map_err(|e| ConfigError::Parse {
+                path: path.to_owned(),
+                message: e.to_string(),
+            })
+        };
+        let mut base = parse(DEFAULT_TOML)?;
+        merge(&mut base, parse(text)?);
+        let cfg: Config = toml::Value::Table(base).try_into().map_err(|e: toml::de::Error| {
+            ConfigError::Parse { path: path.to_owned(), message: e.to_string() }
+        })?;
+        cfg.validate()?;
+        Ok(cfg)
+    }
+
+    /// Checks that serde cannot express.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        let s = &self.statsd;
+        if s.flush_interval < Duration::from_millis(10) {
+            return Err(ConfigError::Invalid {
+                setting: "statsd.flush_interval",
+                message: "must be at least 10ms".into(),
+            });
+        }
+        for p in &s.percent_threshold {
+            if !p.is_finite() || *p == 0.0 || p.abs() > 100.0 {
+                return Err(ConfigError::Invalid {
+                    setting: "statsd.percent_threshold",
+                    message: format!("{p} is not in [-100, 0) or (0, 100]"),
+                });
+            }
+        }
+        if s.max_datagram < 512 || s.max_datagram > 65535 {
+            return Err(ConfigError::Invalid {
+                setting: "statsd.max_datagram",
+                message: "must be between 512 and 65535".into(),
+            });
+        }
+        if s.timer_max_samples == 0 {
+            return Err(ConfigError::Invalid {
+                setting: "statsd.timer_max_samples",
+                message: "must be at least 1".into(),
+            });
+        }
+        Ok(())
+    }
+
+    /// Shards to run: the configured number, or the cores available.
+    pub fn shard_count(&self) -> usize {
+        if self.shards > 0 {
+            self.shards
+        } else {
+            std::thread::available_parallelism().map_or(1, std::num::NonZero::get)
+        }
+    }
+}
+
+/// Deep-merge `over` into `base`: tables merge key by key, other values replace.
+fn merge(base: &mut toml::Table, over: toml::Table) {
+    for (k, v) in over {
+        match (base.get_mut(&k), v) {
+            (Some(toml::Value::Table(b)), toml::Value::Table(o)) => merge(b, o),
+            (_, v) => {
+                base.insert(k, v);
+            }
+        }
+    }
+}
+
+/// Parse a duration such as `10s`, `500ms`, `1m`, `2h` or a bare number of seconds.
+pub fn parse_duration(s: &str) -> Result<Duration, String> {
+    let s = s.trim();
+    let (num, unit) = s
+        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+        .map_or((s, "s"), |i| (&s[..i], &s[i..]));
+    let n: f64 = num.parse().map_err(|_| format!("`{s}` is not a duration like 10s or 500ms"))?;
+    let secs = match unit {
+        "ms" => n / 1000.0,
+        "s" => n,
+        "m" | "min" => n * 60.0,
+        "h" => n * 3600.0,
+        "d" => n * 86400.0,
+        _ => return Err(format!("`{s}`: unknown unit `{unit}` (use ms, s, m, h or d)")),
+    };
+    if !secs.is_finite() || secs < 0.0 {
+        return Err(format!("`{s}` is not a valid duration"));
+    }
+    Ok(Duration::from_secs_f64(secs))
+}
+
+fn de_duration<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
+    let s = String::deserialize(d)?;
+    parse_duration(&s).map_err(serde::de::Error::custom)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn embedded_default_parses_with_documented_values() {
+        let c = Config::embedded();
+        assert_eq!(c.statsd.flush_interval, Duration::from_secs(10));
+        assert_eq!(c.statsd.addr.port(), 8125);
+        assert_eq!(c.admin.addr.port(), 8126);
+        assert_eq!(c.statsd.percent_threshold, vec![90.0]);
+        assert!(c.statsd.legacy_namespace);
+        assert!(c.forward.addr.is_empty());
+    }
+
+    #[test]
+    fn user_file_merges_over_defaults() {
+        let c = Config::from_toml_str(
+            "[statsd]\nflush_interval = \"2s\"\nhistogram = [{metric = \"a\", bins = [2, 5.5, \"inf\"]}]\n",
+            Path::new("t.toml"),
+        )
+        .unwrap();
+        assert_eq!(c.statsd.flush_interval, Duration::from_secs(2));
+        assert_eq!(c.statsd.addr.port(), 8125);
+        assert_eq!(
+            c.statsd.histogram[0].bins,
+            vec![Bin::Bound(2.0), Bin::Bound(5.5), Bin::Inf]
+        );
+    }
+
+    #[test]
+    fn unknown_key_is_named() {
+        let e = Config::from_toml_str("[statsd]\nflushInterval = 5\n", Path::new("t.toml"))
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("flushInterval"), "{e}");
+    }
+
+    #[test]
+    fn invalid_percentile_names_the_setting() {
+        let e = Config::from_toml_str("[statsd]\npercent_threshold = [0]\n", Path::new("t.toml"))
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("statsd.percent_threshold"), "{e}");
+    }
+
+    #[test]
+    fn durations() {
+        assert_eq!(parse_duration("500ms").unwrap(), Duration::from_millis(500));
+        assert_eq!(parse_duration("1m").unwrap(), Duration::from_secs(60));
+        assert_eq!(parse_duration("3").unwrap(), Duration::from_secs(3));
+        assert!(parse_duration("3 parsecs").is_err());
+    }
+}

@@ -1,0 +1,31 @@
+//! lonsdaleite: StatsD aggregation, Carbon ingestion, Whisper storage and the Graphite
+//! render API in one thread-per-core server.
+//!
+//! Module map:
+//! - [`cli`]: command-line arguments (clap); `main.rs` only adapts them.
+//! - [`config`]: configuration structs, the embedded default file, validation.
+//! - [`sys`]: preflight checks of the host (memlock, io_uring) with the fix to apply.
+//! - [`clock`]: wall-clock access and interval alignment, injected where time matters.
+//! - [`protocol`]: wire formats: framing, StatsD lines, JS-style number output.
+//! - [`aggregate`]: etsy-exact StatsD aggregation: partial tables, owned state, flush.
+//! - [`route`]: which shard owns a name (fixed-seed ahash).
+//! - [`shard`]: one pinned glommio executor per shard: listeners, ingest, flush.
+//! - [`admin`]: etsy's management interface (line commands over TCP).
+//! - [`forward`]: the Graphite forwarder: one persistent connection, bounded backlog.
+//! - [`storage`]: the whisper file format and carbon's schema files.
+//! - [`agent`]: the host collector (Diamond role) and log tailer (Logster role).
+//! - [`server`]: wiring: builds the shards, the side threads and the shutdown path.
+
+pub mod admin;
+pub mod agent;
+pub mod aggregate;
+pub mod cli;
+pub mod clock;
+pub mod config;
+pub mod forward;
+pub mod protocol;
+pub mod route;
+pub mod server;
+pub mod shard;
+pub mod storage;
+pub mod sys;
