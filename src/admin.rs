@@ -1,1 +1,285 @@
-//! pending
+//! etsy statsd's management interface: line commands over TCP (default port 8126).
+//!
+//! Commands: `help`, `stats`, `counters`, `timers`, `gauges`, `sets`, `delcounters`,
+//! `deltimers`, `delgauges`, `delsets` (exact keys or `prefix.*`, several per line),
+//! `health [up|down]`, `config`, `quit`. Unlike etsy, each LINE is a command, so
+//! pipelined commands are answered in order, and `last_*` stats print "seconds ago"
+//! only when the event happened (etsy prints a huge number for "never").
+//!
+//! Runs on the side thread (tokio); shards answer through their control channels.
+
+use std::fmt::Write as _;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::{mpsc, oneshot};
+
+use crate::config::Config;
+use crate::forward::ForwardStats;
+use crate::protocol::framing::LineFramer;
+use crate::protocol::statsd::Kind;
+use crate::shard::stats::ShardCounters;
+use crate::shard::Control;
+
+/// What the admin interface can see and change.
+pub struct AdminState {
+    pub shards: Vec<mpsc::Sender<Control>>,
+    pub config: Arc<Config>,
+    pub forward: Arc<ForwardStats>,
+    pub healthy: AtomicBool,
+    /// Unix time the server started.
+    pub started: u64,
+}
+
+/// Accept admin connections forever.
+pub async fn serve(listener: TcpListener, state: Arc<AdminState>) {
+    loop {
+        match listener.accept().await {
+            Ok((sock, _)) => {
+                tokio::spawn(connection(sock, state.clone()));
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "admin: accept failed");
+                tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+            }
+        }
+    }
+}
+
+async fn connection(mut sock: TcpStream, state: Arc<AdminState>) {
+    let mut framer = LineFramer::new(4096);
+    let mut buf = vec![0u8; 4096];
+    loop {
+        let n = match sock.read(&mut buf).await {
+            Ok(0) | Err(_) => return,
+            Ok(n) => n,
+        };
+        let mut lines = Vec::new();
+        framer.push(&buf[..n], |l| {
+            lines.push(String::from_utf8_lossy(l).into_owned())
+        });
+        for line in lines {
+            let (reply, quit) = command(&line, &state).await;
+            if sock.write_all(reply.as_bytes()).await.is_err() || quit {
+                return;
+            }
+        }
+    }
+}
+
+/// Answer one command line. Returns the reply and whether to close the connection.
+pub async fn command(line: &str, state: &AdminState) -> (String, bool) {
+    let mut words = line.split_whitespace();
+    let Some(cmd) = words.next() else {
+        return (String::new(), false);
+    };
+    let args: Vec<&str> = words.collect();
+    let reply = match cmd {
+        "help" => "Commands: stats, counters, timers, gauges, sets, delcounters, deltimers, delgauges, delsets, health, config, quit\n\n".to_owned(),
+        "stats" => stats(state).await,
+        "counters" => view(state, Kind::Counter).await,
+        "timers" => view(state, Kind::Timer).await,
+        "gauges" => view(state, Kind::Gauge).await,
+        "sets" => view(state, Kind::Set).await,
+        "delcounters" => delete(state, Kind::Counter, &args).await,
+        "deltimers" => delete(state, Kind::Timer, &args).await,
+        "delgauges" => delete(state, Kind::Gauge, &args).await,
+        "delsets" => delete(state, Kind::Set, &args).await,
+        "health" => {
+            match args.first() {
+                Some(&"up") => state.healthy.store(true, Ordering::Relaxed),
+                Some(&"down") => state.healthy.store(false, Ordering::Relaxed),
+                _ => {}
+            }
+            format!("health: {}\n", if state.healthy.load(Ordering::Relaxed) { "up" } else { "down" })
+        }
+        "config" => {
+            format!("{}\nEND\n\n", toml::to_string(&*state.config).unwrap_or_else(|e| format!("# cannot render config: {e}")))
+        }
+        "quit" => return (String::new(), true),
+        _ => "ERROR\n".to_owned(),
+    };
+    (reply, false)
+}
+
+/// Sum of every shard's counters.
+pub async fn totals(state: &AdminState) -> ShardCounters {
+    let mut total = ShardCounters::default();
+    for s in &state.shards {
+        let (reply, rx) = oneshot::channel();
+        if s.send(Control::Counters { reply }).await.is_ok() {
+            if let Ok(c) = rx.await {
+                total.add(&c);
+            }
+        }
+    }
+    total
+}
+
+async fn stats(state: &AdminState) -> String {
+    let t = totals(state).await;
+    let now = crate::clock::now().as_secs();
+    let ago = |then: u64| {
+        if then == 0 {
+            "never".to_owned()
+        } else {
+            now.saturating_sub(then).to_string()
+        }
+    };
+    let f = &state.forward;
+    let load = |a: &std::sync::atomic::AtomicI64| a.load(Ordering::Relaxed).max(0) as u64;
+    let mut s = String::new();
+    let _ = writeln!(s, "uptime: {}", now.saturating_sub(state.started));
+    let _ = writeln!(s, "messages.last_msg_seen: {}", ago(t.last_msg_seen));
+    let _ = writeln!(s, "messages.bad_lines_seen: {}", t.bad_lines);
+    let _ = writeln!(s, "messages.metrics_received: {}", t.lines);
+    let _ = writeln!(s, "messages.packets_received: {}", t.packets);
+    let _ = writeln!(s, "messages.kernel_drops: {}", t.kernel_drops);
+    let _ = writeln!(s, "messages.series_overflow: {}", t.series_overflow);
+    let _ = writeln!(s, "messages.truncated_datagrams: {}", t.truncated_datagrams);
+    let _ = writeln!(s, "messages.tcp_lines_too_long: {}", t.tcp_lines_too_long);
+    for (i, reason) in crate::protocol::statsd::BadLine::ALL.iter().enumerate() {
+        let _ = writeln!(
+            s,
+            "messages.bad_lines.{}: {}",
+            reason.name(),
+            t.bad_by_reason.get(i).copied().unwrap_or(0)
+        );
+    }
+    if !state.config.forward.addr.is_empty() {
+        let _ = writeln!(s, "graphite.last_flush: {}", ago(load(&f.last_flush)));
+        let _ = writeln!(
+            s,
+            "graphite.last_exception: {}",
+            ago(load(&f.last_exception))
+        );
+        let _ = writeln!(
+            s,
+            "graphite.flush_time: {}",
+            f.flush_time_ms.load(Ordering::Relaxed)
+        );
+        let _ = writeln!(
+            s,
+            "graphite.flush_length: {}",
+            f.flush_length.load(Ordering::Relaxed)
+        );
+        let _ = writeln!(
+            s,
+            "graphite.backlog_bytes: {}",
+            f.backlog_bytes.load(Ordering::Relaxed)
+        );
+        let _ = writeln!(
+            s,
+            "graphite.dropped_points: {}",
+            f.dropped_points.load(Ordering::Relaxed)
+        );
+    }
+    s.push_str("END\n\n");
+    s
+}
+
+async fn view(state: &AdminState, kind: Kind) -> String {
+    let mut all: Vec<(String, String)> = Vec::new();
+    for s in &state.shards {
+        let (reply, rx) = oneshot::channel();
+        if s.send(Control::View { kind, reply }).await.is_ok() {
+            if let Ok(v) = rx.await {
+                all.extend(v);
+            }
+        }
+    }
+    all = merge_views(kind, all);
+    let mut out = String::from("{");
+    for (i, (k, v)) in all.iter().enumerate() {
+        out.push_str(if i == 0 { "\n  " } else { ",\n  " });
+        if k.chars()
+            .next()
+            .is_some_and(|c| c.is_ascii_alphabetic() || c == '_' || c == '$')
+            && k.chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '$')
+        {
+            out.push_str(k);
+        } else {
+            let _ = write!(out, "'{}'", k.replace('\\', "\\\\").replace('\'', "\\'"));
+        }
+        out.push_str(": ");
+        out.push_str(v);
+    }
+    out.push_str(if all.is_empty() {
+        "}\nEND\n\n"
+    } else {
+        "\n}\nEND\n\n"
+    });
+    out
+}
+
+/// Combine the shards' partial views of one kind into one view per key.
+fn merge_views(kind: Kind, mut rows: Vec<(String, String)>) -> Vec<(String, String)> {
+    rows.sort_by(|a, b| a.0.cmp(&b.0));
+    let mut out: Vec<(String, String)> = Vec::with_capacity(rows.len());
+    for (k, v) in rows {
+        match out.last_mut() {
+            Some((lk, lv)) if *lk == k => match kind {
+                Kind::Counter => {
+                    if let (Ok(a), Ok(b)) = (lv.parse::<f64>(), v.parse::<f64>()) {
+                        let mut s = Vec::new();
+                        crate::protocol::number::write_js_number(&mut s, a + b);
+                        *lv = String::from_utf8_lossy(&s).into_owned();
+                    }
+                }
+                Kind::Gauge => {}
+                Kind::Timer | Kind::Set => {
+                    let inner = |s: &str| {
+                        s.trim()
+                            .trim_start_matches('[')
+                            .trim_end_matches(']')
+                            .trim()
+                            .to_owned()
+                    };
+                    let (a, b) = (inner(lv), inner(&v));
+                    *lv = match (a.is_empty(), b.is_empty()) {
+                        (true, _) => format!("[ {b} ]"),
+                        (_, true) => format!("[ {a} ]"),
+                        _ => format!("[ {a}, {b} ]"),
+                    };
+                }
+            },
+            _ => out.push((k, v)),
+        }
+    }
+    out
+}
+
+async fn delete(state: &AdminState, kind: Kind, patterns: &[&str]) -> String {
+    let mut out = String::new();
+    for pattern in patterns {
+        let mut deleted = Vec::new();
+        for s in &state.shards {
+            let (reply, rx) = oneshot::channel();
+            if s.send(Control::Delete {
+                kind,
+                pattern: (*pattern).to_owned(),
+                reply,
+            })
+            .await
+            .is_ok()
+            {
+                if let Ok(v) = rx.await {
+                    deleted.extend(v);
+                }
+            }
+        }
+        deleted.sort();
+        deleted.dedup();
+        if deleted.is_empty() {
+            let _ = writeln!(out, "metric {pattern} not found");
+        }
+        for k in deleted {
+            let _ = writeln!(out, "deleted: {k}");
+        }
+    }
+    out.push_str("END\n\n");
+    out
+}

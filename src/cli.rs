@@ -129,7 +129,9 @@ mod tests {
             "1",
         ])
         .unwrap();
-        let Command::Serve(args) = cli.command else { panic!("not serve") };
+        let Command::Serve(args) = cli.command else {
+            panic!("not serve")
+        };
         let cfg = args.resolve().unwrap();
         assert_eq!(cfg.statsd.addr.port(), 0);
         assert_eq!(cfg.statsd.flush_interval, Duration::from_secs(2));

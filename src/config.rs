@@ -8,7 +8,7 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use serde::{Deserialize, Deserializer};
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 /// The embedded default configuration.
 pub const DEFAULT_TOML: &str = include_str!("config/default.toml");
@@ -16,28 +16,36 @@ pub const DEFAULT_TOML: &str = include_str!("config/default.toml");
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
     #[error("cannot read config file {path}: {source}")]
-    Read { path: PathBuf, source: std::io::Error },
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
     #[error("config file {path}: {message}")]
     Parse { path: PathBuf, message: String },
     #[error("config setting `{setting}`: {message}")]
-    Invalid { setting: &'static str, message: String },
+    Invalid {
+        setting: &'static str,
+        message: String,
+    },
 }
 
 /// The whole server configuration.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct Config {
     /// Where whisper files, the events database and state live.
     pub data_dir: PathBuf,
     /// Number of shards; 0 = one per available core.
     pub shards: usize,
+    /// Bytes each shard locks for io_uring (glommio `io_memory`).
+    pub shard_io_memory: usize,
     pub statsd: StatsdConfig,
     pub admin: AdminConfig,
     pub forward: ForwardConfig,
 }
 
 /// StatsD listeners and etsy aggregation semantics.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct StatsdConfig {
     /// UDP (and TCP, when `tcp`) listen address.
@@ -47,7 +55,7 @@ pub struct StatsdConfig {
     /// Unix datagram socket path ("" = off).
     pub unix_socket: String,
     /// Flush interval, aligned to wall-clock multiples.
-    #[serde(deserialize_with = "de_duration")]
+    #[serde(deserialize_with = "de_duration", serialize_with = "ser_duration")]
     pub flush_interval: Duration,
     /// Timer percentiles; negative = top.
     pub percent_threshold: Vec<f64>,
@@ -98,7 +106,7 @@ pub struct StatsdConfig {
 }
 
 /// One etsy histogram rule: the first rule whose `metric` is a substring of the key wins.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct HistogramRule {
     pub metric: String,
@@ -126,23 +134,22 @@ impl<'de> Deserialize<'de> for Bin {
             Raw::F(f) => Ok(Bin::Bound(f)),
             Raw::I(i) => Ok(Bin::Bound(i as f64)),
             Raw::S(s) if s == "inf" => Ok(Bin::Inf),
-            Raw::S(s) => s
-                .parse::<f64>()
-                .map(Bin::Bound)
-                .map_err(|_| serde::de::Error::custom(format!("bin `{s}` is not a number or \"inf\""))),
+            Raw::S(s) => s.parse::<f64>().map(Bin::Bound).map_err(|_| {
+                serde::de::Error::custom(format!("bin `{s}` is not a number or \"inf\""))
+            }),
         }
     }
 }
 
 /// etsy's management interface.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct AdminConfig {
     pub addr: SocketAddr,
 }
 
 /// Wire protocol for forwarding to Graphite.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum ForwardProtocol {
     Plaintext,
@@ -150,7 +157,7 @@ pub enum ForwardProtocol {
 }
 
 /// Forwarding flushed points to a Graphite receiver.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct ForwardConfig {
     /// `host:port`; empty = off.
@@ -186,9 +193,12 @@ impl Config {
         };
         let mut base = parse(DEFAULT_TOML)?;
         merge(&mut base, parse(text)?);
-        let cfg: Config = toml::Value::Table(base).try_into().map_err(|e: toml::de::Error| {
-            ConfigError::Parse { path: path.to_owned(), message: e.to_string() }
-        })?;
+        let cfg: Config = toml::Value::Table(base)
+            .try_into()
+            .map_err(|e: toml::de::Error| ConfigError::Parse {
+                path: path.to_owned(),
+                message: e.to_string(),
+            })?;
         cfg.validate()?;
         Ok(cfg)
     }
@@ -253,19 +263,43 @@ pub fn parse_duration(s: &str) -> Result<Duration, String> {
     let (num, unit) = s
         .find(|c: char| !(c.is_ascii_digit() || c == '.'))
         .map_or((s, "s"), |i| (&s[..i], &s[i..]));
-    let n: f64 = num.parse().map_err(|_| format!("`{s}` is not a duration like 10s or 500ms"))?;
+    let n: f64 = num
+        .parse()
+        .map_err(|_| format!("`{s}` is not a duration like 10s or 500ms"))?;
     let secs = match unit {
         "ms" => n / 1000.0,
         "s" => n,
         "m" | "min" => n * 60.0,
         "h" => n * 3600.0,
         "d" => n * 86400.0,
-        _ => return Err(format!("`{s}`: unknown unit `{unit}` (use ms, s, m, h or d)")),
+        _ => {
+            return Err(format!(
+                "`{s}`: unknown unit `{unit}` (use ms, s, m, h or d)"
+            ))
+        }
     };
     if !secs.is_finite() || secs < 0.0 {
         return Err(format!("`{s}` is not a valid duration"));
     }
     Ok(Duration::from_secs_f64(secs))
+}
+
+fn ser_duration<S: Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
+    let ms = d.as_millis();
+    if ms % 1000 == 0 {
+        s.serialize_str(&format!("{}s", ms / 1000))
+    } else {
+        s.serialize_str(&format!("{ms}ms"))
+    }
+}
+
+impl Serialize for Bin {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        match self {
+            Bin::Bound(b) => s.serialize_f64(*b),
+            Bin::Inf => s.serialize_str("inf"),
+        }
+    }
 }
 
 fn de_duration<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
@@ -317,6 +351,15 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(e.contains("statsd.percent_threshold"), "{e}");
+    }
+
+    #[test]
+    fn config_round_trips_through_toml() {
+        let c = Config::embedded();
+        let text = toml::to_string(&c).unwrap();
+        let back = Config::from_toml_str(&text, Path::new("rt.toml")).unwrap();
+        assert_eq!(back.statsd.flush_interval, c.statsd.flush_interval);
+        assert_eq!(back.statsd.addr, c.statsd.addr);
     }
 
     #[test]

@@ -14,6 +14,7 @@
 //! - [`forward`]: the Graphite forwarder: one persistent connection, bounded backlog.
 //! - [`storage`]: the whisper file format and carbon's schema files.
 //! - [`agent`]: the host collector (Diamond role) and log tailer (Logster role).
+//! - [`shutdown`]: the stop flag shared by shards and the side thread.
 //! - [`server`]: wiring: builds the shards, the side threads and the shutdown path.
 
 pub mod admin;
@@ -27,5 +28,6 @@ pub mod protocol;
 pub mod route;
 pub mod server;
 pub mod shard;
+pub mod shutdown;
 pub mod storage;
 pub mod sys;

@@ -1,8 +1,381 @@
-//! Wiring (pending).
-use std::process::ExitCode;
+//! Wiring: binds the listeners, starts one pinned glommio executor per shard and the
+//! side thread (tokio: admin interface, forwarder, signals), and runs the shutdown path.
+//!
+//! Shutdown order (SIGTERM or SIGINT): the flag is set; every shard runs its final
+//! flush rounds (see `shard`) and exits; the forwarder, whose senders the shards held,
+//! then delivers its backlog (up to 10 s) and the process exits 0.
 
-/// Entry point for `lonsdaleite serve`.
-pub fn main(_args: &crate::cli::ServeArgs) -> ExitCode {
-    eprintln!("lonsdaleite serve is not built yet");
-    ExitCode::from(2)
+use std::io::Write as _;
+use std::net::SocketAddr;
+use std::process::ExitCode;
+use std::sync::atomic::AtomicBool;
+use std::sync::Arc;
+use std::time::Duration;
+
+use socket2::{Domain, Protocol, Socket, Type};
+use tokio::sync::mpsc;
+
+use crate::admin::AdminState;
+use crate::config::Config;
+use crate::forward::{ForwardStats, Forwarder, Output};
+use crate::shard::{ShardParams, ShardSockets};
+use crate::shutdown::Shutdown;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ServerError {
+    #[error("cannot bind {what} on {addr}: {source}. Is another server using it? Pick another with {flag}.")]
+    Bind {
+        what: &'static str,
+        addr: String,
+        flag: &'static str,
+        source: std::io::Error,
+    },
+    #[error("cannot create the data directory {path}: {source}. Set another with --data-dir.")]
+    DataDir {
+        path: String,
+        source: std::io::Error,
+    },
+    #[error("cannot start shard {shard}: {message}")]
+    Shard { shard: usize, message: String },
+    #[error("cannot start the side thread: {0}")]
+    Side(std::io::Error),
+}
+
+/// Bound sockets, ready to hand to the shards and the side thread.
+pub struct Listeners {
+    pub statsd_udp: Vec<std::net::UdpSocket>,
+    pub statsd_tcp: Vec<std::net::TcpListener>,
+    /// Path of the StatsD unix datagram socket, checked bindable; shard 0 binds it.
+    pub statsd_unix: Option<std::path::PathBuf>,
+    pub admin: std::net::TcpListener,
+}
+
+impl Listeners {
+    /// The `listening <name> <proto> <addr>` lines, one per listener.
+    pub fn describe(&self) -> Vec<String> {
+        let mut out = Vec::new();
+        if let Some(a) = self.statsd_udp.first().and_then(|s| s.local_addr().ok()) {
+            out.push(format!("listening statsd udp {a}"));
+        }
+        if let Some(a) = self.statsd_tcp.first().and_then(|s| s.local_addr().ok()) {
+            out.push(format!("listening statsd tcp {a}"));
+        }
+        if let Some(p) = &self.statsd_unix {
+            out.push(format!("listening statsd unix {}", p.display()));
+        }
+        if let Ok(a) = self.admin.local_addr() {
+            out.push(format!("listening admin tcp {a}"));
+        }
+        out
+    }
+}
+
+fn reuseport_socket(addr: SocketAddr, ty: Type, proto: Protocol) -> std::io::Result<Socket> {
+    let s = Socket::new(Domain::for_address(addr), ty, Some(proto))?;
+    s.set_reuse_port(true)?;
+    s.set_reuse_address(true)?;
+    if addr.is_ipv6() {
+        s.set_only_v6(false).ok();
+    }
+    Ok(s)
+}
+
+/// Bind every listener of `cfg` for `shards` shards. Port 0 picks one free port, shared by all shards.
+pub fn bind(cfg: &Config, shards: usize) -> Result<Listeners, ServerError> {
+    let s = &cfg.statsd;
+    let bind_err = |what, addr: SocketAddr, flag| {
+        move |source| ServerError::Bind {
+            what,
+            addr: addr.to_string(),
+            flag,
+            source,
+        }
+    };
+    let mut addr = s.addr;
+    let mut statsd_udp = Vec::with_capacity(shards);
+    for _ in 0..shards {
+        let sock = (|| {
+            let sk = reuseport_socket(addr, Type::DGRAM, Protocol::UDP)?;
+            // Ask for a deep receive queue; the kernel caps it at net.core.rmem_max (see tuning/).
+            let _ = sk.set_recv_buffer_size(8 << 20);
+            sk.bind(&addr.into())?;
+            sk.set_nonblocking(true)?;
+            Ok(std::net::UdpSocket::from(sk))
+        })()
+        .map_err(bind_err("statsd udp", addr, "--statsd-addr"))?;
+        addr = sock
+            .local_addr()
+            .map_err(bind_err("statsd udp", addr, "--statsd-addr"))?;
+        statsd_udp.push(sock);
+    }
+    let mut statsd_tcp = Vec::new();
+    if s.tcp {
+        for _ in 0..shards {
+            let l = (|| {
+                let sk = reuseport_socket(addr, Type::STREAM, Protocol::TCP)?;
+                sk.bind(&addr.into())?;
+                sk.listen(1024)?;
+                Ok(std::net::TcpListener::from(sk))
+            })()
+            .map_err(bind_err("statsd tcp", addr, "--statsd-addr"))?;
+            statsd_tcp.push(l);
+        }
+    }
+    let statsd_unix = if s.unix_socket.is_empty() {
+        None
+    } else {
+        let _ = std::fs::remove_file(&s.unix_socket);
+        drop(
+            std::os::unix::net::UnixDatagram::bind(&s.unix_socket).map_err(|source| {
+                ServerError::Bind {
+                    what: "statsd unix socket",
+                    addr: s.unix_socket.clone(),
+                    flag: "statsd.unix_socket in the config",
+                    source,
+                }
+            })?,
+        );
+        Some(std::path::PathBuf::from(&s.unix_socket))
+    };
+    let admin = std::net::TcpListener::bind(cfg.admin.addr).map_err(bind_err(
+        "admin",
+        cfg.admin.addr,
+        "--admin-addr",
+    ))?;
+    Ok(Listeners {
+        statsd_udp,
+        statsd_tcp,
+        statsd_unix,
+        admin,
+    })
+}
+
+/// CPUs this process may run on (for pinning shards).
+fn allowed_cpus() -> Vec<usize> {
+    // SAFETY: cpu_set_t is plain data; sched_getaffinity fills it through a valid pointer
+    // of the size we pass.
+    let mut set: libc::cpu_set_t = unsafe { std::mem::zeroed() };
+    let rc =
+        unsafe { libc::sched_getaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &raw mut set) };
+    if rc != 0 {
+        return Vec::new();
+    }
+    // SAFETY: CPU_ISSET reads the set we own, with an index below CPU_SETSIZE.
+    (0..libc::CPU_SETSIZE as usize)
+        .filter(|&c| unsafe { libc::CPU_ISSET(c, &set) })
+        .collect()
+}
+
+/// Run the server until `shutdown` is triggered (signals also trigger it). Blocks.
+pub fn run(cfg: Config, listeners: Listeners, shutdown: &Arc<Shutdown>) -> Result<(), ServerError> {
+    let cfg = Arc::new(cfg);
+    let shards = listeners.statsd_udp.len();
+    std::fs::create_dir_all(&cfg.data_dir).map_err(|source| ServerError::DataDir {
+        path: cfg.data_dir.display().to_string(),
+        source,
+    })?;
+
+    let forward_stats = Arc::new(ForwardStats::default());
+    let (fwd_tx, fwd_rx) = if cfg.forward.addr.is_empty() {
+        (None, None)
+    } else {
+        let (tx, rx) = mpsc::unbounded_channel();
+        (Some(tx), Some(rx))
+    };
+    let output = Output::new(fwd_tx, forward_stats.clone());
+
+    let mut inbox_tx = Vec::with_capacity(shards);
+    let mut inbox_rx = Vec::with_capacity(shards);
+    let mut control_tx = Vec::with_capacity(shards);
+    let mut control_rx = Vec::with_capacity(shards);
+    for _ in 0..shards {
+        let (t, r) = mpsc::channel(4 * shards.max(4));
+        inbox_tx.push(t);
+        inbox_rx.push(r);
+        let (t, r) = mpsc::channel(64);
+        control_tx.push(t);
+        control_rx.push(r);
+    }
+
+    let interval = cfg.statsd.flush_interval;
+    let epoch = crate::clock::next_boundary(crate::clock::now(), interval).saturating_sub(interval);
+    let cpus = allowed_cpus();
+    let mut udp = listeners.statsd_udp.into_iter();
+    let mut tcp = listeners.statsd_tcp.into_iter();
+    let mut unix = listeners.statsd_unix;
+    let mut handles = Vec::with_capacity(shards);
+    for (id, (inbox, control)) in inbox_rx.into_iter().zip(control_rx).enumerate() {
+        let params = ShardParams {
+            id,
+            config: cfg.clone(),
+            sockets: ShardSockets {
+                udp: udp.next().expect("one udp socket per shard"),
+                tcp: tcp.next(),
+                unix: if id == 0 { unix.take() } else { None },
+            },
+            peers: inbox_tx.clone(),
+            inbox,
+            control,
+            output: output.clone(),
+            shutdown: shutdown.clone(),
+            epoch,
+        };
+        let placement = if cpus.is_empty() {
+            glommio::Placement::Unbound
+        } else {
+            glommio::Placement::Fixed(cpus[id % cpus.len()])
+        };
+        let h = glommio::LocalExecutorBuilder::new(placement)
+            .name(&format!("shard-{id}"))
+            .io_memory(cfg.shard_io_memory)
+            .spawn(move || crate::shard::run(params))
+            .map_err(|e| ServerError::Shard {
+                shard: id,
+                message: e.to_string(),
+            })?;
+        handles.push(h);
+    }
+    drop(inbox_tx);
+    drop(output);
+
+    let admin = AdminState {
+        shards: control_tx,
+        config: cfg.clone(),
+        forward: forward_stats.clone(),
+        healthy: AtomicBool::new(true),
+        started: crate::clock::now().as_secs(),
+    };
+    let side = side_thread(
+        listeners.admin,
+        admin,
+        cfg.clone(),
+        fwd_rx,
+        forward_stats,
+        shutdown.clone(),
+    )?;
+
+    let mut result = Ok(());
+    for (id, h) in handles.into_iter().enumerate() {
+        if let Err(e) = h.join() {
+            shutdown.trigger();
+            result = Err(ServerError::Shard {
+                shard: id,
+                message: e.to_string(),
+            });
+        }
+    }
+    shutdown.trigger();
+    let _ = side.join();
+    result
+}
+
+fn side_thread(
+    admin_listener: std::net::TcpListener,
+    admin: AdminState,
+    cfg: Arc<Config>,
+    fwd_rx: Option<mpsc::UnboundedReceiver<Vec<u8>>>,
+    forward_stats: Arc<ForwardStats>,
+    shutdown: Arc<Shutdown>,
+) -> Result<std::thread::JoinHandle<()>, ServerError> {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(ServerError::Side)?;
+    // Register signal handlers before any listener is announced, so an early SIGTERM is caught.
+    let (mut term, mut int) = {
+        use tokio::signal::unix::{signal, SignalKind};
+        let _guard = rt.enter();
+        (
+            signal(SignalKind::terminate()).map_err(ServerError::Side)?,
+            signal(SignalKind::interrupt()).map_err(ServerError::Side)?,
+        )
+    };
+    admin_listener
+        .set_nonblocking(true)
+        .map_err(ServerError::Side)?;
+    std::thread::Builder::new()
+        .name("side".into())
+        .spawn(move || {
+            rt.block_on(async move {
+                let Ok(listener) = tokio::net::TcpListener::from_std(admin_listener) else {
+                    tracing::error!("admin: cannot use the bound listener");
+                    shutdown.trigger();
+                    return;
+                };
+                let admin_task = tokio::spawn(crate::admin::serve(listener, Arc::new(admin)));
+                let fwd_task = fwd_rx.map(|rx| {
+                    tokio::spawn(
+                        Forwarder::new(cfg.forward.clone(), rx, forward_stats)
+                            .run(Duration::from_secs(10)),
+                    )
+                });
+                let stop = shutdown.clone();
+                tokio::spawn(async move {
+                    tokio::select! {
+                        _ = term.recv() => tracing::info!("SIGTERM: flushing and stopping"),
+                        _ = int.recv() => tracing::info!("SIGINT: flushing and stopping"),
+                    }
+                    stop.trigger();
+                });
+                while !shutdown.is_set() {
+                    tokio::time::sleep(Duration::from_millis(25)).await;
+                }
+                if let Some(t) = fwd_task {
+                    let _ = t.await;
+                }
+                admin_task.abort();
+            });
+        })
+        .map_err(ServerError::Side)
+}
+
+/// Route glommio's `log` records and our `tracing` events to stderr.
+pub fn init_logging() {
+    let _ = tracing_log::LogTracer::init();
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .try_init();
+}
+
+/// `lonsdaleite serve`: config → preflight → bind → announce → run → exit code.
+pub fn main(args: &crate::cli::ServeArgs) -> ExitCode {
+    init_logging();
+    let cfg = match args.resolve() {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("lonsdaleite: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    if let Err(e) = crate::sys::preflight(&cfg) {
+        eprintln!("lonsdaleite: {e}");
+        return ExitCode::from(3);
+    }
+    let shards = cfg.shard_count();
+    let listeners = match bind(&cfg, shards) {
+        Ok(l) => l,
+        Err(e) => {
+            eprintln!("lonsdaleite: {e}");
+            return ExitCode::from(4);
+        }
+    };
+    let shutdown = Arc::new(Shutdown::default());
+    let lines = listeners.describe();
+    tracing::info!(shards, flush_interval = ?cfg.statsd.flush_interval, data_dir = %cfg.data_dir.display(), "starting");
+    let mut out = std::io::stdout().lock();
+    for l in lines {
+        let _ = writeln!(out, "{l}");
+    }
+    let _ = out.flush();
+    drop(out);
+    match run(cfg, listeners, &shutdown) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("lonsdaleite: {e}");
+            ExitCode::FAILURE
+        }
+    }
 }

@@ -1,1 +1,572 @@
-//! pending
+//! A shard: one pinned glommio executor that receives, aggregates and flushes.
+//!
+//! Each shard owns its `SO_REUSEPORT` UDP socket (batched receive, see [`udp`]), accepts
+//! its share of TCP StatsD connections, and keeps an [`Aggregator`] of what it received
+//! this interval. Nothing is shared with other shards except messages.
+//!
+//! Flush (every interval, on wall-clock boundaries; every shard runs the same numbered
+//! rounds): each shard hands the partial aggregates of names it does not own to their
+//! owners in one batch per peer ([`MeshMsg::Partials`]), merges what it receives, emits
+//! the points of the names it owns, and reports a [`Summary`] to shard 0, which emits
+//! etsy's process-wide statistics. On shutdown every shard keeps running rounds without
+//! waiting for the timer until a round in which every shard said `last`, so partials
+//! received late by one shard still reach their owner before it exits.
+//!
+//! Counted here: packets, lines, bad lines by reason, series-cap overflow, truncated
+//! datagrams, over-long TCP lines, batches sent, kernel UDP drops.
+
+pub mod stats;
+pub mod udp;
+
+use std::cell::RefCell;
+use std::collections::VecDeque;
+use std::os::fd::{AsRawFd, FromRawFd, IntoRawFd};
+use std::rc::Rc;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use futures_lite::AsyncReadExt;
+use tokio::sync::{mpsc, oneshot};
+
+use crate::aggregate::{emit_globals, Aggregator, FlushSummary, Globals, Internal, Partials};
+use crate::config::Config;
+use crate::forward::{FlushReport, Output};
+use crate::protocol::framing::LineFramer;
+use crate::protocol::number::write_js_number;
+use crate::protocol::statsd::{BadLine, Kind, ParseOptions, Parser, Sample, Value};
+use crate::route::Router;
+use crate::shutdown::Shutdown;
+use stats::ShardCounters;
+
+/// Messages between shards.
+pub enum MeshMsg {
+    /// Round `round`'s partial aggregates for names the receiver owns.
+    Partials {
+        round: u64,
+        last: bool,
+        partials: Partials,
+    },
+    /// Round `round`'s totals for shard 0.
+    Summary { round: u64, summary: FlushSummary },
+}
+
+/// Requests from the admin interface to a shard.
+pub enum Control {
+    /// Dump one kind's table.
+    View {
+        kind: Kind,
+        reply: oneshot::Sender<Vec<(String, String)>>,
+    },
+    /// Delete keys of one kind (exact, or `prefix.*`).
+    Delete {
+        kind: Kind,
+        pattern: String,
+        reply: oneshot::Sender<Vec<String>>,
+    },
+    /// Running totals.
+    Counters {
+        reply: oneshot::Sender<ShardCounters>,
+    },
+}
+
+/// Sockets of one shard, bound by the server before the shard starts.
+pub struct ShardSockets {
+    pub udp: std::net::UdpSocket,
+    pub tcp: Option<std::net::TcpListener>,
+    /// Unix datagram socket path (bound by the shard itself; glommio cannot adopt one).
+    pub unix: Option<std::path::PathBuf>,
+}
+
+/// Everything a shard needs, handed over by the server.
+pub struct ShardParams {
+    pub id: usize,
+    pub config: Arc<Config>,
+    pub sockets: ShardSockets,
+    /// Senders to every shard's mesh inbox (index = shard id; own entry unused).
+    pub peers: Vec<mpsc::Sender<MeshMsg>>,
+    pub inbox: mpsc::Receiver<MeshMsg>,
+    pub control: mpsc::Receiver<Control>,
+    pub output: Output,
+    pub shutdown: Arc<Shutdown>,
+    /// The wall-clock boundary before round 1 (shared by all shards).
+    pub epoch: Duration,
+}
+
+struct State {
+    parser: Parser,
+    agg: Aggregator,
+    counters: ShardCounters,
+    debug: Option<Vec<u8>>,
+}
+
+impl State {
+    /// The hot path: every line of one datagram or TCP read.
+    fn ingest_lines(&mut self, data: &[u8]) {
+        self.counters.packets += 1;
+        for line in data.split(|&b| b == b'\n') {
+            self.ingest_line(line);
+        }
+    }
+
+    fn ingest_line(&mut self, line: &[u8]) {
+        if line.is_empty() {
+            return;
+        }
+        let Self {
+            parser,
+            agg,
+            counters,
+            debug,
+        } = self;
+        counters.lines += 1;
+        if let Some(pattern) = debug {
+            let key = line.split(|&b| b == b':').next().unwrap_or(line);
+            if glob_match(pattern, key) {
+                eprintln!("debug: {}", String::from_utf8_lossy(line));
+            }
+        }
+        parser.parse_line(line, |r| match r {
+            Ok(sample) => {
+                if agg.ingest(&sample).is_err() {
+                    counters.series_overflow += 1;
+                }
+            }
+            Err(reason) => {
+                counters.bad_lines += 1;
+                if let Some(i) = BadLine::ALL.iter().position(|b| *b == reason) {
+                    counters.bad_by_reason[i] += 1;
+                }
+            }
+        });
+    }
+}
+
+/// Run one shard until shutdown. Call inside the shard's glommio executor.
+pub async fn run(p: ShardParams) {
+    let cfg = &p.config.statsd;
+    let state = Rc::new(RefCell::new(State {
+        parser: Parser::new(ParseOptions {
+            sanitize: cfg.key_name_sanitize,
+            sort_tags: cfg.sort_tags,
+        }),
+        agg: Aggregator::new(cfg),
+        counters: ShardCounters::new(BadLine::ALL.len()),
+        debug: (!cfg.debug.is_empty()).then(|| cfg.debug.as_bytes().to_vec()),
+    }));
+    let inode = socket_inode(&p.sockets.udp);
+    // SAFETY: the fd comes from a std socket we own and give up here (into_raw_fd), so
+    // glommio's socket becomes its only owner and closes it once.
+    let udp = unsafe { glommio::net::UdpSocket::from_raw_fd(p.sockets.udp.into_raw_fd()) };
+    let _udp_task = glommio::spawn_local(udp_loop(udp, cfg.max_datagram, state.clone()));
+    let _tcp_task = p.sockets.tcp.map(|l| {
+        // SAFETY: as above, ownership of the listening fd moves to glommio.
+        let l = unsafe { glommio::net::TcpListener::from_raw_fd(l.into_raw_fd()) };
+        glommio::spawn_local(tcp_accept_loop(l, cfg.max_line_length, state.clone()))
+    });
+    let _unix_task = p.sockets.unix.and_then(|path| {
+        let _ = std::fs::remove_file(&path);
+        match glommio::net::UnixDatagram::bind(&path) {
+            Ok(u) => Some(glommio::spawn_local(unix_loop(u, cfg.max_datagram, state.clone()))),
+            Err(e) => {
+                tracing::error!(path = %path.display(), error = %e, "statsd unix socket: cannot bind");
+                None
+            }
+        }
+    });
+    let _control_task = glommio::spawn_local(control_loop(p.control, state.clone()));
+
+    let mut flusher = Flusher {
+        id: p.id,
+        router: Router::new(p.peers.len()),
+        config: p.config.clone(),
+        peers: p.peers,
+        inbox: p.inbox,
+        stash: VecDeque::new(),
+        output: p.output,
+        state,
+        inode,
+        reported: ShardCounters::new(BadLine::ALL.len()),
+        last_ts: None,
+    };
+    let interval = cfg.flush_interval;
+    let mut round = 0u64;
+    loop {
+        round += 1;
+        let due = p.epoch + interval * u32::try_from(round).unwrap_or(u32::MAX);
+        let last = wait_until(due, &p.shutdown).await;
+        let ts = if last {
+            crate::clock::flush_timestamp(crate::clock::now())
+        } else {
+            crate::clock::flush_timestamp(due)
+        };
+        if flusher.round(round, ts, last).await {
+            break;
+        }
+    }
+}
+
+/// Sleep until the wall clock reaches `due`, waking early on shutdown. Returns true on shutdown.
+async fn wait_until(due: Duration, shutdown: &Shutdown) -> bool {
+    loop {
+        if shutdown.is_set() {
+            return true;
+        }
+        let now = crate::clock::now();
+        if now >= due {
+            return false;
+        }
+        glommio::timer::sleep(due.saturating_sub(now).min(Duration::from_millis(25))).await;
+    }
+}
+
+async fn udp_loop(sock: glommio::net::UdpSocket, slot: usize, state: Rc<RefCell<State>>) {
+    let mut batch = udp::BatchRecv::new(slot);
+    let fd = sock.as_raw_fd();
+    let mut probe = [0u8; 1];
+    loop {
+        match batch.recv(fd) {
+            Ok(0) => {
+                // Nothing waiting: sleep in io_uring until a datagram arrives.
+                if let Err(e) = sock.peek_from(&mut probe).await {
+                    tracing::warn!(error = %e, "statsd udp: waiting for data failed");
+                    glommio::timer::sleep(Duration::from_millis(10)).await;
+                }
+            }
+            Ok(n) => {
+                {
+                    let mut st = state.borrow_mut();
+                    for i in 0..n {
+                        let (d, cut) = batch.datagram(i);
+                        if cut {
+                            st.counters.truncated_datagrams += 1;
+                            st.ingest_lines(udp::whole_lines(d));
+                        } else {
+                            st.ingest_lines(d);
+                        }
+                    }
+                    st.counters.last_msg_seen = crate::clock::now().as_secs();
+                }
+                glommio::yield_if_needed().await;
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "statsd udp: receive failed");
+                glommio::timer::sleep(Duration::from_millis(10)).await;
+            }
+        }
+    }
+}
+
+async fn unix_loop(sock: glommio::net::UnixDatagram, slot: usize, state: Rc<RefCell<State>>) {
+    let mut buf = vec![0u8; slot];
+    loop {
+        match sock.recv(&mut buf).await {
+            Ok(n) => {
+                let mut st = state.borrow_mut();
+                st.ingest_lines(&buf[..n]);
+                st.counters.last_msg_seen = crate::clock::now().as_secs();
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "statsd unix socket: receive failed");
+                glommio::timer::sleep(Duration::from_millis(10)).await;
+            }
+        }
+    }
+}
+
+async fn tcp_accept_loop(
+    listener: glommio::net::TcpListener,
+    max_line: usize,
+    state: Rc<RefCell<State>>,
+) {
+    loop {
+        match listener.accept().await {
+            Ok(stream) => {
+                glommio::spawn_local(tcp_conn(stream, max_line, state.clone())).detach();
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "statsd tcp: accept failed");
+                glommio::timer::sleep(Duration::from_millis(50)).await;
+            }
+        }
+    }
+}
+
+async fn tcp_conn(mut stream: glommio::net::TcpStream, max_line: usize, state: Rc<RefCell<State>>) {
+    let mut framer = LineFramer::new(max_line);
+    let mut buf = vec![0u8; 64 * 1024];
+    loop {
+        let n = match stream.read(&mut buf).await {
+            Ok(0) | Err(_) => break,
+            Ok(n) => n,
+        };
+        let mut st = state.borrow_mut();
+        st.counters.packets += 1;
+        let before = framer.too_long;
+        framer.push(&buf[..n], |line| st.ingest_line(line));
+        st.counters.tcp_lines_too_long += framer.too_long - before;
+        st.counters.last_msg_seen = crate::clock::now().as_secs();
+    }
+    let mut st = state.borrow_mut();
+    framer.finish(|line| st.ingest_line(line));
+}
+
+async fn control_loop(mut rx: mpsc::Receiver<Control>, state: Rc<RefCell<State>>) {
+    while let Some(req) = rx.recv().await {
+        let mut st = state.borrow_mut();
+        match req {
+            Control::View { kind, reply } => {
+                let _ = reply.send(st.agg.view(kind));
+            }
+            Control::Delete {
+                kind,
+                pattern,
+                reply,
+            } => {
+                let _ = reply.send(st.agg.delete(kind, &pattern));
+            }
+            Control::Counters { reply } => {
+                let _ = reply.send(st.counters.clone());
+            }
+        }
+    }
+}
+
+/// The flush side of a shard.
+struct Flusher {
+    id: usize,
+    router: Router,
+    config: Arc<Config>,
+    peers: Vec<mpsc::Sender<MeshMsg>>,
+    inbox: mpsc::Receiver<MeshMsg>,
+    /// Messages that arrived for a later round (a peer ran ahead).
+    stash: VecDeque<MeshMsg>,
+    output: Output,
+    state: Rc<RefCell<State>>,
+    inode: Option<u64>,
+    /// Counter values already reported as self-metrics.
+    reported: ShardCounters,
+    last_ts: Option<i64>,
+}
+
+impl Flusher {
+    /// One flush round. Returns true when every shard said `last` (time to exit).
+    async fn round(&mut self, round: u64, ts: i64, last: bool) -> bool {
+        let started = Instant::now();
+        let shards = self.peers.len();
+        let outgoing = {
+            let state = self.state.clone();
+            let mut st = state.borrow_mut();
+            if let Some(d) = self.inode.and_then(udp::kernel_drops) {
+                st.counters.kernel_drops = d;
+            }
+            self.report_self_metrics(&mut st);
+            st.agg.take_partials(shards, |k| self.router.owner(k))
+        };
+        for (to, partials) in outgoing.into_iter().enumerate() {
+            if to == self.id {
+                self.state.borrow_mut().agg.merge(partials);
+            } else {
+                self.state.borrow_mut().counters.batches_sent += 1;
+                // A peer only stops reading after a round in which we said `last`.
+                let _ = self.peers[to]
+                    .send(MeshMsg::Partials {
+                        round,
+                        last,
+                        partials,
+                    })
+                    .await;
+            }
+        }
+        let mut all_last = last;
+        for _ in 1..shards {
+            match self.next_msg(round, true).await {
+                Some(MeshMsg::Partials { last, partials, .. }) => {
+                    all_last &= last;
+                    self.state.borrow_mut().agg.merge(partials);
+                }
+                _ => all_last = true, // a peer is gone: nothing more will come
+            }
+        }
+        let mut out = Vec::with_capacity(64 * 1024);
+        let summary = {
+            let mut st = self.state.borrow_mut();
+            st.agg
+                .flush(&mut |name, value| push_line(&mut out, name, value, ts))
+        };
+        if self.id == 0 {
+            let mut total = summary;
+            for _ in 1..shards {
+                if let Some(MeshMsg::Summary { summary, .. }) = self.next_msg(round, false).await {
+                    total.num_stats += summary.num_stats;
+                    total.calculation_ms += summary.calculation_ms;
+                }
+            }
+            let report: FlushReport = self.output.report();
+            let g = Globals {
+                num_stats: total.num_stats,
+                calculation_ms: total.calculation_ms,
+                processing_ms: started.elapsed().as_secs_f64() * 1000.0,
+                timestamp_lag: self.last_ts.map(|prev| {
+                    (ts - prev) as f64 - self.config.statsd.flush_interval.as_secs_f64()
+                }),
+                last_exception: report.last_exception,
+                last_flush: report.last_flush,
+                flush_time_ms: report.flush_time_ms,
+                flush_length: report.flush_length,
+            };
+            emit_globals(&self.config.statsd, &g, &mut |name, value| {
+                push_line(&mut out, name, value, ts)
+            });
+        } else {
+            let _ = self.peers[0]
+                .send(MeshMsg::Summary { round, summary })
+                .await;
+        }
+        self.last_ts = Some(ts);
+        self.output.send(out);
+        all_last
+    }
+
+    /// The next message of `round` (partials or summary), stashing ones for later rounds.
+    async fn next_msg(&mut self, round: u64, partials: bool) -> Option<MeshMsg> {
+        let wanted = |m: &MeshMsg| match m {
+            MeshMsg::Partials { round: r, .. } => partials && *r == round,
+            MeshMsg::Summary { round: r, .. } => !partials && *r == round,
+        };
+        if let Some(i) = self.stash.iter().position(wanted) {
+            return self.stash.remove(i);
+        }
+        loop {
+            let m = self.inbox.recv().await?;
+            if wanted(&m) {
+                return Some(m);
+            }
+            self.stash.push_back(m);
+        }
+    }
+
+    /// Feed this interval's receive counters into the aggregator as etsy's internal
+    /// counters plus lonsdaleite's own per-shard and per-reason counters.
+    fn report_self_metrics(&mut self, st: &mut State) {
+        let c = st.counters.clone();
+        let r = &self.reported;
+        let delta = |now: u64, before: u64| now.saturating_sub(before) as f64;
+        st.agg
+            .add_internal(Internal::PacketsReceived, delta(c.packets, r.packets));
+        st.agg
+            .add_internal(Internal::MetricsReceived, delta(c.lines, r.lines));
+        st.agg
+            .add_internal(Internal::BadLinesSeen, delta(c.bad_lines, r.bad_lines));
+        let id = self.id;
+        let mut counter = |name: String, v: f64| {
+            if v > 0.0 {
+                let _ = st.agg.ingest(&Sample {
+                    key: name.as_bytes(),
+                    value: Value::Counter(v),
+                });
+            }
+        };
+        for (i, reason) in BadLine::ALL.iter().enumerate() {
+            counter(
+                format!("statsd.bad_lines.{}", reason.name()),
+                delta(c.bad_by_reason[i], r.bad_by_reason[i]),
+            );
+        }
+        counter(
+            "statsd.dropped.series_overflow".into(),
+            delta(c.series_overflow, r.series_overflow),
+        );
+        counter(
+            "statsd.dropped.truncated_datagrams".into(),
+            delta(c.truncated_datagrams, r.truncated_datagrams),
+        );
+        counter(
+            "statsd.dropped.tcp_lines_too_long".into(),
+            delta(c.tcp_lines_too_long, r.tcp_lines_too_long),
+        );
+        counter(format!("statsd.shard.{id}.lines"), delta(c.lines, r.lines));
+        counter(
+            format!("statsd.shard.{id}.batches_sent"),
+            delta(c.batches_sent, r.batches_sent),
+        );
+        counter(
+            format!("statsd.shard.{id}.udp_kernel_drops"),
+            delta(c.kernel_drops, r.kernel_drops),
+        );
+        let series = st.agg.series() as f64;
+        let _ = st.agg.ingest(&Sample {
+            key: format!("statsd.shard.{id}.series").as_bytes(),
+            value: Value::Gauge {
+                value: series,
+                delta: false,
+            },
+        });
+        self.reported = c;
+    }
+}
+
+/// Append one Graphite plaintext line `name value ts\n`, the value written as etsy writes it.
+pub fn push_line(out: &mut Vec<u8>, name: &[u8], value: f64, ts: i64) {
+    out.extend_from_slice(name);
+    out.push(b' ');
+    write_js_number(out, value);
+    out.push(b' ');
+    out.extend_from_slice(ts.to_string().as_bytes());
+    out.push(b'\n');
+}
+
+/// Inode of a socket (to find its row in /proc/net/udp).
+fn socket_inode(s: &std::net::UdpSocket) -> Option<u64> {
+    use std::os::unix::fs::MetadataExt;
+    std::fs::metadata(format!("/proc/self/fd/{}", s.as_raw_fd()))
+        .ok()
+        .map(|m| m.ino())
+}
+
+/// Shell-style glob on bytes: `*` any run, `?` any one byte.
+pub fn glob_match(pattern: &[u8], text: &[u8]) -> bool {
+    let (mut p, mut t) = (0, 0);
+    let (mut star, mut mark) = (None, 0);
+    while t < text.len() {
+        if p < pattern.len() && (pattern[p] == b'?' || pattern[p] == text[t]) {
+            p += 1;
+            t += 1;
+        } else if p < pattern.len() && pattern[p] == b'*' {
+            star = Some(p);
+            mark = t;
+            p += 1;
+        } else if let Some(s) = star {
+            p = s + 1;
+            mark += 1;
+            t = mark;
+        } else {
+            return false;
+        }
+    }
+    pattern[p..].iter().all(|&c| c == b'*')
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn glob() {
+        assert!(glob_match(b"api.*", b"api.login"));
+        assert!(glob_match(b"*.login", b"api.login"));
+        assert!(glob_match(b"a?i.*n", b"api.login"));
+        assert!(!glob_match(b"db.*", b"api.login"));
+        assert!(glob_match(b"*", b""));
+    }
+
+    #[test]
+    fn plaintext_line() {
+        let mut out = Vec::new();
+        push_line(&mut out, b"stats.cnt", 6.0, 1_700_000_000);
+        push_line(&mut out, b"stats.timers.a.std", 2.872_281_323_269_014_3, 1);
+        assert_eq!(
+            out,
+            b"stats.cnt 6 1700000000\nstats.timers.a.std 2.8722813232690143 1\n"
+        );
+    }
+}
