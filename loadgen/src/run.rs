@@ -1,0 +1,267 @@
+//! One load run: build the pool, read the server's count, send, read the count again.
+//!
+//! Contract: the pool is fully rendered and the baseline count settled before the first
+//! packet leaves; the progress callback runs on the calling thread about once a second while
+//! the senders run; the returned [`Report`] says what was sent and, when verification was
+//! asked, what the server says it received and the loss (sent − received) / sent.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use serde::Serialize;
+use thiserror::Error;
+
+use crate::carbon::{CarbonCounter, CarbonError};
+use crate::payload::{PayloadError, Pool, PoolSpec};
+use crate::send::{self, SendError, SendPlan, Totals};
+use crate::verify::{self, RealClock, VerifyError};
+
+/// Why a run failed.
+#[derive(Debug, Error)]
+pub enum RunError {
+    #[error(transparent)]
+    Payload(#[from] PayloadError),
+    #[error(transparent)]
+    Send(#[from] SendError),
+    #[error(transparent)]
+    Verify(#[from] VerifyError),
+    #[error(transparent)]
+    Carbon(#[from] CarbonError),
+}
+
+/// How to learn what the server received.
+#[derive(Debug, Clone)]
+pub enum Verify {
+    None,
+    /// `stats` on the admin port, field `messages.metrics_received`.
+    Admin(SocketAddr),
+    /// Listen for the server's graphite flushes and sum `metric`.
+    Carbon {
+        listen: SocketAddr,
+        metric: String,
+    },
+    /// Like `Carbon`, with a listener already running (so its port is known beforehand).
+    CarbonListening(Arc<CarbonCounter>),
+}
+
+/// Everything a run needs.
+#[derive(Debug, Clone)]
+pub struct RunConfig {
+    pub pool: PoolSpec,
+    pub send: SendPlan,
+    pub verify: Verify,
+    /// A count is settled when unchanged this long (admin verification).
+    pub settle_quiet: Duration,
+    /// Longest wait for a count to settle (or for an idle flush, carbon verification).
+    pub settle_max: Duration,
+}
+
+/// Once-a-second view of a run.
+#[derive(Debug, Clone, Copy)]
+pub struct Progress {
+    pub elapsed: Duration,
+    pub totals: Totals,
+    /// Lines per second over the last interval.
+    pub lines_per_s: f64,
+}
+
+/// The server's side of the run.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct VerifyReport {
+    /// `none`, `admin` or `carbon`.
+    pub method: &'static str,
+    /// Admin address or carbon listen address.
+    pub source: Option<SocketAddr>,
+    pub before: Option<u64>,
+    pub after: Option<u64>,
+    /// Lines the server counted during the run.
+    pub received: Option<u64>,
+    /// (sent − received) / sent × 100.
+    pub loss_pct: Option<f64>,
+    /// Whether the counts settled (or an idle flush arrived) within the limit.
+    pub settled: bool,
+    pub note: Option<String>,
+}
+
+/// What a run did.
+#[derive(Debug, Clone, Serialize)]
+pub struct Report {
+    pub protocol: &'static str,
+    pub target: SocketAddr,
+    pub threads: usize,
+    pub names: u64,
+    pub mix: String,
+    pub per_packet: u32,
+    pub batch: usize,
+    pub rate_requested: f64,
+    pub seed: u64,
+    pub pool_lines: u64,
+    pub pool_bytes: usize,
+    pub pool_build_s: f64,
+    pub lines_sent: u64,
+    pub datagrams: u64,
+    pub bytes: u64,
+    pub errors: u64,
+    pub elapsed_s: f64,
+    pub lines_per_s: f64,
+    pub verify: VerifyReport,
+}
+
+/// Runs one load run.
+pub fn run(cfg: &RunConfig, progress: &mut dyn FnMut(&Progress)) -> Result<Report, RunError> {
+    let t = Instant::now();
+    let pool = Arc::new(Pool::build(&cfg.pool)?);
+    let pool_build_s = t.elapsed().as_secs_f64();
+
+    let mut vr = VerifyReport {
+        method: "none",
+        ..VerifyReport::default()
+    };
+    let carbon = match &cfg.verify {
+        Verify::Carbon { listen, metric } => Some(Arc::new(CarbonCounter::start(*listen, metric)?)),
+        Verify::CarbonListening(c) => Some(Arc::clone(c)),
+        Verify::None | Verify::Admin(_) => None,
+    };
+    let mut carbon_mark = 0;
+    if let Verify::Admin(addr) = &cfg.verify {
+        vr.method = "admin";
+        vr.source = Some(*addr);
+        vr.before = admin_settled(*addr, cfg, &mut vr)?;
+    }
+    if let Some(c) = &carbon {
+        vr.method = "carbon";
+        vr.source = Some(c.addr());
+        if !c.wait_idle(c.mark(), cfg.settle_max) {
+            vr.note = Some(format!(
+                "no flush with `{} 0` arrived within {:?} before the run; \
+                 the count may include earlier traffic",
+                c.metric(),
+                cfg.settle_max
+            ));
+        }
+        carbon_mark = c.mark();
+    }
+
+    let sending = send::start(&cfg.send, &pool)?;
+    let start = sending.start();
+    let mut last = (start, 0u64);
+    let mut tick = start + Duration::from_secs(1);
+    while !sending.is_finished() {
+        let now = Instant::now();
+        if now >= tick {
+            let totals = sending.totals();
+            let dt = (now - last.0).as_secs_f64();
+            progress(&Progress {
+                elapsed: now - start,
+                totals,
+                lines_per_s: (totals.lines - last.1) as f64 / dt,
+            });
+            last = (now, totals.lines);
+            tick += Duration::from_secs(1);
+        }
+        std::thread::sleep(Duration::from_millis(20).min(tick.saturating_duration_since(now)));
+    }
+    let (totals, elapsed) = sending.join()?;
+
+    if let Verify::Admin(addr) = &cfg.verify {
+        if vr.before.is_some() {
+            vr.after = admin_settled(*addr, cfg, &mut vr)?;
+        }
+    }
+    if let Some(c) = &carbon {
+        let end_mark = c.mark();
+        vr.settled = c.wait_idle(end_mark, cfg.settle_max);
+        if !vr.settled {
+            vr.note = Some(format!(
+                "no flush with `{} 0` arrived within {:?} after the run; \
+                 the server may still be working through its backlog",
+                c.metric(),
+                cfg.settle_max
+            ));
+        }
+        vr.received = Some(c.sum_since(carbon_mark));
+    }
+    if let (Some(b), Some(a)) = (vr.before, vr.after) {
+        vr.received = Some(a.saturating_sub(b));
+    }
+    if let Some(r) = vr.received {
+        if totals.lines > 0 {
+            vr.loss_pct = Some((totals.lines as f64 - r as f64) / totals.lines as f64 * 100.0);
+        }
+        if r > totals.lines {
+            vr.note = Some(
+                "the server counted more lines than were sent: another client is sending to it"
+                    .into(),
+            );
+        }
+    }
+
+    let secs = elapsed.as_secs_f64();
+    Ok(Report {
+        protocol: cfg.send.protocol.name(),
+        target: cfg.send.target,
+        threads: cfg.send.threads,
+        names: cfg.pool.names,
+        mix: if cfg.send.protocol == crate::payload::Protocol::CarbonTcp {
+            "carbon".into()
+        } else {
+            cfg.pool.mix.to_string()
+        },
+        per_packet: cfg.pool.per_packet,
+        batch: cfg.send.batch,
+        rate_requested: cfg.send.rate,
+        seed: cfg.pool.seed,
+        pool_lines: pool.lines(),
+        pool_bytes: pool.bytes().len(),
+        pool_build_s,
+        lines_sent: totals.lines,
+        datagrams: totals.datagrams,
+        bytes: totals.bytes,
+        errors: totals.errors,
+        elapsed_s: secs,
+        lines_per_s: if secs > 0.0 {
+            totals.lines as f64 / secs
+        } else {
+            0.0
+        },
+        verify: vr,
+    })
+}
+
+/// Reads `messages.metrics_received` until it settles. `None` (with a note) when the server
+/// does not print it.
+fn admin_settled(
+    addr: SocketAddr,
+    cfg: &RunConfig,
+    vr: &mut VerifyReport,
+) -> Result<Option<u64>, VerifyError> {
+    let timeout = Duration::from_secs(5);
+    let first = verify::fetch_stats(addr, timeout)?;
+    if verify::parse_metrics_received(&first).is_none() {
+        vr.note = Some(
+            "the admin `stats` reply has no `messages.metrics_received` line (etsy statsd does \
+             not print one); reporting only what was sent. For etsy, use --verify-carbon."
+                .into(),
+        );
+        return Ok(None);
+    }
+    let s = verify::settle(
+        || {
+            verify::fetch_stats(addr, timeout)
+                .map(|r| verify::parse_metrics_received(&r).unwrap_or(0))
+        },
+        &RealClock::new(),
+        cfg.settle_quiet,
+        cfg.settle_max,
+        Duration::from_millis(100),
+    )?;
+    vr.settled = s.settled;
+    if !s.settled {
+        vr.note = Some(format!(
+            "messages.metrics_received was still changing after {:?}",
+            cfg.settle_max
+        ));
+    }
+    Ok(Some(s.value))
+}
