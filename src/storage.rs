@@ -1,2 +1,12 @@
-//! Storage: the whisper file format and carbon's schema files (owned by the storage work).
+//! Storage: the whisper file format and carbon's schema files.
+//!
+//! - [`whisper`]: the whisper 1.1.10 file format, byte for byte (pure; `now` passed in).
+//! - [`schemas`]: `storage-schemas.conf`: which retentions a new metric's file gets.
+//! - [`aggregation`]: `storage-aggregation.conf`: a new file's xFilesFactor and method.
+//! - [`whisper_cli`]: `lonsdaleite whisper …`, the operator commands of whisper's scripts.
+
+pub mod aggregation;
+mod ini;
+pub mod schemas;
+pub mod whisper;
 pub mod whisper_cli;

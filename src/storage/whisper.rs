@@ -1,0 +1,182 @@
+//! The whisper file format (graphite-project/whisper 1.1.10), byte for byte.
+//!
+//! A pure module: it never reads the clock (`now` is always an argument) and never
+//! opens files on its own except in the [`file`] convenience layer. The algorithms run
+//! on anything that implements [`ReadAt`] / [`WriteAt`] (an in-memory `Vec<u8>`, a
+//! `std::fs::File` through `pread`/`pwrite`, or any `Read + Write + Seek` wrapped in
+//! [`SeekStore`]), and the plan functions ([`split_by_archive`], [`pack_runs`],
+//! [`place_run`], [`neighbour_reads`], [`propagated_value`]) compute *what* to read
+//! and write from a cached [`Header`] without doing any I/O, so an io_uring writer can
+//! issue the same operations itself.
+//!
+//! # File layout
+//!
+//! Every integer is an unsigned 32-bit big-endian number, the xFilesFactor a big-endian
+//! IEEE-754 `f32`, every value a big-endian `f64`. No magic number, no version, no padding.
+//!
+//! ```text
+//! offset 0
+//! ┌──────────────────────────────── metadata, 16 bytes ─────────────────────────────────┐
+//! │ aggregationType u32 │ maxRetention u32 │ xFilesFactor f32 │ archiveCount u32        │
+//! ├──────────────────────────── archive info, 12 bytes each ────────────────────────────┤
+//! │ offset u32 │ secondsPerPoint u32 │ points u32 │   × archiveCount (finest first)     │
+//! ├───────────────── archive 0 data at archive[0].offset = 16 + 12·count ───────────────┤
+//! │ point 0 (the base point) │ point 1 │ … │ point points-1 │   point = ts u32, value f64 │
+//! ├───────────── archive 1 data at archive[1].offset = archive[0].offset + 12·points ───┤
+//! │ …                                                                                   │
+//! └─────────────────────────────────────────────────────────────────────────────────────┘
+//! file size = 16 + 12·count + 12·Σpoints
+//! ```
+//!
+//! An archive is a ring without a head pointer. Slot 0 holds the *base point*: the first
+//! interval ever written to the archive. An interval `t` lives at byte
+//! `offset + (((t - base) div spp) · 12) mod size`, with floor division and a non-negative
+//! modulus (Python's `//` and `%`), so intervals before the base wrap around. A base
+//! timestamp of 0 means "never written". A slot is valid for interval `t` only if the
+//! timestamp stored in it equals `t`; anything else reads as `None`.
+//!
+//! # Whisper quirks kept (each one matters for byte-exact files)
+//!
+//! - `update` rejects `now - ts >= maxRetention` and future points; `update_many` has no
+//!   future check: future points go to archive 0 and may overwrite older slots.
+//! - `update_many` silently drops points older than the coarsest archive.
+//! - Within one batch, points with the same aligned interval: the *last in chronological
+//!   order* wins; for equal input timestamps that is the one given *first* by the caller.
+//! - Runs of consecutive intervals are written as one string; `not previousInterval`
+//!   treats an interval of 0 as "no previous", so a point at interval 0 joins the next run.
+//! - A run that does not fit before the archive end is split once; the remainder is
+//!   written at the archive start even if it is longer than the archive.
+//! - The first batch written to an empty archive sets the base to the start of its
+//!   chronologically first run; a single `update` sets it to its own interval.
+//! - Points that land directly in a lower archive are written raw (last wins), then
+//!   propagated further down.
+//! - Propagation compares `known / n` (f64) with the xFilesFactor *as stored in f32*, so
+//!   `0.1` needs strictly more than 1 of 10 points; it stops at the first archive where
+//!   nothing propagated; `avg_zero` counts missing neighbours as 0; `absmax`/`absmin`
+//!   keep the first on ties; NaN counts as a known value; sums are left to right.
+//! - `fetch` returns the half-open window `[from', until')` with `from' = align(from)+step`,
+//!   picks one archive (the first whose retention covers `now - from`), returns `None`
+//!   for ranges wholly in the future or beyond retention, and `[None; n]` from an
+//!   archive that was never written.
+//! - Reading the header rejects an unknown aggregation type or an xFilesFactor outside
+//!   `[0, 1]`; nothing else is checked (offsets are trusted).
+//!
+//! # Deliberate differences
+//!
+//! - Arithmetic that would raise `ZeroDivisionError` in Python (an archive with zero
+//!   seconds per point or zero points) returns [`WhisperError::Corrupt`] instead.
+//! - `create` validates the aggregation method and xFilesFactor *before* creating the
+//!   file (whisper leaves an empty file behind) and rejects a NaN xFilesFactor (whisper
+//!   writes a file it cannot read back).
+//! - `update_many` propagates the touched lower intervals in ascending order; whisper
+//!   iterates a Python `set`. They differ only when two touched intervals share a slot of
+//!   the lower archive, which needs future points spanning the lower archive's retention.
+//! - Python ≥ 3.12 sums floats with Neumaier compensation; we sum left to right like
+//!   Python ≤ 3.11 (the interop tests run against the interpreter `tests/run-all` uses).
+
+mod aggregate;
+mod create;
+mod fetch;
+pub mod file;
+mod header;
+mod retention;
+mod store;
+mod update;
+
+pub use aggregate::AggregationMethod;
+pub use create::{create_image, header_for, validate_archive_list, DEFAULT_X_FILES_FACTOR};
+pub use fetch::{archive_fetch, fetch, fetch_with_header, select_archive, FetchResult};
+pub use header::{
+    decode_point, encode_point, read_header, read_header_lenient, ArchiveInfo, Header,
+    ARCHIVE_INFO_SIZE, METADATA_SIZE, POINT_SIZE,
+};
+pub use retention::{parse_carbon_retention, parse_retention, parse_retentions};
+pub use store::{ReadAt, SeekStore, WriteAt};
+pub use update::{
+    archive_update_many, neighbour_reads, pack_runs, place_run, propagate, propagated_value,
+    set_aggregation, split_by_archive, update, update_many, update_many_with_header,
+    update_with_header, NeighbourReads, Run, RunPlacement,
+};
+
+/// What can go wrong reading or writing a whisper file. Messages follow whisper's own.
+#[derive(Debug, thiserror::Error)]
+pub enum WhisperError {
+    /// The file does not hold a readable whisper structure (`CorruptWhisperFile`).
+    #[error("{0}")]
+    Corrupt(String),
+    /// The archive list or the file state does not allow a create (`InvalidConfiguration`).
+    #[error("{0}")]
+    InvalidConfiguration(String),
+    /// Not one of whisper's eight aggregation methods.
+    #[error("Unrecognized aggregation method: {0}")]
+    InvalidAggregationMethod(String),
+    /// xFilesFactor not a number in `[0, 1]`.
+    #[error("Invalid xFilesFactor {0}")]
+    InvalidXFilesFactor(String),
+    /// `update` of a point in the future or older than the file's retention.
+    #[error("Timestamp not covered by any archives in this database.")]
+    TimestampNotCovered {
+        /// The rejected timestamp.
+        timestamp: i64,
+        /// The `now` it was judged against.
+        now: i64,
+    },
+    /// A timestamp that does not fit whisper's unsigned 32-bit field.
+    #[error("timestamp {0} does not fit in an unsigned 32-bit whisper timestamp")]
+    TimestampOutOfRange(i64),
+    /// `fetch` with `from > until`.
+    #[error("Invalid time interval: from time '{from}' is after until time '{until}'")]
+    InvalidTimeInterval {
+        /// Requested start.
+        from: i64,
+        /// Requested end.
+        until: i64,
+    },
+    /// `fetch` asked for an archive precision the file does not have.
+    #[error("Invalid granularity: {0}")]
+    InvalidGranularity(String),
+    /// A retention definition such as `10s:6h` that does not parse.
+    #[error("{0}")]
+    InvalidRetention(String),
+    /// Two files whose archive lists differ (merge, diff).
+    #[error("{from} and {to} archive configurations are unalike. Resize the input before merging")]
+    ArchivesDiffer {
+        /// Source file.
+        from: String,
+        /// Destination file.
+        to: String,
+    },
+    /// An operating-system error, with the file it concerned.
+    #[error("{path}: {source}")]
+    Io {
+        /// The file (or `<memory>`).
+        path: String,
+        /// The underlying error.
+        source: std::io::Error,
+    },
+}
+
+/// Shorthand for this module's results.
+pub type Result<T, E = WhisperError> = std::result::Result<T, E>;
+
+impl WhisperError {
+    fn io(source: std::io::Error) -> Self {
+        Self::Io {
+            path: "<store>".to_owned(),
+            source,
+        }
+    }
+
+    /// Replaces a generic `<store>` path with the real file name.
+    #[must_use]
+    pub fn with_path(self, path: &std::path::Path) -> Self {
+        match self {
+            Self::Io { source, .. } => Self::Io {
+                path: path.display().to_string(),
+                source,
+            },
+            Self::Corrupt(msg) => Self::Corrupt(format!("{msg} ({})", path.display())),
+            other => other,
+        }
+    }
+}
