@@ -98,6 +98,10 @@ pub struct Args {
     /// Longest wait for a count to settle (--verify-carbon: for a flush reporting 0).
     #[arg(long, value_name = "DURATION", default_value = "10s", value_parser = parse_duration)]
     pub settle_max: Duration,
+    /// The server's process id: report the CPU time it used from the first packet until the
+    /// count settled, CPU seconds per million lines, and its resident memory (from /proc).
+    #[arg(long, value_name = "PID")]
+    pub server_pid: Option<u32>,
     /// Print the final summary as one JSON object on stdout (progress still goes to stderr).
     #[arg(long)]
     pub json: bool,
@@ -219,6 +223,7 @@ impl Args {
             verify,
             settle_quiet: self.settle_quiet,
             settle_max: self.settle_max,
+            server_pid: self.server_pid,
         })))
     }
 

@@ -10,6 +10,7 @@
 //! - [`send`]: sender threads: one socket each; pace, send, count.
 //! - [`verify`]: the admin port's `stats` reply, `metrics_received`, settling.
 //! - [`carbon`]: a plaintext listener that sums a server's own flushed line count.
+//! - [`observe`]: the server process's CPU time and memory (`--server-pid`).
 //! - [`run`]: one run: pool, baseline, send with progress, final count, report.
 //! - [`sink`]: `--sink`: a UDP receiver that drains and counts.
 //! - [`report`]: human-readable output.
@@ -18,6 +19,7 @@ pub mod carbon;
 pub mod cli;
 pub mod mix;
 pub mod net;
+pub mod observe;
 pub mod payload;
 pub mod report;
 pub mod rng;

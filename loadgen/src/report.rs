@@ -73,6 +73,27 @@ pub fn summary(r: &Report) -> String {
     if let Some(n) = &v.note {
         let _ = writeln!(s, "note: {n}");
     }
+    let sv = &r.server;
+    if let Some(a) = sv.absorbed_lines_per_s {
+        let _ = writeln!(s, "server absorbed {}lines/s of sending time", si(a));
+    }
+    if let Some(d) = sv.kernel_drops {
+        let _ = writeln!(s, "kernel drops on port {}: {d}", r.target.port());
+    }
+    if let (Some(pid), Some(cpu)) = (sv.pid, sv.cpu_s) {
+        let per_m = sv
+            .cpu_s_per_m_lines
+            .map_or_else(|| "-".to_owned(), |c| format!("{c:.3}"));
+        let _ = writeln!(
+            s,
+            "server pid {pid}: {cpu:.2} CPU s ({per_m} s per million lines), RSS {} MiB, peak {} MiB",
+            sv.rss_kb.unwrap_or(0) / 1024,
+            sv.hwm_kb.unwrap_or(0) / 1024
+        );
+    }
+    if let Some(n) = &sv.note {
+        let _ = writeln!(s, "note: {n}");
+    }
     s
 }
 

@@ -13,6 +13,8 @@ use serde::Serialize;
 use thiserror::Error;
 
 use crate::carbon::{CarbonCounter, CarbonError};
+use crate::net;
+use crate::observe::{self, ProcSample, ServerReport};
 use crate::payload::{PayloadError, Pool, PoolSpec};
 use crate::send::{self, SendError, SendPlan, Totals};
 use crate::verify::{self, RealClock, VerifyError};
@@ -55,6 +57,8 @@ pub struct RunConfig {
     pub settle_quiet: Duration,
     /// Longest wait for a count to settle (or for an idle flush, carbon verification).
     pub settle_max: Duration,
+    /// The server's process, to report its CPU time and memory for the run.
+    pub server_pid: Option<u32>,
 }
 
 /// Once-a-second view of a run.
@@ -106,6 +110,7 @@ pub struct Report {
     pub elapsed_s: f64,
     pub lines_per_s: f64,
     pub verify: VerifyReport,
+    pub server: ServerReport,
 }
 
 /// Runs one load run.
@@ -143,6 +148,9 @@ pub fn run(cfg: &RunConfig, progress: &mut dyn FnMut(&Progress)) -> Result<Repor
         carbon_mark = c.mark();
     }
 
+    let udp_port = cfg.send.protocol.is_udp().then_some(cfg.send.target.port());
+    let drops_before = udp_port.and_then(net::udp_drops);
+    let proc_before = cfg.server_pid.map(observe::sample);
     let sending = send::start(&cfg.send, &pool)?;
     let start = sending.start();
     let mut last = (start, 0u64);
@@ -198,6 +206,23 @@ pub fn run(cfg: &RunConfig, progress: &mut dyn FnMut(&Progress)) -> Result<Repor
     }
 
     let secs = elapsed.as_secs_f64();
+    let mut server = ServerReport {
+        pid: cfg.server_pid,
+        kernel_drops: match (drops_before, udp_port.and_then(net::udp_drops)) {
+            (Some(a), Some(b)) => Some(b.saturating_sub(a)),
+            _ => None,
+        },
+        absorbed_lines_per_s: vr.received.filter(|_| secs > 0.0).map(|r| r as f64 / secs),
+        ..ServerReport::default()
+    };
+    if let (Some(pid), Some(before)) = (cfg.server_pid, proc_before) {
+        server_usage(
+            &mut server,
+            pid,
+            before,
+            vr.received.unwrap_or(totals.lines),
+        );
+    }
     Ok(Report {
         protocol: cfg.send.protocol.name(),
         target: cfg.send.target,
@@ -226,7 +251,30 @@ pub fn run(cfg: &RunConfig, progress: &mut dyn FnMut(&Progress)) -> Result<Repor
             0.0
         },
         verify: vr,
+        server,
     })
+}
+
+/// Fills CPU and memory from a sample taken before sending and one taken now.
+fn server_usage(
+    server: &mut ServerReport,
+    pid: u32,
+    before: std::io::Result<ProcSample>,
+    lines: u64,
+) {
+    match (before, observe::sample(pid)) {
+        (Ok(b), Ok(a)) => {
+            let cpu_s =
+                a.cpu_ticks.saturating_sub(b.cpu_ticks) as f64 / observe::ticks_per_second() as f64;
+            server.cpu_s = Some(cpu_s);
+            server.cpu_s_per_m_lines = (lines > 0).then(|| cpu_s / lines as f64 * 1e6);
+            server.rss_kb = Some(a.rss_kb);
+            server.hwm_kb = Some(a.hwm_kb);
+        }
+        (Err(e), _) | (_, Err(e)) => {
+            server.note = Some(format!("cannot read /proc/{pid}: {e}"));
+        }
+    }
 }
 
 /// Reads `messages.metrics_received` until it settles. `None` (with a note) when the server

@@ -27,6 +27,7 @@ fn help_lists_every_option() {
         "--batch",
         "--verify",
         "--verify-carbon",
+        "--server-pid",
         "--json",
         "--allow-remote",
         "--sink",

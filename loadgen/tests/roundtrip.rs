@@ -43,6 +43,7 @@ fn config(target: SocketAddr, protocol: Protocol, threads: usize, count: u64) ->
         verify: Verify::None,
         settle_quiet: Duration::from_millis(300),
         settle_max: Duration::from_secs(10),
+        server_pid: None,
     }
 }
 
@@ -218,6 +219,30 @@ fn admin_verification_reports_zero_loss() {
     assert_eq!(r.verify.received, Some(2_500));
     assert_eq!(r.verify.loss_pct, Some(0.0));
     assert!(r.verify.settled);
+}
+
+#[test]
+fn server_report_has_cpu_memory_drops_and_absorbed_rate() {
+    // The fake server runs in this process, so this process is the server to observe.
+    let (udp, admin, _) = fake_server(true);
+    let mut cfg = config(udp, Protocol::StatsdUdp, 1, 1_000);
+    cfg.verify = Verify::Admin(admin);
+    cfg.server_pid = Some(std::process::id());
+    let r = quiet_run(&cfg);
+    assert_eq!(r.verify.received, Some(1_000));
+    let s = &r.server;
+    assert_eq!(s.pid, Some(std::process::id()));
+    assert!(s.note.is_none(), "{:?}", s.note);
+    assert!(s.cpu_s.is_some_and(|c| c >= 0.0));
+    assert!(s.cpu_s_per_m_lines.is_some());
+    assert!(s.rss_kb.is_some_and(|k| k > 0));
+    assert!(s.hwm_kb >= s.rss_kb);
+    // the fake server's socket has a large buffer and is drained: no drops on its port
+    assert_eq!(s.kernel_drops, Some(0));
+    let expected = 1_000.0 / r.elapsed_s;
+    assert!(s
+        .absorbed_lines_per_s
+        .is_some_and(|a| (a - expected).abs() < 1e-6 * expected));
 }
 
 #[test]

@@ -1,0 +1,124 @@
+//! `--server-pid`: what the server process spent while it took the load.
+//!
+//! Contract: a [`ProcSample`] is the process's total CPU time (user + system, all threads, from
+//! `/proc/PID/stat`) and its resident memory now and at peak (`VmRSS`, `VmHWM` from
+//! `/proc/PID/status`). A run samples once after the baseline count settled, just before the
+//! first packet, and once after the final count settled; the difference is the CPU the server
+//! used for the run, flushes included. Linux only; elsewhere, or if the process is gone, the
+//! sample is an error and the report leaves the fields empty.
+
+use std::io;
+
+use serde::Serialize;
+
+/// One reading of a process.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct ProcSample {
+    /// utime + stime, in clock ticks.
+    pub cpu_ticks: u64,
+    /// Resident set size, KiB.
+    pub rss_kb: u64,
+    /// Peak resident set size, KiB.
+    pub hwm_kb: u64,
+}
+
+/// Reads `/proc/PID/stat` and `/proc/PID/status`.
+pub fn sample(pid: u32) -> io::Result<ProcSample> {
+    let bad =
+        |what: &str| io::Error::new(io::ErrorKind::InvalidData, format!("/proc/{pid}/{what}"));
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat"))?;
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status"))?;
+    let cpu_ticks = parse_stat_cpu(&stat).ok_or_else(|| bad("stat"))?;
+    let rss_kb = parse_status_kb(&status, "VmRSS").ok_or_else(|| bad("status"))?;
+    let hwm_kb = parse_status_kb(&status, "VmHWM").unwrap_or(rss_kb);
+    Ok(ProcSample {
+        cpu_ticks,
+        rss_kb,
+        hwm_kb,
+    })
+}
+
+/// Clock ticks per second (`sysconf(_SC_CLK_TCK)`), 100 if unknown.
+pub fn ticks_per_second() -> u64 {
+    // SAFETY: sysconf has no preconditions; it only reads a system constant.
+    let t = unsafe { libc::sysconf(libc::_SC_CLK_TCK) };
+    if t > 0 {
+        t as u64
+    } else {
+        100
+    }
+}
+
+/// utime + stime from the text of `/proc/PID/stat`. The command name (field 2) is in
+/// parentheses and may hold spaces and parentheses, so fields are counted after the last `)`:
+/// state is field 3, utime field 14, stime field 15.
+pub fn parse_stat_cpu(text: &str) -> Option<u64> {
+    let rest = &text[text.rfind(')')? + 1..];
+    let mut fields = rest.split_ascii_whitespace();
+    // rest starts at field 3; utime is field 14 → index 11
+    let utime: u64 = fields.nth(11)?.parse().ok()?;
+    let stime: u64 = fields.next()?.parse().ok()?;
+    Some(utime + stime)
+}
+
+/// The value in KiB of a `Key:   123 kB` line of `/proc/PID/status`.
+pub fn parse_status_kb(text: &str, key: &str) -> Option<u64> {
+    text.lines().find_map(|l| {
+        let (k, v) = l.split_once(':')?;
+        if k != key {
+            return None;
+        }
+        v.split_ascii_whitespace().next()?.parse().ok()
+    })
+}
+
+/// The server's side of a run, as far as the kernel and `/proc` tell.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct ServerReport {
+    pub pid: Option<u32>,
+    /// CPU seconds (user + system, all threads) from the first packet until the final count
+    /// settled.
+    pub cpu_s: Option<f64>,
+    /// `cpu_s` per million lines the server counted (or sent, without verification).
+    pub cpu_s_per_m_lines: Option<f64>,
+    /// Resident memory after the run, KiB.
+    pub rss_kb: Option<u64>,
+    /// Peak resident memory of the process so far, KiB.
+    pub hwm_kb: Option<u64>,
+    /// Receive-buffer drops on the target UDP port during the run (`/proc/net/udp[6]`, all
+    /// sockets bound to the port), for UDP targets.
+    pub kernel_drops: Option<u64>,
+    /// Lines the server counted per second of sending (`received / elapsed_s`).
+    pub absorbed_lines_per_s: Option<f64>,
+    pub note: Option<String>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cpu_from_stat_survives_odd_command_names() {
+        let stat = "4242 (my (odd) srv) S 1 4242 4242 0 -1 4194560 100 0 0 0 \
+                    250 75 0 0 20 0 3 0 12345 1000000 500 18446744073709551615";
+        assert_eq!(parse_stat_cpu(stat), Some(325));
+        assert_eq!(parse_stat_cpu("12 (x) S 1 2"), None);
+        assert_eq!(parse_stat_cpu("no parens"), None);
+    }
+
+    #[test]
+    fn kib_from_status() {
+        let status = "Name:\tnode\nVmHWM:\t  81234 kB\nVmRSS:\t   70000 kB\nThreads:\t7\n";
+        assert_eq!(parse_status_kb(status, "VmRSS"), Some(70_000));
+        assert_eq!(parse_status_kb(status, "VmHWM"), Some(81_234));
+        assert_eq!(parse_status_kb(status, "VmSwap"), None);
+    }
+
+    #[test]
+    fn samples_this_process() {
+        let s = sample(std::process::id()).expect("own /proc entry");
+        assert!(s.rss_kb > 0);
+        assert!(s.hwm_kb >= s.rss_kb);
+        assert!(ticks_per_second() > 0);
+    }
+}
