@@ -64,6 +64,11 @@ pub struct Args {
     /// Sender threads, each with its own socket (source port). With --sink: ignored.
     #[arg(long, value_name = "N", default_value_t = 1)]
     pub threads: usize,
+    /// UDP sockets (source ports) per sender thread, used in turn. The kernel spreads a
+    /// server's reuse-port sockets by a hash of the source port, so more flows give each
+    /// server socket (shard) a more even share. Ignored for TCP.
+    #[arg(long, value_name = "N", default_value_t = 1)]
+    pub sockets: usize,
     /// Seed of the payload (names' order, values).
     #[arg(long, value_name = "N", default_value_t = 1)]
     pub seed: u64,
@@ -141,6 +146,8 @@ pub enum CliError {
     },
     #[error("--threads must be at least 1")]
     Threads,
+    #[error("--sockets must be between 1 and 1024, got {0}")]
+    Sockets(usize),
     #[error("--rate must be a finite number ≥ 0, got {0}")]
     Rate(f64),
     #[error("--batch must be between 1 and 1024, got {0}")]
@@ -173,6 +180,9 @@ impl Args {
         }
         if self.threads == 0 {
             return Err(CliError::Threads);
+        }
+        if !(1..=1024).contains(&self.sockets) {
+            return Err(CliError::Sockets(self.sockets));
         }
         if !(self.rate.is_finite() && self.rate >= 0.0) {
             return Err(CliError::Rate(self.rate));
@@ -219,6 +229,7 @@ impl Args {
                 count: self.count,
                 duration,
                 batch: self.batch,
+                sockets: self.sockets,
             },
             verify,
             settle_quiet: self.settle_quiet,
@@ -333,6 +344,10 @@ mod tests {
         assert!(matches!(
             args(&["--batch", "0"]).mode(),
             Err(CliError::Batch(0))
+        ));
+        assert!(matches!(
+            args(&["--sockets", "0"]).mode(),
+            Err(CliError::Sockets(0))
         ));
         assert!(Args::try_parse_from(["loadgen", "--mix", "q=1"]).is_err());
         assert!(Args::try_parse_from(["loadgen", "--protocol", "http"]).is_err());

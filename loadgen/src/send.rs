@@ -53,6 +53,10 @@ pub struct SendPlan {
     /// Packets per system call: datagrams per `sendmmsg` (1 = plain `send`), or packets per
     /// TCP write.
     pub batch: usize,
+    /// UDP sockets (source ports) per thread, used in turn, one send call each; more flows
+    /// spread the load over a server's `SO_REUSEPORT` sockets, which the kernel picks by a hash
+    /// of the addresses and ports.
+    pub sockets: usize,
 }
 
 /// What was sent.
@@ -148,7 +152,8 @@ impl Sending {
 }
 
 enum Socket {
-    Udp(UdpSocket),
+    /// One or more connected sockets, each with its own source port.
+    Udp(Vec<UdpSocket>),
     Tcp(TcpStream),
 }
 
@@ -164,9 +169,13 @@ fn open(plan: &SendPlan) -> Result<Socket, SendError> {
         } else {
             (std::net::Ipv6Addr::UNSPECIFIED, 0).into()
         };
-        let s = UdpSocket::bind(local).map_err(err)?;
-        s.connect(plan.target).map_err(err)?;
-        Ok(Socket::Udp(s))
+        let mut v = Vec::with_capacity(plan.sockets.max(1));
+        for _ in 0..plan.sockets.max(1) {
+            let s = UdpSocket::bind(local).map_err(err)?;
+            s.connect(plan.target).map_err(err)?;
+            v.push(s);
+        }
+        Ok(Socket::Udp(v))
     } else {
         let s = TcpStream::connect_timeout(&plan.target, Duration::from_secs(5)).map_err(err)?;
         Ok(Socket::Tcp(s))
@@ -225,9 +234,32 @@ struct Worker {
 
 /// The per-thread way of putting packets `pos..pos + n` on the wire.
 enum Wire {
-    Mmsg(SendBatch, UdpSocket),
-    Udp(UdpSocket),
+    Mmsg(SendBatch, Rotation),
+    Udp(Rotation),
     Tcp(Option<TcpStream>),
+}
+
+/// UDP sockets used in turn, one send call each.
+struct Rotation {
+    sockets: Vec<UdpSocket>,
+    next: usize,
+}
+
+impl Rotation {
+    fn new(sockets: Vec<UdpSocket>) -> Self {
+        Self { sockets, next: 0 }
+    }
+
+    /// The socket for this call; the next call gets the next one.
+    fn take(&mut self) -> &UdpSocket {
+        let i = self.next;
+        self.next = if i + 1 >= self.sockets.len() {
+            0
+        } else {
+            i + 1
+        };
+        &self.sockets[i]
+    }
 }
 
 impl Worker {
@@ -249,9 +281,9 @@ impl Worker {
         let per_packet = packets.first().map_or(1, |p| u64::from(p.lines.max(1)));
         let mut wire = match socket {
             Socket::Udp(s) if self.plan.batch > 1 => {
-                Wire::Mmsg(SendBatch::new(Arc::clone(&pool)), s)
+                Wire::Mmsg(SendBatch::new(Arc::clone(&pool)), Rotation::new(s))
             }
-            Socket::Udp(s) => Wire::Udp(s),
+            Socket::Udp(s) => Wire::Udp(Rotation::new(s)),
             Socket::Tcp(s) => Wire::Tcp(Some(s)),
         };
         // Under a rate limit, send about a millisecond of traffic per call so bursts stay small.
@@ -338,11 +370,11 @@ impl Wire {
     /// Sends packets `pos..pos + n`; returns how many left (at least one on `Ok`).
     fn send(&mut self, pool: &Pool, pos: usize, n: usize, plan: &SendPlan) -> io::Result<usize> {
         match self {
-            Wire::Mmsg(batch, s) => match batch.send(s.as_raw_fd(), pos, n)? {
+            Wire::Mmsg(batch, r) => match batch.send(r.take().as_raw_fd(), pos, n)? {
                 0 => Err(io::Error::from(io::ErrorKind::WriteZero)),
                 k => Ok(k),
             },
-            Wire::Udp(s) => s.send(pool.packet(pos)).map(|_| 1),
+            Wire::Udp(r) => r.take().send(pool.packet(pos)).map(|_| 1),
             Wire::Tcp(_) => {
                 let first = pool.packets()[pos];
                 let last = pool.packets()[pos + n - 1];
@@ -356,7 +388,7 @@ impl Wire {
     /// by a new connection on the next call.
     fn send_bytes(&mut self, data: &[u8], plan: &SendPlan) -> io::Result<()> {
         match self {
-            Wire::Mmsg(_, s) | Wire::Udp(s) => s.send(data).map(|_| ()),
+            Wire::Mmsg(_, r) | Wire::Udp(r) => r.take().send(data).map(|_| ()),
             Wire::Tcp(slot) => {
                 if slot.is_none() {
                     match TcpStream::connect_timeout(&plan.target, Duration::from_secs(1)) {

@@ -39,6 +39,7 @@ fn config(target: SocketAddr, protocol: Protocol, threads: usize, count: u64) ->
             count: Some(count),
             duration: None,
             batch: 64,
+            sockets: 1,
         },
         verify: Verify::None,
         settle_quiet: Duration::from_millis(300),
@@ -124,6 +125,33 @@ fn udp_run_with_two_threads_and_plain_send() {
         .map(<[u8]>::to_vec)
         .collect();
     assert!(got.iter().all(|l| pool_lines.contains(l)));
+}
+
+#[test]
+fn several_sockets_per_thread_send_from_distinct_ports_in_turn() {
+    let rx = UdpSocket::bind("127.0.0.1:0").expect("bind");
+    let _ = loadgen::net::set_recv_buffer(rx.as_raw_fd(), 8 << 20);
+    rx.set_read_timeout(Some(Duration::from_millis(500)))
+        .expect("timeout");
+    let addr = rx.local_addr().expect("addr");
+    let receiver = std::thread::spawn(move || {
+        let mut per_port: BTreeMap<u16, u64> = BTreeMap::new();
+        let mut buf = vec![0u8; 65_536];
+        while let Ok((n, from)) = rx.recv_from(&mut buf) {
+            let lines = buf[..n].split(|b| *b == b'\n').filter(|l| !l.is_empty());
+            *per_port.entry(from.port()).or_default() += lines.count() as u64;
+        }
+        per_port
+    });
+    // 4 sockets, one datagram per call (batch 1) so each socket gets every 4th datagram
+    let mut cfg = config(addr, Protocol::StatsdUdp, 1, 2_000);
+    cfg.send.sockets = 4;
+    cfg.send.batch = 1;
+    let r = quiet_run(&cfg);
+    let per_port = receiver.join().expect("receiver");
+    assert_eq!(r.lines_sent, 2_000);
+    assert_eq!(per_port.len(), 4, "{per_port:?}");
+    assert!(per_port.values().all(|&n| n == 500), "{per_port:?}");
 }
 
 #[test]
