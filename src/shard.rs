@@ -458,44 +458,45 @@ impl Flusher {
         st.agg
             .add_internal(Internal::BadLinesSeen, delta(c.bad_lines, r.bad_lines));
         let id = self.id;
+        let ps = String::from_utf8_lossy(st.agg.stats_prefix()).into_owned();
         let mut counter = |name: String, v: f64| {
             if v > 0.0 {
-                let _ = st.agg.ingest(&Sample {
-                    key: name.as_bytes(),
+                st.agg.ingest_self(&Sample {
+                    key: format!("{ps}{name}").as_bytes(),
                     value: Value::Counter(v),
                 });
             }
         };
         for (i, reason) in BadLine::ALL.iter().enumerate() {
             counter(
-                format!("statsd.bad_lines.{}", reason.name()),
+                format!("bad_lines.{}", reason.name()),
                 delta(c.bad_by_reason[i], r.bad_by_reason[i]),
             );
         }
         counter(
-            "statsd.dropped.series_overflow".into(),
+            "dropped.series_overflow".into(),
             delta(c.series_overflow, r.series_overflow),
         );
         counter(
-            "statsd.dropped.truncated_datagrams".into(),
+            "dropped.truncated_datagrams".into(),
             delta(c.truncated_datagrams, r.truncated_datagrams),
         );
         counter(
-            "statsd.dropped.tcp_lines_too_long".into(),
+            "dropped.tcp_lines_too_long".into(),
             delta(c.tcp_lines_too_long, r.tcp_lines_too_long),
         );
-        counter(format!("statsd.shard.{id}.lines"), delta(c.lines, r.lines));
+        counter(format!("shard.{id}.lines"), delta(c.lines, r.lines));
         counter(
-            format!("statsd.shard.{id}.batches_sent"),
+            format!("shard.{id}.batches_sent"),
             delta(c.batches_sent, r.batches_sent),
         );
         counter(
-            format!("statsd.shard.{id}.udp_kernel_drops"),
+            format!("shard.{id}.udp_kernel_drops"),
             delta(c.kernel_drops, r.kernel_drops),
         );
         let series = st.agg.series() as f64;
-        let _ = st.agg.ingest(&Sample {
-            key: format!("statsd.shard.{id}.series").as_bytes(),
+        st.agg.ingest_self(&Sample {
+            key: format!("{ps}shard.{id}.series").as_bytes(),
             value: Value::Gauge {
                 value: series,
                 delta: false,

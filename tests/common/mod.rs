@@ -1,0 +1,246 @@
+//! Harness for black-box tests: runs the real `lonsdaleite` binary on 127.0.0.1 ports
+//! chosen by the kernel, with a Graphite plaintext sink standing in for carbon.
+#![allow(
+    dead_code,
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::missing_panics_doc
+)]
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{SocketAddr, TcpListener, TcpStream, UdpSocket};
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+/// A TCP listener that records every line it receives.
+pub struct Sink {
+    pub addr: SocketAddr,
+    lines: Arc<Mutex<Vec<String>>>,
+}
+
+impl Sink {
+    pub fn start() -> Self {
+        let l = TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = l.local_addr().unwrap();
+        let lines = Arc::new(Mutex::new(Vec::new()));
+        let store = lines.clone();
+        std::thread::spawn(move || {
+            for conn in l.incoming() {
+                let Ok(conn) = conn else { return };
+                let store = store.clone();
+                std::thread::spawn(move || {
+                    for line in BufReader::new(conn).lines() {
+                        let Ok(line) = line else { return };
+                        store.lock().unwrap().push(line);
+                    }
+                });
+            }
+        });
+        Self { addr, lines }
+    }
+
+    pub fn lines(&self) -> Vec<String> {
+        self.lines.lock().unwrap().clone()
+    }
+
+    /// Wait until some received line starts with `prefix`; returns all lines.
+    pub fn wait_for(&self, prefix: &str, timeout: Duration) -> Vec<String> {
+        let end = Instant::now() + timeout;
+        loop {
+            let l = self.lines();
+            if l.iter().any(|x| x.starts_with(prefix)) {
+                std::thread::sleep(Duration::from_millis(100));
+                return self.lines();
+            }
+            assert!(
+                Instant::now() < end,
+                "no line starting with {prefix:?} within {timeout:?}; got {l:#?}"
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// `name value` pairs (timestamp dropped).
+    pub fn points(&self) -> Vec<(String, String)> {
+        self.lines()
+            .iter()
+            .filter_map(|l| {
+                let mut f = l.split(' ');
+                Some((f.next()?.to_owned(), f.next()?.to_owned()))
+            })
+            .collect()
+    }
+}
+
+/// A running server.
+pub struct Server {
+    pub child: Child,
+    pub statsd_udp: SocketAddr,
+    pub statsd_tcp: Option<SocketAddr>,
+    pub admin: SocketAddr,
+    pub data_dir: tempfile::TempDir,
+    stderr: Arc<Mutex<String>>,
+}
+
+pub fn bin() -> &'static str {
+    env!("CARGO_BIN_EXE_lonsdaleite")
+}
+
+impl Server {
+    /// Start `serve` on loopback ports with extra arguments.
+    pub fn start(extra: &[&str]) -> Self {
+        let data_dir = tempfile::tempdir().unwrap();
+        let mut child = Command::new(bin())
+            .args([
+                "serve",
+                "--statsd-addr",
+                "127.0.0.1:0",
+                "--admin-addr",
+                "127.0.0.1:0",
+                "--data-dir",
+            ])
+            .arg(data_dir.path())
+            .args(extra)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let stderr = Arc::new(Mutex::new(String::new()));
+        let mut err = child.stderr.take().unwrap();
+        let store = stderr.clone();
+        std::thread::spawn(move || {
+            let mut buf = [0u8; 4096];
+            while let Ok(n) = err.read(&mut buf) {
+                if n == 0 {
+                    break;
+                }
+                store
+                    .lock()
+                    .unwrap()
+                    .push_str(&String::from_utf8_lossy(&buf[..n]));
+            }
+        });
+        let mut out = BufReader::new(child.stdout.take().unwrap());
+        let (mut udp, mut tcp, mut admin) = (None, None, None);
+        let end = Instant::now() + Duration::from_secs(20);
+        while admin.is_none() {
+            assert!(
+                Instant::now() < end,
+                "server did not announce its listeners; stderr: {}",
+                stderr.lock().unwrap()
+            );
+            let mut line = String::new();
+            if out.read_line(&mut line).unwrap() == 0 {
+                panic!("server exited early; stderr: {}", stderr.lock().unwrap());
+            }
+            let f: Vec<&str> = line.split_whitespace().collect();
+            match f.as_slice() {
+                ["listening", "statsd", "udp", a] => udp = Some(a.parse().unwrap()),
+                ["listening", "statsd", "tcp", a] => tcp = Some(a.parse().unwrap()),
+                ["listening", "admin", "tcp", a] => admin = Some(a.parse().unwrap()),
+                _ => {}
+            }
+        }
+        std::thread::spawn(move || {
+            let mut sink = String::new();
+            let _ = out.read_to_string(&mut sink);
+        });
+        Self {
+            child,
+            statsd_udp: udp.unwrap(),
+            statsd_tcp: tcp,
+            admin: admin.unwrap(),
+            data_dir,
+            stderr,
+        }
+    }
+
+    pub fn stderr(&self) -> String {
+        self.stderr.lock().unwrap().clone()
+    }
+
+    /// Send each datagram from one client socket.
+    pub fn send_udp(&self, datagrams: &[&[u8]]) {
+        let s = UdpSocket::bind("127.0.0.1:0").unwrap();
+        for d in datagrams {
+            s.send_to(d, self.statsd_udp).unwrap();
+        }
+    }
+
+    /// Send commands on one admin connection and read until `until` appears `times` times.
+    pub fn admin(&self, commands: &str, until: &str, times: usize) -> String {
+        let mut c = TcpStream::connect(self.admin).unwrap();
+        c.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+        c.write_all(commands.as_bytes()).unwrap();
+        let mut got = String::new();
+        let mut buf = [0u8; 65536];
+        while got.matches(until).count() < times {
+            let n = c.read(&mut buf).expect("admin reply timed out");
+            assert!(n > 0, "admin closed early: {got}");
+            got.push_str(&String::from_utf8_lossy(&buf[..n]));
+        }
+        got
+    }
+
+    /// A stat from the admin `stats` command.
+    pub fn stat(&self, name: &str) -> u64 {
+        let reply = self.admin("stats\n", "END", 1);
+        reply
+            .lines()
+            .find_map(|l| l.strip_prefix(&format!("{name}: ")))
+            .unwrap_or_else(|| panic!("{name} missing from {reply}"))
+            .parse()
+            .unwrap()
+    }
+
+    /// Wait until the server has received `n` lines in total.
+    pub fn wait_lines(&self, n: u64) {
+        let end = Instant::now() + Duration::from_secs(10);
+        loop {
+            let got = self.stat("messages.metrics_received");
+            if got >= n {
+                return;
+            }
+            assert!(Instant::now() < end, "server received {got} of {n} lines");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// SIGTERM, then wait for a clean exit.
+    pub fn stop(mut self) -> String {
+        // SAFETY: kill(2) on our own child's pid has no memory-safety preconditions.
+        unsafe { libc::kill(self.child.id() as i32, libc::SIGTERM) };
+        let end = Instant::now() + Duration::from_secs(20);
+        loop {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                std::thread::sleep(Duration::from_millis(50));
+                assert!(status.success(), "exit {status}; stderr: {}", self.stderr());
+                return self.stderr();
+            }
+            assert!(
+                Instant::now() < end,
+                "server did not stop within 20s; stderr: {}",
+                self.stderr()
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Find the value of `name` in `points`; panics with the whole list when absent.
+pub fn value_of<'a>(points: &'a [(String, String)], name: &str) -> &'a str {
+    points
+        .iter()
+        .rev()
+        .find(|(n, _)| n == name)
+        .map(|(_, v)| v.as_str())
+        .unwrap_or_else(|| panic!("{name} not flushed; got {points:#?}"))
+}

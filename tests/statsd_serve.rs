@@ -1,0 +1,185 @@
+//! Black-box tests of `lonsdaleite serve`: real binary, real sockets on 127.0.0.1, a
+//! Graphite sink as the forward target. The flush interval is long and the final flush
+//! is triggered by SIGTERM, so every test sees exactly one deterministic flush.
+
+mod common;
+
+use std::io::Write;
+use std::net::TcpStream;
+use std::time::Duration;
+
+use common::{value_of, Server, Sink};
+
+const LONG: &str = "1000s";
+
+fn start(sink: &Sink, extra: &[&str]) -> Server {
+    let fwd = sink.addr.to_string();
+    let mut args = vec!["--flush-interval", LONG, "--forward", fwd.as_str()];
+    args.extend_from_slice(extra);
+    Server::start(&args)
+}
+
+#[test]
+fn udp_lines_aggregate_like_etsy_and_sigterm_flushes_them() {
+    let sink = Sink::start();
+    let srv = start(&sink, &["--shards", "1"]);
+    srv.send_udp(&[
+        b"cnt:1|c|@0.1",
+        b"cnt:2|c",
+        b"glork:320|ms|@0.1",
+        b"glork:100|ms",
+        b"gaugor:333|g\ngaugor:-10|g\ngaugor:+4|g",
+        b"newg:-5|g",
+        b"uniques:765|s\nuniques:765|s\nuniques:abc|s",
+        b"fo/o b+ar:1|c",
+        b"multi:1|c:200|ms",
+    ]);
+    srv.wait_lines(13);
+    srv.stop();
+    let p = sink.points();
+    assert_eq!(value_of(&p, "stats_counts.cnt"), "12");
+    assert_eq!(value_of(&p, "stats.cnt"), "0.012");
+    assert_eq!(value_of(&p, "stats.timers.glork.count"), "11");
+    assert_eq!(value_of(&p, "stats.timers.glork.mean_90"), "210");
+    assert_eq!(value_of(&p, "stats.timers.glork.std"), "110");
+    assert_eq!(value_of(&p, "stats.gauges.gaugor"), "327");
+    assert_eq!(value_of(&p, "stats.gauges.newg"), "-5");
+    assert_eq!(value_of(&p, "stats.sets.uniques.count"), "2");
+    assert_eq!(value_of(&p, "stats_counts.fo-o_bar"), "1");
+    assert_eq!(value_of(&p, "stats_counts.multi"), "1");
+    assert_eq!(value_of(&p, "stats.timers.multi.upper"), "200");
+    assert_eq!(value_of(&p, "stats_counts.statsd.packets_received"), "9");
+    assert_eq!(value_of(&p, "stats_counts.statsd.metrics_received"), "13");
+    assert!(
+        p.iter().any(|(n, _)| n == "statsd.numStats"),
+        "numStats missing: {p:#?}"
+    );
+}
+
+#[test]
+fn two_shards_merge_one_series_received_on_both() {
+    let sink = Sink::start();
+    let srv = start(&sink, &["--shards", "2"]);
+    // Many client sockets (source ports), so SO_REUSEPORT spreads them over both shards.
+    for i in 0..40 {
+        let line = format!("spread:1|c\nspread_t:{i}|ms\nspread_g:+1|g");
+        srv.send_udp(&[line.as_bytes()]);
+    }
+    srv.wait_lines(120);
+    srv.stop();
+    let p = sink.points();
+    assert_eq!(value_of(&p, "stats_counts.spread"), "40");
+    assert_eq!(value_of(&p, "stats.timers.spread_t.count"), "40");
+    assert_eq!(value_of(&p, "stats.timers.spread_t.upper"), "39");
+    assert_eq!(value_of(&p, "stats.gauges.spread_g"), "40");
+    assert_eq!(
+        p.iter().filter(|(n, _)| n == "stats_counts.spread").count(),
+        1,
+        "one owner emits it"
+    );
+}
+
+#[test]
+fn tcp_lines_split_across_writes_and_bad_input_is_counted() {
+    let sink = Sink::start();
+    let srv = start(&sink, &["--shards", "1"]);
+    let mut c = TcpStream::connect(srv.statsd_tcp.expect("tcp listener announced")).unwrap();
+    c.write_all(b"tcp_a:5|c\ntcp_").unwrap();
+    c.flush().unwrap();
+    std::thread::sleep(Duration::from_millis(50));
+    c.write_all(b"a:7|c\nbroken\nneg:-3|ms\n").unwrap();
+    drop(c);
+    srv.send_udp(&[b"\xff\xfe:1|c\n:::\n|||\nok_after_garbage:1|c", &[0u8; 300]]);
+    srv.wait_lines(8);
+    let bad = srv.stat("messages.bad_lines_seen");
+    assert!(bad >= 3, "bad lines counted: {bad}");
+    srv.stop();
+    let p = sink.points();
+    assert_eq!(value_of(&p, "stats_counts.tcp_a"), "12");
+    assert_eq!(value_of(&p, "stats_counts.ok_after_garbage"), "1");
+    assert_eq!(
+        value_of(&p, "stats_counts.statsd.bad_lines_seen"),
+        &bad.to_string()
+    );
+}
+
+#[test]
+fn admin_commands_are_answered_in_order() {
+    let sink = Sink::start();
+    let srv = start(&sink, &[]);
+    srv.send_udp(&[b"admin_c:3|c\nadmin_g:9|g"]);
+    srv.wait_lines(2);
+    let reply = srv.admin(
+        "help\nhealth down\nhealth\nhealth up\ncounters\nbogus\n",
+        "END",
+        1,
+    );
+    let lines: Vec<&str> = reply.lines().collect();
+    assert!(lines[0].starts_with("Commands:"), "{reply}");
+    assert_eq!(
+        &lines[2..5],
+        ["health: down", "health: down", "health: up"],
+        "{reply}"
+    );
+    assert!(reply.contains("admin_c: 3"), "{reply}");
+    let reply = srv.admin("delcounters admin_c\ndelcounters nothing.*\n", "END", 2);
+    assert!(reply.contains("deleted: admin_c"), "{reply}");
+    assert!(reply.contains("metric nothing.* not found"), "{reply}");
+    let reply = srv.admin("bogus\n", "ERROR", 1);
+    assert_eq!(reply, "ERROR\n");
+    srv.stop();
+    assert!(
+        !sink
+            .points()
+            .iter()
+            .any(|(n, _)| n == "stats_counts.admin_c"),
+        "deleted counter was flushed"
+    );
+}
+
+#[test]
+fn too_low_memlock_limit_names_the_fix() {
+    let out = std::process::Command::new("sh")
+        .arg("-c")
+        .arg(format!("ulimit -l 64 && exec {} serve --statsd-addr 127.0.0.1:0 --admin-addr 127.0.0.1:0 --shards 2", common::bin()))
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(3));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("ulimit -l") && err.contains("shard_io_memory"),
+        "{err}"
+    );
+}
+
+#[test]
+fn flushes_happen_on_the_interval_without_a_stop() {
+    let sink = Sink::start();
+    let fwd = sink.addr.to_string();
+    let srv = Server::start(&[
+        "--flush-interval",
+        "500ms",
+        "--forward",
+        fwd.as_str(),
+        "--shards",
+        "2",
+    ]);
+    srv.send_udp(&[b"tick:1|c"]);
+    let lines = sink.wait_for("stats_counts.tick 1 ", Duration::from_secs(10));
+    let ts: i64 = lines
+        .iter()
+        .find(|l| l.starts_with("stats_counts.tick "))
+        .unwrap()
+        .rsplit(' ')
+        .next()
+        .unwrap()
+        .parse()
+        .unwrap();
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs() as i64;
+    assert!((now - ts).abs() <= 2, "flush timestamp {ts} vs now {now}");
+    sink.wait_for("stats_counts.tick 0 ", Duration::from_secs(10));
+    srv.stop();
+}
