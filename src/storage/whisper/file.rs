@@ -6,6 +6,7 @@
 
 use std::fs::{File, OpenOptions};
 use std::io::Write;
+use std::os::fd::AsRawFd;
 use std::path::Path;
 
 use super::{
@@ -24,15 +25,26 @@ fn open(path: &Path, write: bool) -> Result<File> {
         })
 }
 
-/// Creates a new file (refusing an existing path). With `sparse` the data region is a
-/// hole (reads as zeros, like whisper's `sparse=True`); otherwise zeros are written.
-/// A half-written file is removed on error.
+/// How `create` reserves the data region (whisper's `sparse` / `useFallocate` flags).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Preallocate {
+    /// Write zeros (whisper's default, 16 KiB at a time).
+    #[default]
+    Zeros,
+    /// Leave a hole: the file has its full length but no blocks (`sparse=True`).
+    Sparse,
+    /// `posix_fallocate` the data region (`useFallocate=True`).
+    Fallocate,
+}
+
+/// Creates a new file (refusing an existing path) holding the header and an all-zero
+/// data region reserved as `prealloc` says. A half-written file is removed on error.
 pub fn create(
     path: &Path,
     archives: &[(u32, u32)],
     xff: f64,
     method: AggregationMethod,
-    sparse: bool,
+    prealloc: Preallocate,
 ) -> Result<Header> {
     let header = header_for(archives, xff, method)?;
     let mut file = match OpenOptions::new().write(true).create_new(true).open(path) {
@@ -53,8 +65,16 @@ pub fn create(
     let written = (|| -> std::io::Result<()> {
         file.write_all(&header.encode())?;
         let mut remaining = header.file_size() - header.size();
-        if sparse {
+        if prealloc == Preallocate::Sparse {
             file.set_len(header.file_size())?;
+        } else if prealloc == Preallocate::Fallocate {
+            let start = libc::off_t::try_from(header.size()).map_err(std::io::Error::other)?;
+            let len = libc::off_t::try_from(remaining).map_err(std::io::Error::other)?;
+            // SAFETY: the descriptor belongs to `file`, which is open for the whole call.
+            let rc = unsafe { libc::posix_fallocate(file.as_raw_fd(), start, len) };
+            if rc != 0 {
+                return Err(std::io::Error::from_raw_os_error(rc));
+            }
         } else {
             let zeros = [0_u8; 16384];
             while remaining > 0 {
@@ -192,10 +212,23 @@ mod tests {
     fn create_refuses_existing_and_round_trips() {
         let dir = tempfile::tempdir().unwrap();
         let p = dir.path().join("a.wsp");
-        create(&p, &[(60, 5), (300, 3)], 0.5, AggregationMethod::Sum, false).unwrap();
+        create(
+            &p,
+            &[(60, 5), (300, 3)],
+            0.5,
+            AggregationMethod::Sum,
+            Preallocate::Zeros,
+        )
+        .unwrap();
         assert_eq!(std::fs::metadata(&p).unwrap().len(), 136);
         assert!(matches!(
-            create(&p, &[(60, 5)], 0.5, AggregationMethod::Sum, false),
+            create(
+                &p,
+                &[(60, 5)],
+                0.5,
+                AggregationMethod::Sum,
+                Preallocate::Zeros
+            ),
             Err(WhisperError::InvalidConfiguration(_))
         ));
         let now = 1_700_000_000;
@@ -204,7 +237,14 @@ mod tests {
         let r = fetch(&p, now - 180, None, now, None).unwrap().unwrap();
         assert_eq!(r.values, vec![Some(3.0), Some(2.0), Some(1.0)]);
         let q = dir.path().join("b.wsp");
-        create(&q, &[(60, 5), (300, 3)], 0.5, AggregationMethod::Sum, true).unwrap();
+        create(
+            &q,
+            &[(60, 5), (300, 3)],
+            0.5,
+            AggregationMethod::Sum,
+            Preallocate::Sparse,
+        )
+        .unwrap();
         assert_eq!(std::fs::read(&q).unwrap(), {
             let mut v = std::fs::read(&p).unwrap();
             v[40..].fill(0);

@@ -1,0 +1,117 @@
+//! Where a series' whisper file lives, laid out as carbon lays it out.
+//!
+//! Contract: untagged `a.b.c` → `<data-dir>/whisper/a/b/c.wsp` (each dot a directory
+//! level, names kept byte for byte, so an existing carbon tree can be copied in or pointed
+//! at). A tagged series, given already normalised (`name;k=v` with tags sorted), goes to
+//! `whisper/_tagged/<h[0..3]>/<h[3..6]>/<h>.wsp` where `h` is the hex sha256 of the
+//! normalised name (carbon's `TAG_HASH_FILENAMES = True` default).
+//!
+//! Like carbon, names are not validated here: `a..b` gives an empty path element (which
+//! the file system collapses) and `..` elements are refused by [`metric_path`] because
+//! they would leave the data directory.
+
+use std::path::{Component, Path, PathBuf};
+
+use sha2::{Digest, Sha256};
+
+/// The directory under the data directory that holds the whisper tree.
+pub const WHISPER_DIR: &str = "whisper";
+
+/// File extension of whisper files.
+pub const EXTENSION: &str = "wsp";
+
+/// Why a metric name cannot be mapped to a file.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum LayoutError {
+    /// Empty name.
+    #[error("empty metric name")]
+    Empty,
+    /// A name whose path would leave the whisper directory (a `..` or `/` element).
+    #[error("metric name {0:?} does not map to a path inside the whisper directory")]
+    Escapes(String),
+}
+
+/// The path of `metric`'s file relative to the whisper directory.
+///
+/// Tagged names (containing `;`) use the hashed `_tagged/` layout; the caller passes the
+/// normalised form.
+pub fn relative_path(metric: &str) -> Result<PathBuf, LayoutError> {
+    if metric.is_empty() {
+        return Err(LayoutError::Empty);
+    }
+    if metric.contains(';') {
+        return Ok(tagged_relative_path(metric));
+    }
+    let rel = PathBuf::from(format!("{}.{EXTENSION}", metric.replace('.', "/")));
+    let escapes = rel
+        .components()
+        .any(|c| !matches!(c, Component::Normal(_) | Component::CurDir));
+    if escapes {
+        return Err(LayoutError::Escapes(metric.to_owned()));
+    }
+    Ok(rel)
+}
+
+/// `_tagged/<h[0..3]>/<h[3..6]>/<h>.wsp` for a normalised tagged name.
+pub fn tagged_relative_path(normalised: &str) -> PathBuf {
+    let digest = Sha256::digest(normalised.as_bytes());
+    let hex: String = digest.iter().fold(String::with_capacity(64), |mut s, b| {
+        use std::fmt::Write;
+        let _ = write!(s, "{b:02x}");
+        s
+    });
+    Path::new("_tagged")
+        .join(&hex[0..3])
+        .join(&hex[3..6])
+        .join(format!("{hex}.{EXTENSION}"))
+}
+
+/// The absolute file of `metric` under `data_dir` (`<data_dir>/whisper/…`).
+pub fn metric_path(data_dir: &Path, metric: &str) -> Result<PathBuf, LayoutError> {
+    Ok(data_dir.join(WHISPER_DIR).join(relative_path(metric)?))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn dots_become_directories() {
+        assert_eq!(relative_path("a.b.c").unwrap(), Path::new("a/b/c.wsp"));
+        assert_eq!(relative_path("single").unwrap(), Path::new("single.wsp"));
+        // a dot in the last element must not be mistaken for an extension
+        assert_eq!(
+            relative_path("stats.timers.p99.9").unwrap(),
+            Path::new("stats/timers/p99/9.wsp")
+        );
+        assert_eq!(
+            metric_path(Path::new("/data"), "carbon.agents.h.cpuUsage").unwrap(),
+            Path::new("/data/whisper/carbon/agents/h/cpuUsage.wsp")
+        );
+        assert_eq!(relative_path("a.b.").unwrap(), Path::new("a/b/.wsp"));
+    }
+
+    #[test]
+    fn refuses_escapes_and_empty() {
+        assert_eq!(relative_path(""), Err(LayoutError::Empty));
+        assert!(matches!(
+            relative_path("a/../../etc.passwd"),
+            Err(LayoutError::Escapes(_))
+        ));
+        assert!(matches!(
+            relative_path("/abs.x"),
+            Err(LayoutError::Escapes(_))
+        ));
+    }
+
+    /// carbon's `test_database.py` vector for hashed tagged file names.
+    #[test]
+    fn tagged_series_use_the_sha256_layout() {
+        assert_eq!(
+            relative_path("stats.example.counts;tag1=value1").unwrap(),
+            Path::new(
+                "_tagged/872/252/872252dcead671982862f82a3b440f02aa8f525dd6d0f2921de0dc2b3e874ad0.wsp"
+            )
+        );
+    }
+}
