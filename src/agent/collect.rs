@@ -7,6 +7,9 @@
 //!   plaintext lines `<prefix>.<host>.<collector path>.<metric> value ts`,
 //!   `ts` being the tick, to one carbon receiver through
 //!   [`crate::agent::sender::CarbonSender`] (reconnect, bounded backlog).
+//!   With `--output statsd` the same values go as statsd gauges
+//!   `<path>:<value>|g` over UDP instead (for a host that runs only a statsd
+//!   listener); the statsd server then adds its own prefix and timestamp.
 //! - Counter collectors (cpu, diskusage, network, vmstat) report rates between
 //!   two readings; the first reading, taken at start, is their baseline.
 //!   `--once` takes two readings `--once-gap` apart (default 1 s), sends, exits.
@@ -34,7 +37,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use regex::Regex;
 
-use crate::agent::sender::CarbonSender;
+use crate::agent::sender::{CarbonSender, UdpSender};
 use crate::config::parse_duration;
 use sample::{Collector, Sample, Settings};
 
@@ -47,9 +50,12 @@ servers.<host>.network.eth0.rx_byte, servers.<host>.vmstat.pgpgin, servers.<host
 
 Quick look at what it collects:   lonsdaleite collect --once --dry-run")]
 pub struct CollectArgs {
-    /// Carbon plaintext receiver to send to.
-    #[arg(long, value_name = "HOST:PORT", default_value = "127.0.0.1:2003")]
-    pub to: String,
+    /// Where to send [default: 127.0.0.1:2003 for carbon, 127.0.0.1:8125 for statsd].
+    #[arg(long, value_name = "HOST:PORT")]
+    pub to: Option<String>,
+    /// carbon (TCP plaintext, Diamond's GraphiteHandler) or statsd (UDP gauges).
+    #[arg(short = 'o', long, value_enum, default_value = "carbon")]
+    pub output: CollectOutput,
     /// Time between readings; ticks are aligned to multiples of it on the wall clock.
     #[arg(long, value_name = "DURATION", default_value = "60s", value_parser = parse_duration)]
     pub interval: Duration,
@@ -60,7 +66,7 @@ pub struct CollectArgs {
     /// With --once: the pause between the two readings.
     #[arg(long, value_name = "DURATION", default_value = "1s", value_parser = parse_duration)]
     pub once_gap: Duration,
-    /// Print the carbon lines to stdout instead of sending them.
+    /// Print the lines (carbon, or statsd with --output statsd) to stdout instead of sending them.
     #[arg(long)]
     pub dry_run: bool,
     /// Collectors to run, comma-separated [default: all].
@@ -105,7 +111,27 @@ pub struct CollectArgs {
     pub backlog: usize,
 }
 
+/// The wire format of `lonsdaleite collect`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum CollectOutput {
+    /// Carbon plaintext over TCP: `path value timestamp`.
+    Carbon,
+    /// Statsd gauges over UDP: `path:value|g`.
+    Statsd,
+}
+
 impl CollectArgs {
+    /// `--to`, or the default receiver of `--output`.
+    fn target(&self) -> String {
+        self.to.clone().unwrap_or_else(|| {
+            match self.output {
+                CollectOutput::Carbon => "127.0.0.1:2003",
+                CollectOutput::Statsd => "127.0.0.1:8125",
+            }
+            .to_owned()
+        })
+    }
+
     fn settings(&self) -> Result<Settings, String> {
         let devices =
             Regex::new(&format!("^(?:{})", self.devices)).map_err(|e| format!("--devices: {e}"))?;
@@ -181,6 +207,7 @@ fn take(root: &Path, settings: &Settings) -> Sample {
 enum Output {
     Stdout,
     Carbon(CarbonSender),
+    Statsd(UdpSender),
 }
 
 impl Output {
@@ -191,6 +218,13 @@ impl Output {
                 let ok = lines.iter().all(|l| writeln!(out, "{l}").is_ok());
                 ok && out.flush().is_ok()
             }
+            Output::Statsd(u) => match u.send(&lines) {
+                Ok(_) => true,
+                Err(e) => {
+                    eprintln!("lonsdaleite collect: {e}");
+                    false
+                }
+            },
             Output::Carbon(s) => {
                 let before = s.dropped();
                 let r = s.send(lines);
@@ -222,10 +256,16 @@ pub fn run(args: &CollectArgs) -> ExitCode {
         }
     };
     let base = args.base();
-    let mut output = if args.dry_run {
-        Output::Stdout
-    } else {
-        Output::Carbon(CarbonSender::new(&args.to, args.backlog))
+    let mut output = match (args.dry_run, args.output) {
+        (true, _) => Output::Stdout,
+        (false, CollectOutput::Carbon) => {
+            Output::Carbon(CarbonSender::new(&args.target(), args.backlog))
+        }
+        (false, CollectOutput::Statsd) => Output::Statsd(UdpSender::new(&args.target(), 1432)),
+    };
+    let format = |points: &[sample::Point], ts: u64| match args.output {
+        CollectOutput::Carbon => sample::carbon_lines(&base, points, ts),
+        CollectOutput::Statsd => sample::statsd_lines(&base, points),
     };
 
     let mut prev = take(&args.root, &settings);
@@ -236,7 +276,7 @@ pub fn run(args: &CollectArgs) -> ExitCode {
         let cur = take(&args.root, &settings);
         let elapsed = prev_at.elapsed().as_secs_f64();
         let points = sample::points(Some(&prev), &cur, elapsed, &settings);
-        let lines = sample::carbon_lines(&base, &points, unix_now().as_secs());
+        let lines = format(&points, unix_now().as_secs());
         return if output.emit(lines) {
             ExitCode::SUCCESS
         } else {
@@ -251,7 +291,7 @@ pub fn run(args: &CollectArgs) -> ExitCode {
         let now = Instant::now();
         let elapsed = now.duration_since(prev_at).as_secs_f64();
         let points = sample::points(Some(&prev), &cur, elapsed, &settings);
-        output.emit(sample::carbon_lines(&base, &points, tick.as_secs()));
+        output.emit(format(&points, tick.as_secs()));
         prev = cur;
         prev_at = now;
     }
@@ -290,7 +330,9 @@ mod tests {
             Cli::try_parse_from(["x", "--collectors", "cpu,memory", "--hostname", "h"]).unwrap();
         assert_eq!(c.a.collectors, [Collector::Cpu, Collector::Memory]);
         assert_eq!(c.a.interval, Duration::from_secs(60));
-        assert_eq!(c.a.to, "127.0.0.1:2003");
+        assert_eq!(c.a.target(), "127.0.0.1:2003");
+        let s = Cli::try_parse_from(["x", "-o", "statsd"]).unwrap();
+        assert_eq!(s.a.target(), "127.0.0.1:8125");
         assert_eq!(c.a.base(), "servers.h");
         let s = c.a.settings().unwrap();
         assert!(s.diskusage.devices.is_match("sda"));

@@ -11,7 +11,8 @@
 //!   need a previous reading and stay silent without one; gauge collectors
 //!   always report.
 //! - [`carbon_lines`] formats points as Diamond's handler does:
-//!   `path value timestamp`, the value with the collector's fixed decimals.
+//!   `path value timestamp`, the value with the collector's fixed decimals;
+//!   [`statsd_lines`] as statsd gauges `path:value|g`.
 
 use std::path::{Path, PathBuf};
 
@@ -251,6 +252,15 @@ pub fn carbon_lines(base: &str, points: &[Point], timestamp: u64) -> Vec<String>
                 prec = p.precision
             )
         })
+        .collect()
+}
+
+/// Statsd gauge lines (no newline) for `points` below `base`: `path:value|g`,
+/// the value with the collector's fixed decimals.
+pub fn statsd_lines(base: &str, points: &[Point]) -> Vec<String> {
+    points
+        .iter()
+        .map(|p| format!("{base}.{}:{:.prec$}|g", p.path, p.value, prec = p.precision))
         .collect()
 }
 
