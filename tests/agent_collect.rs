@@ -67,7 +67,10 @@ fn fixture_lines_match_diamond_names_and_values() {
     for errors in [&e0, &e1] {
         assert_eq!(errors.len(), 1, "{errors:?}");
         let msg = errors[0].to_string();
-        assert!(msg.starts_with("diskspace: cannot read ") && msg.contains("var/lib/a.b"), "{msg}");
+        assert!(
+            msg.starts_with("diskspace: cannot read ") && msg.contains("var/lib/a.b"),
+            "{msg}"
+        );
     }
     let points = sample::points(Some(&a), &b, 10.0, &s);
     let got = sample::carbon_lines("servers.fixture", &points, 1_764_000_010);
@@ -84,8 +87,16 @@ fn first_reading_sends_only_gauges() {
     let s = settings();
     let (a, _) = sample::read(&r0, &s, &statfs(&r0));
     let pts = sample::points(None, &a, 10.0, &s);
-    let paths: Vec<&str> = pts.iter().map(|p| p.path.split('.').next().unwrap()).collect();
-    assert!(paths.iter().all(|p| ["memory", "loadavg", "diskspace", "sockets"].contains(p)), "{paths:?}");
+    let paths: Vec<&str> = pts
+        .iter()
+        .map(|p| p.path.split('.').next().unwrap())
+        .collect();
+    assert!(
+        paths
+            .iter()
+            .all(|p| ["memory", "loadavg", "diskspace", "sockets"].contains(p)),
+        "{paths:?}"
+    );
     assert!(paths.contains(&"memory") && paths.contains(&"sockets"));
 }
 
@@ -100,11 +111,20 @@ fn a_missing_file_names_the_collector_and_the_rest_still_counts() {
     }
     std::fs::write(proc_dir.join("vmstat"), "garbage without numbers\n").unwrap();
     let mut s = settings();
-    s.collectors = vec![Collector::Memory, Collector::Network, Collector::Vmstat, Collector::Loadavg];
+    s.collectors = vec![
+        Collector::Memory,
+        Collector::Network,
+        Collector::Vmstat,
+        Collector::Loadavg,
+    ];
     let (sample, errors) = sample::read(d.path(), &s, &|_: &Path| unreachable!());
     let msgs: Vec<String> = errors.iter().map(ToString::to_string).collect();
     assert_eq!(msgs.len(), 2, "{msgs:?}");
-    assert!(msgs[0].starts_with("network: cannot read ") && msgs[0].ends_with("No such file or directory (os error 2)"), "{msgs:?}");
+    assert!(
+        msgs[0].starts_with("network: cannot read ")
+            && msgs[0].ends_with("No such file or directory (os error 2)"),
+        "{msgs:?}"
+    );
     assert!(msgs[1].starts_with("vmstat: cannot parse "), "{msgs:?}");
     assert!(sample.memory.is_some() && sample.loadavg.is_some());
 }
@@ -113,12 +133,24 @@ fn a_missing_file_names_the_collector_and_the_rest_still_counts() {
 fn cli_once_dry_run_reads_the_given_root() {
     // One root read twice: the gauges are the fixture's, the counters 0.
     let out = Command::new(env!("CARGO_BIN_EXE_lonsdaleite"))
-        .args(["collect", "--once", "--dry-run", "--once-gap", "0s", "--hostname", "fx"])
+        .args([
+            "collect",
+            "--once",
+            "--dry-run",
+            "--once-gap",
+            "0s",
+            "--hostname",
+            "fx",
+        ])
         .args(["--collectors", "memory,loadavg,sockstat,vmstat", "--root"])
         .arg(data().join("proc/t1"))
         .output()
         .unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let text = String::from_utf8(out.stdout).unwrap();
     let lines: Vec<&str> = text.lines().collect();
     let strip = |l: &&str| l.rsplit_once(' ').unwrap().0.to_owned();
@@ -126,24 +158,51 @@ fn cli_once_dry_run_reads_the_given_root() {
     let want: Vec<String> = expected()
         .iter()
         .filter(|l| l.contains(".memory.") || l.contains(".loadavg.") || l.contains(".sockets."))
-        .map(|l| l.replace("servers.fixture.", "servers.fx.").rsplit_once(' ').unwrap().0.to_owned())
+        .map(|l| {
+            l.replace("servers.fixture.", "servers.fx.")
+                .rsplit_once(' ')
+                .unwrap()
+                .0
+                .to_owned()
+        })
         .collect();
-    let (gauges, vm): (Vec<String>, Vec<String>) = got.into_iter().partition(|l| !l.contains(".vmstat."));
+    let (gauges, vm): (Vec<String>, Vec<String>) =
+        got.into_iter().partition(|l| !l.contains(".vmstat."));
     assert_eq!(gauges, want);
     assert_eq!(
         vm,
-        ["pgpgin", "pgpgout", "pswpin", "pswpout", "pgfault", "pgmajfault"]
-            .map(|k| format!("servers.fx.vmstat.{k} 0.00"))
+        [
+            "pgpgin",
+            "pgpgout",
+            "pswpin",
+            "pswpout",
+            "pgfault",
+            "pgmajfault"
+        ]
+        .map(|k| format!("servers.fx.vmstat.{k} 0.00"))
     );
     // Every line carries the same timestamp.
-    let ts: std::collections::HashSet<&str> = lines.iter().map(|l| l.rsplit_once(' ').unwrap().1).collect();
+    let ts: std::collections::HashSet<&str> = lines
+        .iter()
+        .map(|l| l.rsplit_once(' ').unwrap().1)
+        .collect();
     assert_eq!(ts.len(), 1);
 }
 
 #[test]
 fn cli_statsd_output_is_gauges() {
     let out = Command::new(env!("CARGO_BIN_EXE_lonsdaleite"))
-        .args(["collect", "--once", "--dry-run", "--once-gap", "0s", "--hostname", "fx", "-o", "statsd"])
+        .args([
+            "collect",
+            "--once",
+            "--dry-run",
+            "--once-gap",
+            "0s",
+            "--hostname",
+            "fx",
+            "-o",
+            "statsd",
+        ])
         .args(["--collectors", "loadavg", "--root"])
         .arg(data().join("proc/t1"))
         .output()

@@ -14,7 +14,8 @@
 //!   `<prefix>.<name>.<suffix>`; `--dry-run` prints them to stdout instead.
 //! - Two ways to run: `--once` reads what was written since the last run,
 //!   sends and exits (Logster's cron style: the first run only records where
-//!   the files end, unless `--from-start`); without it, it keeps running and
+//!   the files end, unless `--from-start`; the interval is the time since the
+//!   previous run, at least 1 s); without it, it keeps running and
 //!   reads every `--interval`, aligned to the wall clock.
 //! - Trouble with one file (unreadable, vanished) or one rule (bad regex) is
 //!   named on stderr and the rest keeps working.
@@ -370,9 +371,10 @@ pub fn run(args: &LogtailArgs) -> ExitCode {
             return ExitCode::SUCCESS;
         }
         start_positions(args, &mut files);
-        // Logster's duration: the time since the previous run saved its state.
+        // Logster's duration: the time since the previous run saved its state; two
+        // runs within one second count as 1 s apart rather than dividing by zero.
         let duration = oldest.map_or(args.interval.as_secs_f64(), |t| {
-            now.saturating_sub(t) as f64
+            now.saturating_sub(t).max(1) as f64
         });
         pipeline.read(&mut files);
         let metrics = pipeline.take(duration);
