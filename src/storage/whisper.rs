@@ -48,6 +48,9 @@
 //!   written at the archive start even if it is longer than the archive.
 //! - The first batch written to an empty archive sets the base to the start of its
 //!   chronologically first run; a single `update` sets it to its own interval.
+//! - `update_many` propagates the touched lower intervals in the iteration order of a
+//!   CPython `set` ([`python_set_order`]): into an empty lower archive the first one
+//!   becomes the base point, and intervals sharing a slot overwrite in that order.
 //! - Points that land directly in a lower archive are written raw (last wins), then
 //!   propagated further down.
 //! - Propagation compares `known / n` (f64) with the xFilesFactor *as stored in f32*, so
@@ -68,9 +71,6 @@
 //! - `create` validates the aggregation method and xFilesFactor *before* creating the
 //!   file (whisper leaves an empty file behind) and rejects a NaN xFilesFactor (whisper
 //!   writes a file it cannot read back).
-//! - `update_many` propagates the touched lower intervals in ascending order; whisper
-//!   iterates a Python `set`. They differ only when two touched intervals share a slot of
-//!   the lower archive, which needs future points spanning the lower archive's retention.
 //! - Python ≥ 3.12 sums floats with Neumaier compensation; we sum left to right like
 //!   Python ≤ 3.11 (the interop tests run against the interpreter `tests/run-all` uses).
 
@@ -79,6 +79,7 @@ mod create;
 mod fetch;
 pub mod file;
 mod header;
+mod pyset;
 mod retention;
 mod store;
 mod update;
@@ -90,6 +91,7 @@ pub use header::{
     decode_point, encode_point, read_header, read_header_lenient, ArchiveInfo, Header,
     ARCHIVE_INFO_SIZE, METADATA_SIZE, POINT_SIZE,
 };
+pub use pyset::iteration_order as python_set_order;
 pub use retention::{parse_carbon_retention, parse_retention, parse_retentions};
 pub use store::{ReadAt, SeekStore, WriteAt};
 pub use update::{
@@ -127,6 +129,14 @@ pub enum WhisperError {
     /// `fetch` with `from > until`.
     #[error("Invalid time interval: from time '{from}' is after until time '{until}'")]
     InvalidTimeInterval {
+        /// Requested start.
+        from: i64,
+        /// Requested end.
+        until: i64,
+    },
+    /// `merge` with `time_to < time_from` (whisper raises `ValueError`).
+    #[error("time_to must be >= time_from")]
+    MergeRange {
         /// Requested start.
         from: i64,
         /// Requested end.

@@ -157,9 +157,7 @@ pub fn merge_stores<R: ReadAt + ?Sized, W: WriteAt + ?Sized>(
     let until = time_to.unwrap_or(now);
     let from = time_from.unwrap_or(0);
     if until < from {
-        return Err(WhisperError::InvalidConfiguration(
-            "time_to must be >= time_from".to_owned(),
-        ));
+        return Err(WhisperError::MergeRange { from, until });
     }
     let mut order: Vec<usize> = (0..header_from.archives.len()).collect();
     order.sort_by_key(|&i| header_from.archives[i].retention());

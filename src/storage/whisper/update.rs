@@ -330,12 +330,11 @@ pub fn archive_update_many<S: WriteAt + ?Sized>(
         .iter()
         .filter(|a| a.seconds_per_point > archive.seconds_per_point)
     {
-        let mut intervals = points
+        let intervals = points
             .iter()
             .map(|&(t, _)| lower.interval(archive.interval(t)?))
             .collect::<Result<Vec<i64>>>()?;
-        intervals.sort_unstable();
-        intervals.dedup();
+        let intervals = super::python_set_order(&intervals);
         let mut further = false;
         for interval in intervals {
             further |= propagate(store, header, interval, higher, lower)?;
