@@ -110,6 +110,10 @@ pub struct Globals {
     pub last_flush: i64,
     pub flush_time_ms: f64,
     pub flush_length: u64,
+    /// Forwarding: failed sends so far, points dropped so far, bytes waiting.
+    pub forward_failures: u64,
+    pub forward_dropped_points: u64,
+    pub forward_backlog_bytes: u64,
 }
 
 /// The partial tables of the current interval.
@@ -721,6 +725,10 @@ pub fn emit_globals(cfg: &StatsdConfig, g: &Globals, emit: &mut impl FnMut(&[u8]
         ("last_flush", g.last_flush as f64),
         ("flush_time", g.flush_time_ms.round()),
         ("flush_length", g.flush_length as f64),
+        // lonsdaleite's: the forwarder's retries, losses and backlog.
+        ("failures", g.forward_failures as f64),
+        ("dropped_points", g.forward_dropped_points as f64),
+        ("backlog_bytes", g.forward_backlog_bytes as f64),
     ] {
         emit(format!("{head}.graphiteStats.{stat}{sfx}").as_bytes(), v);
     }

@@ -47,6 +47,12 @@ pub struct FlushReport {
     pub last_flush: i64,
     pub flush_time_ms: f64,
     pub flush_length: u64,
+    /// Sends that failed so far (each is retried).
+    pub failures: u64,
+    /// Points dropped so far because the backlog was full.
+    pub dropped_points: u64,
+    /// Bytes waiting to be sent.
+    pub backlog_bytes: u64,
 }
 
 /// Where a shard sends each flush's lines. Cheap to clone; sends never block.
@@ -90,6 +96,9 @@ impl Output {
             },
             flush_time_ms: s.flush_time_ms.load(Ordering::Relaxed) as f64,
             flush_length: s.flush_length.load(Ordering::Relaxed),
+            failures: s.failures.load(Ordering::Relaxed),
+            dropped_points: s.dropped_points.load(Ordering::Relaxed),
+            backlog_bytes: s.backlog_bytes.load(Ordering::Relaxed),
         }
     }
 }

@@ -413,6 +413,9 @@ impl Flusher {
                 last_flush: report.last_flush,
                 flush_time_ms: report.flush_time_ms,
                 flush_length: report.flush_length,
+                forward_failures: report.failures,
+                forward_dropped_points: report.dropped_points,
+                forward_backlog_bytes: report.backlog_bytes,
             };
             emit_globals(&self.config.statsd, &g, &mut |name, value| {
                 push_line(&mut out, name, value, ts)

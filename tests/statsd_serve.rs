@@ -183,3 +183,38 @@ fn flushes_happen_on_the_interval_without_a_stop() {
     sink.wait_for("stats_counts.tick 0 ", Duration::from_secs(10));
     srv.stop();
 }
+
+#[test]
+fn forward_outage_keeps_the_points_and_reports_the_failures() {
+    // A port with nothing listening: take a free one and close it.
+    let addr = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap();
+    let fwd = addr.to_string();
+    let srv = Server::start(&["--shards", "1", "--flush-interval", "1s", "--forward", &fwd]);
+    srv.send_udp(&[b"during_outage:5|c"]);
+    srv.wait_lines(1);
+    // At least two flushes fail (the forwarder retries with backoff from 100 ms).
+    std::thread::sleep(Duration::from_millis(2500));
+    let sink = Sink::start_on(addr);
+    let lines = sink.wait_for("stats_counts.during_outage 5 ", Duration::from_secs(20));
+    let failures = sink.wait_for(
+        "stats.statsd.graphiteStats.failures ",
+        Duration::from_secs(20),
+    );
+    let worst = failures
+        .iter()
+        .filter_map(|l| l.strip_prefix("stats.statsd.graphiteStats.failures "))
+        .filter_map(|rest| rest.split(' ').next()?.parse::<u64>().ok())
+        .max()
+        .unwrap();
+    assert!(worst >= 1, "failures reported: {failures:#?}");
+    assert!(
+        lines
+            .iter()
+            .any(|l| l.starts_with("stats.statsd.graphiteStats.dropped_points 0 ")),
+        "nothing dropped: {lines:#?}"
+    );
+    srv.stop();
+}

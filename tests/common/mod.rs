@@ -21,7 +21,12 @@ pub struct Sink {
 
 impl Sink {
     pub fn start() -> Self {
-        let l = TcpListener::bind("127.0.0.1:0").unwrap();
+        Self::start_on("127.0.0.1:0".parse().unwrap())
+    }
+
+    /// A sink on a given address (to bring a target back after an outage).
+    pub fn start_on(addr: SocketAddr) -> Self {
+        let l = TcpListener::bind(addr).unwrap();
         let addr = l.local_addr().unwrap();
         let lines = Arc::new(Mutex::new(Vec::new()));
         let store = lines.clone();
