@@ -38,6 +38,39 @@ pub fn sample(pid: u32) -> io::Result<ProcSample> {
     })
 }
 
+/// Whole-machine CPU time from the `cpu` line of `/proc/stat`, in clock ticks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct HostSample {
+    /// Everything but idle, iowait and steal.
+    pub busy: u64,
+    /// Time the hypervisor ran something else while a CPU of this guest wanted to run.
+    pub steal: u64,
+}
+
+/// Reads `/proc/stat`.
+pub fn host_sample() -> io::Result<HostSample> {
+    let text = std::fs::read_to_string("/proc/stat")?;
+    parse_proc_stat(&text)
+        .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidData, "/proc/stat has no cpu line"))
+}
+
+/// The aggregate `cpu  user nice system idle iowait irq softirq steal ...` line.
+pub fn parse_proc_stat(text: &str) -> Option<HostSample> {
+    let line = text.lines().find(|l| l.starts_with("cpu "))?;
+    let v: Vec<u64> = line
+        .split_ascii_whitespace()
+        .skip(1)
+        .map(|f| f.parse().ok())
+        .collect::<Option<_>>()?;
+    let [user, nice, system, _idle, _iowait, irq, softirq, ..] = v[..] else {
+        return None;
+    };
+    Some(HostSample {
+        busy: user + nice + system + irq + softirq,
+        steal: v.get(7).copied().unwrap_or(0),
+    })
+}
+
 /// Clock ticks per second (`sysconf(_SC_CLK_TCK)`), 100 if unknown.
 pub fn ticks_per_second() -> u64 {
     // SAFETY: sysconf has no preconditions; it only reads a system constant.
@@ -93,6 +126,23 @@ pub struct ServerReport {
     pub note: Option<String>,
 }
 
+/// The whole machine over the same window as [`ServerReport::cpu_s`], to see whether other
+/// work competed with the server and the sender.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct HostReport {
+    /// Seconds of the window.
+    pub window_s: f64,
+    /// CPU seconds used on the machine (all CPUs, all processes, interrupts included).
+    pub busy_cpu_s: Option<f64>,
+    /// CPU seconds of this loadgen process.
+    pub sender_cpu_s: Option<f64>,
+    /// `busy_cpu_s` − server − sender: other processes, plus interrupt time the kernel does
+    /// not charge to a process. Near 0 on a quiet machine.
+    pub others_cpu_s: Option<f64>,
+    /// CPU seconds the hypervisor took from this guest.
+    pub steal_cpu_s: Option<f64>,
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -104,6 +154,22 @@ mod tests {
         assert_eq!(parse_stat_cpu(stat), Some(325));
         assert_eq!(parse_stat_cpu("12 (x) S 1 2"), None);
         assert_eq!(parse_stat_cpu("no parens"), None);
+    }
+
+    #[test]
+    fn host_busy_and_steal_from_proc_stat() {
+        let text = "cpu  100 5 50 9000 7 3 2 11 0 0\ncpu0 50 2 25 4500 3 1 1 5 0 0\nintr 1\n";
+        assert_eq!(
+            parse_proc_stat(text),
+            Some(HostSample {
+                busy: 160,
+                steal: 11
+            })
+        );
+        assert_eq!(parse_proc_stat("cpu0 1 2 3\n"), None);
+        assert_eq!(parse_proc_stat("cpu  1 2 3\n"), None);
+        assert_eq!(parse_proc_stat("cpu \n"), None);
+        assert!(host_sample().is_ok());
     }
 
     #[test]

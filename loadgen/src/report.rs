@@ -94,6 +94,18 @@ pub fn summary(r: &Report) -> String {
     if let Some(n) = &sv.note {
         let _ = writeln!(s, "note: {n}");
     }
+    let h = &r.host;
+    if let (Some(busy), Some(sender)) = (h.busy_cpu_s, h.sender_cpu_s) {
+        let others = h
+            .others_cpu_s
+            .map_or_else(|| "-".to_owned(), |o| format!("{o:.2}"));
+        let _ = writeln!(
+            s,
+            "machine over {:.1}s: {busy:.2} CPU s busy, loadgen {sender:.2}, others {others}, steal {:.2}",
+            h.window_s,
+            h.steal_cpu_s.unwrap_or(0.0)
+        );
+    }
     s
 }
 

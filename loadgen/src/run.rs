@@ -14,7 +14,7 @@ use thiserror::Error;
 
 use crate::carbon::{CarbonCounter, CarbonError};
 use crate::net;
-use crate::observe::{self, ProcSample, ServerReport};
+use crate::observe::{self, HostReport, HostSample, ProcSample, ServerReport};
 use crate::payload::{PayloadError, Pool, PoolSpec};
 use crate::send::{self, SendError, SendPlan, Totals};
 use crate::verify::{self, RealClock, VerifyError};
@@ -111,6 +111,7 @@ pub struct Report {
     pub lines_per_s: f64,
     pub verify: VerifyReport,
     pub server: ServerReport,
+    pub host: HostReport,
 }
 
 /// Runs one load run.
@@ -151,6 +152,7 @@ pub fn run(cfg: &RunConfig, progress: &mut dyn FnMut(&Progress)) -> Result<Repor
     let udp_port = cfg.send.protocol.is_udp().then_some(cfg.send.target.port());
     let drops_before = udp_port.and_then(net::udp_drops);
     let proc_before = cfg.server_pid.map(observe::sample);
+    let host_before = (Instant::now(), observe::host_sample().ok(), own_cpu());
     let sending = send::start(&cfg.send, &pool)?;
     let start = sending.start();
     let mut last = (start, 0u64);
@@ -223,6 +225,7 @@ pub fn run(cfg: &RunConfig, progress: &mut dyn FnMut(&Progress)) -> Result<Repor
             vr.received.unwrap_or(totals.lines),
         );
     }
+    let host = host_usage(host_before, &server);
     Ok(Report {
         protocol: cfg.send.protocol.name(),
         target: cfg.send.target,
@@ -252,7 +255,47 @@ pub fn run(cfg: &RunConfig, progress: &mut dyn FnMut(&Progress)) -> Result<Repor
         },
         verify: vr,
         server,
+        host,
     })
+}
+
+/// This process's CPU time, in clock ticks.
+fn own_cpu() -> Option<u64> {
+    observe::sample(std::process::id())
+        .ok()
+        .map(|s| s.cpu_ticks)
+}
+
+/// The machine's CPU use since `before`, split into server, sender and the rest.
+fn host_usage(
+    before: (Instant, Option<HostSample>, Option<u64>),
+    server: &ServerReport,
+) -> HostReport {
+    let (t0, host0, own0) = before;
+    let tck = observe::ticks_per_second() as f64;
+    let host1 = observe::host_sample().ok();
+    let (busy, steal) = match (host0, host1) {
+        (Some(a), Some(b)) => (
+            Some(b.busy.saturating_sub(a.busy) as f64 / tck),
+            Some(b.steal.saturating_sub(a.steal) as f64 / tck),
+        ),
+        _ => (None, None),
+    };
+    let sender = match (own0, own_cpu()) {
+        (Some(a), Some(b)) => Some(b.saturating_sub(a) as f64 / tck),
+        _ => None,
+    };
+    let others = match (busy, sender, server.cpu_s) {
+        (Some(b), Some(s), Some(c)) => Some((b - s - c).max(0.0)),
+        _ => None,
+    };
+    HostReport {
+        window_s: t0.elapsed().as_secs_f64(),
+        busy_cpu_s: busy,
+        sender_cpu_s: sender,
+        others_cpu_s: others,
+        steal_cpu_s: steal,
+    }
 }
 
 /// Fills CPU and memory from a sample taken before sending and one taken now.
