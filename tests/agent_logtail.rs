@@ -6,6 +6,7 @@
 use std::collections::BTreeMap;
 use std::io::{Read, Write};
 use std::net::{TcpListener, UdpSocket};
+use std::os::fd::AsRawFd;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
@@ -104,7 +105,7 @@ impl Udp {
     }
     /// The lines of every datagram already received (the sender has exited, so all are here).
     fn drain(&self) -> Vec<String> {
-        let mut buf = [0u8; 65536];
+        let mut buf = vec![0u8; 65536];
         let mut out = Vec::new();
         while let Ok(n) = self.0.recv(&mut buf) {
             out.extend(
@@ -127,7 +128,9 @@ fn append(path: &Path, text: &str) {
 }
 
 fn join(lines: &[String]) -> String {
-    lines.iter().map(|l| format!("{l}\n")).collect()
+    let mut s = lines.join("\n");
+    s.push('\n');
+    s
 }
 
 /// `name → value` of statsd gauge lines below `prefix.`.
@@ -508,7 +511,6 @@ fn a_second_logtail_on_the_same_file_is_refused() {
         abs.to_string_lossy().replace('/', "-")
     ));
     let f = std::fs::File::create(&lock_path).unwrap();
-    use std::os::fd::AsRawFd;
     // SAFETY: flock(2) on a descriptor owned by `f`, which outlives the check below.
     assert_eq!(
         unsafe { libc::flock(f.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) },

@@ -53,7 +53,7 @@ pub struct CollectArgs {
     /// Where to send [default: 127.0.0.1:2003 for carbon, 127.0.0.1:8125 for statsd].
     #[arg(long, value_name = "HOST:PORT")]
     pub to: Option<String>,
-    /// carbon (TCP plaintext, Diamond's GraphiteHandler) or statsd (UDP gauges).
+    /// carbon (TCP plaintext, as Diamond's Graphite handler sends) or statsd (UDP gauges).
     #[arg(short = 'o', long, value_enum, default_value = "carbon")]
     pub output: CollectOutput,
     /// Time between readings; ticks are aligned to multiples of it on the wall clock.
