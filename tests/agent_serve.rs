@@ -3,6 +3,8 @@
 //! serve has no carbon receiver yet, so `collect`'s carbon output is checked against a
 //! plain TCP listener (the same sink) instead.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
+// The values compared are small integers or exact decimals parsed back from text.
+#![allow(clippy::float_cmp)]
 
 mod common;
 
