@@ -1,4 +1,4 @@
-//! Interop with PyPI whisper 1.1.10: files written by one are read identically by the
+//! Interop with `PyPI` whisper 1.1.10: files written by one are read identically by the
 //! other, byte for byte, on fixed scenarios and on random operation sequences.
 //!
 //! Needs `python3` with `whisper==1.1.10` (`tests/run-all` installs it); without it every
@@ -273,13 +273,13 @@ fn archive_list() -> impl Strategy<Value = Vec<(u32, u32)>> {
         .prop_map(|(spp0, factors, extra, reverse)| {
             let mut list: Vec<(u32, u32)> = Vec::new();
             let mut spp = spp0;
-            for i in 0..=factors.len() {
+            for (i, extra_points) in extra.iter().enumerate().take(factors.len() + 1) {
                 let need_next = factors.get(i).copied().unwrap_or(1);
                 let min_points = match list.last() {
                     Some(&(ps, pp)) => ps * pp / spp + 1,
                     None => 1,
                 };
-                list.push((spp, min_points.max(need_next).max(2) + extra[i]));
+                list.push((spp, min_points.max(need_next).max(2) + extra_points));
                 if let Some(f) = factors.get(i) {
                     spp *= f;
                 }
@@ -315,7 +315,7 @@ fn xff() -> impl Strategy<Value = f64> {
 enum Step {
     /// Advance `now` by a fraction of the finest retention, then update at `age` (fraction of max retention, may be <0 or >1).
     Update { advance: f64, age: f64, value: f64 },
-    /// Advance, then update_many with ages as fractions of max retention.
+    /// Advance, then `update_many` with ages as fractions of max retention.
     UpdateMany {
         advance: f64,
         points: Vec<(f64, f64)>,
@@ -423,7 +423,11 @@ fn scenario() -> impl Strategy<Value = Vec<Op>> {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig { cases: 48, ..ProptestConfig::default() })]
+    #![proptest_config(ProptestConfig {
+        // PROPTEST_CASES=N runs more (each case is one python3 run of six programs)
+        cases: std::env::var("PROPTEST_CASES").ok().and_then(|s| s.parse().ok()).unwrap_or(48),
+        ..ProptestConfig::default()
+    })]
 
     /// Invariant: for any sequence of create / update / update_many (future, too old,
     /// duplicate and non-finite points included) / fetch / set-aggregation operations,

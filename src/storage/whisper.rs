@@ -49,7 +49,7 @@
 //! - The first batch written to an empty archive sets the base to the start of its
 //!   chronologically first run; a single `update` sets it to its own interval.
 //! - `update_many` propagates the touched lower intervals in the iteration order of a
-//!   CPython `set` ([`python_set_order`]): into an empty lower archive the first one
+//!   `CPython` `set` ([`python_set_order`]): into an empty lower archive the first one
 //!   becomes the base point, and intervals sharing a slot overwrite in that order.
 //! - Points that land directly in a lower archive are written raw (last wins), then
 //!   propagated further down.

@@ -1,4 +1,4 @@
-//! Runs the same whisper programs through PyPI whisper 1.1.10 (`oracle.py`) and through
+//! Runs the same whisper programs through `PyPI` whisper 1.1.10 (`oracle.py`) and through
 //! lonsdaleite's whisper module, and returns both result lists in one JSON shape.
 //!
 //! A missing `whisper` Python module is a test failure that says how to install it
@@ -118,7 +118,6 @@ pub fn python_class(e: &WhisperError) -> String {
             std::io::ErrorKind::PermissionDenied => "PermissionError".into(),
             _ => "OSError".into(),
         },
-        other => format!("unmapped {other:?}"),
     }
 }
 
@@ -207,14 +206,14 @@ pub fn oracle(request: &Value) -> Value {
     let out = child.wait_with_output().expect("python3 oracle");
     assert!(
         out.status.success(),
-        "python whisper oracle failed (status {}): {}\nRun tests/run-all, which installs PyPI whisper==1.1.10.",
+        "python whisper oracle failed (status {}): {}\nRun tests/run-all, which installs `PyPI` whisper==1.1.10.",
         out.status,
         String::from_utf8_lossy(&out.stderr)
     );
     serde_json::from_slice(&out.stdout).expect("oracle JSON")
 }
 
-/// Runs `programs` with PyPI whisper, each on `dir/<index>.wsp`.
+/// Runs `programs` with `PyPI` whisper, each on `dir/<index>.wsp`.
 pub fn run_python(dir: &Path, programs: &[Vec<Op>]) -> Vec<Vec<Value>> {
     let request = json!({
         "dir": dir.display().to_string(),
@@ -258,7 +257,7 @@ pub fn scripts_dir() -> PathBuf {
         .expect("python3");
     assert!(
         out.status.success(),
-        "python module 'whisper' is missing: run tests/run-all, which installs PyPI whisper==1.1.10 ({})",
+        "python module 'whisper' is missing: run tests/run-all, which installs `PyPI` whisper==1.1.10 ({})",
         String::from_utf8_lossy(&out.stderr)
     );
     PathBuf::from(String::from_utf8_lossy(&out.stdout).trim())

@@ -1,4 +1,4 @@
-//! The order in which CPython iterates `set(list_of_ints)`.
+//! The order in which `CPython` iterates `set(list_of_ints)`.
 //!
 //! Why: whisper's `update_many` propagates each touched lower interval in the iteration
 //! order of a Python `set`. When the lower archive is still empty, the first interval
@@ -6,7 +6,7 @@
 //! `{1699999500, 1699999800}` iterates 1699999800 first in an 8-slot table).
 //!
 //! Contract: for non-negative integers below 2^61 − 1 (whose hash is the value itself),
-//! [`iteration_order`] returns the distinct values in the order CPython 3.11's
+//! [`iteration_order`] returns the distinct values in the order `CPython` 3.11's
 //! `setobject.c` yields them for a set built by adding the values one by one: open
 //! addressing over a power-of-two table starting at 8 slots, up to 9 linear probes then
 //! perturbed probing (`i = 5i + 1 + perturb`, `perturb >>= 5`), and a resize to the
@@ -32,10 +32,10 @@ fn probe(table: &[Option<i64>], hash: usize) -> usize {
         } else {
             0
         };
-        for j in i..=i + probes {
-            match table[j] {
+        for (j, entry) in table.iter().enumerate().skip(i).take(probes + 1) {
+            match entry {
                 None => return j,
-                Some(v) if v as usize == hash => return j,
+                Some(v) if *v as usize == hash => return j,
                 Some(_) => {}
             }
         }
@@ -44,7 +44,7 @@ fn probe(table: &[Option<i64>], hash: usize) -> usize {
     }
 }
 
-/// The distinct `values` in CPython's `set` iteration order (see the module doc).
+/// The distinct `values` in `CPython`'s `set` iteration order (see the module doc).
 pub fn iteration_order(values: &[i64]) -> Vec<i64> {
     if values.iter().any(|&v| !(0..HASH_MODULUS).contains(&v)) {
         let mut sorted = values.to_vec();
@@ -84,7 +84,7 @@ pub fn iteration_order(values: &[i64]) -> Vec<i64> {
 mod tests {
     use super::*;
 
-    /// Orders printed by CPython 3.11 for `list(set(xs))`.
+    /// Orders printed by `CPython` 3.11 for `list(set(xs))`.
     #[test]
     fn matches_cpython() {
         assert_eq!(
