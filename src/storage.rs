@@ -3,12 +3,14 @@
 //! - [`whisper`]: the whisper 1.1.10 file format, byte for byte (pure; `now` passed in).
 //! - [`schemas`]: `storage-schemas.conf`: which retentions a new metric's file gets.
 //! - [`aggregation`]: `storage-aggregation.conf`: a new file's xFilesFactor and method.
+//! - [`rules`]: both files from the config directory (built-in defaults), per-metric lookup.
 //! - [`layout`]: metric name → `<data-dir>/whisper/a/b/c.wsp`, carbon's tree layout.
 //! - [`whisper_cli`]: `lonsdaleite whisper …`, the operator commands of whisper's scripts.
 
 pub mod aggregation;
 mod ini;
 pub mod layout;
+pub mod rules;
 pub mod schemas;
 pub mod whisper;
 pub mod whisper_cli;
