@@ -58,7 +58,7 @@ async fn connection(mut sock: TcpStream, state: Arc<AdminState>) {
         };
         let mut lines = Vec::new();
         framer.push(&buf[..n], |l| {
-            lines.push(String::from_utf8_lossy(l).into_owned())
+            lines.push(String::from_utf8_lossy(l).into_owned());
         });
         for line in lines {
             let (reply, quit) = command(&line, &state).await;

@@ -171,9 +171,9 @@ impl OwnedTables {
 
 /// Graphite name building, etsy's `format(namespace, key, ...extra)`.
 struct Names {
-    /// Counter rate namespace with its trailing dot ("stats." legacy).
+    /// Counter rate namespace with its trailing dot (`stats.` legacy).
     counter_rate: Vec<u8>,
-    /// Counter count namespace ("stats_counts." legacy).
+    /// Counter count namespace (`stats_counts.` legacy).
     counter_count: Vec<u8>,
     /// Non-legacy counters end in `.rate` / `.count`.
     counter_extra: bool,

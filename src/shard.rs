@@ -418,7 +418,7 @@ impl Flusher {
                 forward_backlog_bytes: report.backlog_bytes,
             };
             emit_globals(&self.config.statsd, &g, &mut |name, value| {
-                push_line(&mut out, name, value, ts)
+                push_line(&mut out, name, value, ts);
             });
         } else {
             let _ = self.peers[0]

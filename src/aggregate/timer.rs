@@ -121,7 +121,7 @@ fn bin_rule(r: &HistogramRule) -> BinRule {
                 Bin::Bound(v) => {
                     let start = name.len();
                     write_js_number(&mut name, v);
-                    replace_first(&mut name[start..], b'.', b"_");
+                    replace_first(&mut name[start..], b'.', b'_');
                     (Some(v), name)
                 }
             }
@@ -137,9 +137,9 @@ fn contains(hay: &[u8], needle: &[u8]) -> bool {
     needle.is_empty() || hay.windows(needle.len()).any(|w| w == needle)
 }
 
-fn replace_first(s: &mut [u8], from: u8, to: &[u8; 1]) {
+fn replace_first(s: &mut [u8], from: u8, to: u8) {
     if let Some(b) = s.iter_mut().find(|b| **b == from) {
-        *b = to[0];
+        *b = to;
     }
 }
 
@@ -147,7 +147,7 @@ fn replace_first(s: &mut [u8], from: u8, to: &[u8; 1]) {
 fn clean_pct(p: f64) -> Vec<u8> {
     let mut s = Vec::new();
     write_js_number(&mut s, p);
-    replace_first(&mut s, b'.', b"_");
+    replace_first(&mut s, b'.', b'_');
     match s.iter().position(|&b| b == b'-') {
         Some(i) => [&s[..i], b"top", &s[i + 1..]].concat(),
         None => s,
@@ -272,11 +272,11 @@ impl TimerAgg {
         } else if self.values.len() < cap {
             self.values.push(v);
         } else {
-            self.to_hdr().record(v);
+            self.switch_to_hdr().record(v);
         }
     }
 
-    fn to_hdr(&mut self) -> &mut Hdr {
+    fn switch_to_hdr(&mut self) -> &mut Hdr {
         let values = std::mem::take(&mut self.values);
         self.hdr.get_or_insert_with(|| {
             let mut h = Hdr::new();
@@ -314,12 +314,12 @@ impl TimerAgg {
                 }
             }
             None => {
-                let h = self.to_hdr();
+                let h = self.switch_to_hdr();
                 for v in other.values {
                     h.record(v);
                 }
             }
-            Some(o) => self.to_hdr().absorb(&o),
+            Some(o) => self.switch_to_hdr().absorb(&o),
         }
     }
 
@@ -438,6 +438,8 @@ fn emit_exact(
         .iter()
         .fold(0.0, |acc, &v| acc + (v - mean) * (v - mean));
     let mid = n / 2;
+    // etsy's arithmetic, kept as written: (a + b) / 2.
+    #[allow(clippy::manual_midpoint)]
     let median = if n % 2 == 1 {
         values[mid]
     } else {
@@ -572,7 +574,7 @@ mod tests {
     fn stats(t: &mut TimerAgg, s: &TimerSpec, key: &[u8]) -> Vec<(String, f64)> {
         let mut out = Vec::new();
         t.emit_stats(s, s.rule_for(key), &mut |n, v| {
-            out.push((String::from_utf8(n.to_vec()).unwrap(), v))
+            out.push((String::from_utf8(n.to_vec()).unwrap(), v));
         });
         out
     }

@@ -136,9 +136,12 @@ impl Server {
                 stderr.lock().unwrap()
             );
             let mut line = String::new();
-            if out.read_line(&mut line).unwrap() == 0 {
-                panic!("server exited early; stderr: {}", stderr.lock().unwrap());
-            }
+            let n = out.read_line(&mut line).unwrap();
+            assert!(
+                n > 0,
+                "server exited early; stderr: {}",
+                stderr.lock().unwrap()
+            );
             let f: Vec<&str> = line.split_whitespace().collect();
             match f.as_slice() {
                 ["listening", "statsd", "udp", a] => udp = Some(a.parse().unwrap()),
@@ -179,7 +182,7 @@ impl Server {
         c.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
         c.write_all(commands.as_bytes()).unwrap();
         let mut got = String::new();
-        let mut buf = [0u8; 65536];
+        let mut buf = vec![0u8; 65536];
         while got.matches(until).count() < times {
             let n = c.read(&mut buf).expect("admin reply timed out");
             assert!(n > 0, "admin closed early: {got}");
@@ -242,10 +245,8 @@ impl Drop for Server {
 
 /// Find the value of `name` in `points`; panics with the whole list when absent.
 pub fn value_of<'a>(points: &'a [(String, String)], name: &str) -> &'a str {
-    points
-        .iter()
-        .rev()
-        .find(|(n, _)| n == name)
-        .map(|(_, v)| v.as_str())
-        .unwrap_or_else(|| panic!("{name} not flushed; got {points:#?}"))
+    points.iter().rev().find(|(n, _)| n == name).map_or_else(
+        || panic!("{name} not flushed; got {points:#?}"),
+        |(_, v)| v.as_str(),
+    )
 }
