@@ -13,6 +13,7 @@
 //! - [`admin`]: etsy's management interface (line commands over TCP).
 //! - [`forward`]: the Graphite forwarder: one persistent connection, bounded backlog.
 //! - [`storage`]: the whisper file format and carbon's schema files.
+//! - [`cache`]: the per-shard write-back cache of points waiting for their whisper file.
 //! - [`agent`]: the host collector (Diamond role) and log tailer (Logster role).
 //! - [`shutdown`]: the stop flag shared by shards and the side thread.
 //! - [`server`]: wiring: builds the shards, the side threads and the shutdown path.
@@ -20,6 +21,7 @@
 pub mod admin;
 pub mod agent;
 pub mod aggregate;
+pub mod cache;
 pub mod cli;
 pub mod clock;
 pub mod config;

@@ -1,0 +1,283 @@
+//! The per-shard write-back cache: points waiting to be written to their whisper files.
+//!
+//! Each shard owns one [`Cache`] for the series it owns. Points arrive from the StatsD
+//! flush and the carbon receivers; the shard's writer drains the cache, series with the
+//! largest backlog first, so each write carries as many points as possible (as carbon's
+//! `max` cache write strategy does).
+//!
+//! Contract:
+//! - [`Cache::add`] stores a point; a later point for the same timestamp replaces the
+//!   earlier one (carbon keeps the last value received for a timestamp).
+//! - The cache has a memory budget in bytes ([`Cache::new`]). A point that would exceed it
+//!   is refused with [`Full`] and counted by the caller; points already held are never
+//!   evicted. Accounting is approximate but conservative: each point costs
+//!   [`POINT_BYTES`], each series [`SERIES_BYTES`] plus its name.
+//! - [`Cache::take_batch`] removes up to `n` series, largest backlog first, each with its
+//!   points sorted by timestamp, for one round of writes.
+//! - [`Cache::put_back`] returns a series whose write failed (disk full, permission, …):
+//!   its points are merged back, points received meanwhile win, and the budget may be
+//!   exceeded by the returned points rather than losing them.
+//! - [`Cache::points`] reads a series' pending points without removing them (what the
+//!   query thread asks the owner for, so a point is visible before it is written).
+
+use hashbrown::HashMap;
+
+/// Bytes charged per cached point (timestamp + value + table overhead).
+pub const POINT_BYTES: usize = 24;
+/// Bytes charged per cached series, plus the length of its name.
+pub const SERIES_BYTES: usize = 64;
+
+/// The cache is at its memory budget: the point was not stored.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Full;
+
+/// Points of one series, in arrival order; sorted and de-duplicated when taken.
+#[derive(Debug, Default)]
+struct Pending {
+    points: Vec<(i64, f64)>,
+}
+
+/// One series taken for writing.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Batch {
+    pub name: Box<[u8]>,
+    /// Sorted by timestamp, one point per timestamp (the last received).
+    pub points: Vec<(i64, f64)>,
+}
+
+/// A write-back cache with a memory budget (see the module documentation).
+#[derive(Debug)]
+pub struct Cache {
+    series: HashMap<Box<[u8]>, Pending>,
+    budget: usize,
+    used: usize,
+    points: usize,
+}
+
+impl Cache {
+    /// An empty cache that holds at most about `budget_bytes`.
+    pub fn new(budget_bytes: usize) -> Self {
+        Self {
+            series: HashMap::new(),
+            budget: budget_bytes,
+            used: 0,
+            points: 0,
+        }
+    }
+
+    /// Store one point of `name`.
+    pub fn add(&mut self, name: &[u8], ts: i64, value: f64) -> Result<(), Full> {
+        if let Some(p) = self.series.get_mut(name) {
+            if self.used + POINT_BYTES > self.budget {
+                return Err(Full);
+            }
+            p.points.push((ts, value));
+        } else {
+            let cost = SERIES_BYTES + name.len() + POINT_BYTES;
+            if self.used + cost > self.budget {
+                return Err(Full);
+            }
+            self.used += cost - POINT_BYTES;
+            self.series.insert(
+                name.into(),
+                Pending {
+                    points: vec![(ts, value)],
+                },
+            );
+        }
+        self.used += POINT_BYTES;
+        self.points += 1;
+        Ok(())
+    }
+
+    /// Remove up to `n` series, those with the most pending points first.
+    pub fn take_batch(&mut self, n: usize) -> Vec<Batch> {
+        if n == 0 || self.series.is_empty() {
+            return Vec::new();
+        }
+        let mut sizes: Vec<(usize, &[u8])> = self
+            .series
+            .iter()
+            .map(|(k, p)| (p.points.len(), &**k))
+            .collect();
+        let n = n.min(sizes.len());
+        if n < sizes.len() {
+            sizes.select_nth_unstable_by(n - 1, |a, b| b.0.cmp(&a.0));
+            sizes.truncate(n);
+        }
+        sizes.sort_unstable_by(|a, b| b.0.cmp(&a.0).then_with(|| a.1.cmp(b.1)));
+        let names: Vec<Box<[u8]>> = sizes.into_iter().map(|(_, k)| k.into()).collect();
+        names
+            .into_iter()
+            .filter_map(|name| {
+                let (name, pending) = self.series.remove_entry(&name)?;
+                self.release(&name, pending.points.len());
+                Some(Batch {
+                    points: sorted_last_wins(pending.points),
+                    name,
+                })
+            })
+            .collect()
+    }
+
+    /// Return a series whose write failed. Points that arrived since it was taken win
+    /// over the returned ones for the same timestamp. Never refused: these points were
+    /// accepted once and must not be lost.
+    pub fn put_back(&mut self, batch: Batch) {
+        let added = batch.points.len();
+        match self.series.get_mut(&batch.name) {
+            Some(p) => {
+                let newer = std::mem::take(&mut p.points);
+                p.points = batch.points;
+                p.points.extend(newer);
+            }
+            None => {
+                self.used += SERIES_BYTES + batch.name.len();
+                self.series.insert(
+                    batch.name,
+                    Pending {
+                        points: batch.points,
+                    },
+                );
+            }
+        }
+        self.used += added * POINT_BYTES;
+        self.points += added;
+    }
+
+    /// The pending points of `name`, sorted, one per timestamp (the last received).
+    pub fn points(&self, name: &[u8]) -> Vec<(i64, f64)> {
+        self.series
+            .get(name)
+            .map(|p| sorted_last_wins(p.points.clone()))
+            .unwrap_or_default()
+    }
+
+    fn release(&mut self, name: &[u8], points: usize) {
+        self.used = self
+            .used
+            .saturating_sub(SERIES_BYTES + name.len() + points * POINT_BYTES);
+        self.points -= points;
+    }
+
+    /// Series with pending points.
+    pub fn series(&self) -> usize {
+        self.series.len()
+    }
+
+    /// Points pending in all series.
+    pub fn len(&self) -> usize {
+        self.points
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.points == 0
+    }
+
+    /// Bytes charged against the budget.
+    pub fn used_bytes(&self) -> usize {
+        self.used
+    }
+
+    /// True when at least `fraction` of the budget is used (for back-pressure).
+    pub fn is_above(&self, fraction: f64) -> bool {
+        self.used as f64 >= self.budget as f64 * fraction
+    }
+}
+
+/// Sort by timestamp keeping, for equal timestamps, the point that came last.
+fn sorted_last_wins(mut points: Vec<(i64, f64)>) -> Vec<(i64, f64)> {
+    // A stable sort keeps arrival order among equal timestamps.
+    points.sort_by_key(|p| p.0);
+    let mut out: Vec<(i64, f64)> = Vec::with_capacity(points.len());
+    for p in points {
+        match out.last_mut() {
+            Some(last) if last.0 == p.0 => *last = p,
+            _ => out.push(p),
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    #[test]
+    fn largest_backlog_first_sorted_last_wins() {
+        let mut c = Cache::new(1 << 20);
+        for ts in [30, 10, 20, 10] {
+            c.add(b"big", ts, ts as f64).unwrap();
+        }
+        c.add(b"big", 10, 99.0).unwrap();
+        c.add(b"small", 5, 1.0).unwrap();
+        c.add(b"mid", 5, 1.0).unwrap();
+        c.add(b"mid", 6, 1.0).unwrap();
+        assert_eq!(c.len(), 8);
+        let b = c.take_batch(2);
+        assert_eq!(b.len(), 2);
+        assert_eq!(&*b[0].name, b"big");
+        assert_eq!(b[0].points, vec![(10, 99.0), (20, 20.0), (30, 30.0)]);
+        assert_eq!(&*b[1].name, b"mid");
+        assert_eq!(c.series(), 1);
+        assert_eq!(c.len(), 1);
+        assert_eq!(c.take_batch(10)[0].name.as_ref(), b"small");
+        assert!(c.is_empty());
+        assert_eq!(c.used_bytes(), 0);
+    }
+
+    #[test]
+    fn budget_refuses_new_points_and_put_back_never_loses() {
+        let one_series = SERIES_BYTES + 1 + POINT_BYTES;
+        let mut c = Cache::new(one_series + POINT_BYTES);
+        c.add(b"a", 1, 1.0).unwrap();
+        c.add(b"a", 2, 2.0).unwrap();
+        assert_eq!(c.add(b"a", 3, 3.0), Err(Full));
+        assert_eq!(c.add(b"b", 1, 1.0), Err(Full));
+        let taken = c.take_batch(1).pop().unwrap();
+        assert!(c.is_empty());
+        // While the write is in flight a newer value for ts 2 arrives.
+        c.add(b"a", 2, 20.0).unwrap();
+        c.put_back(taken);
+        assert_eq!(c.points(b"a"), vec![(1, 1.0), (2, 20.0)]);
+        assert_eq!(c.len(), 3);
+        assert!(c.is_above(1.0));
+    }
+
+    proptest! {
+        /// Whatever the order of adds and takes, every point comes out exactly once per
+        /// timestamp with the last value, and the accounting returns to zero.
+        #[test]
+        fn nothing_lost(ops in proptest::collection::vec((0u8..4, 0i64..20, any::<i32>()), 0..200)) {
+            let mut c = Cache::new(usize::MAX);
+            let mut want: std::collections::BTreeMap<(u8, i64), f64> = Default::default();
+            let mut got: std::collections::BTreeMap<(u8, i64), f64> = Default::default();
+            for (i, &(series, ts, v)) in ops.iter().enumerate() {
+                let name = [b'a' + series];
+                c.add(&name, ts, f64::from(v)).unwrap();
+                want.insert((series, ts), f64::from(v));
+                if i % 7 == 0 {
+                    for b in c.take_batch(2) {
+                        for (ts, v) in b.points {
+                            got.insert((b.name[0] - b'a', ts), v);
+                        }
+                    }
+                }
+            }
+            for b in c.take_batch(usize::MAX) {
+                for (ts, v) in b.points {
+                    got.insert((b.name[0] - b'a', ts), v);
+                }
+            }
+            prop_assert_eq!(c.used_bytes(), 0);
+            prop_assert_eq!(c.len(), 0);
+            // A point taken earlier may be overwritten by a later write of the same
+            // timestamp: the last write wins, as it does on disk.
+            prop_assert_eq!(got.keys().collect::<Vec<_>>(), want.keys().collect::<Vec<_>>());
+            for (k, v) in &want {
+                prop_assert_eq!(got[k].to_bits(), v.to_bits());
+            }
+        }
+    }
+}
