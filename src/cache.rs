@@ -125,21 +125,14 @@ impl Cache {
     /// accepted once and must not be lost.
     pub fn put_back(&mut self, batch: Batch) {
         let added = batch.points.len();
-        match self.series.get_mut(&batch.name) {
-            Some(p) => {
-                let newer = std::mem::take(&mut p.points);
-                p.points = batch.points;
-                p.points.extend(newer);
-            }
-            None => {
-                self.used += SERIES_BYTES + batch.name.len();
-                self.series.insert(
-                    batch.name,
-                    Pending {
-                        points: batch.points,
-                    },
-                );
-            }
+        if let Some(p) = self.series.get_mut(&batch.name) {
+            let newer = std::mem::take(&mut p.points);
+            p.points = batch.points;
+            p.points.extend(newer);
+        } else {
+            self.used += SERIES_BYTES + batch.name.len();
+            let points = batch.points;
+            self.series.insert(batch.name, Pending { points });
         }
         self.used += added * POINT_BYTES;
         self.points += added;
