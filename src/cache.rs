@@ -244,8 +244,8 @@ mod tests {
         #[test]
         fn nothing_lost(ops in proptest::collection::vec((0u8..4, 0i64..20, any::<i32>()), 0..200)) {
             let mut c = Cache::new(usize::MAX);
-            let mut want: std::collections::BTreeMap<(u8, i64), f64> = Default::default();
-            let mut got: std::collections::BTreeMap<(u8, i64), f64> = Default::default();
+            let mut want = std::collections::BTreeMap::<(u8, i64), f64>::new();
+            let mut got = std::collections::BTreeMap::<(u8, i64), f64>::new();
             for (i, &(series, ts, v)) in ops.iter().enumerate() {
                 let name = [b'a' + series];
                 c.add(&name, ts, f64::from(v)).unwrap();
