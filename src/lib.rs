@@ -14,6 +14,7 @@
 //! - [`forward`]: the Graphite forwarder: one persistent connection, bounded backlog.
 //! - [`storage`]: the whisper file format and carbon's schema files.
 //! - [`cache`]: the per-shard write-back cache of points waiting for their whisper file.
+//! - [`writer`]: a shard's whisper writer: cached points into files through io_uring.
 //! - [`agent`]: the host collector (Diamond role) and log tailer (Logster role).
 //! - [`shutdown`]: the stop flag shared by shards and the side thread.
 //! - [`server`]: wiring: builds the shards, the side threads and the shutdown path.
@@ -33,3 +34,4 @@ pub mod shard;
 pub mod shutdown;
 pub mod storage;
 pub mod sys;
+pub mod writer;
