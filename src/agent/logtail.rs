@@ -8,7 +8,9 @@
 //!   neither counts a line twice nor skips one.
 //! - Every line goes to the built-in parser (`--parser`, [`parsers`]) and to
 //!   the user rules (`--rules`, [`rules`]); a line neither knows is counted
-//!   and reported once per interval and file, with the first such line.
+//!   and reported once per interval and file, with the first such line
+//!   (unless `--quiet-unmatched`). Several files feed the same parser and
+//!   rules: their lines add up to one set of metrics per interval.
 //! - Per interval the metrics are written as statsd lines to `--statsd-host`
 //!   (default) or carbon lines to `--graphite-host`, named
 //!   `<prefix>.<name>.<suffix>`; `--dry-run` prints them to stdout instead.
@@ -75,7 +77,8 @@ pub struct LogtailArgs {
         long,
         visible_alias = "metric-prefix",
         value_name = "PREFIX",
-        default_value = ""
+        default_value = "",
+        hide_default_value = true
     )]
     pub prefix: String,
     /// Put after every metric name.
@@ -84,7 +87,8 @@ pub struct LogtailArgs {
         long,
         visible_alias = "metric-suffix",
         value_name = "SUFFIX",
-        default_value = ""
+        default_value = "",
+        hide_default_value = true
     )]
     pub suffix: String,
     /// statsd (UDP) or carbon (TCP plaintext).
@@ -111,6 +115,10 @@ pub struct LogtailArgs {
     /// Print the lines that would be sent to stdout; offsets are not saved.
     #[arg(short = 'd', long)]
     pub dry_run: bool,
+    /// Do not report lines that no parser or rule knows (useful for postfix and
+    /// log4j, which count only some lines of their logs).
+    #[arg(long)]
+    pub quiet_unmatched: bool,
     /// log4j: the levels to count, comma-separated.
     #[arg(
         long,
@@ -207,6 +215,7 @@ struct Tracked {
 struct Pipeline {
     parser: Option<Box<dyn Parser>>,
     rules: Option<Rules>,
+    quiet_unmatched: bool,
 }
 
 impl Pipeline {
@@ -245,7 +254,7 @@ impl Pipeline {
                     }
                 }
             }
-            if unmatched > 0 {
+            if unmatched > 0 && !self.quiet_unmatched {
                 say(format_args!(
                     "{}: {unmatched} of {lines} lines matched no rule (first: {:?})",
                     t.follower.path.display(),
@@ -312,7 +321,11 @@ fn setup(args: &LogtailArgs) -> Result<(Pipeline, Vec<Tracked>), ExitCode> {
             "nothing to count: give --parser, or --rules with at least one working rule".into(),
         ));
     }
-    let pipeline = Pipeline { parser, rules };
+    let pipeline = Pipeline {
+        parser,
+        rules,
+        quiet_unmatched: args.quiet_unmatched,
+    };
     std::fs::create_dir_all(&args.state_dir).map_err(|e| {
         fail(format!(
             "cannot create --state-dir {}: {e}",

@@ -5,6 +5,8 @@
 //!   Lines handed to [`CarbonSender::send`] join the backlog; the backlog is
 //!   written in order, and only removed once the write succeeded. When the
 //!   peer is gone the connection is dropped and retried on the next call.
+//!   A connection the peer has closed is noticed before writing (a write to
+//!   it would succeed once and lose the batch) and replaced.
 //!   When the backlog is over its bound the **oldest** lines are dropped and
 //!   counted in [`CarbonSender::dropped`]. A write that fails half-way keeps
 //!   every line, so a line may arrive twice (carbon keeps the last value per
@@ -106,6 +108,10 @@ impl CarbonSender {
         if self.backlog.is_empty() {
             return Ok(());
         }
+        if self.stream.as_ref().is_some_and(peer_closed) {
+            // A write to a socket the peer has closed would still succeed once and lose the batch.
+            self.stream = None;
+        }
         if self.stream.is_none() {
             let sa = resolve(&self.addr)?;
             let stream = TcpStream::connect_timeout(&sa, IO_TIMEOUT).map_err(|source| {
@@ -141,6 +147,20 @@ impl CarbonSender {
             }
         }
     }
+}
+
+/// True when the peer has closed the connection (end of stream or a pending error).
+fn peer_closed(stream: &TcpStream) -> bool {
+    if stream.set_nonblocking(true).is_err() {
+        return true;
+    }
+    let mut b = [0u8; 1];
+    let closed = match stream.peek(&mut b) {
+        Ok(0) => true,
+        Ok(_) => false,
+        Err(e) => e.kind() != std::io::ErrorKind::WouldBlock,
+    };
+    closed || stream.set_nonblocking(false).is_err()
 }
 
 /// Statsd sender: newline-separated lines packed into UDP datagrams.
@@ -259,6 +279,43 @@ mod tests {
         let mut got = String::new();
         conn.read_to_string(&mut got).unwrap();
         assert_eq!(got, "a.b.2 2 100\na.b.0 0 100\na.b.1 1 100\na.b.2 2 100\n");
+    }
+
+    /// Accepts one connection within 10 s.
+    fn accept(l: &TcpListener) -> TcpStream {
+        l.set_nonblocking(true).unwrap();
+        let end = std::time::Instant::now() + Duration::from_secs(10);
+        loop {
+            match l.accept() {
+                Ok((c, _)) => {
+                    c.set_nonblocking(false).unwrap();
+                    return c;
+                }
+                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
+                    assert!(std::time::Instant::now() < end, "no connection");
+                    std::thread::sleep(Duration::from_millis(10));
+                }
+                Err(e) => panic!("{e}"),
+            }
+        }
+    }
+
+    #[test]
+    fn carbon_reconnects_when_the_peer_closed() {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = listener.local_addr().unwrap().to_string();
+        let mut s = CarbonSender::new(&addr, 100);
+        s.send(lines(1)).unwrap();
+        let mut first = accept(&listener);
+        let mut buf = [0u8; 12];
+        first.read_exact(&mut buf).unwrap();
+        assert_eq!(&buf, b"a.b.0 0 100\n");
+        drop(first); // the receiver restarts
+        s.send(lines(2)).unwrap();
+        drop(s);
+        let mut got = String::new();
+        accept(&listener).read_to_string(&mut got).unwrap();
+        assert_eq!(got, "a.b.0 0 100\na.b.1 1 100\n");
     }
 
     #[test]

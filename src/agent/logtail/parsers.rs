@@ -23,13 +23,13 @@ use super::metric::Metric;
 /// A log format the tailer understands out of the box.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum ParserKind {
-    /// Postfix mail log (Logster's `PostfixLogster`).
+    /// Postfix mail log (as Logster's Postfix parser).
     Postfix,
-    /// Squid native access log (Logster's `SquidLogster`).
+    /// Squid native access log (as Logster's Squid parser).
     Squid,
-    /// Log4j output, counted per level (Logster's `Log4jLogster`).
+    /// Log4j output, counted per level (as Logster's Log4j parser).
     Log4j,
-    /// nginx / Apache access log, common or combined format.
+    /// nginx / Apache access log, common or combined format, optional response time.
     Access,
 }
 
