@@ -5,6 +5,7 @@
 //! - [`number`]: numbers written the way etsy statsd (JavaScript) writes them.
 //! - [`pickle`]: Graphite's pickle protocol, sending side.
 
+pub mod carbon;
 pub mod framing;
 pub mod number;
 pub mod pickle;

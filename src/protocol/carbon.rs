@@ -1,0 +1,408 @@
+//! Carbon's plaintext protocol, receiving side: `<name> <value> <timestamp>` lines.
+//!
+//! API (the receivers in the server call these; nothing here reads the clock or allocates):
+//!
+//! - [`parse_line`]`(line, now) -> Result<`[`Point`]`, `[`BadCarbonLine`]`>`: one line,
+//!   without its `\n` (a trailing `\r` is fine). `now` (Unix seconds) replaces the
+//!   timestamp `-1`. The name borrows the line.
+//! - [`datagram_lines`]: splits a UDP datagram into lines the way carbon's UDP receiver does
+//!   (Python's `str.splitlines`: `\n`, `\r`, `\r\n`, `\x0b`, `\x0c`, `\x1c`–`\x1e`, U+0085,
+//!   U+2028, U+2029).
+//! - [`python_float`]: Python's `float()` applied to text; [`finish_point`]: the checks
+//!   carbon applies to every received point (shared with the pickle receiver).
+//! - [`BadCarbonLine::ALL`] lists every drop reason; [`BadCarbonLine::name`] names its counter.
+//!
+//! What carbon 1.1 (`protocols.py MetricLineReceiver`, `MetricReceiver.metricReceived`)
+//! does and we do too:
+//!
+//! - The line is decoded as UTF-8, stripped and split on runs of Python whitespace (the
+//!   29 code points of `str.isspace`, including `\x1c`–`\x1f`, U+00A0, U+2003, U+3000).
+//!   Exactly three fields: fewer or more (an extra field, a blank line) is an invalid line.
+//! - Value and timestamp are read by Python's `float()`: optional sign, decimal digits with
+//!   optional fraction and exponent, `_` only between two digits (`1_000`), `inf`,
+//!   `infinity`, `nan` in any case, and any Unicode decimal digit (`١٢` is 12). No hex.
+//! - A NaN value is dropped ([`BadCarbonLine::NanValue`]; carbon drops it silently). An
+//!   infinite value is kept (carbon stores it). A timestamp whose integer part is `-1`
+//!   (`-1`, `-1.0`, `-1.9`) means `now`. Otherwise the timestamp is truncated toward zero,
+//!   as whisper's `int()` does.
+//! - No check on the name's characters or on the timestamp's age: that is storage's job.
+//!
+//! Where we differ (carbon's behaviour in brackets): a line longer than [`MAX_LINE`] bytes
+//! is a bad line [the TCP connection is dropped]; invalid UTF-8 is a bad line [the TCP
+//! connection is dropped, or the whole UDP datagram lost]; a non-finite timestamp or one
+//! outside `i64` is a bad line [`int()` raises outside the `try`, which drops the TCP
+//! connection]. The 16 KiB cap applies to UDP lines too [no cap]. Carbon's optional
+//! `MIN_TIMESTAMP_RESOLUTION` rounding is not applied here.
+
+use std::borrow::Cow;
+
+/// Longest accepted line in bytes, without the `\n` (Twisted's `LineOnlyReceiver.MAX_LENGTH`
+/// as carbon uses it: 16384 is accepted, 16385 is not).
+pub const MAX_LINE: usize = 16_384;
+
+/// One received point. `name` is the metric path as sent (not yet tag-normalised).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Point<'a> {
+    pub name: Cow<'a, [u8]>,
+    /// Unix seconds.
+    pub timestamp: i64,
+    pub value: f64,
+}
+
+/// Why a plaintext line gave no point. The complete list of drop reasons.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum BadCarbonLine {
+    /// Longer than [`MAX_LINE`] bytes.
+    TooLong,
+    /// Not valid UTF-8.
+    InvalidUtf8,
+    /// Only whitespace.
+    Blank,
+    /// Not exactly three whitespace-separated fields.
+    FieldCount,
+    /// The value is not something Python's `float()` accepts.
+    BadValue,
+    /// The timestamp is not something Python's `float()` accepts.
+    BadTimestamp,
+    /// The value is NaN (carbon drops these without logging).
+    NanValue,
+    /// The timestamp is infinite, NaN or outside the `i64` range.
+    TimestampRange,
+}
+
+impl BadCarbonLine {
+    /// Every drop reason, in a stable order.
+    pub const ALL: &'static [BadCarbonLine] = &[
+        BadCarbonLine::TooLong,
+        BadCarbonLine::InvalidUtf8,
+        BadCarbonLine::Blank,
+        BadCarbonLine::FieldCount,
+        BadCarbonLine::BadValue,
+        BadCarbonLine::BadTimestamp,
+        BadCarbonLine::NanValue,
+        BadCarbonLine::TimestampRange,
+    ];
+
+    /// `snake_case` name, for a self-metric such as `carbon.bad_lines.<name>`.
+    pub fn name(self) -> &'static str {
+        match self {
+            BadCarbonLine::TooLong => "too_long",
+            BadCarbonLine::InvalidUtf8 => "invalid_utf8",
+            BadCarbonLine::Blank => "blank",
+            BadCarbonLine::FieldCount => "field_count",
+            BadCarbonLine::BadValue => "bad_value",
+            BadCarbonLine::BadTimestamp => "bad_timestamp",
+            BadCarbonLine::NanValue => "nan_value",
+            BadCarbonLine::TimestampRange => "timestamp_range",
+        }
+    }
+}
+
+/// Parse one plaintext line (without `\n`) into a point; `now` replaces the timestamp `-1`.
+pub fn parse_line(line: &[u8], now: i64) -> Result<Point<'_>, BadCarbonLine> {
+    if line.len() > MAX_LINE {
+        return Err(BadCarbonLine::TooLong);
+    }
+    let mut fields = [&[][..]; 3];
+    let mut n = 0;
+    if line.is_ascii() {
+        for field in line
+            .split(|&b| is_ascii_py_space(b))
+            .filter(|f| !f.is_empty())
+        {
+            if n == 3 {
+                return Err(BadCarbonLine::FieldCount);
+            }
+            fields[n] = field;
+            n += 1;
+        }
+    } else {
+        let text = std::str::from_utf8(line).map_err(|_| BadCarbonLine::InvalidUtf8)?;
+        for field in text.split(is_py_space).filter(|f| !f.is_empty()) {
+            if n == 3 {
+                return Err(BadCarbonLine::FieldCount);
+            }
+            fields[n] = field.as_bytes();
+            n += 1;
+        }
+    }
+    match n {
+        0 => return Err(BadCarbonLine::Blank),
+        3 => {}
+        _ => return Err(BadCarbonLine::FieldCount),
+    }
+    // Carbon evaluates `float(timestamp)` before `float(value)`; both are the same
+    // ValueError to it, so the order only decides which reason we report.
+    let timestamp = python_float_token(fields[2]).ok_or(BadCarbonLine::BadTimestamp)?;
+    let value = python_float_token(fields[1]).ok_or(BadCarbonLine::BadValue)?;
+    finish_point(Cow::Borrowed(fields[0]), timestamp, value, now)
+}
+
+/// Carbon's `metricReceived` checks on a parsed point: NaN values dropped, a timestamp
+/// whose integer part is `-1` replaced by `now`, then truncation toward zero to `i64`.
+pub fn finish_point(
+    name: Cow<'_, [u8]>,
+    timestamp: f64,
+    value: f64,
+    now: i64,
+) -> Result<Point<'_>, BadCarbonLine> {
+    if value.is_nan() {
+        return Err(BadCarbonLine::NanValue);
+    }
+    let t = timestamp.trunc();
+    // `-(2^63)` is exactly representable; `2^63` is the first value past `i64::MAX`.
+    if !(-9_223_372_036_854_775_808.0..9_223_372_036_854_775_808.0).contains(&t) {
+        return Err(BadCarbonLine::TimestampRange);
+    }
+    let t = t as i64;
+    Ok(Point {
+        name,
+        timestamp: if t == -1 { now } else { t },
+        value,
+    })
+}
+
+/// Split a datagram into lines as Python's `str.splitlines()` does (line breaks are `\n`,
+/// `\r`, `\r\n`, `\x0b`, `\x0c`, `\x1c`, `\x1d`, `\x1e`, U+0085, U+2028, U+2029). Works
+/// on bytes; each line is then given to [`parse_line`], which checks UTF-8. No empty
+/// trailing line is produced for a final break.
+pub fn datagram_lines(data: &[u8]) -> DatagramLines<'_> {
+    DatagramLines { rest: data }
+}
+
+/// Iterator returned by [`datagram_lines`].
+#[derive(Debug, Clone)]
+pub struct DatagramLines<'a> {
+    rest: &'a [u8],
+}
+
+impl<'a> Iterator for DatagramLines<'a> {
+    type Item = &'a [u8];
+
+    fn next(&mut self) -> Option<&'a [u8]> {
+        if self.rest.is_empty() {
+            return None;
+        }
+        let data = self.rest;
+        let mut i = 0;
+        while i < data.len() {
+            let brk = match data[i] {
+                b'\r' if data.get(i + 1) == Some(&b'\n') => 2,
+                b'\n' | b'\r' | 0x0b | 0x0c | 0x1c..=0x1e => 1,
+                0xc2 if data.get(i + 1) == Some(&0x85) => 2,
+                0xe2 if data.get(i + 1) == Some(&0x80)
+                    && matches!(data.get(i + 2), Some(0xa8 | 0xa9)) =>
+                {
+                    3
+                }
+                _ => 0,
+            };
+            if brk > 0 {
+                self.rest = &data[i + brk..];
+                return Some(&data[..i]);
+            }
+            i += 1;
+        }
+        self.rest = &[];
+        Some(data)
+    }
+}
+
+/// Python's `str.isspace` on ASCII: `\t\n\x0b\x0c\r`, `\x1c`–`\x1f`, space.
+fn is_ascii_py_space(b: u8) -> bool {
+    matches!(b, b'\t'..=b'\r' | 0x1c..=0x1f | b' ')
+}
+
+/// Python's `str.isspace` (what `str.split()` and `str.strip()` split and strip on).
+fn is_py_space(c: char) -> bool {
+    match c {
+        '\0'..='\x7f' => is_ascii_py_space(c as u8),
+        _ => matches!(
+            c,
+            '\u{85}' | '\u{a0}' | '\u{1680}' | '\u{2000}'
+                ..='\u{200a}' | '\u{2028}' | '\u{2029}' | '\u{202f}' | '\u{205f}' | '\u{3000}'
+        ),
+    }
+}
+
+/// The code point of the digit zero of every Unicode decimal-digit block (`Nd`; each block
+/// holds 0..9 contiguously), as Python 3.11 (Unicode 14) knows them. Python's `float()`
+/// reads any of these digits as its ASCII counterpart.
+const DECIMAL_ZEROS: [u32; 66] = [
+    0x30, 0x660, 0x6f0, 0x7c0, 0x966, 0x9e6, 0xa66, 0xae6, 0xb66, 0xbe6, 0xc66, 0xce6, 0xd66,
+    0xde6, 0xe50, 0xed0, 0xf20, 0x1040, 0x1090, 0x17e0, 0x1810, 0x1946, 0x19d0, 0x1a80, 0x1a90,
+    0x1b50, 0x1bb0, 0x1c40, 0x1c50, 0xa620, 0xa8d0, 0xa900, 0xa9d0, 0xa9f0, 0xaa50, 0xabf0, 0xff10,
+    0x104a0, 0x10d30, 0x11066, 0x110f0, 0x11136, 0x111d0, 0x112f0, 0x11450, 0x114d0, 0x11650,
+    0x116c0, 0x11730, 0x118e0, 0x11950, 0x11c50, 0x11d50, 0x11da0, 0x16a60, 0x16ac0, 0x16b50,
+    0x1d7ce, 0x1d7d8, 0x1d7e2, 0x1d7ec, 0x1d7f6, 0x1e140, 0x1e2f0, 0x1e950, 0x1fbf0,
+];
+
+/// The decimal value of a non-ASCII Unicode decimal digit, if `c` is one.
+fn unicode_digit(c: char) -> Option<u8> {
+    let cp = c as u32;
+    let i = DECIMAL_ZEROS.partition_point(|&z| z <= cp);
+    let zero = *DECIMAL_ZEROS.get(i.checked_sub(1)?)?;
+    (cp - zero < 10).then(|| (cp - zero) as u8)
+}
+
+/// Python's `float(text)` for `str` text: surrounding Python whitespace is ignored. `None`
+/// where Python raises `ValueError`. Bytes that are not UTF-8 are rejected.
+pub fn python_float(text: &[u8]) -> Option<f64> {
+    let s = std::str::from_utf8(text).ok()?;
+    python_float_token(s.trim_matches(is_py_space).as_bytes())
+}
+
+/// Python's `float()` on a token without surrounding whitespace.
+fn python_float_token(token: &[u8]) -> Option<f64> {
+    // Longest token worth copying on the stack; Python accepts longer ones (e.g. many
+    // leading zeros), which take the heap path.
+    const STACK: usize = 64;
+    if token.is_empty() {
+        return None;
+    }
+    if token.is_ascii() && !token.contains(&b'_') {
+        let s = std::str::from_utf8(token).ok()?;
+        return rust_parse(s);
+    }
+    // Slow path: map Unicode digits to ASCII and remove valid underscores.
+    let text = std::str::from_utf8(token).ok()?;
+    let mut stack = [0u8; STACK];
+    let mut heap = Vec::new();
+    let mut len = 0;
+    let mut prev_digit = false;
+    let mut chars = text.chars().peekable();
+    while let Some(c) = chars.next() {
+        let b = if c.is_ascii() {
+            c as u8
+        } else {
+            b'0' + unicode_digit(c)?
+        };
+        if b == b'_' {
+            let next_digit = chars
+                .peek()
+                .is_some_and(|&n| n.is_ascii_digit() || unicode_digit(n).is_some());
+            if !(prev_digit && next_digit) {
+                return None;
+            }
+            prev_digit = false;
+            continue;
+        }
+        prev_digit = b.is_ascii_digit();
+        if len < STACK {
+            stack[len] = b;
+        } else {
+            if len == STACK {
+                heap.extend_from_slice(&stack);
+            }
+            heap.push(b);
+        }
+        len += 1;
+    }
+    let bytes = if len <= STACK {
+        &stack[..len]
+    } else {
+        &heap[..]
+    };
+    rust_parse(std::str::from_utf8(bytes).ok()?)
+}
+
+/// Rust's float grammar equals Python's `PyOS_string_to_double` grammar for ASCII without
+/// underscores (sign, digits, `.`, exponent, `inf`/`infinity`/`nan` in any case); both
+/// round correctly. The tests compare the two on generated tokens.
+fn rust_parse(s: &str) -> Option<f64> {
+    s.parse::<f64>().ok()
+}
+
+#[cfg(test)]
+#[expect(clippy::float_cmp, reason = "parsed values are exact")]
+mod tests {
+    use super::*;
+
+    fn ok(line: &str) -> (String, i64, f64) {
+        let p = parse_line(line.as_bytes(), 1_000).unwrap();
+        (
+            String::from_utf8(p.name.into_owned()).unwrap(),
+            p.timestamp,
+            p.value,
+        )
+    }
+
+    fn bad(line: &[u8]) -> BadCarbonLine {
+        parse_line(line, 1_000).unwrap_err()
+    }
+
+    #[test]
+    fn plain_and_whitespace() {
+        assert_eq!(ok("a.b 1.5 1700000000"), ("a.b".into(), 1_700_000_000, 1.5));
+        assert_eq!(ok("  a.b\t\t2  17\r"), ("a.b".into(), 17, 2.0));
+        assert_eq!(ok("a\x1f3\u{3000}4"), ("a".into(), 4, 3.0));
+        assert_eq!(ok("a\u{a0}3 4\u{2003}"), ("a".into(), 4, 3.0));
+        assert_eq!(bad("a\x1cb 3 4".as_bytes()), BadCarbonLine::FieldCount);
+    }
+
+    #[test]
+    fn field_counts() {
+        assert_eq!(bad(b""), BadCarbonLine::Blank);
+        assert_eq!(bad(b" \t\r"), BadCarbonLine::Blank);
+        assert_eq!(bad(b"a 1"), BadCarbonLine::FieldCount);
+        assert_eq!(bad(b"a 1 2 3"), BadCarbonLine::FieldCount);
+    }
+
+    #[test]
+    fn timestamps() {
+        assert_eq!(ok("a 1 -1").1, 1_000);
+        assert_eq!(ok("a 1 -1.9").1, 1_000);
+        assert_eq!(ok("a 1 -2").1, -2);
+        assert_eq!(ok("a 1 -0.5").1, 0);
+        assert_eq!(ok("a 1 1e3").1, 1_000);
+        assert_eq!(ok("a 1 17.99").1, 17);
+        assert_eq!(bad(b"a 1 inf"), BadCarbonLine::TimestampRange);
+        assert_eq!(bad(b"a 1 nan"), BadCarbonLine::TimestampRange);
+        assert_eq!(bad(b"a 1 1e19"), BadCarbonLine::TimestampRange);
+        assert_eq!(bad(b"a 1 0x10"), BadCarbonLine::BadTimestamp);
+    }
+
+    #[test]
+    fn values() {
+        assert_eq!(ok("a 1_000 1").2, 1000.0);
+        assert_eq!(ok("a -Infinity 1").2, f64::NEG_INFINITY);
+        assert_eq!(ok("a \u{661}\u{662} 1").2, 12.0);
+        assert_eq!(ok("a \u{ff11}.5 1").2, 1.5);
+        assert_eq!(bad(b"a nan 1"), BadCarbonLine::NanValue);
+        assert_eq!(bad(b"a -NaN inf"), BadCarbonLine::NanValue);
+        assert_eq!(bad(b"a 1__0 1"), BadCarbonLine::BadValue);
+        assert_eq!(bad(b"a _1 1"), BadCarbonLine::BadValue);
+        assert_eq!(bad(b"a 1_ 1"), BadCarbonLine::BadValue);
+        assert_eq!(bad(b"a 1_.5 1"), BadCarbonLine::BadValue);
+        assert_eq!(bad(b"a \xff 1"), BadCarbonLine::InvalidUtf8);
+    }
+
+    #[test]
+    fn line_cap() {
+        let mut line = vec![b'a'; MAX_LINE - 4];
+        line.extend_from_slice(b" 1 2");
+        assert!(parse_line(&line, 0).is_ok());
+        line.insert(0, b'a');
+        assert_eq!(parse_line(&line, 0).unwrap_err(), BadCarbonLine::TooLong);
+    }
+
+    #[test]
+    fn splitlines() {
+        let data = "a\nb\r\nc\rd\x0be\x0cf\x1cg\x1dh\x1ei\u{85}j\u{2028}k\u{2029}l\x1fm\n";
+        let lines: Vec<&[u8]> = datagram_lines(data.as_bytes()).collect();
+        let want: Vec<&[u8]> = vec![
+            b"a", b"b", b"c", b"d", b"e", b"f", b"g", b"h", b"i", b"j", b"k", b"l\x1fm",
+        ];
+        assert_eq!(lines, want);
+        assert_eq!(datagram_lines(b"").count(), 0);
+        assert_eq!(datagram_lines(b"\n\n").count(), 2);
+    }
+
+    #[test]
+    fn reason_names_are_unique() {
+        let mut names: Vec<_> = BadCarbonLine::ALL.iter().map(|r| r.name()).collect();
+        names.sort_unstable();
+        names.dedup();
+        assert_eq!(names.len(), BadCarbonLine::ALL.len());
+    }
+}
