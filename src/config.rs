@@ -42,6 +42,28 @@ pub struct Config {
     pub statsd: StatsdConfig,
     pub admin: AdminConfig,
     pub forward: ForwardConfig,
+    pub storage: StorageConfig,
+    /// Directory of the file given with `--config` (not a setting).
+    #[serde(skip)]
+    pub config_dir: Option<PathBuf>,
+}
+
+/// Whisper storage of flushed points.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct StorageConfig {
+    /// Write flushed points into whisper files under `<data_dir>/whisper`.
+    pub enabled: bool,
+    /// Directory holding `storage-schemas.conf` and `storage-aggregation.conf`;
+    /// empty = the directory of `--config`, or the built-in rules without one.
+    pub conf_dir: String,
+    /// Memory budget of each shard's write-back cache, in bytes.
+    pub cache_bytes: usize,
+    /// Series written per round of the writer (largest backlog first).
+    pub write_batch: usize,
+    /// On shutdown, how long to keep retrying writes that fail before giving up.
+    #[serde(deserialize_with = "de_duration", serialize_with = "ser_duration")]
+    pub drain_timeout: Duration,
 }
 
 /// StatsD listeners and etsy aggregation semantics.
@@ -180,7 +202,19 @@ impl Config {
             path: path.to_owned(),
             source,
         })?;
-        Self::from_toml_str(&text, path)
+        let mut cfg = Self::from_toml_str(&text, path)?;
+        cfg.config_dir = path.parent().map(Path::to_path_buf);
+        Ok(cfg)
+    }
+
+    /// Where `storage-schemas.conf` and `storage-aggregation.conf` are read from, if
+    /// anywhere (see [`StorageConfig::conf_dir`]).
+    pub fn storage_conf_dir(&self) -> Option<PathBuf> {
+        if self.storage.conf_dir.is_empty() {
+            self.config_dir.clone()
+        } else {
+            Some(PathBuf::from(&self.storage.conf_dir))
+        }
     }
 
     /// Parse `text` merged over the embedded defaults; `path` names it in errors.
@@ -224,6 +258,18 @@ impl Config {
             return Err(ConfigError::Invalid {
                 setting: "statsd.max_datagram",
                 message: "must be between 512 and 65535".into(),
+            });
+        }
+        if self.storage.cache_bytes < 1 << 16 {
+            return Err(ConfigError::Invalid {
+                setting: "storage.cache_bytes",
+                message: "must be at least 65536".into(),
+            });
+        }
+        if self.storage.write_batch == 0 {
+            return Err(ConfigError::Invalid {
+                setting: "storage.write_batch",
+                message: "must be at least 1".into(),
             });
         }
         if s.timer_max_samples == 0 {

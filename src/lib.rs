@@ -15,6 +15,7 @@
 //! - [`storage`]: the whisper file format and carbon's schema files.
 //! - [`cache`]: the per-shard write-back cache of points waiting for their whisper file.
 //! - [`writer`]: a shard's whisper writer: cached points into files through io_uring.
+//! - [`store`]: a shard's storage tasks: point intake from peers, the writer loop, the drain.
 //! - [`agent`]: the host collector (Diamond role) and log tailer (Logster role).
 //! - [`shutdown`]: the stop flag shared by shards and the side thread.
 //! - [`server`]: wiring: builds the shards, the side threads and the shutdown path.
@@ -32,6 +33,7 @@ pub mod route;
 pub mod server;
 pub mod shard;
 pub mod shutdown;
+pub mod store;
 pub mod storage;
 pub mod sys;
 pub mod writer;

@@ -20,6 +20,7 @@ use crate::config::Config;
 use crate::forward::{ForwardStats, Forwarder, Output};
 use crate::shard::{ShardParams, ShardSockets};
 use crate::shutdown::Shutdown;
+use crate::storage::rules::StorageRules;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ServerError {
@@ -39,6 +40,23 @@ pub enum ServerError {
     Shard { shard: usize, message: String },
     #[error("cannot start the side thread: {0}")]
     Side(std::io::Error),
+    #[error("storage rules: {0}. Fix the file, or set storage.conf_dir to another directory.")]
+    Rules(#[from] crate::storage::rules::RulesError),
+}
+
+/// The storage rules, when storage is on: from the config directory, built-in otherwise.
+fn storage_rules(cfg: &Config) -> Result<Option<StorageRules>, ServerError> {
+    if !cfg.storage.enabled {
+        return Ok(None);
+    }
+    let rules = match cfg.storage_conf_dir() {
+        Some(dir) => StorageRules::load(&dir)?,
+        None => StorageRules::defaults()?,
+    };
+    for (file, w) in &rules.warnings {
+        tracing::warn!(file = %file.display(), "{w}");
+    }
+    Ok(Some(rules))
 }
 
 /// Bound sockets, ready to hand to the shards and the side thread.
@@ -188,7 +206,12 @@ pub fn run(cfg: Config, listeners: Listeners, shutdown: &Arc<Shutdown>) -> Resul
     let mut inbox_rx = Vec::with_capacity(shards);
     let mut control_tx = Vec::with_capacity(shards);
     let mut control_rx = Vec::with_capacity(shards);
+    let mut point_tx = Vec::with_capacity(shards);
+    let mut point_rx = Vec::with_capacity(shards);
     for _ in 0..shards {
+        let (t, r) = mpsc::channel(4 * shards.max(4));
+        point_tx.push(t);
+        point_rx.push(r);
         let (t, r) = mpsc::channel(4 * shards.max(4));
         inbox_tx.push(t);
         inbox_rx.push(r);
@@ -204,6 +227,8 @@ pub fn run(cfg: Config, listeners: Listeners, shutdown: &Arc<Shutdown>) -> Resul
     let mut tcp = listeners.statsd_tcp.into_iter();
     let mut unix = listeners.statsd_unix;
     let mut handles = Vec::with_capacity(shards);
+    let storage = storage_rules(&cfg)?;
+    let mut point_rx = point_rx.into_iter();
     for (id, (inbox, control)) in inbox_rx.into_iter().zip(control_rx).enumerate() {
         let params = ShardParams {
             id,
@@ -219,6 +244,9 @@ pub fn run(cfg: Config, listeners: Listeners, shutdown: &Arc<Shutdown>) -> Resul
             output: output.clone(),
             shutdown: shutdown.clone(),
             epoch,
+            storage: storage.clone(),
+            point_peers: point_tx.clone(),
+            point_inbox: point_rx.next().expect("one point inbox per shard"),
         };
         let placement = if cpus.is_empty() {
             glommio::Placement::Unbound
@@ -236,6 +264,7 @@ pub fn run(cfg: Config, listeners: Listeners, shutdown: &Arc<Shutdown>) -> Resul
         handles.push(h);
     }
     drop(inbox_tx);
+    drop(point_tx);
     drop(output);
 
     let admin = AdminState {
@@ -350,6 +379,11 @@ pub fn main(args: &crate::cli::ServeArgs) -> ExitCode {
             return ExitCode::from(2);
         }
     };
+    // Bad storage rules are a configuration error: say so before binding anything.
+    if let Err(e) = storage_rules(&cfg) {
+        eprintln!("lonsdaleite: {e}");
+        return ExitCode::from(2);
+    }
     if let Err(e) = crate::sys::preflight(&cfg) {
         eprintln!("lonsdaleite: {e}");
         return ExitCode::from(3);

@@ -36,6 +36,9 @@ use crate::protocol::number::write_js_number;
 use crate::protocol::statsd::{BadLine, Kind, ParseOptions, Parser, Sample, Value};
 use crate::route::Router;
 use crate::shutdown::Shutdown;
+use crate::storage::rules::StorageRules;
+use crate::store::{PointBatch, Store};
+use crate::writer::Writer;
 use stats::ShardCounters;
 
 /// Messages between shards.
@@ -90,6 +93,11 @@ pub struct ShardParams {
     pub shutdown: Arc<Shutdown>,
     /// The wall-clock boundary before round 1 (shared by all shards).
     pub epoch: Duration,
+    /// Storage rules when flushed points are written to whisper files.
+    pub storage: Option<StorageRules>,
+    /// Senders to every shard's point intake (index = shard id; own entry unused).
+    pub point_peers: Vec<mpsc::Sender<PointBatch>>,
+    pub point_inbox: mpsc::Receiver<PointBatch>,
 }
 
 struct State {
@@ -174,6 +182,19 @@ pub async fn run(p: ShardParams) {
         }
     });
     let _control_task = glommio::spawn_local(control_loop(p.control, state.clone()));
+    let store = p.storage.map(|rules| {
+        let st = &p.config.storage;
+        let store = Store::new(st.cache_bytes);
+        let intake = glommio::spawn_local(crate::store::intake(store.clone(), p.point_inbox));
+        let writer = Writer::new(p.config.data_dir.join("whisper"), rules);
+        let writing = glommio::spawn_local(crate::store::writer_loop(
+            store.clone(),
+            writer,
+            st.write_batch,
+            st.drain_timeout,
+        ));
+        (store, intake, writing)
+    });
 
     let mut flusher = Flusher {
         id: p.id,
@@ -187,6 +208,8 @@ pub async fn run(p: ShardParams) {
         inode,
         reported: ShardCounters::new(BadLine::ALL.len()),
         last_ts: None,
+        store: store.as_ref().map(|s| s.0.clone()),
+        point_peers: p.point_peers,
     };
     let interval = cfg.flush_interval;
     let mut round = 0u64;
@@ -202,6 +225,14 @@ pub async fn run(p: ShardParams) {
         if flusher.round(round, ts, last).await {
             break;
         }
+    }
+    // Every point of the final round is routed; once all shards drop their senders the
+    // intake ends, and the writer drains what is left to disk.
+    drop(flusher);
+    if let Some((store, intake, writing)) = store {
+        intake.await;
+        store.stopping.set(true);
+        writing.await;
     }
 }
 
@@ -346,6 +377,8 @@ struct Flusher {
     /// Counter values already reported as self-metrics.
     reported: ShardCounters,
     last_ts: Option<i64>,
+    store: Option<Rc<Store>>,
+    point_peers: Vec<mpsc::Sender<PointBatch>>,
 }
 
 impl Flusher {
@@ -388,10 +421,17 @@ impl Flusher {
             }
         }
         let mut out = Vec::with_capacity(64 * 1024);
+        let mut points: Vec<(Box<[u8]>, f64)> = Vec::new();
+        let storing = self.store.is_some();
+        let mut emit = |name: &[u8], value: f64| {
+            push_line(&mut out, name, value, ts);
+            if storing {
+                points.push((name.into(), value));
+            }
+        };
         let summary = {
             let mut st = self.state.borrow_mut();
-            st.agg
-                .flush(&mut |name, value| push_line(&mut out, name, value, ts))
+            st.agg.flush(&mut emit)
         };
         if self.id == 0 {
             let mut total = summary;
@@ -417,9 +457,7 @@ impl Flusher {
                 forward_dropped_points: report.dropped_points,
                 forward_backlog_bytes: report.backlog_bytes,
             };
-            emit_globals(&self.config.statsd, &g, &mut |name, value| {
-                push_line(&mut out, name, value, ts);
-            });
+            emit_globals(&self.config.statsd, &g, &mut emit);
         } else {
             let _ = self.peers[0]
                 .send(MeshMsg::Summary { round, summary })
@@ -427,6 +465,14 @@ impl Flusher {
         }
         self.last_ts = Some(ts);
         self.output.send(out);
+        if let Some(store) = &self.store {
+            let batches = crate::store::route_points(store, &self.router, self.id, ts, &points);
+            for (to, batch) in batches.into_iter().enumerate() {
+                if to != self.id && !batch.is_empty() {
+                    let _ = self.point_peers[to].send(batch).await;
+                }
+            }
+        }
         all_last
     }
 

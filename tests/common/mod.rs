@@ -217,18 +217,29 @@ impl Server {
 
     /// SIGTERM, then wait for a clean exit.
     pub fn stop(mut self) -> String {
+        self.terminate();
+        self.stderr()
+    }
+
+    /// SIGTERM, wait for a clean exit, and keep the data directory for inspection.
+    pub fn stop_keeping_data(mut self) -> tempfile::TempDir {
+        self.terminate();
+        std::mem::replace(&mut self.data_dir, tempfile::tempdir().unwrap())
+    }
+
+    fn terminate(&mut self) {
         // SAFETY: kill(2) on our own child's pid has no memory-safety preconditions.
         unsafe { libc::kill(self.child.id() as i32, libc::SIGTERM) };
-        let end = Instant::now() + Duration::from_secs(20);
+        let end = Instant::now() + Duration::from_secs(30);
         loop {
             if let Some(status) = self.child.try_wait().unwrap() {
                 std::thread::sleep(Duration::from_millis(50));
                 assert!(status.success(), "exit {status}; stderr: {}", self.stderr());
-                return self.stderr();
+                return;
             }
             assert!(
                 Instant::now() < end,
-                "server did not stop within 20s; stderr: {}",
+                "server did not stop within 30s; stderr: {}",
                 self.stderr()
             );
             std::thread::sleep(Duration::from_millis(20));
