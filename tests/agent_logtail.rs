@@ -526,3 +526,37 @@ fn a_second_logtail_on_the_same_file_is_refused() {
     assert!(stderr(&out).contains("is locked"), "{}", stderr(&out));
     drop(f);
 }
+
+proptest::proptest! {
+    #![proptest_config(proptest::prelude::ProptestConfig::with_cases(64))]
+
+    /// No line makes a parser or a rule panic, and every gauge a parser sends
+    /// is a finite number that statsd accepts.
+    #[test]
+    fn any_line_is_safe(lines in proptest::collection::vec(".{0,200}", 0..20), secs in 0.0f64..1e6) {
+        use lonsdaleite::agent::logtail::rules::{RuleSpec, Rules};
+        use lonsdaleite::agent::logtail::metric::Kind;
+        let levels: Vec<String> = ["WARN", "ERROR"].map(String::from).to_vec();
+        let spec = RuleSpec {
+            name: None,
+            regex: r"(?P<k>\w+)=(?P<v>\S+)".into(),
+            metric: "kv.{k}".into(),
+            kind: Kind::Timer,
+            value: Some("v".into()),
+        };
+        let (mut rules, errors) = Rules::compile(&[spec]);
+        proptest::prop_assert!(errors.is_empty());
+        for kind in [ParserKind::Postfix, ParserKind::Squid, ParserKind::Log4j, ParserKind::Access] {
+            let mut p = parsers::new(kind, &levels).unwrap();
+            for l in &lines {
+                p.parse_line(l);
+                rules.parse_line(l);
+            }
+            for line in statsd_lines(&p.take_metrics(secs), "p", "") {
+                let v = line.rsplit_once(':').unwrap().1.strip_suffix("|g").unwrap();
+                proptest::prop_assert!(v.parse::<f64>().is_ok_and(f64::is_finite), "{}", line);
+            }
+        }
+        rules.take_metrics();
+    }
+}

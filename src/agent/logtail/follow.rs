@@ -18,6 +18,10 @@
 //!     is lost and said so;
 //!   - nothing at the path: the rest of the old file if it can be found; the
 //!     position is kept and the file is read again once it reappears.
+//! - Not detectable: a file truncated and written again up to at least the
+//!   old offset, with the same first bytes, between two reads (its new lines
+//!   up to the old offset are skipped); two rotations between two reads (the
+//!   middle file is not read).
 //! - [`save_state`] / [`load_state`]: the position is stored as a small text
 //!   file, written to a temporary name and renamed, so a crash leaves the old
 //!   or the new state, never half of one. The caller saves after it has sent
@@ -450,5 +454,80 @@ mod tests {
         assert_eq!(load_state(&sp).unwrap(), Some(p));
         std::fs::write(&sp, "dev 1\n").unwrap();
         assert!(load_state(&sp).unwrap_err().contains("incomplete"));
+    }
+
+    #[derive(Debug, Clone)]
+    enum Op {
+        Append(String),
+        Read,
+        Rotate,
+        Truncate,
+    }
+
+    fn op() -> impl proptest::strategy::Strategy<Value = Op> {
+        use proptest::prelude::*;
+        prop_oneof![
+            4 => "[ab\n]{0,12}".prop_map(Op::Append),
+            3 => Just(Op::Read),
+            1 => Just(Op::Rotate),
+            1 => Just(Op::Truncate),
+        ]
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(64))]
+
+        /// Whatever is appended, however the reads fall between the writes, and
+        /// with rotations (one per read at most) and truncations (between two
+        /// reads) in between, the lines read are exactly the whole lines of each
+        /// file's content, in order: none twice, none skipped, none split.
+        #[test]
+        fn reads_every_whole_line_once(ops in proptest::collection::vec(op(), 0..40)) {
+            let d = tempfile::tempdir().unwrap();
+            let log = d.path().join("a.log");
+            std::fs::write(&log, "").unwrap();
+            let mut f = Follower::new(log.clone(), None);
+            let mut got: Vec<String> = Vec::new();
+            let mut want: Vec<String> = Vec::new();
+            let mut content = String::new();
+            let mut generations = 0;
+            let read = |f: &mut Follower, got: &mut Vec<String>| {
+                f.read_new(&mut |l| got.push(l.to_owned())).unwrap();
+            };
+            let whole = |c: &str| -> Vec<String> {
+                let mut v: Vec<String> = c.split('\n').map(str::to_owned).collect();
+                v.pop(); // the part after the last newline is not a line (yet)
+                v
+            };
+            for op in ops {
+                match op {
+                    Op::Append(t) => {
+                        append(&log, &t);
+                        content.push_str(&t);
+                    }
+                    Op::Read => read(&mut f, &mut got),
+                    Op::Rotate => {
+                        read(&mut f, &mut got);
+                        generations += 1;
+                        std::fs::rename(&log, d.path().join(format!("a.log.{generations}"))).unwrap();
+                        std::fs::write(&log, "").unwrap();
+                        want.extend(whole(&content));
+                        content.clear();
+                    }
+                    Op::Truncate => {
+                        // copytruncate, seen by a read before the file grows again
+                        // (see the module doc for the case it cannot see).
+                        read(&mut f, &mut got);
+                        std::fs::write(&log, "").unwrap();
+                        read(&mut f, &mut got);
+                        want.extend(whole(&content));
+                        content.clear();
+                    }
+                }
+            }
+            read(&mut f, &mut got);
+            want.extend(whole(&content));
+            proptest::prop_assert_eq!(got, want);
+        }
     }
 }

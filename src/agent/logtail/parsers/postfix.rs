@@ -89,7 +89,9 @@ impl Parser for Postfix {
         if let Some(c) = self.delivery.captures(line) {
             match &c[2] {
                 "sent" => {
-                    let Ok(delay) = c[1].trim().parse::<f64>() else {
+                    // Not a number (or not a finite one, which statsd could not take): not counted.
+                    let Some(delay) = c[1].trim().parse::<f64>().ok().filter(|d| d.is_finite())
+                    else {
                         return false;
                     };
                     self.total_delay += delay;
