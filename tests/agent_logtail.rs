@@ -560,3 +560,102 @@ proptest::proptest! {
         rules.take_metrics();
     }
 }
+
+/// Waits (at most 20 s) until a datagram holds a line `pred` accepts; returns every line so far.
+fn wait_udp(udp: &Udp, seen: &mut Vec<String>, pred: impl Fn(&str) -> bool) {
+    let end = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    let start = seen.len();
+    loop {
+        seen.extend(udp.drain());
+        if seen[start..].iter().any(|l| pred(l)) {
+            return;
+        }
+        assert!(
+            std::time::Instant::now() < end,
+            "nothing matching arrived: {seen:?}"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+}
+
+#[test]
+fn running_mode_saves_offsets_each_interval_and_a_restart_continues() {
+    let d = tempfile::tempdir().unwrap();
+    let log = d.path().join("app.log");
+    append(&log, &join(&fixture_lines("app.log")));
+    let st = d.path().join("state");
+    let udp = Udp::new();
+    let mut child = bin()
+        .args([
+            "logtail",
+            "--interval",
+            "200ms",
+            "--from-start",
+            "--parser",
+            "log4j",
+        ])
+        .arg("--state-dir")
+        .arg(&st)
+        .args(["--statsd-host", &udp.addr()])
+        .arg(&log)
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut seen = Vec::new();
+    // The first interval counts the fixture, ...
+    wait_udp(&udp, &mut seen, |l| {
+        l.starts_with("ERROR:") && l != "ERROR:0.0|g"
+    });
+    let n = seen.len();
+    // ... a later one counts nothing new (so the first one's offsets were saved).
+    wait_udp(&udp, &mut seen, |l| l == "ERROR:0.0|g");
+    assert!(seen[n..].iter().all(|l| l.ends_with(":0.0|g")), "{seen:?}");
+    child.kill().unwrap();
+    child.wait().unwrap();
+
+    // Restart (cron style): only the line written since is counted.
+    append(&log, "06:09:00.000 ERROR [db] one more\n");
+    let state_file = std::fs::read_dir(&st)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .find(|p| p.extension().is_some_and(|x| x == "state"))
+        .unwrap();
+    let saved_at: u64 = std::fs::read_to_string(&state_file)
+        .unwrap()
+        .lines()
+        .find_map(|l| l.strip_prefix("saved_at "))
+        .unwrap()
+        .parse()
+        .unwrap();
+    let now = || {
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_secs()
+    };
+    let before = now();
+    let st_s = st.to_str().unwrap().to_owned();
+    run(
+        &[
+            "--once",
+            "--parser",
+            "log4j",
+            "--state-dir",
+            &st_s,
+            "--statsd-host",
+            &udp.addr(),
+        ],
+        &[&log],
+    );
+    let after = now();
+    let got = udp.drain();
+    let error = got.iter().find_map(|l| l.strip_prefix("ERROR:")).unwrap();
+    let secs: Vec<f64> = (before..=after)
+        .map(|t| t.saturating_sub(saved_at).max(1) as f64)
+        .collect();
+    assert!(
+        rate_fits(error.strip_suffix("|g").unwrap(), 1.0, &secs),
+        "{got:?} {secs:?}"
+    );
+    assert!(got.iter().any(|l| l == "WARN:0.0|g"), "{got:?}");
+}
