@@ -659,3 +659,61 @@ fn running_mode_saves_offsets_each_interval_and_a_restart_continues() {
     );
     assert!(got.iter().any(|l| l == "WARN:0.0|g"), "{got:?}");
 }
+
+#[test]
+fn a_failed_send_keeps_the_offsets_so_the_next_run_counts_the_lines() {
+    let d = tempfile::tempdir().unwrap();
+    let log = d.path().join("app.log");
+    let st = d.path().join("state");
+    let st_s = st.to_str().unwrap().to_owned();
+    // First run records the end of the (empty) log.
+    append(&log, "");
+    run(
+        &["--once", "--parser", "log4j", "--state-dir", &st_s],
+        &[&log],
+    );
+    append(&log, "06:00:00.000 FATAL [main] x\n");
+    // The carbon receiver is down: a port that was free a moment ago.
+    let closed = TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .to_string();
+    let out = bin()
+        .args([
+            "logtail",
+            "--once",
+            "--parser",
+            "log4j",
+            "-o",
+            "carbon",
+            "--state-dir",
+            &st_s,
+        ])
+        .args(["--graphite-host", &closed])
+        .arg(&log)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    assert!(stderr(&out).contains("cannot connect"), "{}", stderr(&out));
+    // The next run (receiver back) still sees the line.
+    let udp = Udp::new();
+    run(
+        &[
+            "--once",
+            "--parser",
+            "log4j",
+            "--state-dir",
+            &st_s,
+            "--statsd-host",
+            &udp.addr(),
+        ],
+        &[&log],
+    );
+    let got = udp.drain();
+    assert!(
+        got.iter()
+            .any(|l| l.starts_with("FATAL:") && l != "FATAL:0.0|g"),
+        "{got:?}"
+    );
+}
