@@ -71,6 +71,9 @@
 //! - `create` validates the aggregation method and xFilesFactor *before* creating the
 //!   file (whisper leaves an empty file behind) and rejects a NaN xFilesFactor (whisper
 //!   writes a file it cannot read back).
+//! - Reading a never-written archive returns at most [`MAX_EMPTY_WINDOW`] `None`s
+//!   (2^25); a larger window (only a corrupt header or a multi-year read of a 1 s archive
+//!   asks for one) is an error instead of a multi-gigabyte allocation.
 //! - Python ≥ 3.12 sums floats with Neumaier compensation; we sum left to right like
 //!   Python ≤ 3.11 (the interop tests run against the interpreter `tests/run-all` uses).
 
@@ -86,7 +89,9 @@ mod update;
 
 pub use aggregate::AggregationMethod;
 pub use create::{create_image, header_for, validate_archive_list, DEFAULT_X_FILES_FACTOR};
-pub use fetch::{archive_fetch, fetch, fetch_with_header, select_archive, FetchResult};
+pub use fetch::{
+    archive_fetch, fetch, fetch_with_header, select_archive, FetchResult, MAX_EMPTY_WINDOW,
+};
 pub use header::{
     decode_point, encode_point, read_header, read_header_lenient, ArchiveInfo, Header,
     ARCHIVE_INFO_SIZE, METADATA_SIZE, POINT_SIZE,
@@ -187,6 +192,70 @@ impl WhisperError {
             },
             Self::Corrupt(msg) => Self::Corrupt(format!("{msg} ({})", path.display())),
             other => other,
+        }
+    }
+}
+
+#[cfg(test)]
+mod robustness {
+    use super::*;
+    use proptest::prelude::*;
+
+    /// A valid image of random archives, with `flips` random bytes overwritten.
+    fn damaged_image() -> impl Strategy<Value = Vec<u8>> {
+        (
+            prop::collection::vec((1_u32..5, 2_u32..8), 1..4),
+            prop::collection::vec((any::<prop::sample::Index>(), any::<u8>()), 0..12),
+            0_usize..200,
+        )
+            .prop_map(|(steps, flips, cut)| {
+                let mut spp = 1;
+                let mut archives = Vec::new();
+                let mut prev_ret = 0;
+                for (f, extra) in steps {
+                    spp *= f;
+                    let points = (prev_ret / spp + 1).max(f) + extra;
+                    prev_ret = spp * points;
+                    archives.push((spp, points));
+                }
+                let mut img = create_image(&archives, 0.5, AggregationMethod::Sum)
+                    .unwrap_or_else(|_| vec![0; 64]);
+                for (i, b) in flips {
+                    let at = i.index(img.len());
+                    img[at] = b;
+                }
+                let keep = img.len().saturating_sub(cut % 16);
+                img.truncate(keep);
+                img
+            })
+    }
+
+    proptest! {
+        /// Invariant: no input bytes make the format functions panic or allocate without
+        /// bound; a damaged file yields results or errors, and an in-memory image never
+        /// changes length.
+        #[test]
+        fn damaged_files_never_panic(mut img in damaged_image(), now in 0_i64..40, pts in prop::collection::vec((-50_i64..50, any::<f64>()), 0..12)) {
+            let len = img.len();
+            let now = 1_000_000 + now;
+            let _ = read_header(&mut img);
+            let _ = read_header_lenient(&mut img);
+            let _ = fetch(&mut img, now - 100, None, now, None);
+            let _ = fetch(&mut img, now - 5, Some(now), now, Some("2"));
+            let _ = update(&mut img, 1.0, now - 3, now);
+            let points: Vec<(i64, f64)> = pts.iter().map(|&(d, v)| (now + d, v)).collect();
+            let _ = update_many(&mut img, &points, now);
+            let _ = set_aggregation(&mut img, Some(AggregationMethod::Last), Some(0.25));
+            prop_assert_eq!(img.len(), len);
+        }
+
+        /// Invariant: arbitrary (mostly invalid) headers never panic either.
+        #[test]
+        fn random_bytes_never_panic(mut img in prop::collection::vec(any::<u8>(), 0..300)) {
+            let _ = read_header_lenient(&mut img);
+            let _ = fetch(&mut img, 0, None, 4_000_000_000, None);
+            let _ = update_many(&mut img, &[(1, 1.0), (2, 2.0)], 10);
+            let _ = update(&mut img, 1.0, 5, 10);
         }
     }
 }

@@ -12,6 +12,12 @@ use super::header::{decode_point, read_base, ArchiveInfo, Header, POINT_SIZE};
 use super::update::read_range;
 use super::{parse_retention, read_header, ReadAt, Result, WhisperError};
 
+/// Largest all-`None` window returned from a never-written archive. Whisper has no limit
+/// (it builds `[None] * n`); a valid file needs at most a few times its point count, so
+/// only a corrupt header reaches this, and it gets an error instead of an allocation of
+/// gigabytes.
+pub const MAX_EMPTY_WINDOW: i64 = 1 << 25;
+
 /// A fetched window: values for `from, from+step, …` up to (excluding) `until`.
 #[derive(Clone, Debug, PartialEq)]
 pub struct FetchResult {
@@ -109,6 +115,11 @@ pub fn archive_fetch<S: ReadAt + ?Sized>(
     let base = read_base(store, archive)?;
     let values = if base == 0 {
         let n = (until_interval - from_interval).div_euclid(step).max(0);
+        if n > MAX_EMPTY_WINDOW {
+            return Err(WhisperError::Corrupt(format!(
+                "a window of {n} points from an empty archive (corrupt header?)"
+            )));
+        }
         vec![None; usize::try_from(n).unwrap_or(0)]
     } else {
         let from_offset = archive.slot_offset(base, from_interval)?;

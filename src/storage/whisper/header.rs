@@ -202,11 +202,20 @@ pub(super) fn read_points<S: ReadAt + ?Sized>(
     len: u64,
     out: &mut Vec<u8>,
 ) -> Result<()> {
-    let start = out.len();
-    out.resize(start + len as usize, 0);
-    store
-        .read_at(offset, &mut out[start..])
-        .map_err(|_| WhisperError::Corrupt("Unable to read datapoints".to_owned()))
+    // Read in bounded chunks so a corrupt header claiming billions of points fails at
+    // the end of the data instead of allocating the claimed size up front.
+    const CHUNK: u64 = 1 << 20;
+    let mut done = 0;
+    while done < len {
+        let n = (len - done).min(CHUNK);
+        let start = out.len();
+        out.resize(start + n as usize, 0);
+        store
+            .read_at(offset + done, &mut out[start..])
+            .map_err(|_| WhisperError::Corrupt("Unable to read datapoints".to_owned()))?;
+        done += n;
+    }
+    Ok(())
 }
 
 #[cfg(test)]

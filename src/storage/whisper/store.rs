@@ -1,8 +1,9 @@
 //! Positional byte access the whisper algorithms run on.
 //!
 //! [`ReadAt::read_at`] fills the whole buffer or fails (`UnexpectedEof` for a short file);
-//! [`WriteAt::write_at`] writes all bytes, extending the store when writing past its end
-//! (a file written past EOF grows the same way). Implemented for `Vec<u8>` (in memory),
+//! [`WriteAt::write_at`] writes all bytes. A file written past EOF grows (as it does under
+//! whisper); an in-memory `Vec<u8>` image refuses writes past its end, which only a
+//! corrupt header asks for. Implemented for `Vec<u8>` (in memory),
 //! `std::fs::File` (`pread`/`pwrite`, no shared cursor) and [`SeekStore`] over any
 //! `Read + Write + Seek`.
 
@@ -18,6 +19,13 @@ pub trait ReadAt {
 pub trait WriteAt: ReadAt {
     /// Writes all of `data` starting at `offset`.
     fn write_at(&mut self, offset: u64, data: &[u8]) -> io::Result<()>;
+}
+
+fn past_end() -> io::Error {
+    io::Error::new(
+        io::ErrorKind::UnexpectedEof,
+        "write past the end of the in-memory whisper image",
+    )
 }
 
 fn short() -> io::Error {
@@ -45,12 +53,12 @@ impl ReadAt for Vec<u8> {
 
 impl WriteAt for Vec<u8> {
     fn write_at(&mut self, offset: u64, data: &[u8]) -> io::Result<()> {
-        let start = usize::try_from(offset).map_err(|_| short())?;
-        let end = start.checked_add(data.len()).ok_or_else(short)?;
-        if end > self.len() {
-            self.resize(end, 0);
-        }
-        self[start..end].copy_from_slice(data);
+        let start = usize::try_from(offset).map_err(|_| past_end())?;
+        let end = start.checked_add(data.len()).ok_or_else(past_end)?;
+        // A whisper file never grows after create; only a corrupt header points past the
+        // end, and an in-memory image refuses rather than allocating what it claims.
+        let dst = self.get_mut(start..end).ok_or_else(past_end)?;
+        dst.copy_from_slice(data);
         Ok(())
     }
 }
@@ -90,7 +98,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn vec_reads_exactly_and_grows_on_write() {
+    fn vec_reads_and_writes_exactly_within_its_length() {
         let mut v = vec![1_u8, 2, 3];
         let mut b = [0_u8; 2];
         v.read_at(1, &mut b).unwrap();
@@ -99,8 +107,10 @@ mod tests {
             v.read_at(2, &mut b).unwrap_err().kind(),
             io::ErrorKind::UnexpectedEof
         );
-        v.write_at(4, &[9]).unwrap();
-        assert_eq!(v, [1, 2, 3, 0, 9]);
+        v.write_at(2, &[9]).unwrap();
+        assert_eq!(v, [1, 2, 9]);
+        assert!(v.write_at(3, &[9]).is_err());
+        assert_eq!(v, [1, 2, 9]);
     }
 
     #[test]
