@@ -20,6 +20,9 @@ pub struct ProcSample {
     pub rss_kb: u64,
     /// Peak resident set size, KiB.
     pub hwm_kb: u64,
+    /// Time its threads spent runnable but waiting for a CPU, nanoseconds (sum over
+    /// `/proc/PID/task/*/schedstat`, field 2; 0 when the kernel lacks schedstats).
+    pub runq_wait_ns: u64,
 }
 
 /// Reads `/proc/PID/stat` and `/proc/PID/status`.
@@ -35,7 +38,24 @@ pub fn sample(pid: u32) -> io::Result<ProcSample> {
         cpu_ticks,
         rss_kb,
         hwm_kb,
+        runq_wait_ns: runq_wait_ns(pid),
     })
+}
+
+/// Sum of the run-queue wait of every thread of `pid` (threads gone are not counted).
+fn runq_wait_ns(pid: u32) -> u64 {
+    let Ok(dir) = std::fs::read_dir(format!("/proc/{pid}/task")) else {
+        return 0;
+    };
+    dir.filter_map(Result::ok)
+        .filter_map(|e| std::fs::read_to_string(e.path().join("schedstat")).ok())
+        .filter_map(|t| parse_schedstat_wait(&t))
+        .sum()
+}
+
+/// Field 2 of `/proc/PID/task/TID/schedstat` (`on-CPU ns, waiting ns, timeslices`).
+pub fn parse_schedstat_wait(text: &str) -> Option<u64> {
+    text.split_ascii_whitespace().nth(1)?.parse().ok()
 }
 
 /// Whole-machine CPU time from the `cpu` line of `/proc/stat`, in clock ticks.
@@ -126,7 +146,7 @@ pub struct ServerReport {
     pub note: Option<String>,
 }
 
-/// The whole machine over the same window as [`ServerReport::cpu_s`], to see whether other
+/// The whole machine while loadgen was sending (first packet to last), to see whether other
 /// work competed with the server and the sender.
 #[derive(Debug, Clone, Default, Serialize)]
 pub struct HostReport {
@@ -136,9 +156,17 @@ pub struct HostReport {
     pub busy_cpu_s: Option<f64>,
     /// CPU seconds of this loadgen process.
     pub sender_cpu_s: Option<f64>,
+    /// CPU seconds of the server (with `--server-pid`).
+    pub server_cpu_s: Option<f64>,
     /// `busy_cpu_s` − server − sender: other processes, plus interrupt time the kernel does
-    /// not charge to a process. Near 0 on a quiet machine.
+    /// not charge to a process. Near 0 on a quiet machine (without `--server-pid`, includes
+    /// the server).
     pub others_cpu_s: Option<f64>,
+    /// Seconds the server's threads were runnable but waited for a CPU (schedstat): the delay
+    /// that competing work (the sender included) caused the server.
+    pub server_runq_wait_s: Option<f64>,
+    /// The same for loadgen's threads.
+    pub sender_runq_wait_s: Option<f64>,
     /// CPU seconds the hypervisor took from this guest.
     pub steal_cpu_s: Option<f64>,
 }
@@ -170,6 +198,12 @@ mod tests {
         assert_eq!(parse_proc_stat("cpu  1 2 3\n"), None);
         assert_eq!(parse_proc_stat("cpu \n"), None);
         assert!(host_sample().is_ok());
+    }
+
+    #[test]
+    fn schedstat_wait_is_the_second_field() {
+        assert_eq!(parse_schedstat_wait("123 456 7\n"), Some(456));
+        assert_eq!(parse_schedstat_wait("123\n"), None);
     }
 
     #[test]

@@ -96,14 +96,17 @@ pub fn summary(r: &Report) -> String {
     }
     let h = &r.host;
     if let (Some(busy), Some(sender)) = (h.busy_cpu_s, h.sender_cpu_s) {
-        let others = h
-            .others_cpu_s
-            .map_or_else(|| "-".to_owned(), |o| format!("{o:.2}"));
+        let opt = |v: Option<f64>| v.map_or_else(|| "-".to_owned(), |x| format!("{x:.2}"));
         let _ = writeln!(
             s,
-            "machine over {:.1}s: {busy:.2} CPU s busy, loadgen {sender:.2}, others {others}, steal {:.2}",
+            "machine while sending ({:.1}s): {busy:.2} CPU s busy: loadgen {sender:.2}, server {}, \
+             others {}; run-queue wait: server {} s, loadgen {} s; steal {}",
             h.window_s,
-            h.steal_cpu_s.unwrap_or(0.0)
+            opt(h.server_cpu_s),
+            opt(h.others_cpu_s),
+            opt(h.server_runq_wait_s),
+            opt(h.sender_runq_wait_s),
+            opt(h.steal_cpu_s)
         );
     }
     s

@@ -152,7 +152,7 @@ pub fn run(cfg: &RunConfig, progress: &mut dyn FnMut(&Progress)) -> Result<Repor
     let udp_port = cfg.send.protocol.is_udp().then_some(cfg.send.target.port());
     let drops_before = udp_port.and_then(net::udp_drops);
     let proc_before = cfg.server_pid.map(observe::sample);
-    let host_before = (Instant::now(), observe::host_sample().ok(), own_cpu());
+    let host_before = Window::now(cfg.server_pid);
     let sending = send::start(&cfg.send, &pool)?;
     let start = sending.start();
     let mut last = (start, 0u64);
@@ -173,6 +173,7 @@ pub fn run(cfg: &RunConfig, progress: &mut dyn FnMut(&Progress)) -> Result<Repor
         std::thread::sleep(Duration::from_millis(20).min(tick.saturating_duration_since(now)));
     }
     let (totals, elapsed) = sending.join()?;
+    let host = host_before.report(&Window::now(cfg.server_pid));
 
     if let Verify::Admin(addr) = &cfg.verify {
         if vr.before.is_some() {
@@ -225,7 +226,6 @@ pub fn run(cfg: &RunConfig, progress: &mut dyn FnMut(&Progress)) -> Result<Repor
             vr.received.unwrap_or(totals.lines),
         );
     }
-    let host = host_usage(host_before, &server);
     Ok(Report {
         protocol: cfg.send.protocol.name(),
         target: cfg.send.target,
@@ -259,42 +259,52 @@ pub fn run(cfg: &RunConfig, progress: &mut dyn FnMut(&Progress)) -> Result<Repor
     })
 }
 
-/// This process's CPU time, in clock ticks.
-fn own_cpu() -> Option<u64> {
-    observe::sample(std::process::id())
-        .ok()
-        .map(|s| s.cpu_ticks)
+/// The machine, this process and the server at one instant.
+struct Window {
+    at: Instant,
+    host: Option<HostSample>,
+    own: Option<ProcSample>,
+    server: Option<ProcSample>,
 }
 
-/// The machine's CPU use since `before`, split into server, sender and the rest.
-fn host_usage(
-    before: (Instant, Option<HostSample>, Option<u64>),
-    server: &ServerReport,
-) -> HostReport {
-    let (t0, host0, own0) = before;
-    let tck = observe::ticks_per_second() as f64;
-    let host1 = observe::host_sample().ok();
-    let (busy, steal) = match (host0, host1) {
-        (Some(a), Some(b)) => (
-            Some(b.busy.saturating_sub(a.busy) as f64 / tck),
-            Some(b.steal.saturating_sub(a.steal) as f64 / tck),
-        ),
-        _ => (None, None),
-    };
-    let sender = match (own0, own_cpu()) {
-        (Some(a), Some(b)) => Some(b.saturating_sub(a) as f64 / tck),
-        _ => None,
-    };
-    let others = match (busy, sender, server.cpu_s) {
-        (Some(b), Some(s), Some(c)) => Some((b - s - c).max(0.0)),
-        _ => None,
-    };
-    HostReport {
-        window_s: t0.elapsed().as_secs_f64(),
-        busy_cpu_s: busy,
-        sender_cpu_s: sender,
-        others_cpu_s: others,
-        steal_cpu_s: steal,
+impl Window {
+    fn now(server_pid: Option<u32>) -> Self {
+        Self {
+            at: Instant::now(),
+            host: observe::host_sample().ok(),
+            own: observe::sample(std::process::id()).ok(),
+            server: server_pid.and_then(|p| observe::sample(p).ok()),
+        }
+    }
+
+    /// CPU use from `self` to `end`, split into server, sender and the rest.
+    fn report(&self, end: &Window) -> HostReport {
+        let tck = observe::ticks_per_second() as f64;
+        let ticks = |a: u64, b: u64| b.saturating_sub(a) as f64 / tck;
+        let ns = |a: u64, b: u64| b.saturating_sub(a) as f64 / 1e9;
+        let (busy, steal) = match (self.host, end.host) {
+            (Some(a), Some(b)) => (Some(ticks(a.busy, b.busy)), Some(ticks(a.steal, b.steal))),
+            _ => (None, None),
+        };
+        let pair = |x: Option<ProcSample>, y: Option<ProcSample>| x.zip(y);
+        let own = pair(self.own, end.own);
+        let server = pair(self.server, end.server);
+        let sender_cpu = own.map(|(a, b)| ticks(a.cpu_ticks, b.cpu_ticks));
+        let server_cpu = server.map(|(a, b)| ticks(a.cpu_ticks, b.cpu_ticks));
+        let others = match (busy, sender_cpu) {
+            (Some(b), Some(s)) => Some((b - s - server_cpu.unwrap_or(0.0)).max(0.0)),
+            _ => None,
+        };
+        HostReport {
+            window_s: (end.at - self.at).as_secs_f64(),
+            busy_cpu_s: busy,
+            sender_cpu_s: sender_cpu,
+            server_cpu_s: server_cpu,
+            others_cpu_s: others,
+            server_runq_wait_s: server.map(|(a, b)| ns(a.runq_wait_ns, b.runq_wait_ns)),
+            sender_runq_wait_s: own.map(|(a, b)| ns(a.runq_wait_ns, b.runq_wait_ns)),
+            steal_cpu_s: steal,
+        }
     }
 }
 

@@ -269,8 +269,9 @@ fn server_report_has_cpu_memory_drops_and_absorbed_rate() {
     assert_eq!(s.kernel_drops, Some(0));
     let h = &r.host;
     assert!(h.window_s >= r.elapsed_s);
-    assert!(h.busy_cpu_s.is_some() && h.sender_cpu_s.is_some());
+    assert!(h.busy_cpu_s.is_some() && h.sender_cpu_s.is_some() && h.server_cpu_s.is_some());
     assert!(h.others_cpu_s.is_some_and(|o| o >= 0.0));
+    assert!(h.server_runq_wait_s.is_some_and(|w| w >= 0.0));
     let expected = 1_000.0 / r.elapsed_s;
     assert!(s
         .absorbed_lines_per_s
