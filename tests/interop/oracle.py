@@ -14,11 +14,14 @@ bits) so NaN, infinities and -0.0 survive JSON. Ops:
   {"op": "merge", "src": INDEX, "from": INT|null, "until": INT|null, "now": INT}
   {"op": "bytes"}
   {"op": "set_order", "values": [INT, ...]}
+  {"op": "schemas", "text": STR}      carbon's storage-schemas.conf loading (configparser +
+                                      the rules of shared/reference/graphite.md 2.4)
 
 Writes one JSON object: {"results": [[result, ...], ...]} where a result is
 {"ok": VALUE} or {"error": EXCEPTION_CLASS_NAME}.
 """
 import json
+import re
 import struct
 import sys
 
@@ -36,6 +39,58 @@ def f2h(x):
 
 def h2f(h):
     return struct.unpack(">d", bytes.fromhex(h))[0]
+
+
+CARBON_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800, "y": 31536000}
+
+
+def carbon_retention(definition):
+    """carbon's parseRetentionDef as the reference describes it (units s m h d w y)."""
+    parts = definition.strip().split(":")
+    if len(parts) != 2:
+        raise ValueError(definition)
+    precision, points = parts
+
+    def number(text):
+        m = re.match(r"^(\d+)([a-z]+)$", text)
+        if not m or m.group(2) not in CARBON_UNITS:
+            raise ValueError(text)
+        return int(m.group(1)) * CARBON_UNITS[m.group(2)]
+
+    precision = int(precision) if precision.isdigit() else number(precision)
+    points = int(points) if points.isdigit() else int(number(points) / precision)
+    return (precision, points)
+
+
+def carbon_schemas(text):
+    """Sections carbon keeps and skips for a storage-schemas.conf text, or an error."""
+    import configparser
+    parser = configparser.ConfigParser()
+    parser.read_string(text)
+    # carbon's OrderedConfigParser lists only lines that start with '[' and end with ']'
+    ordered = [line.strip()[1:-1] for line in text.splitlines()
+               if line.strip().startswith("[") and line.strip().endswith("]")]
+    rules, skipped = [], []
+    for section in ordered:
+        options = dict(parser.items(section))
+        pattern = options.get("pattern")
+        if "retentions" not in options:
+            skipped.append(section)
+            continue
+        archives = [carbon_retention(r) for r in options["retentions"].split(",")]
+        if not pattern:
+            skipped.append(section)
+            continue
+        try:
+            whisper.validateArchiveList(list(archives))
+        except whisper.InvalidConfiguration:
+            skipped.append(section)
+            continue
+        re.compile(pattern)
+        rules.append([section, pattern, [list(a) for a in archives]])
+    # sections configparser defines but carbon's ordering never visits ("[x] # note")
+    skipped += [name for name in parser.sections() if name not in ordered]
+    return {"rules": rules, "skipped": sorted(skipped)}
 
 
 def run(path, op, paths):
@@ -78,6 +133,8 @@ def run(path, op, paths):
     if kind == "bytes":
         with open(path, "rb") as fh:
             return fh.read().hex()
+    if kind == "schemas":
+        return carbon_schemas(op["text"])
     if kind == "set_order":
         return list(set(op["values"]))
     raise ValueError("unknown op %r" % kind)
