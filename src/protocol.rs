@@ -10,3 +10,4 @@ pub mod framing;
 pub mod number;
 pub mod pickle;
 pub mod statsd;
+pub mod unpickle;
