@@ -60,6 +60,15 @@ pub struct ServeArgs {
     /// Print incoming StatsD lines whose key matches this glob to stderr (e.g. 'api.*').
     #[arg(short, long, value_name = "PATTERN")]
     pub debug: Option<String>,
+    /// Carbon plaintext receiver, TCP and UDP [default: 0.0.0.0:2003]; "off" disables it.
+    #[arg(long, value_name = "ADDR")]
+    pub carbon_addr: Option<String>,
+    /// Carbon pickle receiver, TCP [default: 0.0.0.0:2004]; "off" disables it.
+    #[arg(long, value_name = "ADDR")]
+    pub pickle_addr: Option<String>,
+    /// Do not write whisper files (only aggregate, forward and answer the admin port).
+    #[arg(long)]
+    pub no_storage: bool,
 }
 
 fn parse_protocol(s: &str) -> Result<ForwardProtocol, String> {
@@ -88,6 +97,15 @@ impl ServeArgs {
         }
         if let Some(a) = self.admin_addr {
             cfg.admin.addr = a;
+        }
+        if let Some(a) = &self.carbon_addr {
+            cfg.carbon.addr = if a == "off" { String::new() } else { a.clone() };
+        }
+        if let Some(a) = &self.pickle_addr {
+            cfg.carbon.pickle_addr = if a == "off" { String::new() } else { a.clone() };
+        }
+        if self.no_storage {
+            cfg.storage.enabled = false;
         }
         if let Some(i) = self.flush_interval {
             cfg.statsd.flush_interval = i;

@@ -43,9 +43,27 @@ pub struct Config {
     pub admin: AdminConfig,
     pub forward: ForwardConfig,
     pub storage: StorageConfig,
+    pub carbon: CarbonConfig,
     /// Directory of the file given with `--config` (not a setting).
     #[serde(skip)]
     pub config_dir: Option<PathBuf>,
+}
+
+/// Carbon receivers (points go to whisper storage, and to `--forward` when set).
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct CarbonConfig {
+    /// Plaintext receiver address, TCP (and UDP when `udp`); empty = off.
+    pub addr: String,
+    /// Also accept plaintext over UDP on `addr`.
+    pub udp: bool,
+    /// Pickle receiver address (TCP); empty = off.
+    pub pickle_addr: String,
+    /// Hostname used in the `carbon.agents.<host>.*` self-metrics; empty = the system's.
+    pub hostname: String,
+    /// Interval of the `carbon.agents.*` self-metrics.
+    #[serde(deserialize_with = "de_duration", serialize_with = "ser_duration")]
+    pub metric_interval: Duration,
 }
 
 /// Whisper storage of flushed points.
@@ -265,6 +283,17 @@ impl Config {
                 setting: "storage.cache_bytes",
                 message: "must be at least 65536".into(),
             });
+        }
+        for (setting, a) in [
+            ("carbon.addr", &self.carbon.addr),
+            ("carbon.pickle_addr", &self.carbon.pickle_addr),
+        ] {
+            if !a.is_empty() && a.parse::<SocketAddr>().is_err() {
+                return Err(ConfigError::Invalid {
+                    setting,
+                    message: format!("`{a}` is not an IP:port address"),
+                });
+            }
         }
         if self.storage.write_batch == 0 {
             return Err(ConfigError::Invalid {

@@ -21,6 +21,7 @@ use crate::forward::{ForwardStats, Forwarder, Output};
 use crate::shard::{ShardParams, ShardSockets};
 use crate::shutdown::Shutdown;
 use crate::storage::rules::StorageRules;
+use crate::store::StoreStats;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ServerError {
@@ -66,6 +67,11 @@ pub struct Listeners {
     /// Path of the StatsD unix datagram socket, checked bindable; shard 0 binds it.
     pub statsd_unix: Option<std::path::PathBuf>,
     pub admin: std::net::TcpListener,
+    /// Carbon plaintext: one TCP listener and one UDP socket per shard (reuse-port).
+    pub carbon_tcp: Vec<std::net::TcpListener>,
+    pub carbon_udp: Vec<std::net::UdpSocket>,
+    /// Carbon pickle: one TCP listener per shard.
+    pub pickle_tcp: Vec<std::net::TcpListener>,
 }
 
 impl Listeners {
@@ -81,6 +87,16 @@ impl Listeners {
         if let Some(p) = &self.statsd_unix {
             out.push(format!("listening statsd unix {}", p.display()));
         }
+        if let Some(a) = self.carbon_tcp.first().and_then(|s| s.local_addr().ok()) {
+            out.push(format!("listening carbon tcp {a}"));
+        }
+        if let Some(a) = self.carbon_udp.first().and_then(|s| s.local_addr().ok()) {
+            out.push(format!("listening carbon udp {a}"));
+        }
+        if let Some(a) = self.pickle_tcp.first().and_then(|s| s.local_addr().ok()) {
+            out.push(format!("listening pickle tcp {a}"));
+        }
+        // Last, so a script may stop reading at the admin line.
         if let Ok(a) = self.admin.local_addr() {
             out.push(format!("listening admin tcp {a}"));
         }
@@ -160,12 +176,61 @@ pub fn bind(cfg: &Config, shards: usize) -> Result<Listeners, ServerError> {
         cfg.admin.addr,
         "--admin-addr",
     ))?;
+    let (mut carbon_tcp, mut carbon_udp) = (Vec::new(), Vec::new());
+    if let Ok(mut addr) = cfg.carbon.addr.parse::<SocketAddr>() {
+        carbon_tcp = tcp_listeners(&mut addr, shards).map_err(bind_err(
+            "carbon tcp",
+            addr,
+            "--carbon-addr",
+        ))?;
+        if cfg.carbon.udp {
+            for _ in 0..shards {
+                let sock = (|| {
+                    let sk = reuseport_socket(addr, Type::DGRAM, Protocol::UDP)?;
+                    let _ = sk.set_recv_buffer_size(8 << 20);
+                    sk.bind(&addr.into())?;
+                    sk.set_nonblocking(true)?;
+                    Ok(std::net::UdpSocket::from(sk))
+                })()
+                .map_err(bind_err("carbon udp", addr, "--carbon-addr"))?;
+                carbon_udp.push(sock);
+            }
+        }
+    }
+    let mut pickle_tcp = Vec::new();
+    if let Ok(mut addr) = cfg.carbon.pickle_addr.parse::<SocketAddr>() {
+        pickle_tcp = tcp_listeners(&mut addr, shards).map_err(bind_err(
+            "pickle tcp",
+            addr,
+            "--pickle-addr",
+        ))?;
+    }
     Ok(Listeners {
         statsd_udp,
         statsd_tcp,
         statsd_unix,
         admin,
+        carbon_tcp,
+        carbon_udp,
+        pickle_tcp,
     })
+}
+
+/// One reuse-port TCP listener per shard on `addr`; port 0 becomes the port of the first.
+fn tcp_listeners(
+    addr: &mut SocketAddr,
+    shards: usize,
+) -> std::io::Result<Vec<std::net::TcpListener>> {
+    let mut out = Vec::with_capacity(shards);
+    for _ in 0..shards {
+        let sk = reuseport_socket(*addr, Type::STREAM, Protocol::TCP)?;
+        sk.bind(&(*addr).into())?;
+        sk.listen(1024)?;
+        let l = std::net::TcpListener::from(sk);
+        *addr = l.local_addr()?;
+        out.push(l);
+    }
+    Ok(out)
 }
 
 /// CPUs this process may run on (for pinning shards).
@@ -226,8 +291,12 @@ pub fn run(cfg: Config, listeners: Listeners, shutdown: &Arc<Shutdown>) -> Resul
     let mut udp = listeners.statsd_udp.into_iter();
     let mut tcp = listeners.statsd_tcp.into_iter();
     let mut unix = listeners.statsd_unix;
+    let mut carbon_tcp = listeners.carbon_tcp.into_iter();
+    let mut carbon_udp = listeners.carbon_udp.into_iter();
+    let mut pickle_tcp = listeners.pickle_tcp.into_iter();
     let mut handles = Vec::with_capacity(shards);
     let storage = storage_rules(&cfg)?;
+    let store_stats: Vec<Arc<StoreStats>> = (0..shards).map(|_| Arc::default()).collect();
     let mut point_rx = point_rx.into_iter();
     for (id, (inbox, control)) in inbox_rx.into_iter().zip(control_rx).enumerate() {
         let params = ShardParams {
@@ -237,6 +306,9 @@ pub fn run(cfg: Config, listeners: Listeners, shutdown: &Arc<Shutdown>) -> Resul
                 udp: udp.next().expect("one udp socket per shard"),
                 tcp: tcp.next(),
                 unix: if id == 0 { unix.take() } else { None },
+                carbon_tcp: carbon_tcp.next(),
+                carbon_udp: carbon_udp.next(),
+                pickle_tcp: pickle_tcp.next(),
             },
             peers: inbox_tx.clone(),
             inbox,
@@ -247,6 +319,7 @@ pub fn run(cfg: Config, listeners: Listeners, shutdown: &Arc<Shutdown>) -> Resul
             storage: storage.clone(),
             point_peers: point_tx.clone(),
             point_inbox: point_rx.next().expect("one point inbox per shard"),
+            store_stats: store_stats.clone(),
         };
         let placement = if cpus.is_empty() {
             glommio::Placement::Unbound

@@ -15,6 +15,7 @@
 //! Counted here: packets, lines, bad lines by reason, series-cap overflow, truncated
 //! datagrams, over-long TCP lines, batches sent, kernel UDP drops.
 
+pub mod carbon;
 pub mod stats;
 pub mod udp;
 
@@ -37,7 +38,7 @@ use crate::protocol::statsd::{BadLine, Kind, ParseOptions, Parser, Sample, Value
 use crate::route::Router;
 use crate::shutdown::Shutdown;
 use crate::storage::rules::StorageRules;
-use crate::store::{PointBatch, Store};
+use crate::store::{PointBatch, PointRouter, Store, StoreStats};
 use crate::writer::Writer;
 use stats::ShardCounters;
 
@@ -78,6 +79,9 @@ pub struct ShardSockets {
     pub tcp: Option<std::net::TcpListener>,
     /// Unix datagram socket path (bound by the shard itself; glommio cannot adopt one).
     pub unix: Option<std::path::PathBuf>,
+    pub carbon_tcp: Option<std::net::TcpListener>,
+    pub carbon_udp: Option<std::net::UdpSocket>,
+    pub pickle_tcp: Option<std::net::TcpListener>,
 }
 
 /// Everything a shard needs, handed over by the server.
@@ -98,6 +102,8 @@ pub struct ShardParams {
     /// Senders to every shard's point intake (index = shard id; own entry unused).
     pub point_peers: Vec<mpsc::Sender<PointBatch>>,
     pub point_inbox: mpsc::Receiver<PointBatch>,
+    /// Every shard's storage counters (index = shard id); shard 0 reports them all.
+    pub store_stats: Vec<Arc<StoreStats>>,
 }
 
 struct State {
@@ -184,7 +190,7 @@ pub async fn run(p: ShardParams) {
     let _control_task = glommio::spawn_local(control_loop(p.control, state.clone()));
     let store = p.storage.map(|rules| {
         let st = &p.config.storage;
-        let store = Store::new(st.cache_bytes);
+        let store = Store::new(st.cache_bytes, p.store_stats[p.id].clone());
         let intake = glommio::spawn_local(crate::store::intake(store.clone(), p.point_inbox));
         let writer = Writer::new(p.config.data_dir.join("whisper"), rules);
         let writing = glommio::spawn_local(crate::store::writer_loop(
@@ -193,8 +199,39 @@ pub async fn run(p: ShardParams) {
             st.write_batch,
             st.drain_timeout,
         ));
-        (store, intake, writing)
+        let points = PointRouter::new(store.clone(), p.id, p.point_peers);
+        (points, intake, writing)
     });
+    let mut carbon_tasks = Vec::new();
+    if let Some((points, _, _)) = &store {
+        if let Some(l) = p.sockets.carbon_tcp {
+            // SAFETY: ownership of the listening fd moves to glommio (into_raw_fd).
+            let l = unsafe { glommio::net::TcpListener::from_raw_fd(l.into_raw_fd()) };
+            carbon_tasks.push(glommio::spawn_local(carbon::tcp_accept(l, points.clone())));
+        }
+        if let Some(u) = p.sockets.carbon_udp {
+            // SAFETY: ownership of the socket fd moves to glommio (into_raw_fd).
+            let u = unsafe { glommio::net::UdpSocket::from_raw_fd(u.into_raw_fd()) };
+            carbon_tasks.push(glommio::spawn_local(carbon::udp_loop(u, points.clone())));
+        }
+        if let Some(l) = p.sockets.pickle_tcp {
+            // SAFETY: ownership of the listening fd moves to glommio (into_raw_fd).
+            let l = unsafe { glommio::net::TcpListener::from_raw_fd(l.into_raw_fd()) };
+            carbon_tasks.push(glommio::spawn_local(carbon::pickle_accept(
+                l,
+                points.clone(),
+            )));
+        }
+        carbon_tasks.push(glommio::spawn_local(carbon::batch_ticker(points.clone())));
+        if p.id == 0 {
+            carbon_tasks.push(glommio::spawn_local(carbon::self_metrics(
+                points.clone(),
+                p.store_stats.clone(),
+                carbon::agent_host(&p.config.carbon.hostname),
+                p.config.carbon.metric_interval,
+            )));
+        }
+    }
 
     let mut flusher = Flusher {
         id: p.id,
@@ -208,8 +245,7 @@ pub async fn run(p: ShardParams) {
         inode,
         reported: ShardCounters::new(BadLine::ALL.len()),
         last_ts: None,
-        store: store.as_ref().map(|s| s.0.clone()),
-        point_peers: p.point_peers,
+        points: store.as_ref().map(|s| s.0.clone()),
     };
     let interval = cfg.flush_interval;
     let mut round = 0u64;
@@ -229,9 +265,11 @@ pub async fn run(p: ShardParams) {
     // Every point of the final round is routed; once all shards drop their senders the
     // intake ends, and the writer drains what is left to disk.
     drop(flusher);
-    if let Some((store, intake, writing)) = store {
+    drop(carbon_tasks);
+    if let Some((points, intake, writing)) = store {
+        points.close().await;
         intake.await;
-        store.stopping.set(true);
+        points.store().stopping.set(true);
         writing.await;
     }
 }
@@ -377,8 +415,7 @@ struct Flusher {
     /// Counter values already reported as self-metrics.
     reported: ShardCounters,
     last_ts: Option<i64>,
-    store: Option<Rc<Store>>,
-    point_peers: Vec<mpsc::Sender<PointBatch>>,
+    points: Option<Rc<PointRouter>>,
 }
 
 impl Flusher {
@@ -422,7 +459,7 @@ impl Flusher {
         }
         let mut out = Vec::with_capacity(64 * 1024);
         let mut points: Vec<(Box<[u8]>, f64)> = Vec::new();
-        let storing = self.store.is_some();
+        let storing = self.points.is_some();
         let mut emit = |name: &[u8], value: f64| {
             push_line(&mut out, name, value, ts);
             if storing {
@@ -465,13 +502,13 @@ impl Flusher {
         }
         self.last_ts = Some(ts);
         self.output.send(out);
-        if let Some(store) = &self.store {
-            let batches = crate::store::route_points(store, &self.router, self.id, ts, &points);
-            for (to, batch) in batches.into_iter().enumerate() {
-                if to != self.id && !batch.is_empty() {
-                    let _ = self.point_peers[to].send(batch).await;
+        if let Some(router) = &self.points {
+            for (name, value) in &points {
+                if router.add(name, ts, *value) {
+                    router.send_full().await;
                 }
             }
+            router.send_all().await;
         }
         all_last
     }

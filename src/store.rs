@@ -12,6 +12,8 @@
 use std::cell::{Cell, RefCell};
 use std::collections::HashMap;
 use std::rc::Rc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use tokio::sync::mpsc;
@@ -23,25 +25,48 @@ use crate::writer::{WriteError, Writer, WriterStats};
 /// Points routed to another shard: (series name, timestamp, value).
 pub type PointBatch = Vec<(Box<[u8]>, i64, f64)>;
 
+/// A shard's storage counters, shared with shard 0 (which reports every shard's as
+/// carbon's `carbon.agents.*` self-metrics). Updated per batch, not per point.
+#[derive(Debug, Default)]
+pub struct StoreStats {
+    /// Carbon points accepted (carbon's `metricsReceived`).
+    pub metrics_received: AtomicU64,
+    /// Carbon lines dropped as malformed.
+    pub bad_lines: AtomicU64,
+    pub committed_points: AtomicU64,
+    pub update_operations: AtomicU64,
+    /// Microseconds spent in whisper updates.
+    pub update_micros: AtomicU64,
+    pub creates: AtomicU64,
+    pub errors: AtomicU64,
+    /// Points and series in the cache now.
+    pub cache_size: AtomicU64,
+    pub cache_queues: AtomicU64,
+    /// Points refused because the cache was at its budget.
+    pub cache_overflow: AtomicU64,
+    /// Points dropped because their name cannot be a file (e.g. `..` elements).
+    pub bad_names: AtomicU64,
+    /// Points for another shard dropped because that shard had stopped.
+    pub lost_in_shutdown: AtomicU64,
+}
+
+pub(crate) fn bump(a: &AtomicU64, n: u64) {
+    a.fetch_add(n, Ordering::Relaxed);
+}
+
 /// A shard's storage state shared by its tasks (single-threaded: `Rc`).
 pub struct Store {
     pub cache: RefCell<Cache>,
-    /// Points refused because the cache was at its budget.
-    pub overflow: Cell<u64>,
-    /// Points dropped because their name cannot be a file (e.g. `..` elements).
-    pub bad_names: Cell<u64>,
-    pub writer_stats: Cell<WriterStats>,
+    pub stats: Arc<StoreStats>,
     /// Set when the shard stops: the writer loop ends once the cache is empty.
     pub stopping: Cell<bool>,
 }
 
 impl Store {
-    pub fn new(cache_bytes: usize) -> Rc<Self> {
+    pub fn new(cache_bytes: usize, stats: Arc<StoreStats>) -> Rc<Self> {
         Rc::new(Self {
             cache: RefCell::new(Cache::new(cache_bytes)),
-            overflow: Cell::new(0),
-            bad_names: Cell::new(0),
-            writer_stats: Cell::new(WriterStats::default()),
+            stats,
             stopping: Cell::new(false),
         })
     }
@@ -49,30 +74,110 @@ impl Store {
     /// Add one point of a series this shard owns.
     pub fn add(&self, name: &[u8], ts: i64, value: f64) {
         if self.cache.borrow_mut().add(name, ts, value).is_err() {
-            self.overflow.set(self.overflow.get() + 1);
+            bump(&self.stats.cache_overflow, 1);
         }
+    }
+
+    /// True while the cache is nearly full: TCP receivers pause reading.
+    pub fn should_pause(&self) -> bool {
+        self.cache.borrow().is_above(0.9)
+    }
+
+    fn publish_cache_size(&self) {
+        let c = self.cache.borrow();
+        self.stats
+            .cache_size
+            .store(c.len() as u64, Ordering::Relaxed);
+        self.stats
+            .cache_queues
+            .store(c.series() as u64, Ordering::Relaxed);
     }
 }
 
-/// Split flushed points by owner: this shard's go into `store`, the rest into one batch
-/// per peer (index = shard id; this shard's entry stays empty).
-pub fn route_points(
-    store: &Store,
-    router: &Router,
+/// Points a batch for a peer holds before it is sent.
+const BATCH_POINTS: usize = 1024;
+
+/// Routes points to the shard that owns their series: this shard's go straight into its
+/// [`Store`]; the others are batched per peer and sent over a bounded channel (a full
+/// channel makes the sender wait: back-pressure reaches the TCP readers).
+pub struct PointRouter {
+    store: Rc<Store>,
+    router: Router,
     me: usize,
-    ts: i64,
-    points: &[(Box<[u8]>, f64)],
-) -> Vec<PointBatch> {
-    let mut out: Vec<PointBatch> = (0..router.shards()).map(|_| Vec::new()).collect();
-    for (name, v) in points {
-        let owner = router.owner(name);
-        if owner == me {
-            store.add(name, ts, *v);
-        } else {
-            out[owner].push((name.clone(), ts, *v));
+    peers: RefCell<Option<Vec<mpsc::Sender<PointBatch>>>>,
+    pending: RefCell<Vec<PointBatch>>,
+}
+
+impl PointRouter {
+    pub fn new(store: Rc<Store>, me: usize, peers: Vec<mpsc::Sender<PointBatch>>) -> Rc<Self> {
+        let router = Router::new(peers.len());
+        let pending = (0..peers.len()).map(|_| Vec::new()).collect();
+        Rc::new(Self {
+            store,
+            router,
+            me,
+            peers: RefCell::new(Some(peers)),
+            pending: RefCell::new(pending),
+        })
+    }
+
+    pub fn store(&self) -> &Rc<Store> {
+        &self.store
+    }
+
+    /// Route one point. Returns true when some peer's batch is full (then call
+    /// [`send_full`](Self::send_full)).
+    pub fn add(&self, name: &[u8], ts: i64, value: f64) -> bool {
+        let owner = self.router.owner(name);
+        if owner == self.me {
+            self.store.add(name, ts, value);
+            return false;
+        }
+        let mut pending = self.pending.borrow_mut();
+        pending[owner].push((name.into(), ts, value));
+        pending[owner].len() >= BATCH_POINTS
+    }
+
+    /// Send the batches that are full.
+    pub async fn send_full(&self) {
+        self.send(BATCH_POINTS).await;
+    }
+
+    /// Send every pending batch.
+    pub async fn send_all(&self) {
+        self.send(1).await;
+    }
+
+    async fn send(&self, at_least: usize) {
+        let n = self.pending.borrow().len();
+        for to in 0..n {
+            let batch = {
+                let mut pending = self.pending.borrow_mut();
+                if pending[to].len() < at_least.max(1) {
+                    continue;
+                }
+                std::mem::take(&mut pending[to])
+            };
+            let peer = self
+                .peers
+                .borrow()
+                .as_ref()
+                .and_then(|p| p.get(to).cloned());
+            let sent = match peer {
+                Some(tx) => tx.send(batch).await.map_err(|e| e.0.len()),
+                None => Err(batch.len()),
+            };
+            if let Err(lost) = sent {
+                bump(&self.store.stats.lost_in_shutdown, lost as u64);
+            }
         }
     }
-    out
+
+    /// Send what is pending and let go of the peers (at shutdown, so their intakes end).
+    pub async fn close(&self) {
+        self.send_all().await;
+        self.peers.borrow_mut().take();
+    }
 }
 
 /// Receive other shards' points until every sender is gone.
@@ -124,8 +229,10 @@ pub async fn writer_loop(
     let mut log = ErrorLog::default();
     let mut suppressed = 0u64;
     let mut stop_deadline: Option<Instant> = None;
+    let mut reported = WriterStats::default();
     loop {
         let taken = store.cache.borrow_mut().take_batch(batch);
+        store.publish_cache_size();
         if taken.is_empty() {
             if store.stopping.get() {
                 return;
@@ -144,14 +251,12 @@ pub async fn writer_loop(
                         failed = true;
                         store.cache.borrow_mut().put_back(b);
                     } else {
-                        store
-                            .bad_names
-                            .set(store.bad_names.get() + b.points.len() as u64);
+                        bump(&store.stats.bad_names, b.points.len() as u64);
                     }
                 }
             }
         }
-        store.writer_stats.set(writer.stats);
+        publish(&store, &mut reported, writer.stats);
         if failed {
             if store.stopping.get() {
                 let deadline = *stop_deadline.get_or_insert_with(|| Instant::now() + drain_timeout);
@@ -168,4 +273,22 @@ pub async fn writer_loop(
             glommio::timer::sleep(Duration::from_millis(500)).await;
         }
     }
+}
+
+/// Add the writer's progress since the last call to the shared counters.
+fn publish(store: &Store, reported: &mut WriterStats, now: WriterStats) {
+    let s = &store.stats;
+    bump(
+        &s.committed_points,
+        now.committed_points - reported.committed_points,
+    );
+    bump(
+        &s.update_operations,
+        now.update_operations - reported.update_operations,
+    );
+    bump(&s.update_micros, now.update_micros - reported.update_micros);
+    bump(&s.creates, now.creates - reported.creates);
+    bump(&s.errors, now.errors - reported.errors);
+    *reported = now;
+    store.publish_cache_size();
 }

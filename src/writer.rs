@@ -79,6 +79,8 @@ pub struct WriterStats {
     pub update_operations: u64,
     pub creates: u64,
     pub errors: u64,
+    /// Microseconds spent in successful updates (carbon's `avgUpdateTime` numerator).
+    pub update_micros: u64,
 }
 
 /// Writes batches of one shard's series.
@@ -109,10 +111,12 @@ impl Writer {
     /// Write one series' points (sorted, one per timestamp) as whisper's `update_many`
     /// would with this `now`. Returns the points written.
     pub async fn write(&mut self, batch: &Batch, now: i64) -> Result<usize, WriteError> {
+        let started = std::time::Instant::now();
         let result = self.write_inner(batch, now).await;
         if let Ok(n) = &result {
             self.stats.committed_points += *n as u64;
             self.stats.update_operations += 1;
+            self.stats.update_micros += started.elapsed().as_micros() as u64;
         } else {
             self.stats.errors += 1;
             // The file may have changed or vanished: read its header again next time.

@@ -128,6 +128,10 @@ fn bad_storage_rules_are_a_config_error_naming_the_file() {
             "127.0.0.1:0",
             "--admin-addr",
             "127.0.0.1:0",
+            "--carbon-addr",
+            "off",
+            "--pickle-addr",
+            "off",
             "--config",
         ])
         .arg(dir.path().join("lonsdaleite.toml"))
@@ -139,4 +143,158 @@ fn bad_storage_rules_are_a_config_error_naming_the_file() {
         err.contains("storage-schemas.conf") && err.contains("broken"),
         "{err}"
     );
+}
+
+fn now() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs() as i64
+}
+
+/// Wait until `path` exists and holds `want` as its newest value.
+fn wait_value(path: &Path, want: f64) {
+    let end = Instant::now() + Duration::from_secs(15);
+    loop {
+        if path.exists() && last_value(path) == Some(want) {
+            return;
+        }
+        assert!(
+            Instant::now() < end,
+            "{} never held {want} (now {:?})",
+            path.display(),
+            path.exists().then(|| last_value(path))
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+#[test]
+fn carbon_plaintext_over_tcp_and_udp_is_stored_and_bad_lines_do_not_break_the_connection() {
+    use std::fmt::Write as _;
+    use std::io::Write;
+    let srv = Server::start(&["--shards", "2", "--flush-interval", "1000s"]);
+    let t = now() - 30;
+    let mut c =
+        std::net::TcpStream::connect(srv.carbon_tcp.expect("carbon tcp announced")).unwrap();
+    let mut text = String::new();
+    for i in 0..50 {
+        let _ = writeln!(text, "servers.web{i}.cpu.user {i}.5 {t}");
+    }
+    text.push_str("garbage\nonly two\nx nan 1\n\tservers.tabbed  7   -1\n");
+    // One line split across two writes.
+    c.write_all(text.as_bytes()).unwrap();
+    c.write_all(b"servers.split.value 12").unwrap();
+    c.flush().unwrap();
+    std::thread::sleep(Duration::from_millis(50));
+    c.write_all(format!("3 {t}\n").as_bytes()).unwrap();
+    drop(c);
+    let u = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+    u.send_to(
+        format!("servers.udp.one 1 {t}\nservers.udp.two 2 {t}").as_bytes(),
+        srv.carbon_udp.expect("carbon udp announced"),
+    )
+    .unwrap();
+    let dir = srv.data_dir.path().to_owned();
+    wait_value(&wsp(&dir, "servers.web49.cpu.user"), 49.5);
+    wait_value(&wsp(&dir, "servers.split.value"), 123.0);
+    wait_value(&wsp(&dir, "servers.tabbed"), 7.0);
+    wait_value(&wsp(&dir, "servers.udp.two"), 2.0);
+    let dir = srv.stop_keeping_data();
+    for i in 0..50 {
+        assert_eq!(
+            last_value(&wsp(dir.path(), &format!("servers.web{i}.cpu.user"))),
+            Some(f64::from(i) + 0.5)
+        );
+    }
+    // Default rules: 60s:1d,5m:30d,1h:3y for names that match nothing else.
+    let h = file::info(&wsp(dir.path(), "servers.udp.one")).unwrap();
+    assert_eq!(h.archives[0].seconds_per_point, 60);
+    assert!(!wsp(dir.path(), "x").exists(), "a NaN point is dropped");
+}
+
+#[test]
+fn carbon_pickle_is_stored_and_objects_are_refused() {
+    use std::io::Write;
+    let srv = Server::start(&["--shards", "1", "--flush-interval", "1000s"]);
+    let t = now() - 30;
+    // Hand-made protocol-2 pickle of [("pickled.a", (t, 1.5)), ("pickled.b", (t, 2))].
+    let mut body = vec![0x80, 2, b']', b'('];
+    for (name, v) in [("pickled.a", 1.5f64), ("pickled.b", 2.0)] {
+        body.push(b'X');
+        body.extend_from_slice(&(name.len() as u32).to_le_bytes());
+        body.extend_from_slice(name.as_bytes());
+        body.push(b'J');
+        body.extend_from_slice(&(t as i32).to_le_bytes());
+        body.push(b'G');
+        body.extend_from_slice(&v.to_be_bytes());
+        body.extend_from_slice(&[0x86, 0x86]); // TUPLE2 TUPLE2
+    }
+    body.extend_from_slice(b"e.");
+    // A malicious message first: GLOBAL os.system — refused, the connection goes on.
+    let evil = b"cos\nsystem\n(S'true'\ntR.";
+    let mut c = std::net::TcpStream::connect(srv.pickle_tcp.expect("pickle announced")).unwrap();
+    for msg in [&evil[..], &body[..]] {
+        c.write_all(&(msg.len() as u32).to_be_bytes()).unwrap();
+        c.write_all(msg).unwrap();
+    }
+    c.flush().unwrap();
+    let dir = srv.data_dir.path().to_owned();
+    wait_value(&wsp(&dir, "pickled.a"), 1.5);
+    wait_value(&wsp(&dir, "pickled.b"), 2.0);
+    drop(c);
+    srv.stop();
+}
+
+#[test]
+fn carbon_self_metrics_are_stored_with_carbons_names() {
+    use std::io::Write;
+    let srv = Server::start(&[
+        "--shards",
+        "2",
+        "--flush-interval",
+        "1000s",
+        "--config",
+        &write_config("[carbon]\nhostname = \"test.host\"\nmetric_interval = \"1s\"\n"),
+    ]);
+    let t = now() - 30;
+    let mut c = std::net::TcpStream::connect(srv.carbon_tcp.unwrap()).unwrap();
+    c.write_all(format!("a.b 1 {t}\na.c 2 {t}\n").as_bytes())
+        .unwrap();
+    drop(c);
+    let dir = srv.data_dir.path().to_owned();
+    let received = wsp(&dir, "carbon.agents.test_host.metricsReceived");
+    let end = Instant::now() + Duration::from_secs(15);
+    while !(received.exists() && last_value(&received).unwrap_or(0.0) >= 2.0) {
+        assert!(
+            Instant::now() < end,
+            "carbon.agents.*.metricsReceived never reached 2"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    wait_value(&wsp(&dir, "a.c"), 2.0);
+    let dir = srv.stop_keeping_data();
+    for m in [
+        "committedPoints",
+        "updateOperations",
+        "creates",
+        "errors",
+        "cache/size",
+        "cache/queues",
+        "cache/overflow",
+    ] {
+        let p = dir
+            .path()
+            .join("whisper/carbon/agents/test_host")
+            .join(format!("{m}.wsp"));
+        assert!(p.exists(), "{} missing", p.display());
+    }
+}
+
+/// A config file in a fresh directory (kept for the test's life by leaking the guard).
+fn write_config(text: &str) -> String {
+    let dir = tempfile::tempdir().unwrap().keep();
+    let path = dir.join("lonsdaleite.toml");
+    std::fs::write(&path, text).unwrap();
+    path.display().to_string()
 }

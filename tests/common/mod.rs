@@ -84,6 +84,9 @@ pub struct Server {
     pub statsd_udp: SocketAddr,
     pub statsd_tcp: Option<SocketAddr>,
     pub admin: SocketAddr,
+    pub carbon_tcp: Option<SocketAddr>,
+    pub carbon_udp: Option<SocketAddr>,
+    pub pickle_tcp: Option<SocketAddr>,
     pub data_dir: tempfile::TempDir,
     stderr: Arc<Mutex<String>>,
 }
@@ -102,6 +105,10 @@ impl Server {
                 "--statsd-addr",
                 "127.0.0.1:0",
                 "--admin-addr",
+                "127.0.0.1:0",
+                "--carbon-addr",
+                "127.0.0.1:0",
+                "--pickle-addr",
                 "127.0.0.1:0",
                 "--data-dir",
             ])
@@ -128,6 +135,7 @@ impl Server {
         });
         let mut out = BufReader::new(child.stdout.take().unwrap());
         let (mut udp, mut tcp, mut admin) = (None, None, None);
+        let mut carbon = (None, None, None);
         let end = Instant::now() + Duration::from_secs(20);
         while admin.is_none() {
             assert!(
@@ -147,6 +155,9 @@ impl Server {
                 ["listening", "statsd", "udp", a] => udp = Some(a.parse().unwrap()),
                 ["listening", "statsd", "tcp", a] => tcp = Some(a.parse().unwrap()),
                 ["listening", "admin", "tcp", a] => admin = Some(a.parse().unwrap()),
+                ["listening", "carbon", "tcp", a] => carbon.0 = Some(a.parse().unwrap()),
+                ["listening", "carbon", "udp", a] => carbon.1 = Some(a.parse().unwrap()),
+                ["listening", "pickle", "tcp", a] => carbon.2 = Some(a.parse().unwrap()),
                 _ => {}
             }
         }
@@ -159,6 +170,9 @@ impl Server {
             statsd_udp: udp.unwrap(),
             statsd_tcp: tcp,
             admin: admin.unwrap(),
+            carbon_tcp: carbon.0,
+            carbon_udp: carbon.1,
+            pickle_tcp: carbon.2,
             data_dir,
             stderr,
         }

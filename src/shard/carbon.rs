@@ -1,0 +1,270 @@
+//! A shard's carbon receivers: plaintext lines over TCP and UDP, pickle over TCP.
+//!
+//! Every point is routed by [`PointRouter`] to the shard that owns its series (straight
+//! into this shard's cache when it is the owner). Malformed lines are dropped and
+//! counted; the connection is kept. A TCP reader pauses while this shard's cache is
+//! nearly full, and waits when a peer's channel is full, so a fast sender is slowed down
+//! rather than its points dropped; UDP cannot be slowed, and what the kernel drops there
+//! is counted by the kernel.
+
+use std::rc::Rc;
+use std::sync::atomic::Ordering;
+use std::time::Duration;
+
+use futures_lite::AsyncReadExt;
+
+use crate::protocol::carbon::{datagram_lines, parse_line, MAX_LINE};
+use crate::protocol::framing::LineFramer;
+use crate::store::{bump, PointRouter};
+
+fn now_secs() -> i64 {
+    crate::clock::now().as_secs() as i64
+}
+
+/// Route one parsed point; true when a peer batch is full.
+fn accept_line(
+    points: &PointRouter,
+    line: &[u8],
+    now: i64,
+    received: &mut u64,
+    bad: &mut u64,
+) -> bool {
+    if let Ok(p) = parse_line(line, now) {
+        *received += 1;
+        points.add(&p.name, p.timestamp, p.value)
+    } else {
+        *bad += 1;
+        false
+    }
+}
+
+fn count(points: &PointRouter, received: u64, bad: u64) {
+    let stats = &points.store().stats;
+    bump(&stats.metrics_received, received);
+    bump(&stats.bad_lines, bad);
+}
+
+/// Accept plaintext TCP connections.
+pub async fn tcp_accept(listener: glommio::net::TcpListener, points: Rc<PointRouter>) {
+    loop {
+        match listener.accept().await {
+            Ok(stream) => {
+                glommio::spawn_local(tcp_conn(stream, points.clone())).detach();
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "carbon tcp: accept failed");
+                glommio::timer::sleep(Duration::from_millis(50)).await;
+            }
+        }
+    }
+}
+
+async fn tcp_conn(mut stream: glommio::net::TcpStream, points: Rc<PointRouter>) {
+    let mut framer = LineFramer::new(MAX_LINE);
+    let mut buf = vec![0u8; 64 * 1024];
+    loop {
+        while points.store().should_pause() {
+            glommio::timer::sleep(Duration::from_millis(10)).await;
+        }
+        let n = match stream.read(&mut buf).await {
+            Ok(0) | Err(_) => break,
+            Ok(n) => n,
+        };
+        let (mut received, mut bad, mut full) = (0, 0, false);
+        let now = now_secs();
+        let before = framer.too_long;
+        framer.push(&buf[..n], |line| {
+            full |= accept_line(&points, line, now, &mut received, &mut bad);
+        });
+        bad += framer.too_long - before;
+        count(&points, received, bad);
+        if full {
+            points.send_full().await;
+        }
+    }
+    let (mut received, mut bad) = (0, 0);
+    let now = now_secs();
+    framer.finish(|line| {
+        accept_line(&points, line, now, &mut received, &mut bad);
+    });
+    count(&points, received, bad);
+}
+
+/// Receive plaintext datagrams.
+pub async fn udp_loop(sock: glommio::net::UdpSocket, points: Rc<PointRouter>) {
+    let mut buf = vec![0u8; 65_536];
+    loop {
+        let n = match sock.recv_from(&mut buf).await {
+            Ok((n, _)) => n,
+            Err(e) => {
+                tracing::warn!(error = %e, "carbon udp: receive failed");
+                glommio::timer::sleep(Duration::from_millis(10)).await;
+                continue;
+            }
+        };
+        let (mut received, mut bad, mut full) = (0, 0, false);
+        let now = now_secs();
+        for line in datagram_lines(&buf[..n]) {
+            full |= accept_line(&points, line, now, &mut received, &mut bad);
+        }
+        count(&points, received, bad);
+        if full {
+            points.send_full().await;
+        }
+    }
+}
+
+/// Send partially filled peer batches regularly, so a slow trickle of points is not held.
+pub async fn batch_ticker(points: Rc<PointRouter>) {
+    loop {
+        glommio::timer::sleep(Duration::from_millis(100)).await;
+        points.send_all().await;
+    }
+}
+
+/// carbon's self-metrics, every `interval` (aligned), from every shard's counters:
+/// `carbon.agents.<host>.{metricsReceived, committedPoints, updateOperations,
+/// pointsPerUpdate, avgUpdateTime, creates, errors, cache.size, cache.queues,
+/// cache.overflow}`, stored like any other series. Run on shard 0 only.
+pub async fn self_metrics(
+    points: Rc<PointRouter>,
+    all: Vec<std::sync::Arc<crate::store::StoreStats>>,
+    host: String,
+    interval: Duration,
+) {
+    let mut last = [0u64; 7];
+    loop {
+        let now = crate::clock::now();
+        let due = crate::clock::next_boundary(now, interval);
+        glommio::timer::sleep(due.saturating_sub(now)).await;
+        let ts = due.as_secs() as i64;
+        let sum = |f: fn(&crate::store::StoreStats) -> &std::sync::atomic::AtomicU64| {
+            all.iter()
+                .map(|s| f(s).load(Ordering::Relaxed))
+                .sum::<u64>()
+        };
+        let totals = [
+            sum(|s| &s.metrics_received),
+            sum(|s| &s.committed_points),
+            sum(|s| &s.update_operations),
+            sum(|s| &s.update_micros),
+            sum(|s| &s.creates),
+            sum(|s| &s.errors),
+            sum(|s| &s.cache_overflow),
+        ];
+        let d: Vec<f64> = totals
+            .iter()
+            .zip(last)
+            .map(|(t, l)| t.saturating_sub(l) as f64)
+            .collect();
+        last = totals;
+        let (received, committed, updates, micros, creates, errors, overflow) =
+            (d[0], d[1], d[2], d[3], d[4], d[5], d[6]);
+        let mut out = vec![
+            ("metricsReceived", received),
+            ("committedPoints", committed),
+            ("updateOperations", updates),
+            ("creates", creates),
+            ("errors", errors),
+            ("cache.size", sum(|s| &s.cache_size) as f64),
+            ("cache.queues", sum(|s| &s.cache_queues) as f64),
+            ("cache.overflow", overflow),
+        ];
+        if updates > 0.0 {
+            out.push(("pointsPerUpdate", committed / updates));
+            out.push(("avgUpdateTime", micros / 1e6 / updates));
+        }
+        let mut full = false;
+        for (name, v) in out {
+            let key = format!("carbon.agents.{host}.{name}");
+            full |= points.add(key.as_bytes(), ts, v);
+        }
+        if full {
+            points.send_full().await;
+        }
+        points.send_all().await;
+    }
+}
+
+/// The host name carbon would use in `carbon.agents.<host>`: dots become underscores.
+pub fn agent_host(configured: &str) -> String {
+    let raw = if configured.is_empty() {
+        std::fs::read_to_string("/proc/sys/kernel/hostname")
+            .map_or_else(|_| "localhost".to_owned(), |h| h.trim().to_owned())
+    } else {
+        configured.to_owned()
+    };
+    raw.replace('.', "_")
+}
+
+/// Accept pickle TCP connections.
+pub async fn pickle_accept(listener: glommio::net::TcpListener, points: Rc<PointRouter>) {
+    loop {
+        match listener.accept().await {
+            Ok(stream) => {
+                glommio::spawn_local(pickle_conn(stream, points.clone())).detach();
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "carbon pickle: accept failed");
+                glommio::timer::sleep(Duration::from_millis(50)).await;
+            }
+        }
+    }
+}
+
+/// One pickle connection: length-prefixed messages. A message that is not a valid pickle
+/// of the accepted subset is dropped whole and counted; an oversized one closes the
+/// connection, as carbon does.
+async fn pickle_conn(mut stream: glommio::net::TcpStream, points: Rc<PointRouter>) {
+    use crate::protocol::unpickle::{decode, split_frame, Limits};
+    let limits = Limits::default();
+    let mut buf: Vec<u8> = Vec::with_capacity(64 * 1024);
+    let mut chunk = vec![0u8; 64 * 1024];
+    loop {
+        while points.store().should_pause() {
+            glommio::timer::sleep(Duration::from_millis(10)).await;
+        }
+        let n = match stream.read(&mut chunk).await {
+            Ok(0) | Err(_) => return,
+            Ok(n) => n,
+        };
+        buf.extend_from_slice(&chunk[..n]);
+        let mut used = 0;
+        let (mut received, mut bad, mut full) = (0, 0, false);
+        loop {
+            match split_frame(&buf[used..], limits.max_message) {
+                Ok(Some((body, consumed))) => {
+                    match decode(body, now_secs(), &limits) {
+                        Ok(items) => {
+                            for item in items {
+                                match item {
+                                    Ok(p) => {
+                                        received += 1;
+                                        full |= points.add(&p.name, p.timestamp, p.value);
+                                    }
+                                    Err(_) => bad += 1,
+                                }
+                            }
+                        }
+                        Err(e) => {
+                            bad += 1;
+                            tracing::debug!(error = %e, "carbon pickle: message rejected");
+                        }
+                    }
+                    used += consumed;
+                }
+                Ok(None) => break,
+                Err(e) => {
+                    tracing::warn!(error = %e, "carbon pickle: closing the connection");
+                    count(&points, received, bad + 1);
+                    return;
+                }
+            }
+        }
+        buf.drain(..used);
+        count(&points, received, bad);
+        if full {
+            points.send_full().await;
+        }
+    }
+}
