@@ -18,13 +18,13 @@ pub struct Cli {
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
-    /// Run the server (StatsD listeners, aggregation, flush, admin interface).
+    /// Run the server (StatsD and carbon receivers, aggregation, whisper storage, admin interface).
     Serve(ServeArgs),
     /// Print the embedded default configuration (a starting point for --config).
     DefaultConfig,
     /// Inspect and edit whisper files, like whisper's own scripts.
     Whisper(crate::storage::whisper_cli::WhisperArgs),
-    /// Collect host metrics (CPU, memory, disks, network) and send them as carbon lines.
+    /// Collect host metrics (CPU, memory, disks, network) and send them as carbon or statsd lines.
     Collect(crate::agent::collect::CollectArgs),
     /// Follow log files and turn them into metrics, like Logster.
     Logtail(crate::agent::logtail::LogtailArgs),
