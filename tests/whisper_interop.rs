@@ -422,6 +422,43 @@ fn scenario() -> impl Strategy<Value = Vec<Op>> {
         .prop_map(|(archives, x, m, offset, steps)| program(&archives, x, m, NOW + offset, &steps))
 }
 
+/// Two files with the same archives, filled at random, then merged over a random range.
+fn merge_scenario() -> impl Strategy<Value = Vec<Vec<Op>>> {
+    (
+        archive_list(),
+        method(),
+        prop::collection::vec(step(), 1..8),
+        prop::collection::vec(step(), 1..8),
+        prop::option::of(-0.2..1.2_f64),
+        prop::option::of(-0.2..1.2_f64),
+        0_i64..2,
+    )
+        .prop_map(|(archives, m, src_steps, dst_steps, from, until, later)| {
+            let mut src = program(&archives, 0.5, m, NOW, &src_steps);
+            let mut dst = program(&archives, 0.5, m, NOW, &dst_steps);
+            // drop the read-back ops of `src`; append a merge and read-back to `dst`
+            src.truncate(1 + src_steps.len());
+            let mut sorted = archives.clone();
+            sorted.sort_unstable();
+            let max_ret = sorted
+                .iter()
+                .map(|&(s, p)| i64::from(s) * i64::from(p))
+                .max()
+                .unwrap_or(1);
+            let now = NOW + later * max_ret / 3;
+            let at = |f: f64| now - (f * max_ret as f64) as i64;
+            let reads = dst.split_off(1 + dst_steps.len());
+            dst.push(Op::Merge {
+                src: 0,
+                from: from.map(at),
+                until: until.map(at),
+                now,
+            });
+            dst.extend(reads);
+            vec![src, dst]
+        })
+}
+
 proptest! {
     #![proptest_config(ProptestConfig {
         // PROPTEST_CASES=N runs more (each case is one python3 run of six programs)
@@ -435,6 +472,15 @@ proptest! {
     #[test]
     fn random_sequences_match_python_whisper(programs in prop::collection::vec(scenario(), 6)) {
         if let Err(diff) = compare(&programs) {
+            prop_assert!(false, "{}", diff);
+        }
+    }
+
+    /// Invariant: merging one randomly filled file into another (same archives, random
+    /// `from`/`until`, possibly inverted) gives the same result and bytes as whisper.
+    #[test]
+    fn random_merges_match_python_whisper(pair in merge_scenario()) {
+        if let Err(diff) = compare(&pair) {
             prop_assert!(false, "{}", diff);
         }
     }
