@@ -75,7 +75,10 @@
 //!   (2^25); a larger window (only a corrupt header or a multi-year read of a 1 s archive
 //!   asks for one) is an error instead of a multi-gigabyte allocation.
 //! - Python ≥ 3.12 sums floats with Neumaier compensation; we sum left to right like
-//!   Python ≤ 3.11 (the interop tests run against the interpreter `tests/run-all` uses).
+//!   Python ≤ 3.11, which is what carbon runs on in Debian bookworm (the interop oracle
+//!   pins whisper's `sum` to left-to-right when it runs on a newer interpreter).
+//! - An in-memory `Vec<u8>` image refuses writes past its end; whisper (on a file) would
+//!   grow the file, which only a corrupt header can ask for.
 
 mod aggregate;
 mod create;

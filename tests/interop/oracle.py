@@ -33,6 +33,19 @@ except ImportError:
     sys.exit(3)
 
 
+if sys.version_info >= (3, 12):
+    # Python 3.12 made sum() of floats compensated (Neumaier). lonsdaleite, like whisper on
+    # Python <= 3.11 (Debian bookworm's carbon), adds left to right; pin the oracle to that
+    # so the comparison does not depend on the interpreter running the tests.
+    def _sum_left_to_right(values, start=0):
+        total = start
+        for v in values:
+            total = total + v
+        return total
+
+    whisper.sum = _sum_left_to_right
+
+
 def f2h(x):
     return struct.pack(">d", x).hex()
 
