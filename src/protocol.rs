@@ -10,4 +10,5 @@ pub mod framing;
 pub mod number;
 pub mod pickle;
 pub mod statsd;
+pub mod tagged;
 pub mod unpickle;
