@@ -79,6 +79,12 @@ pub struct StorageConfig {
     pub cache_bytes: usize,
     /// Series written per round of the writer (largest backlog first).
     pub write_batch: usize,
+    /// New whisper files per minute and shard (0 = no limit); points of series whose
+    /// file must wait stay in the cache.
+    pub max_creates_per_minute: u32,
+    /// How often the rule files are checked for changes (they are reloaded when changed).
+    #[serde(deserialize_with = "de_duration", serialize_with = "ser_duration")]
+    pub rules_check_interval: Duration,
     /// On shutdown, how long to keep retrying writes that fail before giving up.
     #[serde(deserialize_with = "de_duration", serialize_with = "ser_duration")]
     pub drain_timeout: Duration,

@@ -192,13 +192,18 @@ pub async fn run(p: ShardParams) {
         let st = &p.config.storage;
         let store = Store::new(st.cache_bytes, p.store_stats[p.id].clone());
         let intake = glommio::spawn_local(crate::store::intake(store.clone(), p.point_inbox));
-        let writer = Writer::new(p.config.data_dir.join("whisper"), rules);
-        let writing = glommio::spawn_local(crate::store::writer_loop(
-            store.clone(),
-            writer,
-            st.write_batch,
-            st.drain_timeout,
-        ));
+        let writer = Writer::new(p.config.data_dir.join("whisper"), rules)
+            .with_create_limit(st.max_creates_per_minute);
+        let opts = crate::store::WriterOptions {
+            batch: st.write_batch,
+            drain_timeout: st.drain_timeout,
+            rules: p
+                .config
+                .storage_conf_dir()
+                .map(crate::store::RulesSource::new),
+            rules_every: st.rules_check_interval,
+        };
+        let writing = glommio::spawn_local(crate::store::writer_loop(store.clone(), writer, opts));
         let points = PointRouter::new(store.clone(), p.id, p.point_peers);
         (points, intake, writing)
     });

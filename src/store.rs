@@ -11,15 +11,17 @@
 
 use std::cell::{Cell, RefCell};
 use std::collections::HashMap;
+use std::path::PathBuf;
 use std::rc::Rc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime};
 
 use tokio::sync::mpsc;
 
 use crate::cache::Cache;
 use crate::route::Router;
+use crate::storage::rules::{StorageRules, AGGREGATION_FILE, SCHEMAS_FILE};
 use crate::writer::{WriteError, Writer, WriterStats};
 
 /// Points routed to another shard: (series name, timestamp, value).
@@ -218,20 +220,87 @@ impl ErrorLog {
     }
 }
 
+/// Where the storage rules come from, for reloading them while running (carbon re-reads
+/// its schema files every minute).
+pub struct RulesSource {
+    pub dir: PathBuf,
+    stamp: Option<(Option<SystemTime>, Option<SystemTime>)>,
+    checked: Instant,
+}
+
+impl RulesSource {
+    pub fn new(dir: PathBuf) -> Self {
+        let mut s = Self {
+            dir,
+            stamp: None,
+            checked: Instant::now(),
+        };
+        s.stamp = Some(s.mtimes());
+        s
+    }
+
+    fn mtimes(&self) -> (Option<SystemTime>, Option<SystemTime>) {
+        let m = |f: &str| {
+            std::fs::metadata(self.dir.join(f))
+                .and_then(|m| m.modified())
+                .ok()
+        };
+        (m(SCHEMAS_FILE), m(AGGREGATION_FILE))
+    }
+
+    /// New rules when a file changed since the last look (at most once per `every`);
+    /// a file that no longer parses is reported and the current rules stay.
+    fn poll(&mut self, every: Duration) -> Option<StorageRules> {
+        if self.checked.elapsed() < every {
+            return None;
+        }
+        self.checked = Instant::now();
+        let now = self.mtimes();
+        if self.stamp == Some(now) {
+            return None;
+        }
+        self.stamp = Some(now);
+        match StorageRules::load(&self.dir) {
+            Ok(rules) => {
+                tracing::info!(dir = %self.dir.display(), "storage rules reloaded; they apply to files created from now on");
+                Some(rules)
+            }
+            Err(e) => {
+                tracing::error!(error = %e, "storage rules not reloaded; keeping the previous ones");
+                None
+            }
+        }
+    }
+}
+
+/// How the writer loop runs.
+pub struct WriterOptions {
+    /// Series written per round.
+    pub batch: usize,
+    /// On shutdown, how long failing writes are retried.
+    pub drain_timeout: Duration,
+    /// Reload the rules from here when they change.
+    pub rules: Option<RulesSource>,
+    /// How often to look for changed rule files.
+    pub rules_every: Duration,
+}
+
 /// Write the cache to whisper files until the shard stops and the cache is empty (or,
 /// when stopping, until `drain_timeout` passes with writes still failing).
-pub async fn writer_loop(
-    store: Rc<Store>,
-    mut writer: Writer,
-    batch: usize,
-    drain_timeout: Duration,
-) {
+pub async fn writer_loop(store: Rc<Store>, mut writer: Writer, mut opts: WriterOptions) {
     let mut log = ErrorLog::default();
     let mut suppressed = 0u64;
     let mut stop_deadline: Option<Instant> = None;
     let mut reported = WriterStats::default();
     loop {
-        let taken = store.cache.borrow_mut().take_batch(batch);
+        if let Some(rules) = opts.rules.as_mut().and_then(|r| r.poll(opts.rules_every)) {
+            writer.set_rules(rules);
+        }
+        if store.stopping.get() {
+            // Everything received must reach the disk before exit, new files included.
+            writer.lift_create_limit();
+        }
+        let taken = store.cache.borrow_mut().take_batch(opts.batch);
         store.publish_cache_size();
         if taken.is_empty() {
             if store.stopping.get() {
@@ -241,10 +310,11 @@ pub async fn writer_loop(
             continue;
         }
         let now = crate::clock::now().as_secs() as i64;
-        let mut failed = false;
+        let (mut failed, mut written) = (false, false);
         for b in taken {
             match writer.write(&b, now).await {
-                Ok(_) => {}
+                Ok(_) => written = true,
+                Err(WriteError::CreateDeferred) => store.cache.borrow_mut().put_back(b),
                 Err(e) => {
                     log.report(&e, &mut suppressed);
                     if e.is_retryable() {
@@ -259,7 +329,8 @@ pub async fn writer_loop(
         publish(&store, &mut reported, writer.stats);
         if failed {
             if store.stopping.get() {
-                let deadline = *stop_deadline.get_or_insert_with(|| Instant::now() + drain_timeout);
+                let deadline =
+                    *stop_deadline.get_or_insert_with(|| Instant::now() + opts.drain_timeout);
                 if Instant::now() >= deadline {
                     let left = store.cache.borrow().len();
                     tracing::error!(
@@ -271,6 +342,9 @@ pub async fn writer_loop(
             }
             // Back off: the disk will not be better in a microsecond.
             glommio::timer::sleep(Duration::from_millis(500)).await;
+        } else if !written {
+            // Only series waiting for the create limit: let time pass.
+            glommio::timer::sleep(Duration::from_millis(100)).await;
         }
     }
 }

@@ -44,6 +44,10 @@ pub enum WriteError {
     Whisper { path: PathBuf, source: WhisperError },
     #[error("{path}: {source}")]
     Io { path: PathBuf, source: io::Error },
+    /// Not an error: the file does not exist yet and the create-rate limit is reached;
+    /// the points wait in the cache.
+    #[error("create-rate limit reached")]
+    CreateDeferred,
 }
 
 impl WriteError {
@@ -58,6 +62,7 @@ impl WriteError {
         };
         match self {
             WriteError::Layout(_) | WriteError::Name => "name",
+            WriteError::CreateDeferred => "deferred",
             WriteError::Io { source, .. } => os(source),
             WriteError::Whisper { source, .. } => match source {
                 WhisperError::Io { source, .. } => os(source),
@@ -83,11 +88,35 @@ pub struct WriterStats {
     pub update_micros: u64,
 }
 
+/// carbon's `MAX_CREATES_PER_MINUTE` as a token bucket (a burst of one minute's worth).
+#[derive(Debug)]
+struct CreateLimit {
+    per_minute: f64,
+    tokens: f64,
+    last: std::time::Instant,
+}
+
+impl CreateLimit {
+    fn take(&mut self) -> bool {
+        let now = std::time::Instant::now();
+        let refill = now.duration_since(self.last).as_secs_f64() / 60.0 * self.per_minute;
+        self.tokens = (self.tokens + refill).min(self.per_minute);
+        self.last = now;
+        if self.tokens >= 1.0 {
+            self.tokens -= 1.0;
+            true
+        } else {
+            false
+        }
+    }
+}
+
 /// Writes batches of one shard's series.
 pub struct Writer {
     whisper_dir: PathBuf,
     rules: StorageRules,
     headers: HashMap<Box<[u8]>, Header>,
+    create_limit: Option<CreateLimit>,
     pub stats: WriterStats,
 }
 
@@ -99,8 +128,26 @@ impl Writer {
             whisper_dir,
             rules,
             headers: HashMap::new(),
+            create_limit: None,
             stats: WriterStats::default(),
         }
+    }
+
+    /// Create at most `per_minute` new files per minute (0 = no limit); points of series
+    /// whose file must wait stay in the cache ([`WriteError::CreateDeferred`]).
+    #[must_use]
+    pub fn with_create_limit(mut self, per_minute: u32) -> Self {
+        self.create_limit = (per_minute > 0).then(|| CreateLimit {
+            per_minute: f64::from(per_minute),
+            tokens: f64::from(per_minute),
+            last: std::time::Instant::now(),
+        });
+        self
+    }
+
+    /// Remove the create-rate limit (at shutdown: every point must reach its file).
+    pub fn lift_create_limit(&mut self) {
+        self.create_limit = None;
     }
 
     /// Replace the storage rules (a reload); they apply to files created from now on.
@@ -117,7 +164,7 @@ impl Writer {
             self.stats.committed_points += *n as u64;
             self.stats.update_operations += 1;
             self.stats.update_micros += started.elapsed().as_micros() as u64;
-        } else {
+        } else if !matches!(result, Err(WriteError::CreateDeferred)) {
             self.stats.errors += 1;
             // The file may have changed or vanished: read its header again next time.
             self.headers.remove(&batch.name);
@@ -135,6 +182,11 @@ impl Writer {
         let file = match open_rw(&path).await {
             Ok(f) => f,
             Err(e) if e.kind() == io::ErrorKind::NotFound => {
+                if let Some(limit) = &mut self.create_limit {
+                    if !limit.take() {
+                        return Err(WriteError::CreateDeferred);
+                    }
+                }
                 let new = self.rules.for_metric(name);
                 let image = create_image(&new.archives, new.x_files_factor, new.method).map_err(
                     |source| WriteError::Whisper {

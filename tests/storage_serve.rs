@@ -298,3 +298,105 @@ fn write_config(text: &str) -> String {
     std::fs::write(&path, text).unwrap();
     path.display().to_string()
 }
+
+fn first_step(path: &Path) -> u32 {
+    file::info(path).unwrap().archives[0].seconds_per_point
+}
+
+#[test]
+fn storage_rules_are_reloaded_while_running_and_a_broken_file_keeps_the_old_rules() {
+    use std::io::Write;
+    let conf = tempfile::tempdir().unwrap().keep();
+    let schemas = conf.join("storage-schemas.conf");
+    std::fs::write(
+        &schemas,
+        "[reload]\npattern = ^reload\\.\nretentions = 60s:1d\n",
+    )
+    .unwrap();
+    std::fs::write(
+        conf.join("lonsdaleite.toml"),
+        "[storage]\nrules_check_interval = \"100ms\"\n",
+    )
+    .unwrap();
+    let cfg = conf.join("lonsdaleite.toml").display().to_string();
+    let srv = Server::start(&[
+        "--shards",
+        "1",
+        "--flush-interval",
+        "1000s",
+        "--config",
+        &cfg,
+    ]);
+    let send = |name: &str| {
+        let mut c = std::net::TcpStream::connect(srv.carbon_tcp.unwrap()).unwrap();
+        c.write_all(format!("{name} 1 {}\n", now() - 5).as_bytes())
+            .unwrap();
+    };
+    let dir = srv.data_dir.path().to_owned();
+    send("reload.a");
+    wait_value(&wsp(&dir, "reload.a"), 1.0);
+    assert_eq!(first_step(&wsp(&dir, "reload.a")), 60);
+    std::fs::write(
+        &schemas,
+        "[reload]\npattern = ^reload\\.\nretentions = 10s:1h\n",
+    )
+    .unwrap();
+    std::thread::sleep(Duration::from_millis(600));
+    send("reload.b");
+    wait_value(&wsp(&dir, "reload.b"), 1.0);
+    assert_eq!(first_step(&wsp(&dir, "reload.b")), 10);
+    std::fs::write(&schemas, "[reload]\npattern = (\nretentions = 5s:1h\n").unwrap();
+    std::thread::sleep(Duration::from_millis(600));
+    send("reload.c");
+    wait_value(&wsp(&dir, "reload.c"), 1.0);
+    assert_eq!(
+        first_step(&wsp(&dir, "reload.c")),
+        10,
+        "the broken file must not replace the rules"
+    );
+    assert!(
+        srv.stderr().contains("storage rules not reloaded"),
+        "{}",
+        srv.stderr()
+    );
+    srv.stop();
+}
+
+#[test]
+fn create_rate_limit_makes_points_wait_and_shutdown_writes_them_all() {
+    use std::io::Write;
+    let conf = tempfile::tempdir().unwrap().keep();
+    std::fs::write(
+        conf.join("lonsdaleite.toml"),
+        "[storage]\nmax_creates_per_minute = 2\n",
+    )
+    .unwrap();
+    let cfg = conf.join("lonsdaleite.toml").display().to_string();
+    let srv = Server::start(&[
+        "--shards",
+        "1",
+        "--flush-interval",
+        "1000s",
+        "--config",
+        &cfg,
+    ]);
+    let t = now() - 5;
+    let mut c = std::net::TcpStream::connect(srv.carbon_tcp.unwrap()).unwrap();
+    for i in 0..5 {
+        c.write_all(format!("limited.s{i} {i} {t}\n").as_bytes())
+            .unwrap();
+    }
+    drop(c);
+    std::thread::sleep(Duration::from_millis(1500));
+    let created = (0..5)
+        .filter(|i| wsp(srv.data_dir.path(), &format!("limited.s{i}")).exists())
+        .count();
+    assert_eq!(created, 2, "two creates allowed in the first minute");
+    let dir = srv.stop_keeping_data();
+    for i in 0..5 {
+        assert_eq!(
+            last_value(&wsp(dir.path(), &format!("limited.s{i}"))),
+            Some(f64::from(i))
+        );
+    }
+}
