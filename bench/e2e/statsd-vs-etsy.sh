@@ -9,6 +9,8 @@
 #     graphite backend sends to loadgen's plaintext listener (loadgen --verify-carbon), from an
 #     idle flush before the run to an idle flush after it.
 # Both count non-empty lines. Per case (server x distinct names x protocol) it does:
+# lonsdaleite runs as etsy does here: aggregate and forward to Graphite (a null sink), no
+# whisper files (--no-storage), no carbon receivers.
 #   1. warm-up: every name once, so series exist (not measured);
 #   2. max:     loadgen unpaced for $DURATION; lines/s absorbed = lines counted / sending time;
 #   3. lossless (UDP only): a search over loadgen --rate for the highest rate at which the server
@@ -169,7 +171,8 @@ start_lonsdaleite() { # shards
     rm -rf "$dir" && mkdir -p "$dir/data"
     taskset -c "$SERVER_CPUS,$LOADGEN_CPUS" "$LONSDALEITE" serve --shards "$shards" \
         --statsd-addr 127.0.0.1:0 --admin-addr 127.0.0.1:0 --data-dir "$dir/data" \
-        --flush-interval "$FLUSH" --forward "$NULL_SINK" >"$dir/stdout" 2>"$dir/stderr" &
+        --flush-interval "$FLUSH" --forward "$NULL_SINK" --no-storage \
+        --carbon-addr off --pickle-addr off >"$dir/stdout" 2>"$dir/stderr" &
     SERVER_PID=$!
     PIDS+=("$SERVER_PID")
     for _ in $(seq 100); do
