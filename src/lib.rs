@@ -33,7 +33,7 @@ pub mod route;
 pub mod server;
 pub mod shard;
 pub mod shutdown;
-pub mod store;
 pub mod storage;
+pub mod store;
 pub mod sys;
 pub mod writer;
