@@ -8,6 +8,7 @@
 #[path = "interop/harness.rs"]
 mod harness;
 
+use lonsdaleite::storage::aggregation::AggregationRules;
 use lonsdaleite::storage::schemas::Schemas;
 use serde_json::{json, Value};
 
@@ -88,6 +89,70 @@ fn schemas_parse_like_configparser_and_carbon() {
     }
     assert_eq!(
         errors, 8,
+        "the table's fatal cases must fail on the Python side too"
+    );
+}
+
+const AGGREGATION_TEXTS: &[&str] = &[
+    // carbon's example
+    "[min]\npattern = \\.min$\nxFilesFactor = 0.1\naggregationMethod = min\n\n[max]\npattern = \\.max$\nxFilesFactor = 0.1\naggregationMethod = max\n\n[sum]\npattern = \\.count$\nxFilesFactor = 0\naggregationMethod = sum\n\n[default_average]\npattern = .*\nxFilesFactor = 0.5\naggregationMethod = average\n",
+    // either key optional; keys in any case; DEFAULT inheritance
+    "[DEFAULT]\nxfilesfactor = 0.25\n\n[a]\npattern = ^a\n[b]\nPattern = ^b\nAGGREGATIONMETHOD = last\nXFilesFactor = 1\n",
+    // skipped: a non-number xFilesFactor (Python float() rules), a missing or empty pattern
+    "[nan_word]\npattern = a\nxFilesFactor = half\n[nopat]\nxFilesFactor = 0.3\n[emptypat]\npattern =\n[ok]\npattern = z\nxFilesFactor = 1_0e-1\naggregationMethod = avg_zero\n",
+    // fatal: out of range, NaN, infinity, an unknown method, bad INI
+    "[a]\npattern = x\nxFilesFactor = 1.5\n",
+    "[a]\npattern = x\nxFilesFactor = nan\n",
+    "[a]\npattern = x\nxFilesFactor = -inf\n",
+    "[a]\npattern = x\naggregationMethod = median\n",
+    "[a]\npattern = x\naggregationMethod = Sum\n",
+    "[a]\n[a]\n",
+];
+
+fn ours_aggregation(text: &str) -> Value {
+    match AggregationRules::parse(text) {
+        Err(_) => json!("error"),
+        Ok((rules, warnings)) => {
+            let rules: Vec<Value> = rules
+                .rules
+                .iter()
+                .map(|r| {
+                    json!([
+                        r.name,
+                        r.pattern,
+                        r.x_files_factor.map(harness::f2h),
+                        r.method.map(|m| m.name())
+                    ])
+                })
+                .collect();
+            let mut skipped: Vec<String> = warnings.into_iter().map(|w| w.section).collect();
+            skipped.sort();
+            json!({"rules": rules, "skipped": skipped})
+        }
+    }
+}
+
+#[test]
+fn aggregation_parses_like_configparser_and_carbon() {
+    let programs: Vec<Value> = AGGREGATION_TEXTS
+        .iter()
+        .map(|t| json!([{"op": "aggregation", "text": t}]))
+        .collect();
+    let dir = tempfile::tempdir().unwrap();
+    let answer =
+        harness::oracle(&json!({"dir": dir.path().display().to_string(), "programs": programs}));
+    let results = answer["results"].as_array().unwrap();
+    let mut errors = 0;
+    for (text, result) in AGGREGATION_TEXTS.iter().zip(results) {
+        let theirs = match &result[0] {
+            r if r.get("error").is_some() => json!("error"),
+            r => r["ok"].clone(),
+        };
+        errors += usize::from(theirs == json!("error"));
+        assert_eq!(ours_aggregation(text), theirs, "text:\n{text}");
+    }
+    assert_eq!(
+        errors, 6,
         "the table's fatal cases must fail on the Python side too"
     );
 }

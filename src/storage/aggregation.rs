@@ -45,15 +45,6 @@ pub struct AggregationRules {
     pub rules: Vec<AggregationRule>,
 }
 
-/// Python's `float()` for config values (surrounding whitespace allowed).
-fn py_float(s: &str) -> Option<f64> {
-    let t = s.trim();
-    if t.is_empty() {
-        return None;
-    }
-    t.parse().ok()
-}
-
 impl AggregationRules {
     /// Parses the file text; returns the rules and the sections carbon would skip.
     pub fn parse(text: &str) -> Result<(Self, Vec<ConfigWarning>), ConfigError> {
@@ -81,7 +72,7 @@ impl AggregationRules {
             };
             let x_files_factor = match get("xfilesfactor") {
                 None => None,
-                Some(e) => match py_float(&e.value) {
+                Some(e) => match super::pyparse::py_float(&e.value) {
                     None => {
                         warnings.push(warn(format!("xFilesFactor {:?} is not a number", e.value)));
                         continue;

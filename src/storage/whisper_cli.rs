@@ -12,7 +12,6 @@
 mod clock;
 mod fill;
 mod pyfmt;
-mod pyparse;
 mod read;
 mod resize;
 mod write;

@@ -14,6 +14,7 @@ bits) so NaN, infinities and -0.0 survive JSON. Ops:
   {"op": "merge", "src": INDEX, "from": INT|null, "until": INT|null, "now": INT}
   {"op": "bytes"}
   {"op": "set_order", "values": [INT, ...]}
+  {"op": "aggregation", "text": STR}  carbon's storage-aggregation.conf loading (same source)
   {"op": "schemas", "text": STR}      carbon's storage-schemas.conf loading (configparser +
                                       the rules of shared/reference/graphite.md 2.4)
 
@@ -106,6 +107,37 @@ def carbon_schemas(text):
     return {"rules": rules, "skipped": sorted(skipped)}
 
 
+def carbon_aggregation(text):
+    """Sections carbon keeps and skips for a storage-aggregation.conf text, or an error."""
+    import configparser
+    parser = configparser.ConfigParser()
+    parser.read_string(text)
+    ordered = [line.strip()[1:-1] for line in text.splitlines()
+               if line.strip().startswith("[") and line.strip().endswith("]")]
+    rules, skipped = [], []
+    for section in ordered:
+        options = dict(parser.items(section))
+        pattern = options.get("pattern")
+        xff = options.get("xfilesfactor")
+        method = options.get("aggregationmethod")
+        try:
+            if xff is not None:
+                xff = float(xff)
+                assert 0 <= xff <= 1
+            if method is not None:
+                assert method in whisper.aggregationMethods
+        except ValueError:
+            skipped.append(section)
+            continue
+        if not pattern:
+            skipped.append(section)
+            continue
+        re.compile(pattern)
+        rules.append([section, pattern, None if xff is None else f2h(xff), method])
+    skipped += [name for name in parser.sections() if name not in ordered]
+    return {"rules": rules, "skipped": sorted(skipped)}
+
+
 def run(path, op, paths):
     kind = op["op"]
     if kind == "create":
@@ -146,6 +178,8 @@ def run(path, op, paths):
     if kind == "bytes":
         with open(path, "rb") as fh:
             return fh.read().hex()
+    if kind == "aggregation":
+        return carbon_aggregation(op["text"])
     if kind == "schemas":
         return carbon_schemas(op["text"])
     if kind == "set_order":

@@ -5,7 +5,8 @@
 use std::io::{BufRead, Write};
 use std::path::Path;
 
-use super::{method_named, parse_archives, pyparse, Failure, Outcome};
+use super::{method_named, parse_archives, Failure, Outcome};
+use crate::storage::pyparse;
 use crate::storage::whisper::file::{self, Preallocate};
 
 /// whisper-create.py's `byte_format`.

@@ -1,5 +1,5 @@
-//! Python's `int(str)` and `float(str)` for command-line values, so the commands accept
-//! what whisper's scripts accept (surrounding whitespace, a sign, `_` between digits,
+//! Python's `int(str)` and `float(str)` for command-line and config values, so we accept
+//! what whisper's scripts and carbon's config loader accept (surrounding whitespace, a sign, `_` between digits,
 //! `nan`, `inf`, `infinity`, exponents).
 
 /// Removes underscores that Python allows (each one between two digits); `None` if an
