@@ -398,7 +398,9 @@ pub fn set_aggregation<S: WriteAt + ?Sized>(
     Ok(old)
 }
 
-/// Reads `points` slots of `archive` in one or two reads (used by fetch and tests).
+/// Reads the slots from byte offset `from` up to `until` (exclusive) of `archive`: one
+/// read, or two when the range wraps past the archive end (equal offsets read the whole
+/// ring once, starting at `from`), as whisper's `__archive_fetch` does.
 pub(super) fn read_range<S: ReadAt + ?Sized>(
     store: &mut S,
     from: u64,
