@@ -55,8 +55,8 @@ MIX=${MIX:-c=60,ms=20,g=10,s=10}
 # QUIET_WAIT seconds until processes other than ours use under QUIET_BUSY of one CPU; after
 # it, a run is marked noisy when, while loadgen was sending, other processes used more than
 # NOISE_MAX CPU-seconds per second AND the server's threads waited for a CPU more than
-# RUNQ_MAX seconds per second (schedstat); a noisy run is repeated up to RETRIES times. The
-# summary prefers runs not marked noisy.
+# RUNQ_MAX seconds per second (schedstat); a noisy run that lost lines is repeated up to
+# RETRIES times. The summary prefers max runs not marked noisy.
 QUIET_BUSY=${QUIET_BUSY:-0.10}
 QUIET_WAIT=${QUIET_WAIT:-5}
 NOISE_MAX=${NOISE_MAX:-0.10}
@@ -124,7 +124,7 @@ fi
     echo "sysctl: net.core.rmem_max=$(cat /proc/sys/net/core/rmem_max) net.core.rmem_default=$(cat /proc/sys/net/core/rmem_default) net.core.netdev_max_backlog=$(cat /proc/sys/net/core/netdev_max_backlog)"
     echo "memlock: $(ulimit -l), nofile: $(ulimit -n)"
     echo "priority: servers, graphite sink and loadgen in their own session, $AUTOGROUP; runs wait up to ${QUIET_WAIT}s for other processes to use < $QUIET_BUSY CPU, and are repeated up to $RETRIES times when others used > $NOISE_MAX CPU during the run"
-    echo "placement: server on CPU(s) $SERVER_CPUS (lonsdaleite pins shard i to the i-th allowed CPU), loadgen on CPU(s) $LOADGEN_CPUS; both share the machine's $(nproc) cores"
+    echo "placement: servers may use CPUs $SERVER_CPUS,$LOADGEN_CPUS (lonsdaleite pins shard i to the i-th of them; etsy's node threads and lonsdaleite's side thread float), loadgen is pinned to CPU(s) $LOADGEN_CPUS; server and sender share the machine's $(nproc) cores"
     echo "settings: names={$NAMES} shards={$SHARDS} protocols={$PROTOCOLS} duration=$DURATION flush=$FLUSH search_steps=$SEARCH_STEPS mix=$MIX per_packet=$PER_PACKET udp_sockets=$SOCKETS tcp_connections=$TCP_CONNECTIONS"
 } >"$OUT/machine.txt"
 cat "$OUT/machine.txt" >&2
@@ -202,7 +202,7 @@ start_etsy() {
   backends: ["./backends/graphite"]
 }
 EOF
-    (cd "$ETSY_DIR" && exec taskset -c "$SERVER_CPUS" node stats.js "$dir/config.js") \
+    (cd "$ETSY_DIR" && exec taskset -c "$SERVER_CPUS,$LOADGEN_CPUS" node stats.js "$dir/config.js") \
         >"$dir/stdout" 2>"$dir/stderr" &
     SERVER_PID=$!
     PIDS+=("$SERVER_PID")
@@ -271,7 +271,8 @@ run_loadgen() {
         echo "$json" >>"$RUNS"
         jq -r '"    \(.phase): sent \(.lines_sent) at \(.lines_per_s | floor)/s, counted \(.verify.received // "?"), loss \(.verify.loss_pct // "?")%, drops \(.server.kernel_drops // "-"), server cpu/M \(.server.cpu_s_per_m_lines // "-" | tostring | .[:5]), others \(.host.others_cpu_s // "-") CPU s, server waited \(.host.server_runq_wait_s // "-" | tostring | .[:4]) s\(if .noisy then " NOISY" else "" end)"' <<<"$json" >&2
         noisy=$(jq -r .noisy <<<"$json")
-        [[ $noisy == true && $phase != warmup ]] || break
+        # noise can only cost the server lines: a lossless run stands, a lossy noisy one is redone
+        [[ $noisy == true && $phase != warmup ]] && ! lossless "$json" || break
     done
     echo "$json"
 }
