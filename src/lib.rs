@@ -17,6 +17,7 @@
 //! - [`writer`]: a shard's whisper writer: cached points into files through io_uring.
 //! - [`store`]: a shard's storage tasks: point intake from peers, the writer loop, the drain.
 //! - [`agent`]: the host collector (Diamond role) and log tailer (Logster role).
+//! - [`query`]: the render API's pure core: target grammar, time syntax, globbing, output bytes.
 //! - [`shutdown`]: the stop flag shared by shards and the side thread.
 //! - [`server`]: wiring: builds the shards, the side threads and the shutdown path.
 
@@ -29,6 +30,7 @@ pub mod clock;
 pub mod config;
 pub mod forward;
 pub mod protocol;
+pub mod query;
 pub mod route;
 pub mod server;
 pub mod shard;

@@ -1,0 +1,525 @@
+//! The bytes graphite-web 1.1.10 writes for `format=json`, `csv` and `raw`
+//! (`render/views.py renderViewJson`, `renderViewCsv`, `renderViewRaw`).
+//!
+//! json: Python's `json.dumps` with its defaults (`", "` and `": "` separators, or
+//! `indent=2` for `pretty`, `ensure_ascii` so every non-ASCII or control character is a
+//! `\uXXXX` escape), keys `target`, `tags`, `datapoints`, points as `[value, timestamp]`
+//! with values as Python `repr(float)` and `None` as `null`; then graphite's textual
+//! replacement of `NaN,` by `null,` and `Infinity,` by `1e9999,` over the whole text (names
+//! included, as graphite does). If no series has any value the answer is `[]`.
+//! `maxDataPoints` consolidation happens here, as in graphite, only for json.
+//!
+//! csv: Excel dialect, CRLF, `name,YYYY-MM-DD HH:MM:SS,value` per value in the request's
+//! time zone, `None` as an empty field, values as Python `str(float)` (`nan`, `inf`).
+//!
+//! raw: `name,start,end,step|v1,v2,...\n` with Python `repr` values (`None`, `1.0`, `nan`).
+//!
+//! Deviations (error paths only): `maxDataPoints=0` and a consolidation that would remove
+//! more values than a series has make graphite answer 500; here the first is ignored and
+//! the second stops at an empty series.
+
+use std::fmt::Write as _;
+
+use crate::query::time::TimeZone;
+
+/// How several raw values are merged into one (`consolidateBy`; default `Average`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Consolidation {
+    #[default]
+    Average,
+    /// `None` counts as 0 in the average.
+    AvgZero,
+    Sum,
+    Min,
+    Max,
+    First,
+    Last,
+}
+
+impl Consolidation {
+    /// graphite's names (`avg` is an alias of `average`).
+    pub fn from_name(name: &str) -> Option<Self> {
+        Some(match name {
+            "average" | "avg" => Self::Average,
+            "avg_zero" => Self::AvgZero,
+            "sum" => Self::Sum,
+            "min" => Self::Min,
+            "max" => Self::Max,
+            "first" => Self::First,
+            "last" => Self::Last,
+            _ => return None,
+        })
+    }
+
+    /// The name graphite reports (`consolidationFunc`).
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Average => "average",
+            Self::AvgZero => "avg_zero",
+            Self::Sum => "sum",
+            Self::Min => "min",
+            Self::Max => "max",
+            Self::First => "first",
+            Self::Last => "last",
+        }
+    }
+
+    /// Applies the function to the usable (non-null) values of one bucket, as Python does:
+    /// `sum` from int 0 left to right, `max`/`min` keeping the first of incomparable (NaN)
+    /// values.
+    fn apply(self, usable: &[f64]) -> f64 {
+        let sum = || usable.iter().fold(0.0, |acc, v| acc + v);
+        match self {
+            Self::Sum => sum(),
+            Self::Average | Self::AvgZero => sum() / usable.len() as f64,
+            Self::Max => usable[1..]
+                .iter()
+                .fold(usable[0], |m, &v| if v > m { v } else { m }),
+            Self::Min => usable[1..]
+                .iter()
+                .fold(usable[0], |m, &v| if v < m { v } else { m }),
+            Self::First => usable[0],
+            Self::Last => usable[usable.len() - 1],
+        }
+    }
+}
+
+/// One series as the renderers need it. `values[i]` is at `start + i * step`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RenderSeries<'a> {
+    pub name: &'a str,
+    /// Tags in insertion order (`{"name": name}` for plain paths); values are strings.
+    pub tags: &'a [(String, String)],
+    pub start: i64,
+    pub end: i64,
+    pub step: i64,
+    pub values: &'a [Option<f64>],
+    pub consolidation: Consolidation,
+    pub x_files_factor: f64,
+}
+
+/// Options of the json renderer.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct JsonOptions<'a> {
+    /// `maxDataPoints` (digits only in graphite).
+    pub max_data_points: Option<u64>,
+    /// `noNullPoints`: drop null and NaN points, and series left empty.
+    pub no_null_points: bool,
+    /// `pretty`: `indent=2`.
+    pub pretty: bool,
+    /// `jsonp=cb`: `cb(...)`, served as `text/javascript`.
+    pub jsonp: Option<&'a str>,
+}
+
+/// Merges `values` into buckets of `values_per_point` (graphite's consolidating iterator):
+/// a bucket is `None` unless it has a non-null value and `non_null / values_per_point >=
+/// x_files_factor`; a trailing partial bucket is emitted too.
+pub fn consolidate(
+    values: &[Option<f64>],
+    values_per_point: usize,
+    func: Consolidation,
+    x_files_factor: f64,
+) -> Vec<Option<f64>> {
+    if values_per_point <= 1 {
+        return values.to_vec();
+    }
+    let mut out = Vec::with_capacity(values.len().div_ceil(values_per_point));
+    let mut usable = Vec::with_capacity(values_per_point);
+    for chunk in values.chunks(values_per_point) {
+        usable.clear();
+        let mut non_null = 0usize;
+        for v in chunk {
+            match v {
+                Some(x) => {
+                    usable.push(*x);
+                    non_null += 1;
+                }
+                None if func == Consolidation::AvgZero => usable.push(0.0),
+                None => {}
+            }
+        }
+        let enough = non_null as f64 / values_per_point as f64 >= x_files_factor;
+        out.push((non_null > 0 && enough).then(|| func.apply(&usable)));
+    }
+    out
+}
+
+/// The points graphite's json renderer emits for one series after `maxDataPoints`:
+/// `(values, start, step)` where timestamps are `start, start+step, ...` up to `end`.
+fn json_points(
+    s: &RenderSeries<'_>,
+    max_data_points: Option<u64>,
+    time_range: i64,
+) -> (Vec<Option<f64>>, i64, i64) {
+    let step = s.step.max(1);
+    match max_data_points {
+        Some(1) => {
+            let vpp = s.values.len().max(1);
+            (
+                consolidate(s.values, vpp, s.consolidation, s.x_files_factor),
+                s.start,
+                step * vpp as i64,
+            )
+        }
+        Some(max) if max > 1 => {
+            let number_of_points = time_range as f64 / step as f64;
+            if (max as f64) < number_of_points {
+                let vpp = (number_of_points / max as f64).ceil() as i64;
+                let seconds_per_point = vpp * step;
+                let nudge = seconds_per_point + s.start.rem_euclid(step)
+                    - s.start.rem_euclid(seconds_per_point);
+                let start = s.start + nudge;
+                let to_lose = (nudge / step - 1).max(0) as usize;
+                let values = &s.values[to_lose.min(s.values.len())..];
+                let vpp = vpp as usize;
+                (
+                    consolidate(values, vpp, s.consolidation, s.x_files_factor),
+                    start,
+                    seconds_per_point,
+                )
+            } else {
+                (s.values.to_vec(), s.start, step)
+            }
+        }
+        _ => (s.values.to_vec(), s.start, step),
+    }
+}
+
+/// The body graphite-web sends for `format=json` (with `jsonp` wrapping if asked).
+pub fn render_json(series: &[RenderSeries<'_>], options: &JsonOptions<'_>) -> String {
+    let mut w = Writer {
+        out: String::new(),
+        indent: options.pretty,
+        level: 0,
+    };
+    w.out.push('[');
+    w.level = 1;
+    let mut first_series = true;
+    if series.iter().any(|s| !s.values.is_empty()) {
+        let range_start = series.iter().map(|s| s.start).min().unwrap_or(0);
+        let range_end = series.iter().map(|s| s.end).max().unwrap_or(0);
+        let time_range = range_end - range_start;
+        for s in series {
+            let (values, start, step) = json_points(s, options.max_data_points, time_range);
+            let count = if s.end < start {
+                0
+            } else {
+                ((s.end - start) / step + 1) as usize
+            };
+            let points = values
+                .iter()
+                .take(count)
+                .enumerate()
+                .map(|(i, v)| (*v, start + i as i64 * step))
+                .filter(|(v, _)| !options.no_null_points || v.is_some_and(|x| !x.is_nan()));
+            let points: Vec<(Option<f64>, i64)> = points.collect();
+            if options.no_null_points && points.is_empty() {
+                continue;
+            }
+            w.item(&mut first_series);
+            w.out.push('{');
+            w.level += 1;
+            w.newline();
+            w.out.push_str("\"target\": ");
+            write_py_json_str(&mut w.out, s.name);
+            w.out.push(',');
+            w.space_or_newline();
+            w.out.push_str("\"tags\": {");
+            if s.tags.is_empty() {
+                w.out.push('}');
+            } else {
+                w.level += 1;
+                let mut first = true;
+                for (k, v) in s.tags {
+                    w.item(&mut first);
+                    write_py_json_str(&mut w.out, k);
+                    w.out.push_str(": ");
+                    write_py_json_str(&mut w.out, v);
+                }
+                w.level -= 1;
+                w.newline();
+                w.out.push('}');
+            }
+            w.out.push(',');
+            w.space_or_newline();
+            w.out.push_str("\"datapoints\": [");
+            if points.is_empty() {
+                w.out.push(']');
+            } else {
+                w.level += 1;
+                let mut first = true;
+                for (v, ts) in points {
+                    w.item(&mut first);
+                    w.out.push('[');
+                    w.level += 1;
+                    w.newline();
+                    match v {
+                        Some(x) => write_py_json_float(&mut w.out, x),
+                        None => w.out.push_str("null"),
+                    }
+                    w.out.push(',');
+                    w.space_or_newline();
+                    let _ = write!(w.out, "{ts}");
+                    w.level -= 1;
+                    w.newline();
+                    w.out.push(']');
+                }
+                w.level -= 1;
+                w.newline();
+                w.out.push(']');
+            }
+            w.level -= 1;
+            w.newline();
+            w.out.push('}');
+        }
+    }
+    if !first_series {
+        w.level = 0;
+        w.newline();
+    }
+    w.out.push(']');
+    let mut body = w.out;
+    if body.contains("NaN,") {
+        body = body.replace("NaN,", "null,");
+    }
+    if body.contains("Infinity,") {
+        body = body.replace("Infinity,", "1e9999,");
+    }
+    match options.jsonp {
+        Some(cb) => format!("{cb}({body})"),
+        None => body,
+    }
+}
+
+/// Content type of [`render_json`]'s body.
+pub fn json_content_type(options: &JsonOptions<'_>) -> &'static str {
+    if options.jsonp.is_some() {
+        "text/javascript"
+    } else {
+        "application/json"
+    }
+}
+
+/// Python `json.dumps` layout state: compact (`, `) or `indent=2`.
+struct Writer {
+    out: String,
+    indent: bool,
+    level: usize,
+}
+
+impl Writer {
+    fn newline(&mut self) {
+        if self.indent {
+            self.out.push('\n');
+            for _ in 0..self.level {
+                self.out.push_str("  ");
+            }
+        }
+    }
+
+    /// Separator after `,` inside a container: a space, or a new indented line.
+    fn space_or_newline(&mut self) {
+        if self.indent {
+            self.newline();
+        } else {
+            self.out.push(' ');
+        }
+    }
+
+    /// Starts a list or dict item: the separator before every item but the first, and the
+    /// first item's opening newline when indenting.
+    fn item(&mut self, first: &mut bool) {
+        if *first {
+            *first = false;
+            self.newline();
+        } else {
+            self.out.push(',');
+            self.space_or_newline();
+        }
+    }
+}
+
+/// The body graphite-web sends for `format=csv` (`text/csv`).
+pub fn render_csv(series: &[RenderSeries<'_>], tz: &TimeZone) -> String {
+    let mut out = String::new();
+    for s in series {
+        let name = csv_field(s.name);
+        for (i, v) in s.values.iter().enumerate() {
+            out.push_str(&name);
+            out.push(',');
+            let ts = s.start + i as i64 * s.step;
+            let (y, mo, d, h, mi, sec) = tz.local_fields(ts);
+            let _ = write!(out, "{y}-{mo:02}-{d:02} {h:02}:{mi:02}:{sec:02},");
+            if let Some(x) = v {
+                write_py_repr_float(&mut out, *x);
+            }
+            out.push_str("\r\n");
+        }
+    }
+    out
+}
+
+/// Python's csv module, Excel dialect, `QUOTE_MINIMAL`.
+fn csv_field(s: &str) -> std::borrow::Cow<'_, str> {
+    if s.contains([',', '"', '\r', '\n']) {
+        std::borrow::Cow::Owned(format!("\"{}\"", s.replace('"', "\"\"")))
+    } else {
+        std::borrow::Cow::Borrowed(s)
+    }
+}
+
+/// The body graphite-web sends for `format=raw` (`text/plain`).
+pub fn render_raw(series: &[RenderSeries<'_>]) -> String {
+    let mut out = String::new();
+    for s in series {
+        let _ = write!(out, "{},{},{},{}|", s.name, s.start, s.end, s.step);
+        for (i, v) in s.values.iter().enumerate() {
+            if i > 0 {
+                out.push(',');
+            }
+            match v {
+                Some(x) => write_py_repr_float(&mut out, *x),
+                None => out.push_str("None"),
+            }
+        }
+        out.push('\n');
+    }
+    out
+}
+
+/// Python's `repr(float)`: `nan`, `inf`, `-inf`, else [`write_py_float`].
+pub fn write_py_repr_float(out: &mut String, x: f64) {
+    if x.is_nan() {
+        out.push_str("nan");
+    } else if x.is_infinite() {
+        out.push_str(if x > 0.0 { "inf" } else { "-inf" });
+    } else {
+        write_py_float(out, x);
+    }
+}
+
+/// `json.dumps` of a float: `NaN`, `Infinity`, `-Infinity`, else [`write_py_float`].
+pub fn write_py_json_float(out: &mut String, x: f64) {
+    if x.is_nan() {
+        out.push_str("NaN");
+    } else if x.is_infinite() {
+        out.push_str(if x > 0.0 { "Infinity" } else { "-Infinity" });
+    } else {
+        write_py_float(out, x);
+    }
+}
+
+/// Python's `float.__repr__` for a finite value: the shortest digits that round-trip, in
+/// fixed notation when the decimal exponent is in `-4..16` (with `.0` if integral), else
+/// `d.ddde+XX`. Non-finite values are written as `repr` does (`nan`, `inf`).
+pub fn write_py_float(out: &mut String, x: f64) {
+    if !x.is_finite() {
+        write_py_repr_float(out, x);
+        return;
+    }
+    if x == 0.0 {
+        out.push_str(if x.is_sign_negative() { "-0.0" } else { "0.0" });
+        return;
+    }
+    // Rust's `{:e}` gives the shortest round-trip digits: "-1.2345e-5"
+    let sci = format!("{x:e}");
+    let (mantissa, exp) = sci.split_once('e').unwrap_or((&sci, "0"));
+    let exp: i32 = exp.parse().unwrap_or(0);
+    let (negative, mantissa) = match mantissa.strip_prefix('-') {
+        Some(m) => (true, m),
+        None => (false, mantissa),
+    };
+    let digits: String = mantissa.chars().filter(char::is_ascii_digit).collect();
+    if negative {
+        out.push('-');
+    }
+    if (-4..16).contains(&exp) {
+        if exp >= 0 {
+            let int_len = exp as usize + 1;
+            if digits.len() <= int_len {
+                out.push_str(&digits);
+                out.extend(std::iter::repeat_n('0', int_len - digits.len()));
+                out.push_str(".0");
+            } else {
+                out.push_str(&digits[..int_len]);
+                out.push('.');
+                out.push_str(&digits[int_len..]);
+            }
+        } else {
+            out.push_str("0.");
+            out.extend(std::iter::repeat_n('0', (-exp - 1) as usize));
+            out.push_str(&digits);
+        }
+    } else {
+        out.push_str(&digits[..1]);
+        if digits.len() > 1 {
+            out.push('.');
+            out.push_str(&digits[1..]);
+        }
+        let sign = if exp < 0 { '-' } else { '+' };
+        let _ = write!(out, "e{sign}{:02}", exp.unsigned_abs());
+    }
+}
+
+/// A JSON string as Python's `json.dumps` writes it with `ensure_ascii=True`.
+pub fn write_py_json_str(out: &mut String, s: &str) {
+    out.push('"');
+    for c in s.chars() {
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            '\n' => out.push_str("\\n"),
+            '\r' => out.push_str("\\r"),
+            '\t' => out.push_str("\\t"),
+            '\u{8}' => out.push_str("\\b"),
+            '\u{c}' => out.push_str("\\f"),
+            ' '..='~' => out.push(c),
+            _ => {
+                let mut buf = [0u16; 2];
+                for unit in c.encode_utf16(&mut buf) {
+                    let _ = write!(out, "\\u{unit:04x}");
+                }
+            }
+        }
+    }
+    out.push('"');
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn f(x: f64) -> String {
+        let mut s = String::new();
+        write_py_float(&mut s, x);
+        s
+    }
+
+    #[test]
+    fn python_float_repr() {
+        for (x, want) in [
+            (1.0, "1.0"),
+            (0.1, "0.1"),
+            (1e16, "1e+16"),
+            (1e15, "1000000000000000.0"),
+            (123_456_789_012_345_680.0, "1.2345678901234568e+17"),
+            (0.0001, "0.0001"),
+            (0.00001, "1e-05"),
+            (-0.0, "-0.0"),
+            (1.5e-7, "1.5e-07"),
+            (5e-324, "5e-324"),
+            (1e100, "1e+100"),
+            (12345.678, "12345.678"),
+            (0.123_456_789_012_345_68, "0.12345678901234568"),
+        ] {
+            assert_eq!(f(x), want, "{x:e}");
+        }
+    }
+
+    #[test]
+    fn json_string_escapes_like_ensure_ascii() {
+        let mut s = String::new();
+        write_py_json_str(&mut s, "a\"b\\c\n\u{7f}é😀\u{1}");
+        assert_eq!(s, r#""a\"b\\c\n\u007f\u00e9\ud83d\ude00\u0001""#);
+    }
+}
