@@ -176,10 +176,15 @@ impl Expected {
 
 impl fmt::Display for Expected {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        // an argument can be a path or a call: name only the broader one
+        let mut bits = self.0;
+        if self.contains(Self::ARGUMENT) {
+            bits &= !(Self::PATH.0 | Self::FUNCTION.0);
+        }
         let names: Vec<&str> = Self::NAMES
             .iter()
             .enumerate()
-            .filter(|(i, _)| self.0 & (1 << i) != 0)
+            .filter(|(i, _)| bits & (1 << i) != 0)
             .map(|(_, n)| *n)
             .collect();
         match names.as_slice() {
