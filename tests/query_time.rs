@@ -56,14 +56,25 @@ fn agrees_with_graphite_web() {
         }
     }
     assert!(count > 2000);
-    assert!(failures.is_empty(), "{} mismatches:\n{}", failures.len(), failures.join("\n"));
+    assert!(
+        failures.is_empty(),
+        "{} mismatches:\n{}",
+        failures.len(),
+        failures.join("\n")
+    );
 }
 
 #[test]
 fn time_zones() {
     assert_eq!(TimeZone::from_name("utc").unwrap().offset_at(0), 0);
-    assert_eq!(TimeZone::from_name("Etc/GMT+5").unwrap().offset_at(0), -5 * 3600);
-    assert_eq!(TimeZone::from_name("Etc/GMT-14").unwrap().offset_at(0), 14 * 3600);
+    assert_eq!(
+        TimeZone::from_name("Etc/GMT+5").unwrap().offset_at(0),
+        -5 * 3600
+    );
+    assert_eq!(
+        TimeZone::from_name("Etc/GMT-14").unwrap().offset_at(0),
+        14 * 3600
+    );
     assert!(TimeZone::from_name("Etc/GMT-15").is_err());
     assert!(TimeZone::from_name("Etc/GMT+05").is_err());
     assert_eq!(

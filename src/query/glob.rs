@@ -15,7 +15,8 @@
 //! [`NameIndex`] is a trie of nodes. A node is a leaf if the name ending there was
 //! inserted, and a branch if longer names continue below it; it can be both, and `find`
 //! then reports both, as graphite does for a directory next to a `.wsp` file of the same
-//! name. Results are sorted by path.
+//! name. Results are sorted by path. A node written with an escaped wildcard (`b\*`) is
+//! reported as written, as graphite's finder does.
 
 use std::collections::BTreeMap;
 use std::collections::BTreeSet;
@@ -431,10 +432,24 @@ impl NameIndex {
     /// `/metrics/find`: every leaf and branch whose path matches, sorted by path with a
     /// branch before a leaf of the same path.
     pub fn find(&self, pattern: &str) -> Result<Vec<FindMatch>, GlobError> {
-        let pattern = Pattern::new(pattern)?;
+        let compiled = Pattern::new(pattern)?;
         let mut out = Vec::new();
         let mut prefix = String::new();
-        find_rec(&self.root, &pattern.nodes, &mut prefix, &mut out);
+        find_rec(&self.root, &compiled.nodes, &mut prefix, &mut out);
+        let escaped = escaped_fields(pattern);
+        if !escaped.is_empty() {
+            let clean = pattern.replace('\\', "");
+            let clean_parts: Vec<&str> = clean.split('.').collect();
+            for m in &mut out {
+                let mut nodes: Vec<&str> = m.path.split('.').collect();
+                for &i in &escaped {
+                    if i < nodes.len() && i < clean_parts.len() {
+                        nodes[i] = clean_parts[i];
+                    }
+                }
+                m.path = nodes.join(".");
+            }
+        }
         out.sort_by(|a, b| a.path.cmp(&b.path).then(a.is_leaf.cmp(&b.is_leaf)));
         out.dedup();
         Ok(out)
@@ -464,6 +479,23 @@ impl NameIndex {
         all_rec(&self.root, &mut prefix, &mut out);
         out
     }
+}
+
+/// graphite's `find_escaped_pattern_fields`: the nodes of the raw pattern where one of
+/// `*?[{` is first found right after a backslash. The finder reports those nodes as written
+/// (backslashes removed) instead of the names they matched, so `a.b\*` finds `a.b*`.
+fn escaped_fields(pattern: &str) -> Vec<usize> {
+    pattern
+        .split('.')
+        .enumerate()
+        .filter(|(_, part)| {
+            ['*', '?', '[', '{'].iter().any(|&c| {
+                part.find(c)
+                    .is_some_and(|i| i > 0 && part.as_bytes()[i - 1] == b'\\')
+            })
+        })
+        .map(|(i, _)| i)
+        .collect()
 }
 
 fn remove_rec(node: &mut Node, parts: &[&str]) -> bool {
