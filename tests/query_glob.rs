@@ -132,7 +132,7 @@ fn pattern_matches_dotted_names() {
 /// A slow model: a name matches a pattern without wildcards only if it is equal, and
 /// `find` over an index returns exactly the inserted names `Pattern::matches` accepts.
 fn model_find(names: &[String], pattern: &str) -> Vec<String> {
-    let p = Pattern::new(pattern).unwrap();
+    let p = Pattern::new(pattern).expect("valid pattern");
     let mut out: Vec<String> = names.iter().filter(|n| p.matches(n)).cloned().collect();
     out.sort();
     out.dedup();

@@ -48,7 +48,7 @@ fn agrees_with_graphite_web() {
                 let want = c.result["error"].as_str().unwrap_or_default();
                 if let Some(msg) = graphite_message(e) {
                     if msg != want {
-                        failures.push(format!("{c:?}: message {msg:?}", c = line));
+                        failures.push(format!("{line:?}: message {msg:?}"));
                     }
                 }
             }
