@@ -134,6 +134,9 @@ fn python2_style_and_stack_opcodes() {
         b"\x80\x02]X\x02\x00\x00\x00\xed\xa0K\x01K\x02\x86\x86a.".to_vec(),
         b"\x80\x02]X\x01\x00\x00\x00aK\x01X\x04\x00\x00\x00\xd9\xa1\xd9\xa2\x86\x86a.".to_vec(),
         b"\x80\x02]X\x01\x00\x00\x00aK\x01C\x03\xd9\xa1\x32\x86\x86a.".to_vec(),
+        b"\x80\x02])(ea.".to_vec(),
+        b"\x80\x02])(K\x01ea.".to_vec(),
+        b"\x80\x02(e].".to_vec(),
     ];
     let want = judge(&bodies);
     let mut differ = Vec::new();

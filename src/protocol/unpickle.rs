@@ -544,7 +544,12 @@ impl<'a> Machine<'a> {
                 }
                 b'e' => {
                     let items = self.pop_mark()?;
-                    self.extend_top_list(items)?;
+                    if items.is_empty() {
+                        // CPython returns before looking at the target's type.
+                        self.top()?;
+                    } else {
+                        self.extend_top_list(items)?;
+                    }
                 }
                 b')' => self.push(Obj::Tuple(Vec::new())),
                 b't' => {
