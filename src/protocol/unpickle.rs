@@ -9,7 +9,8 @@
 //! - [`decode`]`(body, now, &limits)`: one pickle → one entry per element of the top-level
 //!   list, in order: a [`Point`] or the [`BadPickleItem`] reason it was skipped. A
 //!   [`PickleError`] rejects the whole message (carbon logs "invalid pickle" and ignores it).
-//!   Names borrow `body` unless an escape had to be decoded.
+//!   Names borrow `body` unless an escape had to be decoded. [`PickleError::name`] names
+//!   the kind of rejection for a counter.
 //! - [`BadPickleItem::ALL`] / [`BadPickleItem::name`]: the per-element drop reasons and
 //!   their counter names.
 //!
@@ -104,6 +105,22 @@ pub enum PickleError {
     /// The unpickled object is not a list or tuple.
     #[error("pickle holds {0}, not a list of points")]
     NotAList(&'static str),
+}
+
+impl PickleError {
+    /// `snake_case` name of the kind, for a self-metric such as `carbon.bad_pickles.<name>`.
+    pub fn name(&self) -> &'static str {
+        match self {
+            PickleError::TooLarge { .. } => "too_large",
+            PickleError::Truncated => "truncated",
+            PickleError::Forbidden { .. } => "forbidden_opcode",
+            PickleError::UnknownOpcode { .. } => "unknown_opcode",
+            PickleError::Protocol(_) => "protocol",
+            PickleError::TooDeep(_) => "too_deep",
+            PickleError::Malformed { .. } => "malformed",
+            PickleError::NotAList(_) => "not_a_list",
+        }
+    }
 }
 
 /// Why one element of an otherwise valid message gave no point.
