@@ -82,32 +82,39 @@ impl Pair {
         run(cmd, stdin)
     }
 
-    /// Runs the script and our subcommand at the same second; asserts equal output.
+    /// Runs the script, then our subcommand with `--now` set to each second the script may
+    /// have read (from just before it started to just after it ended), starting each try
+    /// from the same files; passes when one of them gives the same output and files.
+    /// A script whose own clock reads straddled a second can match none: then both
+    /// directories are restored and the step is run again.
     fn same(&self, script: &str, sub: &str, args: &[String], stdin: Option<&str>) -> (Run, i64) {
-        for _ in 0..20 {
+        let start = snapshot(self.ours.path());
+        for _ in 0..10 {
+            restore(self.theirs.path(), &start);
             let before = unix_now();
             let theirs = self.script(script, args, stdin);
-            if unix_now() != before {
-                // the script straddled a second; its files may not match any single `now`
-                self.resync();
-                continue;
+            let after = unix_now();
+            let theirs_files = snapshot(self.theirs.path());
+            let mut last = None;
+            for now in before..=after {
+                restore(self.ours.path(), &start);
+                let ours = self.ours(sub, args, now, stdin);
+                if ours == theirs && snapshot(self.ours.path()) == theirs_files {
+                    return (ours, now);
+                }
+                last = Some(ours);
             }
-            let ours = self.ours(sub, args, before, stdin);
-            assert_eq!(ours, theirs, "`{sub} {args:?}` differs from {script}");
-            return (ours, before);
+            if before == after {
+                // one second only: a real difference; show it
+                assert_eq!(
+                    last.as_ref(),
+                    Some(&theirs),
+                    "`{sub} {args:?}` differs from {script}"
+                );
+                self.same_files();
+            }
         }
-        panic!("could not run {script} within one second in 20 tries");
-    }
-
-    /// Makes the python directory equal to ours again after a discarded attempt.
-    fn resync(&self) {
-        for entry in std::fs::read_dir(self.theirs.path()).unwrap() {
-            std::fs::remove_file(entry.unwrap().path()).unwrap();
-        }
-        for entry in std::fs::read_dir(self.ours.path()).unwrap() {
-            let entry = entry.unwrap();
-            std::fs::copy(entry.path(), self.theirs.path().join(entry.file_name())).unwrap();
-        }
+        panic!("`{sub} {args:?}` matched {script} at no single second in 10 tries");
     }
 
     /// Asserts both directories hold the same files with the same bytes.
@@ -134,6 +141,32 @@ impl Pair {
         for (t, o) in theirs.iter().zip(&ours) {
             assert!(t.1 == o.1, "{} differs", t.0);
         }
+    }
+}
+
+/// A directory's files (name, bytes), sorted by name.
+fn snapshot(dir: &Path) -> Vec<(String, Vec<u8>)> {
+    let mut v: Vec<(String, Vec<u8>)> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| {
+            let e = e.unwrap();
+            (
+                e.file_name().to_string_lossy().into_owned(),
+                std::fs::read(e.path()).unwrap(),
+            )
+        })
+        .collect();
+    v.sort();
+    v
+}
+
+/// Makes `dir` hold exactly the files of `snap`.
+fn restore(dir: &Path, snap: &[(String, Vec<u8>)]) {
+    for entry in std::fs::read_dir(dir).unwrap() {
+        std::fs::remove_file(entry.unwrap().path()).unwrap();
+    }
+    for (name, bytes) in snap {
+        std::fs::write(dir.join(name), bytes).unwrap();
     }
 }
 

@@ -10,6 +10,7 @@ mod harness;
 
 use lonsdaleite::storage::aggregation::AggregationRules;
 use lonsdaleite::storage::schemas::Schemas;
+use lonsdaleite::storage::whisper::AggregationMethod;
 use serde_json::{json, Value};
 
 const TEXTS: &[&str] = &[
@@ -121,7 +122,7 @@ fn ours_aggregation(text: &str) -> Value {
                         r.name,
                         r.pattern,
                         r.x_files_factor.map(harness::f2h),
-                        r.method.map(|m| m.name())
+                        r.method.map(AggregationMethod::name)
                     ])
                 })
                 .collect();

@@ -78,26 +78,101 @@ impl AggregationMethod {
         Self::ALL.into_iter().find(|m| m.name() == name)
     }
 
-    /// Aggregates one lower slot. `known` are the present values in chronological order
-    /// (non-empty), `neighbours` all `n` higher slots (`None` = missing).
+    /// Aggregates one lower slot. `neighbours` are all `n` higher slots in chronological
+    /// order (`None` = missing); `known` must be its `Some` values (whisper passes both;
+    /// the result is computed from `neighbours`). NaN if nothing is known.
     pub fn aggregate(self, known: &[f64], neighbours: &[Option<f64>]) -> f64 {
-        match self {
-            Self::Average => py_sum(known.iter().copied()) / known.len() as f64,
-            Self::Sum => py_sum(known.iter().copied()),
-            Self::Last => known.last().copied().unwrap_or(f64::NAN),
-            Self::Max => pick(known, |x| x, |new, cur| new > cur),
-            Self::Min => pick(known, |x| x, |new, cur| new < cur),
-            Self::AvgZero => {
-                // Python's `x or 0`: None and ±0.0 become 0; NaN is truthy and stays.
-                let values = neighbours.iter().map(|v| match v {
-                    Some(x) if *x != 0.0 || x.is_nan() => *x,
-                    _ => 0.0,
-                });
-                py_sum(values) / neighbours.len() as f64
-            }
-            Self::AbsMax => pick(known, f64::abs, |new, cur| new > cur),
-            Self::AbsMin => pick(known, f64::abs, |new, cur| new < cur),
+        let _ = known; // the known values are exactly the `Some`s of `neighbours`
+        let mut acc = Accumulator::new(self);
+        for &v in neighbours {
+            acc.push(v);
         }
+        acc.finish().unwrap_or(f64::NAN)
+    }
+}
+
+/// [`AggregationMethod::aggregate`] one neighbour at a time, without allocating (the
+/// propagation hot path). Feed all `n` neighbours in chronological order.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Accumulator {
+    method: AggregationMethod,
+    /// Neighbours seen.
+    n: usize,
+    /// Known neighbours seen.
+    known: usize,
+    /// Left-to-right sum from 0.0 of the known values (`avg_zero`: of all values, `x or 0`).
+    sum: f64,
+    /// Last known value, or the current max/min/absmax/absmin pick.
+    pick: f64,
+}
+
+impl Accumulator {
+    pub(crate) fn new(method: AggregationMethod) -> Self {
+        Self {
+            method,
+            n: 0,
+            known: 0,
+            sum: 0.0,
+            pick: f64::NAN,
+        }
+    }
+
+    /// Adds the next neighbour (`None` = missing).
+    pub(crate) fn push(&mut self, value: Option<f64>) {
+        self.n += 1;
+        if self.method == AggregationMethod::AvgZero {
+            // Python's `x or 0`: None and ±0.0 become 0; NaN is truthy and stays.
+            if let Some(x) = value.filter(|x| *x != 0.0 || x.is_nan()) {
+                self.sum += x;
+            } else {
+                self.sum += 0.0;
+            }
+        }
+        let Some(x) = value else {
+            return;
+        };
+        let first = self.known == 0;
+        self.known += 1;
+        // Python's max/min (with key=abs): replace only on a strict comparison.
+        let better = |new: f64, cur: f64| match self.method {
+            AggregationMethod::Max => new > cur,
+            AggregationMethod::Min => new < cur,
+            AggregationMethod::AbsMax => new.abs() > cur.abs(),
+            AggregationMethod::AbsMin => new.abs() < cur.abs(),
+            _ => true,
+        };
+        match self.method {
+            AggregationMethod::Average | AggregationMethod::Sum => self.sum += x,
+            AggregationMethod::AvgZero => {}
+            _ => {
+                if first || better(x, self.pick) {
+                    self.pick = x;
+                }
+            }
+        }
+    }
+
+    /// Neighbours seen so far.
+    pub(crate) fn count(&self) -> usize {
+        self.n
+    }
+
+    /// Known neighbours seen so far.
+    pub(crate) fn known(&self) -> usize {
+        self.known
+    }
+
+    /// The aggregate, or `None` if no neighbour was known.
+    pub(crate) fn finish(&self) -> Option<f64> {
+        if self.known == 0 {
+            return None;
+        }
+        Some(match self.method {
+            AggregationMethod::Average => self.sum / self.known as f64,
+            AggregationMethod::Sum => self.sum,
+            AggregationMethod::AvgZero => self.sum / self.n as f64,
+            _ => self.pick,
+        })
     }
 }
 
@@ -105,25 +180,6 @@ impl std::fmt::Display for AggregationMethod {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str(self.name())
     }
-}
-
-/// `sum()` as `CPython` ≤ 3.11 computes it for floats: start at 0, add left to right.
-fn py_sum(values: impl Iterator<Item = f64>) -> f64 {
-    values.fold(0.0, |acc, x| acc + x)
-}
-
-/// Python's `max`/`min` with a key: keep the current item unless `better(key(new), key(cur))`.
-fn pick(values: &[f64], key: fn(f64) -> f64, better: fn(f64, f64) -> bool) -> f64 {
-    let mut iter = values.iter().copied();
-    let Some(mut best) = iter.next() else {
-        return f64::NAN;
-    };
-    for v in iter {
-        if better(key(v), key(best)) {
-            best = v;
-        }
-    }
-    best
 }
 
 #[cfg(test)]
@@ -178,6 +234,7 @@ mod tests {
         assert!(AggregationMethod::Max.aggregate(&k, &n).is_nan());
         assert!(AggregationMethod::Min.aggregate(&k, &n).is_nan());
         let k = [1.0, f64::NAN, 5.0];
+        let n = [Some(1.0), Some(f64::NAN), Some(5.0)];
         assert_eq!(
             AggregationMethod::Max.aggregate(&k, &n).to_bits(),
             5.0_f64.to_bits()

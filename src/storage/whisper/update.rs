@@ -10,6 +10,7 @@
 
 use std::ops::Range;
 
+use super::aggregate::Accumulator;
 use super::header::{
     decode_point, encode_point, read_base, read_points, ArchiveInfo, Header, POINT_SIZE,
 };
@@ -41,6 +42,9 @@ pub struct NeighbourReads {
     /// Second read at the archive start when the neighbours wrap.
     pub second: Option<(u64, u64)>,
 }
+
+/// Bytes of neighbours `propagate` reads onto the stack (64 points).
+const STACK: usize = 64 * POINT_SIZE as usize;
 
 fn io(e: std::io::Error) -> WhisperError {
     WhisperError::io(e)
@@ -187,19 +191,16 @@ pub fn propagated_value(
     higher_step: i64,
     neighbour_bytes: &[u8],
 ) -> Option<f64> {
-    let mut neighbours = Vec::with_capacity(neighbour_bytes.len() / POINT_SIZE as usize);
+    let mut acc = Accumulator::new(method);
     let mut expected = lower_start;
     for chunk in neighbour_bytes.chunks_exact(POINT_SIZE as usize) {
         let (ts, value) = decode_point(chunk);
-        neighbours.push((ts == expected).then_some(value));
+        acc.push((ts == expected).then_some(value));
         expected += higher_step;
     }
-    let known: Vec<f64> = neighbours.iter().flatten().copied().collect();
-    if known.is_empty() {
-        return None;
-    }
-    let ratio = known.len() as f64 / neighbours.len() as f64;
-    (ratio >= f64::from(x_files_factor)).then(|| method.aggregate(&known, &neighbours))
+    let value = acc.finish()?;
+    let ratio = acc.known() as f64 / acc.count() as f64;
+    (ratio >= f64::from(x_files_factor)).then_some(value)
 }
 
 /// Writes `(interval, value)` into `archive`: at slot 0 if the archive is empty,
@@ -232,17 +233,34 @@ pub fn propagate<S: WriteAt + ?Sized>(
     let lower_start = lower.interval(timestamp)?;
     let higher_base = read_base(store, higher)?;
     let reads = neighbour_reads(higher, higher_base, lower_start, lower.seconds_per_point)?;
-    let mut buf = Vec::new();
-    read_points(store, reads.first.0, reads.first.1, &mut buf)?;
-    if let Some((off, len)) = reads.second {
-        read_points(store, off, len, &mut buf)?;
-    }
+    let first_len = reads.first.1 as usize;
+    let total = first_len + reads.second.map_or(0, |(_, len)| len as usize);
+    // up to 64 neighbours (the usual case) are read onto the stack
+    let mut stack = [0_u8; STACK];
+    let mut heap = Vec::new();
+    let buf: &[u8] = if total <= STACK {
+        let corrupt = |_| WhisperError::Corrupt("Unable to read datapoints".to_owned());
+        let (first, rest) = stack.split_at_mut(first_len);
+        store.read_at(reads.first.0, first).map_err(corrupt)?;
+        if let Some((off, len)) = reads.second {
+            store
+                .read_at(off, &mut rest[..len as usize])
+                .map_err(corrupt)?;
+        }
+        &stack[..total]
+    } else {
+        read_points(store, reads.first.0, reads.first.1, &mut heap)?;
+        if let Some((off, len)) = reads.second {
+            read_points(store, off, len, &mut heap)?;
+        }
+        &heap
+    };
     let value = propagated_value(
         header.aggregation_method,
         header.x_files_factor,
         lower_start,
         higher.step()?,
-        &buf,
+        buf,
     );
     match value {
         Some(v) => {
