@@ -400,3 +400,37 @@ fn create_rate_limit_makes_points_wait_and_shutdown_writes_them_all() {
         );
     }
 }
+
+#[test]
+fn carbon_tagged_names_are_normalised_into_one_series() {
+    use std::io::Write;
+    let srv = Server::start(&["--shards", "2", "--flush-interval", "1000s"]);
+    let t = now() - 120;
+    let mut c = std::net::TcpStream::connect(srv.carbon_tcp.unwrap()).unwrap();
+    c.write_all(
+        format!(
+            "disk.used;host=a;dc=eu 5 {t}\ndisk.used;dc=eu;host=a 7 {}\n",
+            t + 60
+        )
+        .as_bytes(),
+    )
+    .unwrap();
+    drop(c);
+    let rel = lonsdaleite::protocol::tagged::storage_path(b"disk.used;dc=eu;host=a", true);
+    let path = srv.data_dir.path().join("whisper").join(rel);
+    assert!(path.starts_with(srv.data_dir.path().join("whisper/_tagged")));
+    wait_value(&path, 7.0);
+    let dir = srv.stop_keeping_data();
+    let path = dir
+        .path()
+        .join("whisper")
+        .join(lonsdaleite::protocol::tagged::storage_path(
+            b"disk.used;dc=eu;host=a",
+            true,
+        ));
+    let r = file::fetch(&path, t - 60, Some(t + 120), now() + 60, None)
+        .unwrap()
+        .unwrap();
+    let got: Vec<f64> = r.values.iter().flatten().copied().collect();
+    assert_eq!(got, [5.0, 7.0], "both tag orders land in one file");
+}

@@ -15,6 +15,7 @@ use futures_lite::AsyncReadExt;
 
 use crate::protocol::carbon::{datagram_lines, parse_line, MAX_LINE};
 use crate::protocol::framing::LineFramer;
+use crate::protocol::tagged::normalize;
 use crate::store::{bump, PointRouter};
 
 fn now_secs() -> i64 {
@@ -31,10 +32,22 @@ fn accept_line(
 ) -> bool {
     if let Ok(p) = parse_line(line, now) {
         *received += 1;
-        points.add(&p.name, p.timestamp, p.value)
+        add_point(points, &p.name, p.timestamp, p.value)
     } else {
         *bad += 1;
         false
+    }
+}
+
+/// Route a point under carbon's normal form of its name (tags sorted, so tag order
+/// never splits a series); a name whose tags are invalid is kept as sent, as carbon does.
+fn add_point(points: &PointRouter, name: &[u8], ts: i64, value: f64) -> bool {
+    match normalize(name) {
+        Ok(normal) => points.add(&normal, ts, value),
+        Err(e) => {
+            tracing::debug!(error = %e, name = %String::from_utf8_lossy(name), "carbon: invalid tags, name kept as sent");
+            points.add(name, ts, value)
+        }
     }
 }
 
@@ -240,7 +253,7 @@ async fn pickle_conn(mut stream: glommio::net::TcpStream, points: Rc<PointRouter
                                 match item {
                                     Ok(p) => {
                                         received += 1;
-                                        full |= points.add(&p.name, p.timestamp, p.value);
+                                        full |= add_point(&points, &p.name, p.timestamp, p.value);
                                     }
                                     Err(_) => bad += 1,
                                 }
