@@ -12,8 +12,6 @@
 
 use std::path::{Component, Path, PathBuf};
 
-use sha2::{Digest, Sha256};
-
 /// The directory under the data directory that holds the whisper tree.
 pub const WHISPER_DIR: &str = "whisper";
 
@@ -40,7 +38,12 @@ pub fn relative_path(metric: &str) -> Result<PathBuf, LayoutError> {
         return Err(LayoutError::Empty);
     }
     if metric.contains(';') {
-        return Ok(tagged_relative_path(metric));
+        // carbon's hashed layout (TAG_HASH_FILENAMES = True), one implementation for
+        // the receivers and the writer.
+        return Ok(crate::protocol::tagged::storage_path(
+            metric.as_bytes(),
+            true,
+        ));
     }
     let rel = PathBuf::from(format!("{}.{EXTENSION}", metric.replace('.', "/")));
     let escapes = rel
@@ -50,20 +53,6 @@ pub fn relative_path(metric: &str) -> Result<PathBuf, LayoutError> {
         return Err(LayoutError::Escapes(metric.to_owned()));
     }
     Ok(rel)
-}
-
-/// `_tagged/<h[0..3]>/<h[3..6]>/<h>.wsp` for a normalised tagged name.
-pub fn tagged_relative_path(normalised: &str) -> PathBuf {
-    let digest = Sha256::digest(normalised.as_bytes());
-    let hex: String = digest.iter().fold(String::with_capacity(64), |mut s, b| {
-        use std::fmt::Write;
-        let _ = write!(s, "{b:02x}");
-        s
-    });
-    Path::new("_tagged")
-        .join(&hex[0..3])
-        .join(&hex[3..6])
-        .join(format!("{hex}.{EXTENSION}"))
 }
 
 /// The absolute file of `metric` under `data_dir` (`<data_dir>/whisper/…`).
