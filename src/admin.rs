@@ -31,6 +31,8 @@ pub struct AdminState {
     pub healthy: AtomicBool,
     /// Unix time the server started.
     pub started: u64,
+    /// Every shard's storage counters (empty when storage is off).
+    pub storage: Vec<Arc<crate::store::StoreStats>>,
 }
 
 /// Accept admin connections forever.
@@ -175,6 +177,31 @@ async fn stats(state: &AdminState) -> String {
             "graphite.dropped_points: {}",
             f.dropped_points.load(Ordering::Relaxed)
         );
+    }
+    if !state.storage.is_empty() {
+        type Field = fn(&crate::store::StoreStats) -> &std::sync::atomic::AtomicU64;
+        let fields: [(&str, Field); 12] = [
+            ("carbon.metrics_received", |x| &x.metrics_received),
+            ("carbon.bad_lines", |x| &x.bad_lines),
+            ("storage.committed_points", |x| &x.committed_points),
+            ("storage.update_operations", |x| &x.update_operations),
+            ("storage.creates", |x| &x.creates),
+            ("storage.errors", |x| &x.errors),
+            ("storage.cache_size", |x| &x.cache_size),
+            ("storage.cache_queues", |x| &x.cache_queues),
+            ("storage.cache_overflow", |x| &x.cache_overflow),
+            ("storage.bad_names", |x| &x.bad_names),
+            ("storage.lost_in_shutdown", |x| &x.lost_in_shutdown),
+            ("storage.update_micros", |x| &x.update_micros),
+        ];
+        for (name, field) in fields {
+            let total: u64 = state
+                .storage
+                .iter()
+                .map(|x| field(x).load(Ordering::Relaxed))
+                .sum();
+            let _ = writeln!(s, "{name}: {total}");
+        }
     }
     s.push_str("END\n\n");
     s

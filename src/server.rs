@@ -346,6 +346,11 @@ pub fn run(cfg: Config, listeners: Listeners, shutdown: &Arc<Shutdown>) -> Resul
         forward: forward_stats.clone(),
         healthy: AtomicBool::new(true),
         started: crate::clock::now().as_secs(),
+        storage: if storage.is_some() {
+            store_stats.clone()
+        } else {
+            Vec::new()
+        },
     };
     let side = side_thread(
         listeners.admin,

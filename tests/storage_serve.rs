@@ -200,6 +200,10 @@ fn carbon_plaintext_over_tcp_and_udp_is_stored_and_bad_lines_do_not_break_the_co
     wait_value(&wsp(&dir, "servers.split.value"), 123.0);
     wait_value(&wsp(&dir, "servers.tabbed"), 7.0);
     wait_value(&wsp(&dir, "servers.udp.two"), 2.0);
+    // 50 + tabbed + split + 2 over UDP; `garbage`, `only two` and the NaN are bad lines.
+    assert_eq!(srv.stat("carbon.metrics_received"), 54);
+    assert_eq!(srv.stat("carbon.bad_lines"), 3);
+    assert!(srv.stat("storage.committed_points") >= 50);
     let dir = srv.stop_keeping_data();
     for i in 0..50 {
         assert_eq!(
