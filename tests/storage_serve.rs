@@ -438,3 +438,65 @@ fn carbon_tagged_names_are_normalised_into_one_series() {
     let got: Vec<f64> = r.values.iter().flatten().copied().collect();
     assert_eq!(got, [5.0, 7.0], "both tag orders land in one file");
 }
+
+#[test]
+fn sigterm_under_load_loses_nothing_that_was_received() {
+    use std::fmt::Write as _;
+    use std::io::Write;
+    // Small files (60 points each), so the test measures the drain, not the disk.
+    let conf = tempfile::tempdir().unwrap().keep();
+    std::fs::write(
+        conf.join("storage-schemas.conf"),
+        "[load]\npattern = ^load\\.\nretentions = 60s:1h\n",
+    )
+    .unwrap();
+    std::fs::write(conf.join("lonsdaleite.toml"), "").unwrap();
+    let cfg = conf.join("lonsdaleite.toml").display().to_string();
+    let srv = Server::start(&[
+        "--shards",
+        "2",
+        "--flush-interval",
+        "1000s",
+        "--config",
+        &cfg,
+    ]);
+    let t = now() - 30;
+    let total = 3000u64;
+    let addr = srv.carbon_tcp.unwrap();
+    // Three connections in parallel, as agents would.
+    let senders: Vec<_> = (0..3u64)
+        .map(|c| {
+            std::thread::spawn(move || {
+                let mut s = std::net::TcpStream::connect(addr).unwrap();
+                let mut text = String::new();
+                for i in (c..total).step_by(3) {
+                    let _ = writeln!(text, "load.s{}.m{i} {i} {t}", i % 50);
+                }
+                s.write_all(text.as_bytes()).unwrap();
+            })
+        })
+        .collect();
+    for h in senders {
+        h.join().unwrap();
+    }
+    // Stop as soon as everything is received: most points are still in the caches.
+    let end = Instant::now() + Duration::from_secs(20);
+    while srv.stat("carbon.metrics_received") < total {
+        assert!(Instant::now() < end, "not all points received");
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    let dir = srv.stop_keeping_data();
+    let sample = wsp(dir.path(), "load.s0.m0");
+    assert_eq!(file::info(&sample).unwrap().archives[0].points, 60);
+    let missing: Vec<u64> = (0..total)
+        .filter(|i| {
+            last_value(&wsp(dir.path(), &format!("load.s{}.m{i}", i % 50))) != Some(*i as f64)
+        })
+        .collect();
+    assert!(
+        missing.is_empty(),
+        "{} of {total} points lost: {:?}…",
+        missing.len(),
+        &missing[..missing.len().min(10)]
+    );
+}
