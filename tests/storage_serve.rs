@@ -500,3 +500,75 @@ fn sigterm_under_load_loses_nothing_that_was_received() {
         &missing[..missing.len().min(10)]
     );
 }
+
+/// Makes a path immutable (`chattr +i`: even root cannot write it) until dropped.
+struct Immutable(Vec<std::path::PathBuf>);
+
+impl Immutable {
+    fn set(paths: &[std::path::PathBuf]) -> Self {
+        for p in paths {
+            let ok = std::process::Command::new("chattr")
+                .arg("+i")
+                .arg(p)
+                .status();
+            assert!(
+                ok.is_ok_and(|s| s.success()),
+                "chattr +i {} failed: this test needs e2fsprogs' chattr and a file system with the immutable flag (ext4, xfs, btrfs)",
+                p.display()
+            );
+        }
+        Self(paths.to_vec())
+    }
+}
+
+impl Drop for Immutable {
+    fn drop(&mut self) {
+        for p in &self.0 {
+            let _ = std::process::Command::new("chattr")
+                .arg("-i")
+                .arg(p)
+                .status();
+        }
+    }
+}
+
+#[test]
+fn an_unwritable_data_directory_gives_counted_errors_and_no_corrupt_files() {
+    use std::io::Write;
+    let srv = Server::start(&["--shards", "1", "--flush-interval", "1000s"]);
+    let t = now() - 300;
+    let send = |line: String| {
+        let mut c = std::net::TcpStream::connect(srv.carbon_tcp.unwrap()).unwrap();
+        c.write_all(line.as_bytes()).unwrap();
+    };
+    let dir = srv.data_dir.path().to_owned();
+    let existing = wsp(&dir, "ro.a");
+    send(format!("ro.a 1 {t}\n"));
+    wait_value(&existing, 1.0);
+    let before = std::fs::read(&existing).unwrap();
+    let ro_dir = dir.join("whisper/ro");
+    let guard = Immutable::set(&[existing.clone(), ro_dir.clone()]);
+    let errors_before = srv.stat("storage.errors");
+    send(format!("ro.a 2 {}\nro.b 3 {t}\n", t + 60));
+    let end = Instant::now() + Duration::from_secs(15);
+    while srv.stat("storage.errors") < errors_before + 2 {
+        assert!(Instant::now() < end, "write errors not counted");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert!(srv.stderr().contains("eacces"), "{}", srv.stderr());
+    assert_eq!(
+        std::fs::read(&existing).unwrap(),
+        before,
+        "the file was changed"
+    );
+    let names: Vec<String> = std::fs::read_dir(&ro_dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    assert_eq!(names, ["a.wsp"], "no new or temporary file");
+    // Writable again: the held points are written without a restart.
+    drop(guard);
+    wait_value(&wsp(&dir, "ro.b"), 3.0);
+    wait_value(&existing, 2.0);
+    srv.stop();
+}
