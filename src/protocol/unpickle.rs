@@ -39,7 +39,11 @@
 //! an int too large for a float, or a non-finite timestamp, skips the element [the
 //! connection is dropped]; protocol-0 `INT`/`LONG` accept decimal digits only [C `strtol`
 //! base 0 would also read `0x10` and octal `010`]; strings must be valid Unicode (no lone
-//! surrogates); only a list or tuple is accepted at the top level.
+//! surrogates); only a list or tuple is accepted at the top level; a memo index larger
+//! than the message is refused [the C unpickler tries to allocate that much: MemoryError,
+//! or success for moderately large ones]; an opcode that crosses the end of a protocol-4
+//! frame is refused [Python's pure unpickler refuses it too; the C one over `BytesIO`
+//! drops the bytes and misreads the rest].
 
 use std::borrow::Cow;
 use std::collections::HashMap;
@@ -193,6 +197,7 @@ pub fn decode<'a>(
         marks: Vec::new(),
         memo: HashMap::new(),
         max_depth: limits.max_depth,
+        frame_end: None,
         op_at: 0,
         op_name: "",
     };
@@ -244,6 +249,8 @@ struct Machine<'a> {
     marks: Vec<usize>,
     memo: HashMap<u64, u32>,
     max_depth: usize,
+    /// End of the current protocol-4 frame: nothing may be read across it.
+    frame_end: Option<usize>,
     /// Offset and name of the opcode being run, for errors.
     op_at: usize,
     op_name: &'static str,
@@ -289,6 +296,15 @@ impl<'a> Machine<'a> {
 
     fn take(&mut self, n: usize) -> Result<&'a [u8], PickleError> {
         let end = self.pos.checked_add(n).ok_or(PickleError::Truncated)?;
+        // Python's unpickler refuses a read that crosses the end of a frame ("pickle
+        // exhausted before end of frame"); carbon's (C, over BytesIO) loses the bytes.
+        if let Some(fe) = self.frame_end {
+            if self.pos >= fe {
+                self.frame_end = None;
+            } else if end > fe {
+                return Err(self.malformed("an opcode crosses the end of its frame"));
+            }
+        }
         let s = self.body.get(self.pos..end).ok_or(PickleError::Truncated)?;
         self.pos = end;
         Ok(s)
@@ -388,6 +404,12 @@ impl<'a> Machine<'a> {
     }
 
     fn memo_put(&mut self, idx: u64) -> Result<(), PickleError> {
+        // A pickler numbers memo entries 0, 1, 2…, so an index beyond the message size is
+        // never written by one; carbon's C unpickler would try to allocate a memo that
+        // large (MemoryError). Refuse it.
+        if idx > self.body.len() as u64 {
+            return Err(self.malformed("memo index larger than the message"));
+        }
         let top = self.top()?;
         self.memo.insert(idx, top);
         Ok(())
@@ -435,10 +457,14 @@ impl<'a> Machine<'a> {
                 }
                 0x95 => {
                     // FRAME: a length prefix for what follows; the data is read as usual.
+                    if self.frame_end.is_some_and(|fe| self.pos < fe) {
+                        return Err(self.malformed("a new frame starts inside the current one"));
+                    }
                     let n = self.len_u64()?;
                     if n > self.body.len() - self.pos {
                         return Err(PickleError::Truncated);
                     }
+                    self.frame_end = Some(self.pos + n);
                 }
                 b'.' => return self.pop(),
                 b'(' => {
