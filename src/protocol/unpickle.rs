@@ -40,7 +40,7 @@
 //! connection is dropped]; protocol-0 `INT`/`LONG` accept decimal digits only [C `strtol`
 //! base 0 would also read `0x10` and octal `010`]; strings must be valid Unicode (no lone
 //! surrogates); only a list or tuple is accepted at the top level; a memo index larger
-//! than the message is refused [the C unpickler tries to allocate that much: MemoryError,
+//! than the message is refused [the C unpickler tries to allocate that much: `MemoryError`,
 //! or success for moderately large ones]; an opcode that crosses the end of a protocol-4
 //! frame is refused [Python's pure unpickler refuses it too; the C one over `BytesIO`
 //! drops the bytes and misreads the rest].
