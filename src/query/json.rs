@@ -429,7 +429,9 @@ pub fn write_py_float(out: &mut String, x: f64) {
         Some(m) => (true, m),
         None => (false, mantissa),
     };
-    let digits: String = mantissa.chars().filter(char::is_ascii_digit).collect();
+    let mut digits: String = mantissa.chars().filter(char::is_ascii_digit).collect();
+    let mut exp = exp;
+    python_tie_break(x, &mut digits, &mut exp);
     if negative {
         out.push('-');
     }
@@ -458,6 +460,36 @@ pub fn write_py_float(out: &mut String, x: f64) {
         }
         let sign = if exp < 0 { '-' } else { '+' };
         let _ = write!(out, "e{sign}{:02}", exp.unsigned_abs());
+    }
+}
+
+/// Python's shortest repr rounds a half-way last digit to even (David Gay's `dtoa` mode
+/// 0) where Rust's picks the upper one: `829348089372219.25` is `...219.2` in Python. When
+/// Rust's last digit is odd and the candidate one below also reads back as `x`, the exact
+/// expansion decides: if `x` lies exactly half-way, the even (lower) candidate wins.
+fn python_tie_break(x: f64, digits: &mut String, exp: &mut i32) {
+    let Some(last) = digits.bytes().last() else {
+        return;
+    };
+    if (last - b'0') % 2 == 0 {
+        return;
+    }
+    let mut lower = digits.clone();
+    lower.pop();
+    lower.push(char::from(last - 1));
+    let lower_value = format!("{}.{}e{}", &lower[..1], &lower[1..], *exp).parse::<f64>();
+    if lower_value.map(f64::abs) != Ok(x.abs()) {
+        return;
+    }
+    // exact digits of |x|: is it lower followed by a 5 and nothing else?
+    let n = digits.len();
+    let exact = format!("{:.*e}", n + 40, x.abs());
+    let (mantissa, exact_exp) = exact.split_once('e').unwrap_or((&exact, "0"));
+    let exact_digits: Vec<u8> = mantissa.bytes().filter(u8::is_ascii_digit).collect();
+    let tie =
+        exact_digits.get(n) == Some(&b'5') && exact_digits[n + 1..].iter().all(|&d| d == b'0');
+    if tie && exact_digits[..n] == *lower.as_bytes() && exact_exp.parse() == Ok(*exp) {
+        *digits = lower;
     }
 }
 
