@@ -33,6 +33,9 @@ pub struct AdminState {
     pub started: u64,
     /// Every shard's storage counters (empty when storage is off).
     pub storage: Vec<Arc<crate::store::StoreStats>>,
+    /// The names found on disk at start, once the scan is done.
+    pub index:
+        Arc<std::sync::Mutex<Option<(crate::query::glob::NameIndex, crate::index::ScanReport)>>>,
 }
 
 /// Accept admin connections forever.
@@ -201,6 +204,18 @@ async fn stats(state: &AdminState) -> String {
                 .map(|x| field(x).load(Ordering::Relaxed))
                 .sum();
             let _ = writeln!(s, "{name}: {total}");
+        }
+    }
+    if let Ok(guard) = state.index.lock() {
+        match guard.as_ref() {
+            Some((_, r)) => {
+                let _ = writeln!(s, "index.series: {}", r.series);
+                let _ = writeln!(s, "index.tagged_files: {}", r.tagged);
+                let _ = writeln!(s, "index.scan_seconds: {:.3}", r.elapsed.as_secs_f64());
+            }
+            None => {
+                let _ = writeln!(s, "index.series: scanning");
+            }
         }
     }
     s.push_str("END\n\n");

@@ -13,6 +13,7 @@
 //! - [`admin`]: etsy's management interface (line commands over TCP).
 //! - [`forward`]: the Graphite forwarder: one persistent connection, bounded backlog.
 //! - [`storage`]: the whisper file format and carbon's schema files.
+//! - [`index`]: the names of the series already on disk, scanned at start.
 //! - [`cache`]: the per-shard write-back cache of points waiting for their whisper file.
 //! - [`writer`]: a shard's whisper writer: cached points into files through io_uring.
 //! - [`store`]: a shard's storage tasks: point intake from peers, the writer loop, the drain.
@@ -29,6 +30,7 @@ pub mod cli;
 pub mod clock;
 pub mod config;
 pub mod forward;
+pub mod index;
 pub mod protocol;
 pub mod query;
 pub mod route;

@@ -351,7 +351,29 @@ pub fn run(cfg: Config, listeners: Listeners, shutdown: &Arc<Shutdown>) -> Resul
         } else {
             Vec::new()
         },
+        index: Arc::default(),
     };
+    // The names already on disk, scanned off the shards so ingest never waits for it.
+    {
+        let slot = admin.index.clone();
+        let dir = cfg.data_dir.join("whisper");
+        let _ = std::thread::Builder::new()
+            .name("index-scan".into())
+            .spawn(move || {
+                let (index, report) = crate::index::scan(&dir);
+                tracing::info!(
+                    series = report.series,
+                    tagged_files = report.tagged,
+                    directories = report.directories,
+                    skipped = report.skipped,
+                    seconds = report.elapsed.as_secs_f64(),
+                    "indexed the whisper files on disk"
+                );
+                if let Ok(mut s) = slot.lock() {
+                    *s = Some((index, report));
+                }
+            });
+    }
     let side = side_thread(
         listeners.admin,
         admin,

@@ -1,0 +1,144 @@
+//! The names of the series already on disk: a walk of `<data-dir>/whisper` at start.
+//!
+//! [`scan`] turns every `a/b/c.wsp` under the whisper directory into the series name
+//! `a.b.c` and puts it in a [`NameIndex`] (the in-memory tree the render API's
+//! `/metrics/find` and globbing read). Files under `_tagged/` are counted but not named:
+//! their file names are hashes, and the tag index that maps them back is not built yet.
+//! The server runs the scan on its own thread at start, so ingest never waits for it, and
+//! logs how long it took (`bench/e2e/index-scan.sh` measures it at 1M files).
+
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use crate::query::glob::NameIndex;
+
+/// What a scan found.
+#[derive(Debug, Default)]
+pub struct ScanReport {
+    /// `.wsp` files named in the index.
+    pub series: usize,
+    /// `.wsp` files under `_tagged/` (counted, not named).
+    pub tagged: usize,
+    /// Directories read.
+    pub directories: usize,
+    /// Entries that could not be read or are not valid UTF-8 names (skipped).
+    pub skipped: usize,
+    pub elapsed: Duration,
+}
+
+/// Walk `whisper_dir` and index every series file in it. A missing directory is an empty
+/// index; unreadable parts are skipped and counted.
+pub fn scan(whisper_dir: &Path) -> (NameIndex, ScanReport) {
+    let started = Instant::now();
+    let mut index = NameIndex::new();
+    let mut report = ScanReport::default();
+    let mut stack: Vec<(PathBuf, String)> = vec![(whisper_dir.to_path_buf(), String::new())];
+    while let Some((dir, prefix)) = stack.pop() {
+        let Ok(entries) = std::fs::read_dir(&dir) else {
+            if dir != whisper_dir {
+                report.skipped += 1;
+            }
+            continue;
+        };
+        report.directories += 1;
+        for entry in entries {
+            let Ok(entry) = entry else {
+                report.skipped += 1;
+                continue;
+            };
+            let Ok(file_type) = entry.file_type() else {
+                report.skipped += 1;
+                continue;
+            };
+            let file_name = entry.file_name();
+            let Some(node) = file_name.to_str() else {
+                report.skipped += 1;
+                continue;
+            };
+            if file_type.is_dir() {
+                if prefix.is_empty() && node == "_tagged" {
+                    report.tagged += count_files(&entry.path());
+                    continue;
+                }
+                let name = if prefix.is_empty() {
+                    node.to_owned()
+                } else {
+                    format!("{prefix}.{node}")
+                };
+                stack.push((entry.path(), name));
+            } else if let Some(leaf) = node.strip_suffix(".wsp") {
+                if leaf.is_empty() || leaf.starts_with('.') {
+                    continue; // a temporary or hidden file
+                }
+                if prefix.is_empty() {
+                    index.insert(leaf);
+                } else {
+                    index.insert(&format!("{prefix}.{leaf}"));
+                }
+                report.series += 1;
+            }
+        }
+    }
+    report.elapsed = started.elapsed();
+    (index, report)
+}
+
+/// `.wsp` files anywhere under `dir`.
+fn count_files(dir: &Path) -> usize {
+    let mut n = 0;
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        let Ok(entries) = std::fs::read_dir(&d) else {
+            continue;
+        };
+        for e in entries.flatten() {
+            match e.file_type() {
+                Ok(t) if t.is_dir() => stack.push(e.path()),
+                Ok(_) if e.file_name().to_string_lossy().ends_with(".wsp") => n += 1,
+                _ => {}
+            }
+        }
+    }
+    n
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_from_the_carbon_layout() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path().join("whisper");
+        for f in [
+            "stats/api/hits.wsp",
+            "stats_counts/api/hits.wsp",
+            "servers/web1/cpu/user.wsp",
+            "servers/web1/cpu/.user.wsp.1234.tmp",
+            "servers/web1/notes.txt",
+            "top.wsp",
+            "_tagged/872/252/872252dcead671982862f82a3b440f02aa8f525dd6d0f2921de0dc2b3e874ad0.wsp",
+        ] {
+            let p = root.join(f);
+            std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+            std::fs::write(&p, b"").unwrap();
+        }
+        let (index, report) = scan(&root);
+        assert_eq!(report.series, 4);
+        assert_eq!(report.tagged, 1);
+        let mut all = index.all();
+        all.sort();
+        assert_eq!(
+            all,
+            [
+                "servers.web1.cpu.user",
+                "stats.api.hits",
+                "stats_counts.api.hits",
+                "top"
+            ]
+        );
+        assert_eq!(index.expand("stats*.api.*", true).unwrap().len(), 2);
+        let (empty, r) = scan(&dir.path().join("absent"));
+        assert!(empty.is_empty() && r.series == 0 && r.skipped == 0);
+    }
+}
