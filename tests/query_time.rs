@@ -88,3 +88,23 @@ fn time_zones() {
     assert_eq!(parse_at_time("midnight", now, &plus_530), Ok(1_710_441_000));
     assert_eq!(plus_530.local_fields(now), (2024, 3, 15, 18, 4, 56));
 }
+
+proptest::proptest! {
+    /// Any string, any `now` in Python's datetime range, any fixed zone: an instant in
+    /// range or an error, never a panic.
+    #[test]
+    fn never_panics(
+        s in "\\PC{0,24}",
+        soup in "[0-9:/+ _,a-z-]{0,20}",
+        now in -62_135_596_800i64..=253_402_300_799,
+        offset in -50_400i32..=50_400,
+    ) {
+        let tz = TimeZone::fixed(offset);
+        for input in [&s, &soup] {
+            if let Ok(t) = parse_at_time(input, now, &tz) {
+                proptest::prop_assert!((-62_135_596_800..=253_402_300_799).contains(&t));
+            }
+            let _ = parse_time_offset(input);
+        }
+    }
+}
