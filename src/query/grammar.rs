@@ -145,8 +145,9 @@ impl Expected {
     pub const LITERAL: Self = Self(1 << 13);
     pub const KEYWORD_ARGUMENT: Self = Self(1 << 14);
     pub const DOT: Self = Self(1 << 15);
+    pub const POSITIONAL_FIRST: Self = Self(1 << 16);
 
-    const NAMES: [&'static str; 16] = [
+    const NAMES: [&'static str; 17] = [
         "a metric path",
         "'('",
         "')'",
@@ -163,6 +164,7 @@ impl Expected {
         "a number or string",
         "a keyword argument",
         "'.'",
+        "a positional argument (keyword arguments must follow one)",
     ];
 
     pub fn contains(self, other: Self) -> bool {
@@ -507,7 +509,7 @@ impl<'a> Parser<'a> {
         } else {
             // A call cannot start with a keyword argument in graphite's grammar.
             let kw_pos = self.skip_ws(at);
-            self.fail::<()>(kw_pos, Expected::ARGUMENT).ok();
+            self.fail::<()>(kw_pos, Expected::POSITIONAL_FIRST).ok();
         }
         let end = self.punct(at, b')', Expected::CLOSE_PAREN.union(Expected::COMMA))?;
         let span = Span { start: pos, end };
