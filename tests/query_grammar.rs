@@ -114,6 +114,9 @@ fn limits_are_errors_not_crashes() {
     );
     let ok = format!("{}a{}", "f(".repeat(60), ")".repeat(60));
     assert!(grammar::parse(&ok).is_ok());
+    // keyword arguments nested 40 deep are parsed once each, not 2^40 times
+    let kw_deep = format!("{}a{}", "f(a, k=".repeat(40), ")".repeat(40));
+    assert!(grammar::parse(&kw_deep).is_ok());
     let nasty = "template(".repeat(40);
     let kind = grammar::parse(&nasty).unwrap_err().kind;
     assert!(

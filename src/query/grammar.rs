@@ -479,12 +479,17 @@ impl<'a> Parser<'a> {
             if let Ok((first, e)) = self.arg(at, depth) {
                 args.push(first);
                 at = e;
+                // ZeroOrMore(',' ~kwarg arg); a keyword argument ends the positional ones and
+                // is kept as the first of Optional(',' kwargs) (parsing it once, not twice)
+                let mut first_kwarg = None;
                 while let Ok(after_comma) = self.punct(at, b',', Expected::COMMA) {
-                    if self.kwarg(after_comma, depth, false).is_ok() {
-                        break;
-                    }
-                    if self.hard.is_some() {
-                        return Err(());
+                    match self.kwarg(after_comma, depth, false) {
+                        Ok(kw) => {
+                            first_kwarg = Some(kw);
+                            break;
+                        }
+                        Err(()) if self.hard.is_some() => return Err(()),
+                        Err(()) => {}
                     }
                     let Ok((a, e)) = self.arg(after_comma, depth) else {
                         if self.hard.is_some() {
@@ -495,13 +500,10 @@ impl<'a> Parser<'a> {
                     args.push(a);
                     at = e;
                 }
-                if let Ok(after_comma) = self.punct(at, b',', Expected::COMMA) {
-                    if let Ok((list, e)) = self.kwarg_list(after_comma, depth, false) {
-                        kwargs = list;
-                        at = e;
-                    } else if self.hard.is_some() {
-                        return Err(());
-                    }
+                if let Some((first, e)) = first_kwarg {
+                    let (list, e) = self.kwarg_rest(first, e, depth, false)?;
+                    kwargs = list;
+                    at = e;
                 }
             } else if self.hard.is_some() {
                 return Err(());
@@ -526,7 +528,18 @@ impl<'a> Parser<'a> {
     }
 
     fn kwarg_list(&mut self, pos: usize, depth: usize, literal: bool) -> Res<Vec<KwArg<'a>>> {
-        let (first, mut at) = self.kwarg(pos, depth, literal)?;
+        let (first, at) = self.kwarg(pos, depth, literal)?;
+        self.kwarg_rest(first, at, depth, literal)
+    }
+
+    /// The keyword arguments after the first: `(',' kwarg)*`.
+    fn kwarg_rest(
+        &mut self,
+        first: KwArg<'a>,
+        mut at: usize,
+        depth: usize,
+        literal: bool,
+    ) -> Res<Vec<KwArg<'a>>> {
         let mut list = vec![first];
         while let Ok(after_comma) = self.punct(at, b',', Expected::COMMA) {
             let Ok((k, e)) = self.kwarg(after_comma, depth, literal) else {
