@@ -161,3 +161,63 @@ proptest! {
         prop_assert!(Fnmatch::new(&name.replace(['*', '?', '['], "")).matches(&name.replace(['*', '?', '['], "")));
     }
 }
+
+/// Random patterns over the characters that matter to `fnmatch` agree with this machine's
+/// python3 `fnmatch.fnmatchcase` (skipped, loudly, where python3 is not installed).
+#[test]
+fn fnmatch_matches_python_on_random_patterns() {
+    use std::io::Write as _;
+    use std::process::{Command, Stdio};
+    let alphabet: Vec<char> = "ab-]![^*?z\\&".chars().collect();
+    let mut rng = 0x2545_f491_4f6c_dd1d_u64;
+    let mut next = |n: usize| {
+        rng ^= rng << 13;
+        rng ^= rng >> 7;
+        rng ^= rng << 17;
+        (rng % n as u64) as usize
+    };
+    let mut pairs = Vec::new();
+    for _ in 0..20_000 {
+        let plen = next(9);
+        let pattern: String = (0..plen).map(|_| alphabet[next(alphabet.len())]).collect();
+        let nlen = next(4);
+        let name: String = (0..nlen).map(|_| alphabet[next(alphabet.len())]).collect();
+        pairs.push((pattern, name));
+    }
+    let input: String = pairs
+        .iter()
+        .map(|p| serde_json::to_string(&[&p.0, &p.1]).expect("json") + "\n")
+        .collect();
+    let script = "import sys, json, fnmatch\nfor l in sys.stdin:\n    p, n = json.loads(l)\n    print(int(fnmatch.fnmatchcase(n, p)))";
+    let Ok(mut child) = Command::new("python3")
+        .args(["-c", script])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+    else {
+        eprintln!("python3 not found: fnmatch cross-check skipped");
+        return;
+    };
+    let mut stdin = child.stdin.take().expect("stdin");
+    let writer = std::thread::spawn(move || stdin.write_all(input.as_bytes()));
+    let out = child.wait_with_output().expect("python3 output");
+    writer.join().expect("writer").expect("write");
+    let want: Vec<bool> = String::from_utf8(out.stdout)
+        .expect("utf-8")
+        .lines()
+        .map(|l| l == "1")
+        .collect();
+    assert_eq!(want.len(), pairs.len());
+    let mut failures = Vec::new();
+    for ((pattern, name), want) in pairs.iter().zip(want) {
+        if Fnmatch::new(pattern).matches(name) != want {
+            failures.push(format!("{pattern:?} vs {name:?}: python {want}"));
+        }
+    }
+    assert!(
+        failures.is_empty(),
+        "{} mismatches:\n{}",
+        failures.len(),
+        failures.join("\n")
+    );
+}
