@@ -20,6 +20,7 @@
 mod intern;
 mod timer;
 
+use std::collections::VecDeque;
 use std::time::Instant;
 
 use hashbrown::HashSet;
@@ -75,10 +76,10 @@ type Members = HashSet<Box<[u8]>>;
 /// One interval's partial aggregates for a set of keys, on their way to the owner.
 #[derive(Default)]
 pub struct Partials {
-    counters: Vec<Entry<f64>>,
-    gauges: Vec<Entry<GaugePart>>,
-    timers: Vec<Entry<TimerAgg>>,
-    sets: Vec<Entry<Members>>,
+    counters: VecDeque<Entry<f64>>,
+    gauges: VecDeque<Entry<GaugePart>>,
+    timers: VecDeque<Entry<TimerAgg>>,
+    sets: VecDeque<Entry<Members>>,
 }
 
 impl Partials {
@@ -90,6 +91,26 @@ impl Partials {
     pub fn is_empty(&self) -> bool {
         self.len() == 0
     }
+}
+
+/// Where a stepwise flush ([`Aggregator::flush_step`]) stands.
+#[derive(Debug, Default)]
+pub struct FlushCursor {
+    stage: u8,
+    pos: usize,
+    num_stats: u64,
+    elapsed: std::time::Duration,
+}
+
+/// Move up to `left` entries from the front of `from` to `to`, keeping their order.
+fn take_front<T>(from: &mut VecDeque<T>, to: &mut VecDeque<T>, left: &mut usize) {
+    let n = (*left).min(from.len());
+    if n == from.len() {
+        to.append(from);
+    } else {
+        to.extend(from.drain(..n));
+    }
+    *left -= n;
 }
 
 /// What one shard's flush contributes to the process-wide self-metrics.
@@ -381,16 +402,16 @@ impl Aggregator {
         let mut out: Vec<Partials> = (0..shards).map(|_| Partials::default()).collect();
         let to = |key: &[u8]| owner(key).min(shards - 1);
         for e in self.part.counters.drain() {
-            out[to(&e.key)].counters.push(e);
+            out[to(&e.key)].counters.push_back(e);
         }
         for e in self.part.gauges.drain() {
-            out[to(&e.key)].gauges.push(e);
+            out[to(&e.key)].gauges.push_back(e);
         }
         for e in self.part.timers.drain() {
-            out[to(&e.key)].timers.push(e);
+            out[to(&e.key)].timers.push_back(e);
         }
         for e in self.part.sets.drain() {
-            out[to(&e.key)].sets.push(e);
+            out[to(&e.key)].sets.push_back(e);
         }
         self.seed_internal();
         out
@@ -442,8 +463,26 @@ impl Aggregator {
     /// Emit every owned key as Graphite `(name, value)` pairs, then reset or delete each
     /// as etsy does after a flush.
     pub fn flush(&mut self, emit: &mut impl FnMut(&[u8], f64)) -> FlushSummary {
+        let mut cursor = FlushCursor::default();
+        loop {
+            if let Some(summary) = self.flush_step(&mut cursor, usize::MAX, emit) {
+                return summary;
+            }
+        }
+    }
+
+    /// One slice of a flush: emit up to `budget` owned keys from `cursor` on (counters,
+    /// then timers, gauges, sets, each in first-seen order). Returns the summary once every
+    /// key is emitted and the tables are reset as etsy does. Between steps the shard keeps
+    /// receiving (new lines only touch this interval's partials); nothing may remove
+    /// owned keys until the flush is finished.
+    pub fn flush_step(
+        &mut self,
+        cursor: &mut FlushCursor,
+        budget: usize,
+        emit: &mut impl FnMut(&[u8], f64),
+    ) -> Option<FlushSummary> {
         let started = Instant::now();
-        let mut num_stats = 0u64;
         let Self {
             names,
             spec,
@@ -458,39 +497,92 @@ impl Aggregator {
         } else {
             &[]
         };
-        for e in owned.counters.iter() {
-            names.build(buf, &names.counter_rate, &e.key, rate_extra);
-            emit(buf, e.value.value / *flush_secs);
-            if names.flush_counts {
-                names.build(buf, &names.counter_count, &e.key, count_extra);
-                emit(buf, e.value.value);
+        let mut left = budget;
+        while left > 0 {
+            let (stage, pos) = (cursor.stage, cursor.pos);
+            let done = match stage {
+                0 => match owned.counters.at_mut(pos) {
+                    Some(e) => {
+                        names.build(buf, &names.counter_rate, &e.key, rate_extra);
+                        emit(buf, e.value.value / *flush_secs);
+                        if names.flush_counts {
+                            names.build(buf, &names.counter_count, &e.key, count_extra);
+                            emit(buf, e.value.value);
+                        }
+                        false
+                    }
+                    None => pos >= owned.counters.slot_count(),
+                },
+                1 => match owned.timers.at_mut(pos) {
+                    Some(e) => {
+                        let key = &e.key;
+                        let t = &mut e.value;
+                        t.agg.emit_stats(spec, t.rule, &mut |stat, v| {
+                            names.build(buf, &names.timer, key, &[stat]);
+                            emit(buf, v);
+                        });
+                        false
+                    }
+                    None => pos >= owned.timers.slot_count(),
+                },
+                2 => match owned.gauges.at_mut(pos) {
+                    Some(e) => {
+                        names.build(buf, &names.gauge, &e.key, &[]);
+                        emit(buf, e.value.value);
+                        false
+                    }
+                    None => pos >= owned.gauges.slot_count(),
+                },
+                3 => match owned.sets.at_mut(pos) {
+                    Some(e) => {
+                        names.build(buf, &names.set, &e.key, &[b"count"]);
+                        emit(buf, e.value.len() as f64);
+                        false
+                    }
+                    None => pos >= owned.sets.slot_count(),
+                },
+                _ => {
+                    cursor.elapsed += started.elapsed();
+                    self.clear_after_flush();
+                    return Some(FlushSummary {
+                        num_stats: cursor.num_stats,
+                        calculation_ms: cursor.elapsed.as_secs_f64() * 1000.0,
+                    });
+                }
+            };
+            if done {
+                cursor.stage += 1;
+                cursor.pos = 0;
+            } else {
+                // A hole (a removed slot) costs nothing; a live key counts.
+                let live = match stage {
+                    0 => owned.counters.at_mut(pos).is_some(),
+                    1 => owned.timers.at_mut(pos).is_some(),
+                    2 => owned.gauges.at_mut(pos).is_some(),
+                    _ => owned.sets.at_mut(pos).is_some(),
+                };
+                if live {
+                    cursor.num_stats += 1;
+                    left -= 1;
+                }
+                cursor.pos += 1;
             }
-            num_stats += 1;
         }
-        for e in owned.timers.iter_mut() {
-            let key = &e.key;
-            let t = &mut e.value;
-            t.agg.emit_stats(spec, t.rule, &mut |stat, v| {
-                names.build(buf, &names.timer, key, &[stat]);
-                emit(buf, v);
-            });
-            num_stats += 1;
-        }
-        for e in owned.gauges.iter() {
-            names.build(buf, &names.gauge, &e.key, &[]);
-            emit(buf, e.value.value);
-            num_stats += 1;
-        }
-        for e in owned.sets.iter() {
-            names.build(buf, &names.set, &e.key, &[b"count"]);
-            emit(buf, e.value.len() as f64);
-            num_stats += 1;
-        }
-        self.clear_after_flush();
-        FlushSummary {
-            num_stats,
-            calculation_ms: started.elapsed().as_secs_f64() * 1000.0,
-        }
+        cursor.elapsed += started.elapsed();
+        None
+    }
+
+    /// Merge up to `budget` entries of `p` (see [`merge`](Self::merge)); true when `p` is
+    /// empty. Lets a shard keep receiving while it merges a large round.
+    pub fn merge_some(&mut self, p: &mut Partials, budget: usize) -> bool {
+        let mut part = Partials::default();
+        let mut left = budget;
+        take_front(&mut p.counters, &mut part.counters, &mut left);
+        take_front(&mut p.gauges, &mut part.gauges, &mut left);
+        take_front(&mut p.timers, &mut part.timers, &mut left);
+        take_front(&mut p.sets, &mut part.sets, &mut left);
+        self.merge(part);
+        p.is_empty()
     }
 
     /// etsy's `clear_metrics`.

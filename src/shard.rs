@@ -29,7 +29,12 @@ use std::time::{Duration, Instant};
 use futures_lite::AsyncReadExt;
 use tokio::sync::{mpsc, oneshot};
 
-use crate::aggregate::{emit_globals, Aggregator, FlushSummary, Globals, Internal, Partials};
+use crate::aggregate::{
+    emit_globals, Aggregator, FlushCursor, FlushSummary, Globals, Internal, Partials,
+};
+
+/// Keys merged or flushed per slice before the shard lets its receive loops run.
+const SLICE: usize = 2048;
 use crate::config::Config;
 use crate::forward::{FlushReport, Output};
 use crate::protocol::framing::LineFramer;
@@ -111,6 +116,8 @@ struct State {
     agg: Aggregator,
     counters: ShardCounters,
     debug: Option<Vec<u8>>,
+    /// A flush is in progress: owned keys must not be deleted until it ends.
+    flushing: bool,
 }
 
 impl State {
@@ -131,6 +138,7 @@ impl State {
             agg,
             counters,
             debug,
+            ..
         } = self;
         counters.lines += 1;
         if let Some(pattern) = debug {
@@ -166,6 +174,7 @@ pub async fn run(p: ShardParams) {
         agg: Aggregator::new(cfg),
         counters: ShardCounters::new(BadLine::ALL.len()),
         debug: (!cfg.debug.is_empty()).then(|| cfg.debug.as_bytes().to_vec()),
+        flushing: false,
     }));
     let inode = socket_inode(&p.sockets.udp);
     // SAFETY: the fd comes from a std socket we own and give up here (into_raw_fd), so
@@ -386,6 +395,10 @@ async fn tcp_conn(mut stream: glommio::net::TcpStream, max_line: usize, state: R
 
 async fn control_loop(mut rx: mpsc::Receiver<Control>, state: Rc<RefCell<State>>) {
     while let Some(req) = rx.recv().await {
+        // A delete moves table slots; wait for a flush in progress to finish first.
+        while matches!(req, Control::Delete { .. }) && state.borrow().flushing {
+            glommio::timer::sleep(Duration::from_millis(5)).await;
+        }
         let mut st = state.borrow_mut();
         match req {
             Control::View { kind, reply } => {
@@ -439,7 +452,7 @@ impl Flusher {
         };
         for (to, partials) in outgoing.into_iter().enumerate() {
             if to == self.id {
-                self.state.borrow_mut().agg.merge(partials);
+                self.merge(partials).await;
             } else {
                 self.state.borrow_mut().counters.batches_sent += 1;
                 // A peer only stops reading after a round in which we said `last`.
@@ -457,7 +470,7 @@ impl Flusher {
             match self.next_msg(round, true).await {
                 Some(MeshMsg::Partials { last, partials, .. }) => {
                     all_last &= last;
-                    self.state.borrow_mut().agg.merge(partials);
+                    self.merge(partials).await;
                 }
                 _ => all_last = true, // a peer is gone: nothing more will come
             }
@@ -471,10 +484,22 @@ impl Flusher {
                 points.push((name.into(), value));
             }
         };
-        let summary = {
-            let mut st = self.state.borrow_mut();
-            st.agg.flush(&mut emit)
+        // In slices, yielding in between, so the receive loops keep draining the sockets
+        // while a flush of a million names is computed.
+        self.state.borrow_mut().flushing = true;
+        let mut cursor = FlushCursor::default();
+        let summary = loop {
+            let step = self
+                .state
+                .borrow_mut()
+                .agg
+                .flush_step(&mut cursor, SLICE, &mut emit);
+            if let Some(summary) = step {
+                break summary;
+            }
+            glommio::yield_if_needed().await;
         };
+        self.state.borrow_mut().flushing = false;
         if self.id == 0 {
             let mut total = summary;
             for _ in 1..shards {
@@ -516,6 +541,13 @@ impl Flusher {
             router.send_all().await;
         }
         all_last
+    }
+
+    /// Merge a peer's (or our own) partials in slices, yielding in between.
+    async fn merge(&self, mut partials: Partials) {
+        while !self.state.borrow_mut().agg.merge_some(&mut partials, SLICE) {
+            glommio::yield_if_needed().await;
+        }
     }
 
     /// The next message of `round` (partials or summary), stashing ones for later rounds.

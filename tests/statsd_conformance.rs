@@ -557,3 +557,51 @@ fn series_cap_refuses_new_names_only() {
         .any(|(n, v)| n == "stats_counts.a" && v.to_bits() == 2.0f64.to_bits()));
     assert!(!lines.iter().any(|(n, _)| n == "stats_counts.c"));
 }
+
+/// The server merges and flushes in slices (so its sockets are drained in between); the
+/// result must be the same as in one go, in the same order.
+#[test]
+fn sliced_merge_and_flush_equal_one_go() {
+    use lonsdaleite::aggregate::FlushCursor;
+    let cfg =
+        Config::from_toml_str(&format!("[statsd]\n{GOLDEN_CFG}"), Path::new("t.toml")).unwrap();
+    let run = |sliced: bool| {
+        let mut parser = Parser::new(ParseOptions {
+            sanitize: true,
+            sort_tags: false,
+        });
+        let mut agg = Aggregator::new(&cfg.statsd);
+        let mut out = Vec::new();
+        for round in 0..2 {
+            for d in GOLDEN_INPUT {
+                for line in d.split('\n') {
+                    parser.parse_line(line.as_bytes(), |r| {
+                        if let Ok(s) = r {
+                            agg.ingest(&s).unwrap();
+                        }
+                    });
+                }
+            }
+            for mut p in agg.take_partials(1, |_| 0) {
+                if sliced {
+                    while !agg.merge_some(&mut p, 3) {}
+                } else {
+                    agg.merge(p);
+                }
+            }
+            let mut emit = |n: &[u8], v: f64| {
+                out.push((round, String::from_utf8(n.to_vec()).unwrap(), v.to_bits()));
+            };
+            if sliced {
+                let mut cursor = FlushCursor::default();
+                while agg.flush_step(&mut cursor, 2, &mut emit).is_none() {}
+            } else {
+                agg.flush(&mut emit);
+            }
+        }
+        out
+    };
+    let (one, sliced) = (run(false), run(true));
+    assert!(one.len() > 100);
+    assert_eq!(one, sliced);
+}

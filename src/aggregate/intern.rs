@@ -150,6 +150,17 @@ impl<V> KeyTable<V> {
         }
     }
 
+    /// Slot positions, live or not: `0..slot_count()` walks the table in insertion order
+    /// (with [`at`](Self::at)); positions stay valid until an entry is removed.
+    pub fn slot_count(&self) -> usize {
+        self.slots.len()
+    }
+
+    /// The entry at a slot position, if live.
+    pub fn at_mut(&mut self, pos: usize) -> Option<&mut Entry<V>> {
+        self.slots.get_mut(pos).and_then(Option::as_mut)
+    }
+
     /// Live entries in insertion order.
     pub fn iter(&self) -> impl Iterator<Item = &Entry<V>> {
         self.slots.iter().flatten()
