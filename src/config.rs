@@ -66,6 +66,15 @@ pub struct CarbonConfig {
     pub metric_interval: Duration,
 }
 
+/// `storage.preallocate`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Preallocation {
+    Fallocate,
+    Zeros,
+    Sparse,
+}
+
 /// Whisper storage of flushed points.
 #[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
@@ -79,6 +88,9 @@ pub struct StorageConfig {
     pub cache_bytes: usize,
     /// Series written per round of the writer (largest backlog first).
     pub write_batch: usize,
+    /// How a new file reserves its data region: `fallocate` (carbon's default on Linux),
+    /// `zeros` (whisper's default: write them) or `sparse` (a hole).
+    pub preallocate: Preallocation,
     /// New whisper files per minute and shard (0 = no limit); points of series whose
     /// file must wait stay in the cache.
     pub max_creates_per_minute: u32,

@@ -43,6 +43,7 @@ use crate::protocol::statsd::{BadLine, Kind, ParseOptions, Parser, Sample, Value
 use crate::route::Router;
 use crate::shutdown::Shutdown;
 use crate::storage::rules::StorageRules;
+use crate::storage::whisper::file::Preallocate;
 use crate::store::{PointBatch, PointRouter, Store, StoreStats};
 use crate::writer::Writer;
 use stats::ShardCounters;
@@ -202,7 +203,12 @@ pub async fn run(p: ShardParams) {
         let store = Store::new(st.cache_bytes, p.store_stats[p.id].clone());
         let intake = glommio::spawn_local(crate::store::intake(store.clone(), p.point_inbox));
         let writer = Writer::new(p.config.data_dir.join("whisper"), rules)
-            .with_create_limit(st.max_creates_per_minute);
+            .with_create_limit(st.max_creates_per_minute)
+            .with_preallocate(match st.preallocate {
+                crate::config::Preallocation::Fallocate => Preallocate::Fallocate,
+                crate::config::Preallocation::Zeros => Preallocate::Zeros,
+                crate::config::Preallocation::Sparse => Preallocate::Sparse,
+            });
         let opts = crate::store::WriterOptions {
             batch: st.write_batch,
             drain_timeout: st.drain_timeout,

@@ -22,9 +22,10 @@ use std::path::{Path, PathBuf};
 
 use crate::cache::Batch;
 use crate::storage::layout::{relative_path, LayoutError};
-use crate::storage::rules::StorageRules;
+use crate::storage::rules::{NewFile, StorageRules};
 use crate::storage::whisper::{
-    create_image, read_header, update_many_with_header, Header, ReadAt, WhisperError, WriteAt,
+    file, file::Preallocate, read_header, update_many_with_header, Header, ReadAt, WhisperError,
+    WriteAt,
 };
 
 /// Page size of the in-memory image.
@@ -117,6 +118,7 @@ pub struct Writer {
     rules: StorageRules,
     headers: HashMap<Box<[u8]>, Header>,
     create_limit: Option<CreateLimit>,
+    preallocate: Preallocate,
     pub stats: WriterStats,
 }
 
@@ -129,6 +131,7 @@ impl Writer {
             rules,
             headers: HashMap::new(),
             create_limit: None,
+            preallocate: Preallocate::Fallocate,
             stats: WriterStats::default(),
         }
     }
@@ -142,6 +145,14 @@ impl Writer {
             tokens: f64::from(per_minute),
             last: std::time::Instant::now(),
         });
+        self
+    }
+
+    /// How new files reserve their data region (default: `fallocate`, carbon's default
+    /// on Linux; the bytes read back are zeros either way).
+    #[must_use]
+    pub fn with_preallocate(mut self, p: Preallocate) -> Self {
+        self.preallocate = p;
         self
     }
 
@@ -188,17 +199,15 @@ impl Writer {
                     }
                 }
                 let new = self.rules.for_metric(name);
-                let image = create_image(&new.archives, new.x_files_factor, new.method).map_err(
-                    |source| WriteError::Whisper {
+                let target = path.clone();
+                let prealloc = self.preallocate;
+                glommio::executor()
+                    .spawn_blocking(move || create_atomically(&target, &new, prealloc))
+                    .await
+                    .map_err(|source| WriteError::Whisper {
                         path: path.clone(),
                         source,
-                    },
-                )?;
-                let target = path.clone();
-                glommio::executor()
-                    .spawn_blocking(move || create_atomically(&target, &image))
-                    .await
-                    .map_err(io_err)?;
+                    })?;
                 self.stats.creates += 1;
                 open_rw(&path).await.map_err(io_err)?
             }
@@ -406,14 +415,22 @@ async fn open_rw(path: &Path) -> io::Result<glommio::io::BufferedFile> {
         .map_err(Into::into)
 }
 
-/// Write `image` to `path` through a temporary file and a rename, creating directories.
-/// An existing file is left alone (another writer created it first).
-pub fn create_atomically(path: &Path, image: &[u8]) -> io::Result<()> {
-    use std::io::Write;
+/// Create `path` for a new series through a temporary file in the same directory and a
+/// rename, creating directories, so no reader ever sees a partial file. An existing file
+/// is left alone (it was created meanwhile). Like whisper and carbon, nothing is fsynced.
+pub fn create_atomically(
+    path: &Path,
+    new: &NewFile,
+    prealloc: Preallocate,
+) -> Result<(), WhisperError> {
+    let io = |source: io::Error| WhisperError::Io {
+        path: path.display().to_string(),
+        source,
+    };
     let dir = path
         .parent()
-        .ok_or_else(|| io::Error::other("whisper path has no directory"))?;
-    std::fs::create_dir_all(dir)?;
+        .ok_or_else(|| io(io::Error::other("whisper path has no directory")))?;
+    std::fs::create_dir_all(dir).map_err(io)?;
     if path.exists() {
         return Ok(());
     }
@@ -421,22 +438,25 @@ pub fn create_atomically(path: &Path, image: &[u8]) -> io::Result<()> {
         .file_name()
         .map_or_else(Default::default, |n| n.to_string_lossy().into_owned());
     let tmp = dir.join(format!(".{file_name}.{}.tmp", std::process::id()));
-    let result = (|| {
-        let mut f = std::fs::File::create(&tmp)?;
-        f.write_all(image)?;
-        f.sync_data()?;
-        std::fs::rename(&tmp, path)
-    })();
-    if result.is_err() {
+    // A leftover of an earlier crash of this same process id.
+    let _ = std::fs::remove_file(&tmp);
+    file::create(
+        &tmp,
+        &new.archives,
+        new.x_files_factor,
+        new.method,
+        prealloc,
+    )?;
+    std::fs::rename(&tmp, path).map_err(|e| {
         let _ = std::fs::remove_file(&tmp);
-    }
-    result
+        io(e)
+    })
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::storage::whisper::update_many;
+    use crate::storage::whisper::{create_image, update_many};
     use proptest::prelude::*;
 
     const SCHEMAS: &str = "[t]\npattern = .*\nretentions = 10s:1h,1m:6h,10m:2d\n";
