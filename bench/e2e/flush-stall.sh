@@ -31,7 +31,7 @@ taskset -c 0,1 "$TARGET/release/lonsdaleite" serve --shards 1 --statsd-addr 127.
     --forward "127.0.0.1:$SINK_PORT" --no-storage --carbon-addr off --pickle-addr off \
     >"$OUT/stdout" 2>"$OUT/stderr" &
 SERVER=$!
-trap 'kill $SERVER 2>/dev/null; sleep 3; kill -9 $SERVER 2>/dev/null; kill $SINK 2>/dev/null; true' EXIT
+trap 'kill $SERVER 2>/dev/null || true; sleep 3; kill -9 $SERVER 2>/dev/null || true; kill $SINK 2>/dev/null || true' EXIT
 for _ in $(seq 100); do grep -qs '^listening admin tcp ' "$OUT/stdout" && break; sleep 0.1; done
 STATSD=$(sed -n 's/^listening statsd udp //p' "$OUT/stdout")
 ADMIN=$(sed -n 's/^listening admin tcp //p' "$OUT/stdout")
