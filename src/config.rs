@@ -155,6 +155,8 @@ pub struct StatsdConfig {
     pub max_line_length: usize,
     /// Receive buffer per datagram, in bytes.
     pub max_datagram: usize,
+    /// Kernel receive queue asked for each UDP socket (StatsD and carbon), in bytes.
+    pub recv_buffer: usize,
     /// Which derived timer stats to emit; empty = all.
     pub calculated_timer_metrics: Vec<String>,
     /// Histogram bin rules for timers.

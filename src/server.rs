@@ -114,6 +114,40 @@ fn reuseport_socket(addr: SocketAddr, ty: Type, proto: Protocol) -> std::io::Res
     Ok(s)
 }
 
+/// Ask for a receive queue of `bytes` so a shard busy for a moment (a flush) loses no
+/// datagram. The kernel caps `SO_RCVBUF` at `net.core.rmem_max`; as root `SO_RCVBUFFORCE`
+/// passes the cap. A smaller grant is logged with the fix.
+fn deep_receive_buffer(sk: &Socket, bytes: usize, what: &str) {
+    let _ = sk.set_recv_buffer_size(bytes);
+    // The kernel reports twice the usable size (it counts its bookkeeping).
+    let granted = sk.recv_buffer_size().unwrap_or(0) / 2;
+    if granted >= bytes {
+        return;
+    }
+    let want = libc::c_int::try_from(bytes).unwrap_or(libc::c_int::MAX);
+    // SAFETY: setsockopt reads `size_of::<c_int>()` bytes from a valid pointer to a local
+    // c_int, on a descriptor `sk` owns for the whole call.
+    let rc = unsafe {
+        libc::setsockopt(
+            std::os::fd::AsRawFd::as_raw_fd(sk),
+            libc::SOL_SOCKET,
+            libc::SO_RCVBUFFORCE,
+            std::ptr::from_ref(&want).cast(),
+            std::mem::size_of::<libc::c_int>() as libc::socklen_t,
+        )
+    };
+    let granted = sk.recv_buffer_size().unwrap_or(0) / 2;
+    if rc != 0 || granted < bytes {
+        tracing::warn!(
+            what,
+            wanted = bytes,
+            granted,
+            "UDP receive buffer capped by net.core.rmem_max: bursts (e.g. during a flush) may be dropped; \
+             install tuning/sysctl.d/60-lonsdaleite.conf or run as root"
+        );
+    }
+}
+
 /// Bind every listener of `cfg` for `shards` shards. Port 0 picks one free port, shared by all shards.
 pub fn bind(cfg: &Config, shards: usize) -> Result<Listeners, ServerError> {
     let s = &cfg.statsd;
@@ -130,8 +164,7 @@ pub fn bind(cfg: &Config, shards: usize) -> Result<Listeners, ServerError> {
     for _ in 0..shards {
         let sock = (|| {
             let sk = reuseport_socket(addr, Type::DGRAM, Protocol::UDP)?;
-            // Ask for a deep receive queue; the kernel caps it at net.core.rmem_max (see tuning/).
-            let _ = sk.set_recv_buffer_size(8 << 20);
+            deep_receive_buffer(&sk, s.recv_buffer, "statsd");
             sk.bind(&addr.into())?;
             sk.set_nonblocking(true)?;
             Ok(std::net::UdpSocket::from(sk))
@@ -187,7 +220,7 @@ pub fn bind(cfg: &Config, shards: usize) -> Result<Listeners, ServerError> {
             for _ in 0..shards {
                 let sock = (|| {
                     let sk = reuseport_socket(addr, Type::DGRAM, Protocol::UDP)?;
-                    let _ = sk.set_recv_buffer_size(8 << 20);
+                    deep_receive_buffer(&sk, cfg.statsd.recv_buffer, "carbon");
                     sk.bind(&addr.into())?;
                     sk.set_nonblocking(true)?;
                     Ok(std::net::UdpSocket::from(sk))
