@@ -5,7 +5,8 @@
 # (lines counted, kernel drops, last flush, flush time and length) every 0.5 s. Drops that
 # rise only around flushes mean the flush holds up the receive loop.
 #
-# Usage: bench/e2e/flush-stall.sh     (NAMES=1000000 RATE=200000 DURATION=25s by default)
+# Usage: bench/e2e/flush-stall.sh     (NAMES=1000000 RATE=200000 DURATION=25s by default;
+#        SERVER_ARGS="--config f.toml" adds arguments to the server's command line)
 # Needs: the release binaries (cargo build --release -p lonsdaleite -p loadgen), node, taskset.
 set -euo pipefail
 
@@ -29,7 +30,7 @@ mkdir -p "$OUT/data"
 taskset -c 0,1 "$TARGET/release/lonsdaleite" serve --shards 1 --statsd-addr 127.0.0.1:0 \
     --admin-addr 127.0.0.1:0 --data-dir "$OUT/data" --flush-interval 10s \
     --forward "127.0.0.1:$SINK_PORT" --no-storage --carbon-addr off --pickle-addr off \
-    >"$OUT/stdout" 2>"$OUT/stderr" &
+    ${SERVER_ARGS:-} >"$OUT/stdout" 2>"$OUT/stderr" &
 SERVER=$!
 trap 'kill $SERVER 2>/dev/null || true; sleep 3; kill -9 $SERVER 2>/dev/null || true; kill $SINK 2>/dev/null || true' EXIT
 for _ in $(seq 100); do grep -qs '^listening admin tcp ' "$OUT/stdout" && break; sleep 0.1; done
