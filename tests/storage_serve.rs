@@ -258,14 +258,13 @@ fn carbon_pickle_is_stored_and_objects_are_refused() {
 #[test]
 fn carbon_self_metrics_are_stored_with_carbons_names() {
     use std::io::Write;
-    let srv = Server::start(&[
-        "--shards",
+    let (srv, _) = start_configured(
         "2",
-        "--flush-interval",
-        "1000s",
-        "--config",
-        &write_config("[carbon]\nhostname = \"test.host\"\nmetric_interval = \"1s\"\n"),
-    ]);
+        &[(
+            "lonsdaleite.toml",
+            "[carbon]\nhostname = \"test.host\"\nmetric_interval = \"1s\"\n",
+        )],
+    );
     let t = now() - 30;
     let mut c = std::net::TcpStream::connect(srv.carbon_tcp.unwrap()).unwrap();
     c.write_all(format!("a.b 1 {t}\na.c 2 {t}\n").as_bytes())
@@ -300,12 +299,24 @@ fn carbon_self_metrics_are_stored_with_carbons_names() {
     }
 }
 
-/// A config file in a fresh directory (kept for the test's life by leaking the guard).
-fn write_config(text: &str) -> String {
-    let dir = tempfile::tempdir().unwrap().keep();
-    let path = dir.join("lonsdaleite.toml");
-    std::fs::write(&path, text).unwrap();
-    path.display().to_string()
+/// Start a server whose config directory holds `files` (name, text) next to its
+/// `lonsdaleite.toml` (given or empty); the directory is kept for the test's life.
+fn start_configured(shards: &str, files: &[(&str, &str)]) -> (Server, std::path::PathBuf) {
+    let conf = tempfile::tempdir().unwrap().keep();
+    std::fs::write(conf.join("lonsdaleite.toml"), "").unwrap();
+    for (name, text) in files {
+        std::fs::write(conf.join(name), text).unwrap();
+    }
+    let cfg = conf.join("lonsdaleite.toml").display().to_string();
+    let srv = Server::start(&[
+        "--shards",
+        shards,
+        "--flush-interval",
+        "1000s",
+        "--config",
+        &cfg,
+    ]);
+    (srv, conf)
 }
 
 fn first_step(path: &Path) -> u32 {
@@ -315,27 +326,20 @@ fn first_step(path: &Path) -> u32 {
 #[test]
 fn storage_rules_are_reloaded_while_running_and_a_broken_file_keeps_the_old_rules() {
     use std::io::Write;
-    let conf = tempfile::tempdir().unwrap().keep();
-    let schemas = conf.join("storage-schemas.conf");
-    std::fs::write(
-        &schemas,
-        "[reload]\npattern = ^reload\\.\nretentions = 60s:1d\n",
-    )
-    .unwrap();
-    std::fs::write(
-        conf.join("lonsdaleite.toml"),
-        "[storage]\nrules_check_interval = \"100ms\"\n",
-    )
-    .unwrap();
-    let cfg = conf.join("lonsdaleite.toml").display().to_string();
-    let srv = Server::start(&[
-        "--shards",
+    let (srv, conf) = start_configured(
         "1",
-        "--flush-interval",
-        "1000s",
-        "--config",
-        &cfg,
-    ]);
+        &[
+            (
+                "storage-schemas.conf",
+                "[reload]\npattern = ^reload\\.\nretentions = 60s:1d\n",
+            ),
+            (
+                "lonsdaleite.toml",
+                "[storage]\nrules_check_interval = \"100ms\"\n",
+            ),
+        ],
+    );
+    let schemas = conf.join("storage-schemas.conf");
     let send = |name: &str| {
         let mut c = std::net::TcpStream::connect(srv.carbon_tcp.unwrap()).unwrap();
         c.write_all(format!("{name} 1 {}\n", now() - 5).as_bytes())
@@ -374,21 +378,13 @@ fn storage_rules_are_reloaded_while_running_and_a_broken_file_keeps_the_old_rule
 #[test]
 fn create_rate_limit_makes_points_wait_and_shutdown_writes_them_all() {
     use std::io::Write;
-    let conf = tempfile::tempdir().unwrap().keep();
-    std::fs::write(
-        conf.join("lonsdaleite.toml"),
-        "[storage]\nmax_creates_per_minute = 2\n",
-    )
-    .unwrap();
-    let cfg = conf.join("lonsdaleite.toml").display().to_string();
-    let srv = Server::start(&[
-        "--shards",
+    let (srv, _) = start_configured(
         "1",
-        "--flush-interval",
-        "1000s",
-        "--config",
-        &cfg,
-    ]);
+        &[(
+            "lonsdaleite.toml",
+            "[storage]\nmax_creates_per_minute = 2\n",
+        )],
+    );
     let t = now() - 5;
     let mut c = std::net::TcpStream::connect(srv.carbon_tcp.unwrap()).unwrap();
     for i in 0..5 {
@@ -449,22 +445,13 @@ fn sigterm_under_load_loses_nothing_that_was_received() {
     use std::fmt::Write as _;
     use std::io::Write;
     // Small files (60 points each), so the test measures the drain, not the disk.
-    let conf = tempfile::tempdir().unwrap().keep();
-    std::fs::write(
-        conf.join("storage-schemas.conf"),
-        "[load]\npattern = ^load\\.\nretentions = 60s:1h\n",
-    )
-    .unwrap();
-    std::fs::write(conf.join("lonsdaleite.toml"), "").unwrap();
-    let cfg = conf.join("lonsdaleite.toml").display().to_string();
-    let srv = Server::start(&[
-        "--shards",
+    let (srv, _) = start_configured(
         "2",
-        "--flush-interval",
-        "1000s",
-        "--config",
-        &cfg,
-    ]);
+        &[(
+            "storage-schemas.conf",
+            "[load]\npattern = ^load\\.\nretentions = 60s:1h\n",
+        )],
+    );
     let t = now() - 30;
     let total = 3000u64;
     let addr = srv.carbon_tcp.unwrap();
