@@ -345,6 +345,27 @@ impl<'a> PagedImage<'a> {
     }
 }
 
+/// The pieces of the byte range `offset..offset + len` page by page: (page number, range
+/// within that page, range within the caller's buffer).
+fn page_spans(
+    offset: u64,
+    len: usize,
+) -> impl Iterator<Item = (u64, std::ops::Range<usize>, std::ops::Range<usize>)> {
+    let end = offset + len as u64;
+    let mut pos = offset;
+    std::iter::from_fn(move || {
+        if pos >= end {
+            return None;
+        }
+        let in_page = (pos % PAGE) as usize;
+        let take = ((PAGE - pos % PAGE).min(end - pos)) as usize;
+        let at = (pos - offset) as usize;
+        let span = (pos / PAGE, in_page..in_page + take, at..at + take);
+        pos += take as u64;
+        Some(span)
+    })
+}
+
 impl ReadAt for PagedImage<'_> {
     fn read_at(&mut self, offset: u64, buf: &mut [u8]) -> io::Result<()> {
         let end = offset + buf.len() as u64;
@@ -354,21 +375,16 @@ impl ReadAt for PagedImage<'_> {
                 "read past the end of the whisper file",
             ));
         }
-        let mut pos = offset;
-        while pos < end {
-            let p = pos / PAGE;
-            let in_page = (pos % PAGE) as usize;
-            let take = ((PAGE - pos % PAGE).min(end - pos)) as usize;
-            let at = (pos - offset) as usize;
+        for (p, in_page, at) in page_spans(offset, buf.len()) {
+            let dst = &mut buf[at];
             if let Some(page) = self.page(p) {
-                buf[at..at + take].copy_from_slice(&page[in_page..in_page + take]);
+                dst.copy_from_slice(&page[in_page]);
             } else {
                 // Not fetched yet: note it and go on with zeros; this run's result is
                 // discarded and the run repeated once the page is here.
                 self.missing.insert(p);
-                buf[at..at + take].fill(0);
+                dst.fill(0);
             }
-            pos += take as u64;
         }
         Ok(())
     }
@@ -384,12 +400,7 @@ impl WriteAt for PagedImage<'_> {
             ));
         }
         self.writes.push((offset, data.to_vec()));
-        let mut pos = offset;
-        while pos < end {
-            let p = pos / PAGE;
-            let in_page = (pos % PAGE) as usize;
-            let take = ((PAGE - pos % PAGE).min(end - pos)) as usize;
-            let at = (pos - offset) as usize;
+        for (p, in_page, at) in page_spans(offset, data.len()) {
             if !self.dirty.contains_key(&p) {
                 if let Some(clean) = self.clean.get(&p) {
                     self.dirty.insert(p, clean.clone());
@@ -398,9 +409,8 @@ impl WriteAt for PagedImage<'_> {
             // A page never fetched keeps no overlay: a later read of it is a miss, and
             // the next run, with the page fetched, applies this write before that read.
             if let Some(page) = self.dirty.get_mut(&p) {
-                page[in_page..in_page + take].copy_from_slice(&data[at..at + take]);
+                page[in_page].copy_from_slice(&data[at]);
             }
-            pos += take as u64;
         }
         Ok(())
     }
