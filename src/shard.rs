@@ -185,7 +185,10 @@ pub async fn run(p: ShardParams) {
     let _tcp_task = p.sockets.tcp.map(|l| {
         // SAFETY: as above, ownership of the listening fd moves to glommio.
         let l = unsafe { glommio::net::TcpListener::from_raw_fd(l.into_raw_fd()) };
-        glommio::spawn_local(tcp_accept_loop(l, cfg.max_line_length, state.clone()))
+        let (max_line, state) = (cfg.max_line_length, state.clone());
+        glommio::spawn_local(accept_loop(l, "statsd tcp", move |s| {
+            tcp_conn(s, max_line, state.clone())
+        }))
     });
     let _unix_task = p.sockets.unix.and_then(|path| {
         let _ = std::fs::remove_file(&path);
@@ -227,7 +230,12 @@ pub async fn run(p: ShardParams) {
         if let Some(l) = p.sockets.carbon_tcp {
             // SAFETY: ownership of the listening fd moves to glommio (into_raw_fd).
             let l = unsafe { glommio::net::TcpListener::from_raw_fd(l.into_raw_fd()) };
-            carbon_tasks.push(glommio::spawn_local(carbon::tcp_accept(l, points.clone())));
+            let points = points.clone();
+            carbon_tasks.push(glommio::spawn_local(accept_loop(
+                l,
+                "carbon tcp",
+                move |s| carbon::tcp_conn(s, points.clone()),
+            )));
         }
         if let Some(u) = p.sockets.carbon_udp {
             // SAFETY: ownership of the socket fd moves to glommio (into_raw_fd).
@@ -237,9 +245,11 @@ pub async fn run(p: ShardParams) {
         if let Some(l) = p.sockets.pickle_tcp {
             // SAFETY: ownership of the listening fd moves to glommio (into_raw_fd).
             let l = unsafe { glommio::net::TcpListener::from_raw_fd(l.into_raw_fd()) };
-            carbon_tasks.push(glommio::spawn_local(carbon::pickle_accept(
+            let points = points.clone();
+            carbon_tasks.push(glommio::spawn_local(accept_loop(
                 l,
-                points.clone(),
+                "carbon pickle",
+                move |s| carbon::pickle_conn(s, points.clone()),
             )));
         }
         carbon_tasks.push(glommio::spawn_local(carbon::batch_ticker(points.clone())));
@@ -362,18 +372,23 @@ async fn unix_loop(sock: glommio::net::UnixDatagram, slot: usize, state: Rc<RefC
     }
 }
 
-async fn tcp_accept_loop(
+/// Accept TCP connections forever, each served by its own task made by `serve`; a failed
+/// accept (e.g. out of file descriptors) is logged and retried after a pause.
+pub(crate) async fn accept_loop<F, Fut>(
     listener: glommio::net::TcpListener,
-    max_line: usize,
-    state: Rc<RefCell<State>>,
-) {
+    what: &'static str,
+    mut serve: F,
+) where
+    F: FnMut(glommio::net::TcpStream) -> Fut,
+    Fut: std::future::Future<Output = ()> + 'static,
+{
     loop {
         match listener.accept().await {
             Ok(stream) => {
-                glommio::spawn_local(tcp_conn(stream, max_line, state.clone())).detach();
+                glommio::spawn_local(serve(stream)).detach();
             }
             Err(e) => {
-                tracing::warn!(error = %e, "statsd tcp: accept failed");
+                tracing::warn!(error = %e, what, "accept failed");
                 glommio::timer::sleep(Duration::from_millis(50)).await;
             }
         }

@@ -57,22 +57,8 @@ fn count(points: &PointRouter, received: u64, bad: u64) {
     bump(&stats.bad_lines, bad);
 }
 
-/// Accept plaintext TCP connections.
-pub async fn tcp_accept(listener: glommio::net::TcpListener, points: Rc<PointRouter>) {
-    loop {
-        match listener.accept().await {
-            Ok(stream) => {
-                glommio::spawn_local(tcp_conn(stream, points.clone())).detach();
-            }
-            Err(e) => {
-                tracing::warn!(error = %e, "carbon tcp: accept failed");
-                glommio::timer::sleep(Duration::from_millis(50)).await;
-            }
-        }
-    }
-}
-
-async fn tcp_conn(mut stream: glommio::net::TcpStream, points: Rc<PointRouter>) {
+/// One plaintext TCP connection (accepted by [`super::accept_loop`]).
+pub async fn tcp_conn(mut stream: glommio::net::TcpStream, points: Rc<PointRouter>) {
     let mut framer = LineFramer::new(MAX_LINE);
     let mut buf = vec![0u8; 64 * 1024];
     loop {
@@ -210,25 +196,10 @@ pub fn agent_host(configured: &str) -> String {
     raw.replace('.', "_")
 }
 
-/// Accept pickle TCP connections.
-pub async fn pickle_accept(listener: glommio::net::TcpListener, points: Rc<PointRouter>) {
-    loop {
-        match listener.accept().await {
-            Ok(stream) => {
-                glommio::spawn_local(pickle_conn(stream, points.clone())).detach();
-            }
-            Err(e) => {
-                tracing::warn!(error = %e, "carbon pickle: accept failed");
-                glommio::timer::sleep(Duration::from_millis(50)).await;
-            }
-        }
-    }
-}
-
-/// One pickle connection: length-prefixed messages. A message that is not a valid pickle
+/// One pickle connection (accepted by [`super::accept_loop`]): length-prefixed messages. A message that is not a valid pickle
 /// of the accepted subset is dropped whole and counted; an oversized one closes the
 /// connection, as carbon does.
-async fn pickle_conn(mut stream: glommio::net::TcpStream, points: Rc<PointRouter>) {
+pub async fn pickle_conn(mut stream: glommio::net::TcpStream, points: Rc<PointRouter>) {
     use crate::protocol::unpickle::{decode, split_frame, Limits};
     let limits = Limits::default();
     let mut buf: Vec<u8> = Vec::with_capacity(64 * 1024);
