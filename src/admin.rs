@@ -182,8 +182,7 @@ async fn stats(state: &AdminState) -> String {
         );
     }
     if !state.storage.is_empty() {
-        type Field = fn(&crate::store::StoreStats) -> &std::sync::atomic::AtomicU64;
-        let fields: [(&str, Field); 12] = [
+        let fields: [(&str, crate::store::StatField); 12] = [
             ("carbon.metrics_received", |x| &x.metrics_received),
             ("carbon.bad_lines", |x| &x.bad_lines),
             ("storage.committed_points", |x| &x.committed_points),
@@ -198,12 +197,7 @@ async fn stats(state: &AdminState) -> String {
             ("storage.update_micros", |x| &x.update_micros),
         ];
         for (name, field) in fields {
-            let total: u64 = state
-                .storage
-                .iter()
-                .map(|x| field(x).load(Ordering::Relaxed))
-                .sum();
-            let _ = writeln!(s, "{name}: {total}");
+            let _ = writeln!(s, "{name}: {}", crate::store::total(&state.storage, field));
         }
     }
     if let Ok(guard) = state.index.lock() {

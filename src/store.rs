@@ -52,6 +52,14 @@ pub struct StoreStats {
     pub lost_in_shutdown: AtomicU64,
 }
 
+/// One of the [`StoreStats`] counters.
+pub type StatField = fn(&StoreStats) -> &AtomicU64;
+
+/// A counter summed over every shard's stats.
+pub fn total(all: &[Arc<StoreStats>], field: StatField) -> u64 {
+    all.iter().map(|s| field(s).load(Ordering::Relaxed)).sum()
+}
+
 pub(crate) fn bump(a: &AtomicU64, n: u64) {
     a.fetch_add(n, Ordering::Relaxed);
 }

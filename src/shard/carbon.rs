@@ -8,7 +8,6 @@
 //! is counted by the kernel.
 
 use std::rc::Rc;
-use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use futures_lite::AsyncReadExt;
@@ -16,7 +15,7 @@ use futures_lite::AsyncReadExt;
 use crate::protocol::carbon::{datagram_lines, parse_line, MAX_LINE};
 use crate::protocol::framing::LineFramer;
 use crate::protocol::tagged::normalize;
-use crate::store::{bump, PointRouter};
+use crate::store::{bump, total, PointRouter, StatField};
 
 fn now_secs() -> i64 {
     crate::clock::now().as_secs() as i64
@@ -137,11 +136,7 @@ pub async fn self_metrics(
         let due = crate::clock::next_boundary(now, interval);
         glommio::timer::sleep(due.saturating_sub(now)).await;
         let ts = due.as_secs() as i64;
-        let sum = |f: fn(&crate::store::StoreStats) -> &std::sync::atomic::AtomicU64| {
-            all.iter()
-                .map(|s| f(s).load(Ordering::Relaxed))
-                .sum::<u64>()
-        };
+        let sum = |f: StatField| total(&all, f);
         let totals = [
             sum(|s| &s.metrics_received),
             sum(|s| &s.committed_points),
