@@ -84,15 +84,20 @@ fn options(cfg: &StatsdConfig) -> ParseOptions {
     }
 }
 
+/// Parse and aggregate one line.
+fn ingest_line(parser: &mut Parser, agg: &mut Aggregator, line: &[u8]) {
+    parser.parse_line(line, |r| {
+        if let Ok(s) = r {
+            let _ = agg.ingest(&s);
+        }
+    });
+}
+
 /// Parse and aggregate every line of `data`.
 fn ingest_all(parser: &mut Parser, agg: &mut Aggregator, data: &[Vec<u8>]) {
     for d in data {
         for line in d.split(|&b| b == b'\n') {
-            parser.parse_line(line, |r| {
-                if let Ok(s) = r {
-                    let _ = agg.ingest(&s);
-                }
-            });
+            ingest_line(parser, agg, line);
         }
     }
 }
@@ -190,11 +195,7 @@ fn forward_raw_lines(cfg: &StatsdConfig, halves: &[Vec<Vec<u8>>; 2]) -> Duration
                             .position(|&b| b == b':' || b == b'|')
                             .unwrap_or(line.len());
                         if router.owner(&line[..key_end]) == id {
-                            parser.parse_line(line, |r| {
-                                if let Ok(s) = r {
-                                    let _ = agg.ingest(&s);
-                                }
-                            });
+                            ingest_line(&mut parser, &mut agg, line);
                         } else {
                             if batch.len() + line.len() + 1 > 64 * 1024 {
                                 tx.send(std::mem::replace(
