@@ -11,7 +11,7 @@
 use regex::Regex;
 
 use super::ini;
-use super::schemas::compile;
+use super::schemas::{compile, visit};
 pub use super::schemas::{ConfigError, ConfigWarning};
 use super::whisper::{AggregationMethod, DEFAULT_X_FILES_FACTOR};
 
@@ -52,18 +52,10 @@ impl AggregationRules {
         let mut rules = Vec::new();
         let mut warnings = Vec::new();
         for section in &file.sections {
-            let warn = |message: String| ConfigWarning {
-                section: section.name.clone(),
-                line: section.line,
-                message,
-            };
-            if !section.listed {
-                warnings.push(warn(
-                    "header has text after ']', carbon never visits it".to_owned(),
-                ));
+            let Some(items) = visit(&file, section, &mut warnings)? else {
                 continue;
-            }
-            let items = file.items(section)?;
+            };
+            let warn = |message: String| ConfigWarning::about(section, message);
             let get = |k: &str| items.iter().find(|e| e.key == k);
             let value_error = |line: usize, message: String| ConfigError::Value {
                 line,

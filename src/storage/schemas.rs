@@ -32,6 +32,33 @@ pub struct ConfigWarning {
     pub message: String,
 }
 
+impl ConfigWarning {
+    pub(crate) fn about(section: &ini::Section, message: String) -> Self {
+        Self {
+            section: section.name.clone(),
+            line: section.line,
+            message,
+        }
+    }
+}
+
+/// The items of a section carbon visits; `None`, with the warning recorded, for a section
+/// it never visits (text after the closing `]` of its header).
+pub(crate) fn visit(
+    file: &ini::Ini,
+    section: &ini::Section,
+    warnings: &mut Vec<ConfigWarning>,
+) -> Result<Option<Vec<ini::Entry>>, IniError> {
+    if !section.listed {
+        warnings.push(ConfigWarning::about(
+            section,
+            "header has text after ']', carbon never visits it".to_owned(),
+        ));
+        return Ok(None);
+    }
+    file.items(section).map(Some)
+}
+
 impl std::fmt::Display for ConfigWarning {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(
@@ -121,18 +148,10 @@ impl Schemas {
         let mut rules = Vec::new();
         let mut warnings = Vec::new();
         for section in &file.sections {
-            let warn = |message: String| ConfigWarning {
-                section: section.name.clone(),
-                line: section.line,
-                message,
-            };
-            if !section.listed {
-                warnings.push(warn(
-                    "header has text after ']', carbon never visits it".to_owned(),
-                ));
+            let Some(items) = visit(&file, section, &mut warnings)? else {
                 continue;
-            }
-            let items = file.items(section)?;
+            };
+            let warn = |message: String| ConfigWarning::about(section, message);
             let get = |k: &str| items.iter().find(|e| e.key == k);
             let Some(retentions) = get("retentions") else {
                 warnings.push(warn("missing 'retentions'".to_owned()));
