@@ -33,7 +33,9 @@ pub mod vmstat;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
+
+use crate::clock;
 
 use regex::Regex;
 
@@ -181,19 +183,6 @@ fn short_hostname() -> String {
     }
 }
 
-fn unix_now() -> Duration {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .unwrap_or_default()
-}
-
-/// The next multiple of `interval` after `now` (both since the epoch).
-fn next_tick(now: Duration, interval: Duration) -> Duration {
-    let step = interval.as_nanos().max(1);
-    let next = (now.as_nanos() / step + 1) * step;
-    Duration::from_nanos(u64::try_from(next).unwrap_or(u64::MAX))
-}
-
 /// Reads one sample, naming failed collectors on stderr.
 fn take(root: &Path, settings: &Settings) -> Sample {
     let (s, errors) = sample::read(root, settings, &diskspace::statvfs);
@@ -276,7 +265,7 @@ pub fn run(args: &CollectArgs) -> ExitCode {
         let cur = take(&args.root, &settings);
         let elapsed = prev_at.elapsed().as_secs_f64();
         let points = sample::points(Some(&prev), &cur, elapsed, &settings);
-        let lines = format(&points, unix_now().as_secs());
+        let lines = format(&points, clock::now().as_secs());
         return if output.emit(lines) {
             ExitCode::SUCCESS
         } else {
@@ -285,8 +274,8 @@ pub fn run(args: &CollectArgs) -> ExitCode {
     }
 
     loop {
-        let tick = next_tick(unix_now(), args.interval);
-        std::thread::sleep(tick.saturating_sub(unix_now()));
+        let tick = clock::next_boundary(clock::now(), args.interval);
+        std::thread::sleep(tick.saturating_sub(clock::now()));
         let cur = take(&args.root, &settings);
         let now = Instant::now();
         let elapsed = now.duration_since(prev_at).as_secs_f64();
@@ -305,15 +294,15 @@ mod tests {
     fn ticks_are_aligned() {
         let i = Duration::from_secs(60);
         assert_eq!(
-            next_tick(Duration::from_secs(125), i),
+            clock::next_boundary(Duration::from_secs(125), i),
             Duration::from_secs(180)
         );
         assert_eq!(
-            next_tick(Duration::from_secs(120), i),
+            clock::next_boundary(Duration::from_secs(120), i),
             Duration::from_secs(180)
         );
         assert_eq!(
-            next_tick(Duration::from_millis(1500), Duration::from_secs(1)),
+            clock::next_boundary(Duration::from_millis(1500), Duration::from_secs(1)),
             Duration::from_secs(2)
         );
     }

@@ -31,7 +31,9 @@ use std::fs::File;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
+
+use crate::clock;
 
 use crate::agent::sender::{CarbonSender, UdpSender};
 use crate::config::parse_duration;
@@ -127,12 +129,6 @@ pub struct LogtailArgs {
         default_value = "WARN,ERROR,FATAL"
     )]
     pub log_levels: Vec<String>,
-}
-
-fn unix_now() -> Duration {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .unwrap_or_default()
 }
 
 fn say(msg: impl std::fmt::Display) {
@@ -370,7 +366,7 @@ pub fn run(args: &LogtailArgs) -> ExitCode {
     let mut output = Output::new(args);
 
     if args.once {
-        let now = unix_now().as_secs();
+        let now = clock::now().as_secs();
         let oldest = files
             .iter()
             .filter_map(|t| t.follower.pos.map(|p| p.saved_at))
@@ -403,11 +399,8 @@ pub fn run(args: &LogtailArgs) -> ExitCode {
     start_positions(args, &mut files);
     let mut last = Instant::now();
     loop {
-        let step = args.interval.as_nanos().max(1);
-        let now = unix_now();
-        let next = Duration::from_nanos(
-            u64::try_from((now.as_nanos() / step + 1) * step).unwrap_or(u64::MAX),
-        );
+        let now = clock::now();
+        let next = clock::next_boundary(now, args.interval);
         std::thread::sleep(next.saturating_sub(now));
         let at = Instant::now();
         let duration = at.duration_since(last).as_secs_f64();

@@ -247,9 +247,7 @@ fn is_broken_pipe(e: Option<&std::io::Error>) -> bool {
 }
 
 fn wall_clock() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs() as i64)
+    crate::clock::now().as_secs() as i64
 }
 
 /// Runs `command` at time `now`, writing what the script prints to `out`.
