@@ -41,6 +41,17 @@ pub enum PreflightError {
 }
 
 /// Locked memory needed by `shards` executors with `io_memory` bytes each.
+/// This host's name from the kernel, or `localhost` when it cannot be read or is empty.
+pub fn hostname() -> String {
+    let name = std::fs::read_to_string("/proc/sys/kernel/hostname").unwrap_or_default();
+    let name = name.trim();
+    if name.is_empty() {
+        "localhost".to_owned()
+    } else {
+        name.to_owned()
+    }
+}
+
 pub fn memlock_needed(shards: usize, io_memory: usize) -> u64 {
     shards as u64 * (io_memory as u64 + RING_OVERHEAD)
 }

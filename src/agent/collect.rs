@@ -174,12 +174,10 @@ impl CollectArgs {
 
 /// This host's name up to the first dot (Diamond's default `fqdn_short`), or `localhost`.
 fn short_hostname() -> String {
-    let name = std::fs::read_to_string("/proc/sys/kernel/hostname").unwrap_or_default();
-    let short = name.trim().split('.').next().unwrap_or_default();
-    if short.is_empty() {
-        "localhost".into()
-    } else {
-        short.to_owned()
+    let name = crate::sys::hostname();
+    match name.split('.').next() {
+        Some(short) if !short.is_empty() => short.to_owned(),
+        _ => "localhost".into(),
     }
 }
 

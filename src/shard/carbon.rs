@@ -183,8 +183,7 @@ pub async fn self_metrics(
 /// The host name carbon would use in `carbon.agents.<host>`: dots become underscores.
 pub fn agent_host(configured: &str) -> String {
     let raw = if configured.is_empty() {
-        std::fs::read_to_string("/proc/sys/kernel/hostname")
-            .map_or_else(|_| "localhost".to_owned(), |h| h.trim().to_owned())
+        crate::sys::hostname()
     } else {
         configured.to_owned()
     };
