@@ -357,7 +357,8 @@ pub async fn writer_loop(store: Rc<Store>, mut writer: Writer, mut opts: WriterO
     }
 }
 
-/// Add the writer's progress since the last call to the shared counters.
+/// Add the writer's progress since the last call to the shared counters (the cache size
+/// is published at the top of every writer round).
 fn publish(store: &Store, reported: &mut WriterStats, now: WriterStats) {
     let s = &store.stats;
     bump(
@@ -372,5 +373,4 @@ fn publish(store: &Store, reported: &mut WriterStats, now: WriterStats) {
     bump(&s.creates, now.creates - reported.creates);
     bump(&s.errors, now.errors - reported.errors);
     *reported = now;
-    store.publish_cache_size();
 }
