@@ -19,6 +19,7 @@
 //! - [`store`]: a shard's storage tasks: point intake from peers, the writer loop, the drain.
 //! - [`agent`]: the host collector (Diamond role) and log tailer (Logster role).
 //! - [`query`]: the render API's pure core: target grammar, time syntax, globbing, output bytes.
+//! - [`graph`]: PNG and SVG graphs of render results.
 //! - [`shutdown`]: the stop flag shared by shards and the side thread.
 //! - [`server`]: wiring: builds the shards, the side threads and the shutdown path.
 
@@ -30,6 +31,7 @@ pub mod cli;
 pub mod clock;
 pub mod config;
 pub mod forward;
+pub mod graph;
 pub mod index;
 pub mod protocol;
 pub mod query;

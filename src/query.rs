@@ -7,10 +7,16 @@
 //!   [`glob::NameIndex`] that answers `/metrics/find` and `/metrics/expand`.
 //! - [`json`]: the bytes graphite-web writes for `format=json`, `csv` and `raw`, with
 //!   Python's float formatting and the `maxDataPoints` consolidation of the json renderer.
+//! - [`series`]: the `TimeSeries` the functions pass around.
+//! - [`eval`]: evaluating a target against a [`eval::Source`] of names and points.
+//! - [`functions`]: the render functions, by name.
 //!
 //! Conformance notes and deviations from graphite-web are in `docs/render.md`.
 
+pub mod eval;
+pub mod functions;
 pub mod glob;
 pub mod grammar;
 pub mod json;
+pub mod series;
 pub mod time;
