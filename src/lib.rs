@@ -20,6 +20,7 @@
 //! - [`agent`]: the host collector (Diamond role) and log tailer (Logster role).
 //! - [`query`]: the render API's pure core: target grammar, time syntax, globbing, output bytes.
 //! - [`graph`]: PNG and SVG graphs of render results.
+//! - [`webui`]: the built-in web page and its dashboards.
 //! - [`shutdown`]: the stop flag shared by shards and the side thread.
 //! - [`server`]: wiring: builds the shards, the side threads and the shutdown path.
 
@@ -42,4 +43,5 @@ pub mod shutdown;
 pub mod storage;
 pub mod store;
 pub mod sys;
+pub mod webui;
 pub mod writer;
