@@ -19,9 +19,9 @@
 //! 30 days, `y` = 365 days; a bare `m` is an error).
 //!
 //! `now` is always passed in (epoch seconds); nothing here reads the clock. Time zones:
-//! UTC and fixed offsets (`UTC`, `GMT`, `Etc/GMT+5`, …, or [`TimeZone::fixed`]); other IANA
-//! names are rejected with [`TimeError::UnsupportedTimeZone`] until a zone database is
-//! linked. A local time is turned into an instant as pytz's `localize(is_dst=False)` does.
+//! UTC aliases, fixed offsets (`Etc/GMT+5`, [`TimeZone::fixed`]) and every IANA zone of
+//! the database bundled with the binary (`jiff`). Offsets are looked up per instant; a
+//! local time is turned into an instant as pytz's `localize(is_dst=False)` does.
 
 use std::fmt;
 
@@ -52,7 +52,7 @@ pub enum TimeError {
     InvalidDate(&'static str),
     #[error("date value out of range")]
     OutOfRange,
-    #[error("unsupported time zone '{0}': only UTC and fixed offsets (Etc/GMT+N) are known")]
+    #[error("unknown time zone '{0}'")]
     UnsupportedTimeZone(String),
 }
 
@@ -60,8 +60,16 @@ pub enum TimeError {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TimeZone {
     name: String,
-    /// Seconds east of UTC.
-    offset: i32,
+    rules: Rules,
+}
+
+/// Where a zone's offsets come from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Rules {
+    /// Seconds east of UTC, at every instant.
+    Fixed(i32),
+    /// An IANA zone from the bundled database.
+    Iana(jiff::tz::TimeZone),
 }
 
 impl Default for TimeZone {
@@ -76,12 +84,23 @@ impl fmt::Display for TimeZone {
     }
 }
 
+/// The IANA database compiled into the binary (the same answers on every machine,
+/// whatever `/usr/share/zoneinfo` holds).
+fn zone_database() -> &'static jiff::tz::TimeZoneDatabase {
+    static DB: std::sync::OnceLock<jiff::tz::TimeZoneDatabase> = std::sync::OnceLock::new();
+    DB.get_or_init(jiff::tz::TimeZoneDatabase::bundled)
+}
+
+/// How far pytz winds the clock back to read a time in a gap (`localize` with
+/// `is_dst=False`): the offset in force six hours before is used.
+const GAP_WINDBACK: i64 = 6 * 3600;
+
 impl TimeZone {
     /// graphite's default `TIME_ZONE`.
     pub fn utc() -> Self {
         Self {
             name: "UTC".to_owned(),
-            offset: 0,
+            rules: Rules::Fixed(0),
         }
     }
 
@@ -92,12 +111,13 @@ impl TimeZone {
         let name = format!("{sign}{:02}:{:02}", a / 3600, a % 3600 / 60);
         Self {
             name,
-            offset: offset_seconds,
+            rules: Rules::Fixed(offset_seconds),
         }
     }
 
-    /// A zone by IANA name, case-insensitively as pytz looks names up. Known: the UTC
-    /// aliases and the fixed `Etc/GMT±N` zones (POSIX sign: `Etc/GMT+5` is UTC−5).
+    /// A zone by IANA name, case-insensitively as pytz looks names up: the UTC aliases,
+    /// the fixed `Etc/GMT±N` zones (POSIX sign: `Etc/GMT+5` is UTC−5) and every zone of
+    /// the IANA database bundled with the binary (`Europe/Berlin`, `US/Eastern`, …).
     pub fn from_name(name: &str) -> Result<Self, TimeError> {
         let lower = name.to_ascii_lowercase();
         let utc_aliases = [
@@ -123,7 +143,7 @@ impl TimeZone {
         if utc_aliases.contains(&lower.as_str()) {
             return Ok(Self {
                 name: name.to_owned(),
-                offset: 0,
+                rules: Rules::Fixed(0),
             });
         }
         if let Some(rest) = lower.strip_prefix("etc/gmt") {
@@ -142,12 +162,26 @@ impl TimeZone {
                 if (1..=max).contains(&h) && !digits.starts_with('0') {
                     return Ok(Self {
                         name: name.to_owned(),
-                        offset: sign * h * 3600,
+                        rules: Rules::Fixed(sign * h * 3600),
                     });
                 }
             }
+            return Err(TimeError::UnsupportedTimeZone(name.to_owned()));
         }
-        Err(TimeError::UnsupportedTimeZone(name.to_owned()))
+        // The database also answers POSIX TZ strings and names with `..`; pytz knows
+        // only the names listed in the database.
+        let plausible = !name.is_empty()
+            && !name.contains("..")
+            && name
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b"/_-+".contains(&b));
+        match zone_database().get(name) {
+            Ok(zone) if plausible => Ok(Self {
+                name: name.to_owned(),
+                rules: Rules::Iana(zone),
+            }),
+            _ => Err(TimeError::UnsupportedTimeZone(name.to_owned())),
+        }
     }
 
     /// The zone's name as given.
@@ -156,8 +190,11 @@ impl TimeZone {
     }
 
     /// Seconds east of UTC at `epoch`.
-    pub fn offset_at(&self, _epoch: i64) -> i32 {
-        self.offset
+    pub fn offset_at(&self, epoch: i64) -> i32 {
+        match &self.rules {
+            Rules::Fixed(offset) => *offset,
+            Rules::Iana(zone) => iana_offset(zone, epoch),
+        }
     }
 
     /// The local wall-clock time at `epoch`.
@@ -171,10 +208,102 @@ impl TimeZone {
         (c.year, c.month, c.day, c.hour, c.minute, c.second)
     }
 
-    /// The instant of a local time (pytz `localize(is_dst=False)`).
+    /// The instant of a local time as pytz's `localize(is_dst=False)` reads it: a time
+    /// that happens twice (clocks turned back) is taken with the standard-time offset
+    /// (if both or neither are standard time, the later instant); a time that never
+    /// happens (clocks turned forward) is read with the offset in force six hours
+    /// earlier, so 02:30 on a spring-forward night is 02:30 standard time.
     pub fn localize(&self, local: Civil) -> i64 {
-        local.to_epoch() - i64::from(self.offset)
+        match &self.rules {
+            Rules::Fixed(offset) => local.to_epoch() - i64::from(*offset),
+            Rules::Iana(zone) => localize_iana(zone, local.to_epoch(), 0),
+        }
     }
+}
+
+/// An offset rounded to whole minutes, as pytz stores them (local mean times such as
+/// Berlin's +0:53:28 before 1893 become +0:53).
+fn whole_minutes(offset: jiff::tz::Offset) -> i32 {
+    (offset.seconds() + 30).div_euclid(60) * 60
+}
+
+/// A `jiff` instant of epoch seconds, clamped to what `jiff` can hold (wider than
+/// Python's `datetime`, so in-range inputs are never clamped).
+fn timestamp(epoch: i64) -> jiff::Timestamp {
+    let clamped = epoch.clamp(
+        jiff::Timestamp::MIN.as_second(),
+        jiff::Timestamp::MAX.as_second(),
+    );
+    jiff::Timestamp::from_second(clamped).unwrap_or(jiff::Timestamp::UNIX_EPOCH)
+}
+
+/// The first instant pytz knows a transition at (-2³¹ s, 1901-12-13T20:45:52Z): it reads
+/// only the 32-bit part of the zone files, so before it every zone keeps its first offset
+/// (local mean time, e.g. New York's −4:56 instead of EST from 1883).
+const PYTZ_FIRST_TRANSITION: i64 = -(1 << 31);
+
+/// A zone's offset at `epoch` as pytz has it (see [`PYTZ_FIRST_TRANSITION`]).
+fn iana_offset(zone: &jiff::tz::TimeZone, epoch: i64) -> i32 {
+    let at = if epoch < PYTZ_FIRST_TRANSITION {
+        jiff::Timestamp::MIN
+    } else {
+        timestamp(epoch)
+    };
+    whole_minutes(zone.to_offset(at))
+}
+
+/// [`TimeZone::localize`] for an IANA zone; `local` is the wall time as epoch seconds
+/// read as UTC. `depth` bounds the wind-back through consecutive gaps.
+fn localize_iana(zone: &jiff::tz::TimeZone, local: i64, depth: u32) -> i64 {
+    use jiff::tz::AmbiguousOffset;
+    // The instants that show `local` on the wall clock, as pytz finds them.
+    let mut candidates: Vec<i64> = Vec::with_capacity(2);
+    let first = local - i64::from(iana_offset(zone, jiff::Timestamp::MIN.as_second()));
+    if first < PYTZ_FIRST_TRANSITION {
+        candidates.push(first);
+    }
+    let offsets = match civil_datetime(local).map(|dt| zone.to_ambiguous_timestamp(dt).offset()) {
+        Some(AmbiguousOffset::Unambiguous { offset }) => vec![offset],
+        Some(AmbiguousOffset::Fold { before, after }) => vec![before, after],
+        Some(AmbiguousOffset::Gap { .. }) | None => Vec::new(),
+    };
+    candidates.extend(
+        offsets
+            .into_iter()
+            .map(|o| local - i64::from(whole_minutes(o)))
+            .filter(|&t| t >= PYTZ_FIRST_TRANSITION),
+    );
+    match candidates.as_slice() {
+        [] if depth < 8 => localize_iana(zone, local - GAP_WINDBACK, depth + 1) + GAP_WINDBACK,
+        [] => local - i64::from(iana_offset(zone, local)),
+        [only] => *only,
+        _ => {
+            let is_dst = |t: i64| {
+                t >= PYTZ_FIRST_TRANSITION && zone.to_offset_info(timestamp(t)).dst().is_dst()
+            };
+            let standard: Vec<i64> = candidates.iter().copied().filter(|&t| !is_dst(t)).collect();
+            match standard.as_slice() {
+                [only] => *only,
+                [] => candidates.iter().copied().max().unwrap_or(first),
+                _ => standard.iter().copied().max().unwrap_or(first),
+            }
+        }
+    }
+}
+
+/// The `jiff` civil date-time of wall-time epoch seconds, if `jiff` can hold it.
+fn civil_datetime(local: i64) -> Option<jiff::civil::DateTime> {
+    let c = Civil::from_epoch(local);
+    jiff::civil::DateTime::new(
+        i16::try_from(c.year).ok()?,
+        c.month as i8,
+        c.day as i8,
+        c.hour as i8,
+        c.minute as i8,
+        c.second as i8,
+        0,
+    )
+    .ok()
 }
 
 /// A calendar date and time of day without a zone (proleptic Gregorian).

@@ -1,14 +1,26 @@
-"""Generates attime.jsonl: what graphite-web 1.1.10's parseATTime / parseTimeOffset return.
+"""Generates attime.jsonl: what graphite-web 1.1.10's parseATTime / parseTimeOffset return,
+and how pytz (which graphite-web uses for every zone) maps instants and local times.
 
 Usage: python3 gen_attime.py ATTIME_PY > attime.jsonl
 ATTIME_PY is graphite-web 1.1.10's webapp/graphite/render/attime.py (not shipped here); it
-needs pytz. Each line: {"kind": "at"|"offset", "input", "now", "tz", "result"} where
-result is epoch seconds (at), seconds (offset), or {"error": message}.
+needs pytz (pip install graphite-web==1.1.10 brings both). Each line: {"kind", "input", "now",
+"tz", "result"} where kind is
+  "at": parseATTime(input, tz, now) as epoch seconds, or {"error": message};
+  "offset": parseTimeOffset(input) in seconds;
+  "local": input is epoch seconds; result [Y, M, D, h, m, s, offset east of UTC in s] of
+           datetime.fromtimestamp(input, tz);
+  "localize": input is "YYYY-MM-DDTHH:MM"; result epoch seconds of tz.localize(dt, is_dst=False),
+           which graphite's parseTimeReference calls.
+Zones with daylight saving time are exercised around their transitions (the instants come
+from pytz's own transition table). Years after 2037 are left out: pytz's tables stop there
+and it applies no daylight saving time after, where the IANA rules (and lonsdaleite) do.
+Europe/Dublin is left out of "localize" and "at": pytz marks Irish winter time as the
+daylight-saving one (negative DST), the bundled database does the opposite.
 """
 import json
 import sys
 import types
-from datetime import datetime
+from datetime import datetime, timedelta
 
 import pytz
 
@@ -21,7 +33,7 @@ exec(compile(open(sys.argv[1]).read(), "attime.py", "exec"), ns)
 parseATTime, parseTimeOffset = ns["parseATTime"], ns["parseTimeOffset"]
 
 NOWS = [1710506096, 1700000000, 1704067199, 1709164800, 951782400]  # Fri 2024-03-15 12:34:56 ...
-ZONES = ["UTC", "Etc/GMT+5", "Etc/GMT-10"]
+ZONES = ["UTC", "Etc/GMT+5", "Etc/GMT-10", "America/New_York", "Europe/Berlin", "Australia/Sydney"]
 INPUTS = """now
 NOW
  now 
@@ -192,3 +204,73 @@ for inp in INPUTS:
             emit("at", inp, now, tz, lambda: at(inp, now, tz))
 for off in OFFSETS:
     emit("offset", off, 0, "UTC", lambda: int(parseTimeOffset(off).total_seconds()))
+
+
+# Around daylight-saving transitions: zone -> (first year, last year) of transitions to use.
+DST_ZONES = {
+    "America/New_York": (2023, 2025),
+    "Europe/Berlin": (2023, 2025),
+    "Australia/Sydney": (2023, 2025),
+    "Australia/Lord_Howe": (2024, 2024),  # 30-minute daylight saving time
+    "America/St_Johns": (2024, 2024),  # -03:30 / -02:30
+    "America/Sao_Paulo": (2018, 2019),  # clocks changed at midnight; DST ended 2019
+    "Pacific/Apia": (2011, 2011),  # skipped 2011-12-30 entirely
+    "Europe/Moscow": (2010, 2014),  # permanent +04 in 2011, +03 in 2014 (no DST flag)
+    "US/Eastern": (2024, 2024),  # an alias
+    "europe/berlin": (2024, 2024),  # names are case-insensitive
+}
+LOCAL_ONLY = {"Europe/Dublin": (2023, 2024), "Asia/Kolkata": (1940, 1946)}
+DT_INPUTS = ["now", "-1h", "-1d", "+1h", "midnight", "noon", "yesterday", "today", "tomorrow",
+             "1am", "2am", "3am", "2:30am", "1:30am", "0:30am", "11pm", "midnight+1h", "noon-1d",
+             "monday", "sunday", "saturday"]
+EPOCH_STEPS = [-86400, -43200, -3601, -3600, -1800, -1, 0, 1, 1800, 3599, 3600, 7200, 43200, 86400]
+NOW_STEPS = [-86400, -7200, -3600, -1, 0, 1800, 3600, 7200, 86400]
+
+
+def transitions(name, first, last):
+    zone = pytz.timezone(name)
+    out = []
+    for t in getattr(zone, "_utc_transition_times", []):
+        if first <= t.year <= last:
+            out.append(int((t - datetime(1970, 1, 1)).total_seconds()))
+    return out
+
+
+def local(epoch, tz):
+    d = datetime.fromtimestamp(epoch, pytz.timezone(tz))
+    return [d.year, d.month, d.day, d.hour, d.minute, d.second, int(d.utcoffset().total_seconds())]
+
+
+def localize(text, tz):
+    dt = datetime.strptime(text, "%Y-%m-%dT%H:%M")
+    return int(pytz.timezone(tz).localize(dt, is_dst=False).timestamp())
+
+
+for tz, (first, last) in list(DST_ZONES.items()) + list(LOCAL_ONLY.items()):
+    zone = pytz.timezone(tz)
+    for t in transitions(tz, first, last):
+        for step in EPOCH_STEPS:
+            e = t + step
+            emit("local", str(e), 0, tz, lambda: local(e, tz))
+        if tz in LOCAL_ONLY:
+            continue
+        # local wall times from 3 h before to 3 h after the transition, every 15 minutes,
+        # on both sides' offsets
+        before = datetime.fromtimestamp(t - 1, zone).replace(tzinfo=None)
+        start = before.replace(minute=0, second=0) - timedelta(hours=3)
+        for k in range(4 * 7 + 1):
+            text = (start + timedelta(minutes=15 * k)).strftime("%Y-%m-%dT%H:%M")
+            emit("localize", text, 0, tz, lambda: localize(text, tz))
+        day = before.strftime("%Y%m%d")
+        for hm in ["00:00", "00:30", "01:00", "01:30", "02:00", "02:30", "03:00", "03:30", "12:00"]:
+            inp = hm + "_" + day
+            emit("at", inp, t, tz, lambda: at(inp, t, tz))
+        for step in NOW_STEPS:
+            now = t + step
+            for inp in DT_INPUTS:
+                emit("at", inp, now, tz, lambda: at(inp, now, tz))
+# instants far apart, local mean time (offsets rounded to whole minutes) included
+for tz in ["America/New_York", "Europe/Berlin", "Australia/Sydney", "Asia/Kolkata", "Europe/Dublin"]:
+    for e in [-2208988800, -1577923200, -631152000, 0, 315532800, 946684800, 1262304000,
+              1704067200, 2082758400]:
+        emit("local", str(e), 0, tz, lambda: local(e, tz))
