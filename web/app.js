@@ -203,9 +203,10 @@
   // Shows `url` in `img`; on failure asks the server why and hands the message to onError.
   function showImage(img, url, onError) {
     img.dataset.src = url;
-    img.onload = () => onError(null);
+    img.onload = () => { img.hidden = false; onError(null); };
     img.onerror = async () => {
       if (img.dataset.src !== url) return;
+      img.hidden = true;
       try {
         const res = await fetch(url);
         onError(res.ok ? null : await errorText(res));
