@@ -341,6 +341,20 @@ mod tests {
         });
     }
 
+    /// The page loads nothing from other hosts (no CDN): every URL in it is a path.
+    #[test]
+    fn assets_name_no_other_host() {
+        for (name, text) in [
+            ("index.html", INDEX_HTML),
+            ("app.js", APP_JS),
+            ("app.css", APP_CSS),
+        ] {
+            for needle in ["http://", "https://", "//cdn", "src=\"//", "href=\"//"] {
+                assert!(!text.contains(needle), "web/{name} contains {needle}");
+            }
+        }
+    }
+
     #[test]
     fn unopenable_database_names_the_path() {
         let dir = tempfile::tempdir().unwrap();

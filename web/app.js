@@ -191,8 +191,8 @@
     const { from, until } = timeRange();
     p.set('from', from);
     p.set('until', until);
-    p.set('width', g.width);
-    p.set('height', g.height);
+    if (g.width) p.set('width', g.width);
+    if (g.height) p.set('height', g.height);
     for (const [k, def] of Object.entries(OPTION_DEFAULTS)) {
       if (g[k] !== def && g[k] !== undefined) p.set(k, g[k] === true ? 'true' : g[k]);
     }
@@ -344,7 +344,8 @@
       if (state.until) $('until').value = state.until;
       $('refresh').value = String(state.refresh || 0);
       setRefresh();
-      graphs = Array.isArray(state.graphs) ? state.graphs : [];
+      graphs = (Array.isArray(state.graphs) ? state.graphs : [])
+        .filter((g) => g && Array.isArray(g.targets));
       renderGrid();
       history.replaceState(null, '', `#dashboard=${encodeURIComponent(name)}`);
       status(`Opened "${name}".`);
