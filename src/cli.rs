@@ -66,6 +66,9 @@ pub struct ServeArgs {
     /// Carbon pickle receiver, TCP [default: 0.0.0.0:2004]; "off" disables it.
     #[arg(long, value_name = "ADDR")]
     pub pickle_addr: Option<String>,
+    /// Graphite HTTP API (render, metrics, events, tags) [default: 0.0.0.0:8080]; "off" disables it.
+    #[arg(long, value_name = "ADDR")]
+    pub http_addr: Option<String>,
     /// Do not write whisper files (only aggregate, forward and answer the admin port).
     #[arg(long)]
     pub no_storage: bool,
@@ -103,6 +106,9 @@ impl ServeArgs {
         }
         if let Some(a) = &self.pickle_addr {
             cfg.carbon.pickle_addr = if a == "off" { String::new() } else { a.clone() };
+        }
+        if let Some(a) = &self.http_addr {
+            cfg.http.addr = if a == "off" { String::new() } else { a.clone() };
         }
         if self.no_storage {
             cfg.storage.enabled = false;

@@ -44,6 +44,7 @@ pub struct Config {
     pub forward: ForwardConfig,
     pub storage: StorageConfig,
     pub carbon: CarbonConfig,
+    pub http: HttpConfig,
     /// Directory of the file given with `--config` (not a setting).
     #[serde(skip)]
     pub config_dir: Option<PathBuf>,
@@ -64,6 +65,21 @@ pub struct CarbonConfig {
     /// Interval of the `carbon.agents.*` self-metrics.
     #[serde(deserialize_with = "de_duration", serialize_with = "ser_duration")]
     pub metric_interval: Duration,
+}
+
+/// The Graphite HTTP API (render, metrics, events, tags) on the query thread.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct HttpConfig {
+    /// Listen address (TCP); empty = off.
+    pub addr: String,
+    /// Most series one request may fetch (0 = no limit).
+    pub max_series: usize,
+    /// Most values one request may fetch (0 = no limit).
+    pub max_points: usize,
+    /// Time limit of one request.
+    #[serde(deserialize_with = "de_duration", serialize_with = "ser_duration")]
+    pub timeout: Duration,
 }
 
 /// `storage.preallocate`.
@@ -307,6 +323,7 @@ impl Config {
         for (setting, a) in [
             ("carbon.addr", &self.carbon.addr),
             ("carbon.pickle_addr", &self.carbon.pickle_addr),
+            ("http.addr", &self.http.addr),
         ] {
             if !a.is_empty() && a.parse::<SocketAddr>().is_err() {
                 return Err(ConfigError::Invalid {

@@ -6,11 +6,75 @@
 //! their file names are hashes, and the tag index that maps them back is not built yet.
 //! The server runs the scan on its own thread at start, so ingest never waits for it, and
 //! logs how long it took (`bench/e2e/index-scan.sh` measures it at 1M files).
+//!
+//! After start the index is kept current by the shards: each shard's store tells a
+//! [`NameSink`] when a name first enters its cache, and the sink passes it, once per
+//! name, over a bounded channel ([`NameFeed`]) to the query thread. A full channel drops
+//! the notice (counted in [`NameFeed::dropped`]) and the name is offered again the next
+//! time it enters the cache.
 
+use std::cell::RefCell;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use crate::query::glob::NameIndex;
+
+/// Capacity of the new-name channel.
+pub const FEED_CAPACITY: usize = 1 << 16;
+
+/// The sending side of the new-name channel, handed to every shard.
+#[derive(Clone)]
+pub struct NameFeed {
+    pub tx: crossbeam_channel::Sender<Box<[u8]>>,
+    /// Notices dropped because the channel was full.
+    pub dropped: Arc<AtomicU64>,
+}
+
+impl NameFeed {
+    /// A feed and the query thread's receiving end.
+    pub fn new() -> (Self, crossbeam_channel::Receiver<Box<[u8]>>) {
+        let (tx, rx) = crossbeam_channel::bounded(FEED_CAPACITY);
+        (
+            Self {
+                tx,
+                dropped: Arc::default(),
+            },
+            rx,
+        )
+    }
+}
+
+/// A shard's side of the feed: remembers (by 64-bit hash) which names it has already
+/// reported, so a name entering the cache again after each write costs one lookup.
+pub struct NameSink {
+    feed: NameFeed,
+    seen: RefCell<hashbrown::HashSet<u64>>,
+    hasher: ahash::RandomState,
+}
+
+impl NameSink {
+    pub fn new(feed: NameFeed) -> Self {
+        Self {
+            feed,
+            seen: RefCell::default(),
+            hasher: crate::route::hasher(),
+        }
+    }
+
+    /// Report `name` unless already reported. Never blocks.
+    pub fn offer(&self, name: &[u8]) {
+        let h = self.hasher.hash_one(name);
+        if !self.seen.borrow_mut().insert(h) {
+            return;
+        }
+        if self.feed.tx.try_send(name.into()).is_err() {
+            self.seen.borrow_mut().remove(&h);
+            self.feed.dropped.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+}
 
 /// What a scan found.
 #[derive(Debug, Default)]

@@ -21,6 +21,9 @@
 //! - [`query`]: the render API's pure core: target grammar, time syntax, globbing, output bytes.
 //! - [`graph`]: PNG and SVG graphs of render results.
 //! - [`webui`]: the built-in web page and its dashboards.
+//! - [`http`]: the Graphite HTTP API on the query thread (render, metrics, events, tags).
+//! - [`events`]: graphite events in SQLite.
+//! - [`tagdb`]: the in-memory index of tagged series.
 //! - [`shutdown`]: the stop flag shared by shards and the side thread.
 //! - [`server`]: wiring: builds the shards, the side threads and the shutdown path.
 
@@ -31,8 +34,10 @@ pub mod cache;
 pub mod cli;
 pub mod clock;
 pub mod config;
+pub mod events;
 pub mod forward;
 pub mod graph;
+pub mod http;
 pub mod index;
 pub mod protocol;
 pub mod query;
@@ -43,5 +48,6 @@ pub mod shutdown;
 pub mod storage;
 pub mod store;
 pub mod sys;
+pub mod tagdb;
 pub mod webui;
 pub mod writer;

@@ -72,6 +72,8 @@ pub struct Listeners {
     pub carbon_udp: Vec<std::net::UdpSocket>,
     /// Carbon pickle: one TCP listener per shard.
     pub pickle_tcp: Vec<std::net::TcpListener>,
+    /// The Graphite HTTP API (query thread), unless off.
+    pub http: Option<std::net::TcpListener>,
 }
 
 impl Listeners {
@@ -95,6 +97,9 @@ impl Listeners {
         }
         if let Some(a) = self.pickle_tcp.first().and_then(|s| s.local_addr().ok()) {
             out.push(format!("listening pickle tcp {a}"));
+        }
+        if let Some(a) = self.http.as_ref().and_then(|s| s.local_addr().ok()) {
+            out.push(format!("listening http tcp {a}"));
         }
         // Last, so a script may stop reading at the admin line.
         if let Ok(a) = self.admin.local_addr() {
@@ -238,6 +243,14 @@ pub fn bind(cfg: &Config, shards: usize) -> Result<Listeners, ServerError> {
             "--pickle-addr",
         ))?;
     }
+    let http = match cfg.http.addr.parse::<SocketAddr>() {
+        Ok(addr) => Some(std::net::TcpListener::bind(addr).map_err(bind_err(
+            "http",
+            addr,
+            "--http-addr",
+        ))?),
+        Err(_) => None,
+    };
     Ok(Listeners {
         statsd_udp,
         statsd_tcp,
@@ -246,6 +259,7 @@ pub fn bind(cfg: &Config, shards: usize) -> Result<Listeners, ServerError> {
         carbon_tcp,
         carbon_udp,
         pickle_tcp,
+        http,
     })
 }
 
@@ -331,6 +345,12 @@ pub fn run(cfg: Config, listeners: Listeners, shutdown: &Arc<Shutdown>) -> Resul
     let storage = storage_rules(&cfg)?;
     let store_stats: Vec<Arc<StoreStats>> = (0..shards).map(|_| Arc::default()).collect();
     let mut point_rx = point_rx.into_iter();
+    let (name_feed, name_rx) = if listeners.http.is_some() {
+        let (feed, rx) = crate::index::NameFeed::new();
+        (Some(feed), Some(rx))
+    } else {
+        (None, None)
+    };
     for (id, (inbox, control)) in inbox_rx.into_iter().zip(control_rx).enumerate() {
         let params = ShardParams {
             id,
@@ -353,6 +373,7 @@ pub fn run(cfg: Config, listeners: Listeners, shutdown: &Arc<Shutdown>) -> Resul
             point_peers: point_tx.clone(),
             point_inbox: point_rx.next().expect("one point inbox per shard"),
             store_stats: store_stats.clone(),
+            names: name_feed.clone(),
         };
         let placement = if cpus.is_empty() {
             glommio::Placement::Unbound
@@ -407,6 +428,24 @@ pub fn run(cfg: Config, listeners: Listeners, shutdown: &Arc<Shutdown>) -> Resul
                 }
             });
     }
+    let http = match (listeners.http, name_rx) {
+        (Some(listener), Some(rx)) => Some(
+            crate::http::spawn(
+                listener,
+                crate::http::Setup {
+                    config: cfg.clone(),
+                    shards: admin.shards.clone(),
+                    rules: storage.clone(),
+                    index: admin.index.clone(),
+                    names: rx,
+                    names_dropped: name_feed.map(|f| f.dropped).unwrap_or_default(),
+                },
+                shutdown.clone(),
+            )
+            .map_err(ServerError::Side)?,
+        ),
+        _ => None,
+    };
     let side = side_thread(
         listeners.admin,
         admin,
@@ -428,6 +467,9 @@ pub fn run(cfg: Config, listeners: Listeners, shutdown: &Arc<Shutdown>) -> Resul
     }
     shutdown.trigger();
     let _ = side.join();
+    if let Some(h) = http {
+        let _ = h.join();
+    }
     result
 }
 

@@ -77,6 +77,13 @@ pub enum Control {
     Counters {
         reply: oneshot::Sender<ShardCounters>,
     },
+    /// The cached (not yet written) points of each name, sorted, one per timestamp
+    /// (the query thread merges them into what it reads from the files). Empty lists
+    /// when storage is off.
+    Cached {
+        names: Vec<String>,
+        reply: crossbeam_channel::Sender<Vec<Vec<(i64, f64)>>>,
+    },
 }
 
 /// Sockets of one shard, bound by the server before the shard starts.
@@ -110,6 +117,8 @@ pub struct ShardParams {
     pub point_inbox: mpsc::Receiver<PointBatch>,
     /// Every shard's storage counters (index = shard id); shard 0 reports them all.
     pub store_stats: Vec<Arc<StoreStats>>,
+    /// Where new names are reported for the query thread's index (None: no HTTP API).
+    pub names: Option<crate::index::NameFeed>,
 }
 
 struct State {
@@ -200,10 +209,12 @@ pub async fn run(p: ShardParams) {
             }
         }
     });
-    let _control_task = glommio::spawn_local(control_loop(p.control, state.clone()));
     let store = p.storage.map(|rules| {
         let st = &p.config.storage;
         let store = Store::new(st.cache_bytes, p.store_stats[p.id].clone());
+        if let Some(feed) = &p.names {
+            let _ = store.names.set(crate::index::NameSink::new(feed.clone()));
+        }
         let intake = glommio::spawn_local(crate::store::intake(store.clone(), p.point_inbox));
         let writer = Writer::new(p.config.data_dir.join("whisper"), rules)
             .with_create_limit(st.max_creates_per_minute)
@@ -225,6 +236,11 @@ pub async fn run(p: ShardParams) {
         let points = PointRouter::new(store.clone(), p.id, p.point_peers);
         (points, intake, writing)
     });
+    let _control_task = glommio::spawn_local(control_loop(
+        p.control,
+        state.clone(),
+        store.as_ref().map(|s| s.0.store().clone()),
+    ));
     let mut carbon_tasks = Vec::new();
     if let Some((points, _, _)) = &store {
         if let Some(l) = p.sockets.carbon_tcp {
@@ -414,7 +430,11 @@ async fn tcp_conn(mut stream: glommio::net::TcpStream, max_line: usize, state: R
     framer.finish(|line| st.ingest_line(line));
 }
 
-async fn control_loop(mut rx: mpsc::Receiver<Control>, state: Rc<RefCell<State>>) {
+async fn control_loop(
+    mut rx: mpsc::Receiver<Control>,
+    state: Rc<RefCell<State>>,
+    store: Option<Rc<Store>>,
+) {
     while let Some(req) = rx.recv().await {
         // A delete moves table slots; wait for a flush in progress to finish first.
         while matches!(req, Control::Delete { .. }) && state.borrow().flushing {
@@ -434,6 +454,16 @@ async fn control_loop(mut rx: mpsc::Receiver<Control>, state: Rc<RefCell<State>>
             }
             Control::Counters { reply } => {
                 let _ = reply.send(st.counters.clone());
+            }
+            Control::Cached { names, reply } => {
+                let points = match &store {
+                    Some(store) => {
+                        let cache = store.cache.borrow();
+                        names.iter().map(|n| cache.points(n.as_bytes())).collect()
+                    }
+                    None => vec![Vec::new(); names.len()],
+                };
+                let _ = reply.send(points);
             }
         }
     }

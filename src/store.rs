@@ -70,6 +70,8 @@ pub struct Store {
     pub stats: Arc<StoreStats>,
     /// Set when the shard stops: the writer loop ends once the cache is empty.
     pub stopping: Cell<bool>,
+    /// Told about each name the first time it enters the cache (the query thread's index).
+    pub names: std::cell::OnceCell<crate::index::NameSink>,
 }
 
 impl Store {
@@ -78,13 +80,20 @@ impl Store {
             cache: RefCell::new(Cache::new(cache_bytes)),
             stats,
             stopping: Cell::new(false),
+            names: std::cell::OnceCell::new(),
         })
     }
 
     /// Add one point of a series this shard owns.
     pub fn add(&self, name: &[u8], ts: i64, value: f64) {
-        if self.cache.borrow_mut().add(name, ts, value).is_err() {
+        let mut cache = self.cache.borrow_mut();
+        let before = cache.series();
+        if cache.add(name, ts, value).is_err() {
             bump(&self.stats.cache_overflow, 1);
+        } else if cache.series() != before {
+            if let Some(sink) = self.names.get() {
+                sink.offer(name);
+            }
         }
     }
 

@@ -87,6 +87,8 @@ pub struct Server {
     pub carbon_tcp: Option<SocketAddr>,
     pub carbon_udp: Option<SocketAddr>,
     pub pickle_tcp: Option<SocketAddr>,
+    /// The Graphite HTTP API.
+    pub http: Option<SocketAddr>,
     pub data_dir: tempfile::TempDir,
     stderr: Arc<Mutex<String>>,
 }
@@ -109,6 +111,8 @@ impl Server {
                 "--carbon-addr",
                 "127.0.0.1:0",
                 "--pickle-addr",
+                "127.0.0.1:0",
+                "--http-addr",
                 "127.0.0.1:0",
                 "--data-dir",
             ])
@@ -136,6 +140,7 @@ impl Server {
         let mut out = BufReader::new(child.stdout.take().unwrap());
         let (mut udp, mut tcp, mut admin) = (None, None, None);
         let mut carbon = (None, None, None);
+        let mut http = None;
         let end = Instant::now() + Duration::from_secs(20);
         while admin.is_none() {
             assert!(
@@ -158,6 +163,7 @@ impl Server {
                 ["listening", "carbon", "tcp", a] => carbon.0 = Some(a.parse().unwrap()),
                 ["listening", "carbon", "udp", a] => carbon.1 = Some(a.parse().unwrap()),
                 ["listening", "pickle", "tcp", a] => carbon.2 = Some(a.parse().unwrap()),
+                ["listening", "http", "tcp", a] => http = Some(a.parse().unwrap()),
                 _ => {}
             }
         }
@@ -173,9 +179,37 @@ impl Server {
             carbon_tcp: carbon.0,
             carbon_udp: carbon.1,
             pickle_tcp: carbon.2,
+            http,
             data_dir,
             stderr,
         }
+    }
+
+    /// One HTTP/1.1 request to the API; returns (status, headers lower-cased, body).
+    pub fn http_request(
+        &self,
+        method: &str,
+        target: &str,
+        headers: &[(&str, &str)],
+        body: &[u8],
+    ) -> HttpReply {
+        let addr = self.http.expect("the server has an HTTP listener");
+        http_request(addr, method, target, headers, body)
+    }
+
+    /// GET `target` (path and query string).
+    pub fn get(&self, target: &str) -> HttpReply {
+        self.http_request("GET", target, &[], b"")
+    }
+
+    /// POST a form body to `target`.
+    pub fn post_form(&self, target: &str, form: &str) -> HttpReply {
+        self.http_request(
+            "POST",
+            target,
+            &[("Content-Type", "application/x-www-form-urlencoded")],
+            form.as_bytes(),
+        )
     }
 
     pub fn stderr(&self) -> String {
@@ -274,4 +308,94 @@ pub fn value_of<'a>(points: &'a [(String, String)], name: &str) -> &'a str {
         || panic!("{name} not flushed; got {points:#?}"),
         |(_, v)| v.as_str(),
     )
+}
+
+/// An HTTP answer.
+#[derive(Debug, Clone)]
+pub struct HttpReply {
+    pub status: u16,
+    /// Header names lower-cased.
+    pub headers: Vec<(String, String)>,
+    pub body: Vec<u8>,
+}
+
+impl HttpReply {
+    pub fn text(&self) -> String {
+        String::from_utf8_lossy(&self.body).into_owned()
+    }
+
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.as_str())
+    }
+}
+
+/// A minimal HTTP/1.1 client: one request per connection (`Connection: close`).
+pub fn http_request(
+    addr: SocketAddr,
+    method: &str,
+    target: &str,
+    headers: &[(&str, &str)],
+    body: &[u8],
+) -> HttpReply {
+    use std::fmt::Write as _;
+    let mut c = TcpStream::connect(addr).unwrap();
+    c.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
+    let mut req = format!("{method} {target} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n");
+    for (k, v) in headers {
+        let _ = write!(req, "{k}: {v}\r\n");
+    }
+    let _ = write!(req, "Content-Length: {}\r\n\r\n", body.len());
+    c.write_all(req.as_bytes()).unwrap();
+    c.write_all(body).unwrap();
+    let mut raw = Vec::new();
+    c.read_to_end(&mut raw).expect("http reply timed out");
+    let split = raw
+        .windows(4)
+        .position(|w| w == b"\r\n\r\n")
+        .expect("http reply has a header block");
+    let head = String::from_utf8_lossy(&raw[..split]).into_owned();
+    let mut rest = raw[split + 4..].to_vec();
+    let mut lines = head.split("\r\n");
+    let status: u16 = lines
+        .next()
+        .and_then(|l| l.split(' ').nth(1))
+        .and_then(|s| s.parse().ok())
+        .expect("http status line");
+    let headers: Vec<(String, String)> = lines
+        .filter_map(|l| l.split_once(':'))
+        .map(|(k, v)| (k.trim().to_ascii_lowercase(), v.trim().to_string()))
+        .collect();
+    let chunked = headers
+        .iter()
+        .any(|(k, v)| k == "transfer-encoding" && v.contains("chunked"));
+    if chunked {
+        let mut body = Vec::new();
+        let mut pos = 0;
+        loop {
+            let eol = rest[pos..].windows(2).position(|w| w == b"\r\n").unwrap() + pos;
+            let size = usize::from_str_radix(
+                String::from_utf8_lossy(&rest[pos..eol])
+                    .split(';')
+                    .next()
+                    .unwrap()
+                    .trim(),
+                16,
+            )
+            .unwrap();
+            if size == 0 {
+                break;
+            }
+            body.extend_from_slice(&rest[eol + 2..eol + 2 + size]);
+            pos = eol + 2 + size + 2;
+        }
+        rest = body;
+    }
+    HttpReply {
+        status,
+        headers,
+        body: rest,
+    }
 }

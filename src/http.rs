@@ -1,0 +1,304 @@
+//! The Graphite HTTP API on the query thread: `/render`, `/metrics/*`, `/functions`,
+//! `/version`, `/health`, `/events/*`, `/tags/*`, and the built-in web page at `/`.
+//!
+//! One std thread runs a tokio current-thread runtime with axum; the shards never wait for
+//! it. Names come from the in-memory index ([`source::Names`]), points from the whisper
+//! files merged with the owning shard's cache (asked over its control channel, once per
+//! request and shard), events from SQLite ([`crate::events`]), tagged series from
+//! [`crate::tagdb`]. Requests are evaluated one at a time on this thread.
+//!
+//! Errors are answered with HTTP 400 and a plain message naming the problem (the tags
+//! endpoints answer `{"error": msg}` as graphite does); a storage failure is a 500.
+//! Behaviour and deviations from graphite-web 1.1.10 are listed in `docs/http.md`.
+
+pub mod metrics;
+pub mod params;
+pub mod pickle;
+pub mod pyjson;
+pub mod render;
+pub mod source;
+pub mod tags;
+pub mod web_events;
+
+use std::sync::atomic::AtomicU64;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use axum::body::{Body, Bytes};
+use axum::extract::{Request, State};
+use axum::http::{header, HeaderMap, HeaderValue, Method, StatusCode};
+use axum::response::Response;
+use axum::routing::{any, get};
+use axum::Router;
+use tokio::sync::mpsc;
+
+use crate::config::Config;
+use crate::query::eval::Limits;
+use crate::shard::Control;
+use crate::shutdown::Shutdown;
+use crate::storage::rules::StorageRules;
+use params::Params;
+use source::{Names, ScanSlot, Storage};
+
+/// The version graphite-web reports (Grafana reads it to pick its query dialect).
+pub const GRAPHITE_VERSION: &str = "1.1.10";
+
+/// Largest request body read (form posts of many targets).
+const MAX_BODY: usize = 8 << 20;
+
+/// What the server hands the query thread.
+pub struct Setup {
+    pub config: Arc<Config>,
+    /// Every shard's control channel (index = shard id).
+    pub shards: Vec<mpsc::Sender<Control>>,
+    /// The storage rules (None when storage is off).
+    pub rules: Option<StorageRules>,
+    /// The start-up scan's index, shared with the admin interface.
+    pub index: ScanSlot,
+    /// Names the shards report as they first cache them.
+    pub names: crossbeam_channel::Receiver<Box<[u8]>>,
+    /// Notices the shards dropped because the channel was full.
+    pub names_dropped: Arc<AtomicU64>,
+}
+
+/// State shared by the handlers.
+pub struct Shared {
+    pub config: Arc<Config>,
+    pub storage: Storage,
+    pub names_dropped: Arc<AtomicU64>,
+}
+
+impl Shared {
+    /// Builds the state; the events database is opened under the data directory (a
+    /// failure is logged and the events endpoints answer 500 naming it).
+    pub fn new(setup: Setup) -> Self {
+        let data_dir = setup.config.data_dir.clone();
+        let events = match crate::events::Events::open(&data_dir) {
+            Ok(e) => Some(Mutex::new(e)),
+            Err(e) => {
+                tracing::error!(error = %e, dir = %data_dir.display(), "events database not opened: /events answers 500");
+                None
+            }
+        };
+        Self {
+            storage: Storage {
+                data_dir,
+                shards: setup.shards,
+                rules: setup.rules,
+                names: Names::new(setup.index, setup.names),
+                events,
+            },
+            config: setup.config,
+            names_dropped: setup.names_dropped,
+        }
+    }
+
+    /// The request limits from `[http]`.
+    pub fn limits(&self) -> Limits {
+        let h = &self.config.http;
+        Limits {
+            max_series: (h.max_series > 0).then_some(h.max_series),
+            max_points: (h.max_points > 0).then_some(h.max_points),
+            deadline: Some(std::time::Instant::now() + h.timeout),
+        }
+    }
+}
+
+/// Starts the query thread serving `listener` until `shutdown`.
+pub fn spawn(
+    listener: std::net::TcpListener,
+    setup: Setup,
+    shutdown: Arc<Shutdown>,
+) -> std::io::Result<std::thread::JoinHandle<()>> {
+    listener.set_nonblocking(true)?;
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    std::thread::Builder::new()
+        .name("query".into())
+        .spawn(move || {
+            rt.block_on(async move {
+                let listener = match tokio::net::TcpListener::from_std(listener) {
+                    Ok(l) => l,
+                    Err(e) => {
+                        tracing::error!(error = %e, "http: cannot use the bound listener");
+                        return;
+                    }
+                };
+                let shared = Arc::new(Shared::new(setup));
+                let drain = shared.clone();
+                let stop = shutdown.clone();
+                tokio::spawn(async move {
+                    // Keep the new-name channel empty even when no request comes.
+                    while !stop.is_set() {
+                        drain.storage.names.drain();
+                        tokio::time::sleep(Duration::from_millis(100)).await;
+                    }
+                });
+                let app = router(shared);
+                let stopped = async move {
+                    while !shutdown.is_set() {
+                        tokio::time::sleep(Duration::from_millis(25)).await;
+                    }
+                };
+                if let Err(e) = axum::serve(listener, app)
+                    .with_graceful_shutdown(stopped)
+                    .await
+                {
+                    tracing::error!(error = %e, "http server failed");
+                }
+            });
+        })
+}
+
+/// Every route of the API, plus the web page's.
+pub fn router(shared: Arc<Shared>) -> Router {
+    let db = shared.config.data_dir.join(crate::events::DB_FILE);
+    let api = Router::new()
+        .route("/render", any(render::handler))
+        .route("/render/", any(render::handler))
+        .route("/metrics", any(metrics::find))
+        .route("/metrics/", any(metrics::find))
+        .route("/metrics/find", any(metrics::find))
+        .route("/metrics/find/", any(metrics::find))
+        .route("/metrics/expand", any(metrics::expand))
+        .route("/metrics/expand/", any(metrics::expand))
+        .route("/metrics/index.json", any(metrics::index_json))
+        .route("/functions", get(functions))
+        .route("/functions/", get(functions))
+        .route("/functions/{name}", get(functions))
+        .route("/version", get(version))
+        .route("/version/", get(version))
+        .route("/health", get(health))
+        .route("/events", any(web_events::root))
+        .route("/events/", any(web_events::root))
+        .route("/events/get_data", any(web_events::get_data))
+        .route("/events/{id}", get(web_events::one))
+        .route("/events/{id}/", get(web_events::one))
+        .route("/tags", any(tags::list))
+        .route("/tags/", any(tags::list))
+        .route("/tags/tagSeries", any(tags::tag_series))
+        .route("/tags/tagMultiSeries", any(tags::tag_multi_series))
+        .route("/tags/delSeries", any(tags::del_series))
+        .route("/tags/findSeries", any(tags::find_series))
+        .route("/tags/autoComplete/tags", any(tags::complete_tags))
+        .route("/tags/autoComplete/values", any(tags::complete_values))
+        .route("/tags/{tag}", any(tags::values))
+        .with_state(shared);
+    api.merge(crate::webui::router(&db))
+}
+
+/// A request's parts as the handlers use them.
+pub struct Req {
+    pub method: Method,
+    pub headers: HeaderMap,
+    pub params: Params,
+    pub body: Bytes,
+    pub path: String,
+}
+
+impl Req {
+    /// Reads the body and merges query string and form fields.
+    pub async fn read(req: Request) -> Result<Self, Response> {
+        let (parts, body) = req.into_parts();
+        let body = axum::body::to_bytes(body, MAX_BODY).await.map_err(|e| {
+            text(
+                StatusCode::BAD_REQUEST,
+                format!("cannot read the request body: {e}"),
+            )
+        })?;
+        let is_form = parts
+            .headers
+            .get(header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|v| v.starts_with("application/x-www-form-urlencoded"));
+        let params = Params::new(parts.uri.query(), is_form.then_some(&body[..]));
+        Ok(Self {
+            method: parts.method,
+            headers: parts.headers,
+            params,
+            body,
+            path: parts.uri.path().to_string(),
+        })
+    }
+}
+
+/// A response with a body and content type.
+pub fn reply(status: StatusCode, content_type: &'static str, body: impl Into<Body>) -> Response {
+    let mut r = Response::new(body.into());
+    *r.status_mut() = status;
+    r.headers_mut()
+        .insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
+    r
+}
+
+/// A plain-text response (errors).
+pub fn text(status: StatusCode, message: impl Into<String>) -> Response {
+    let mut m = message.into();
+    if !m.ends_with('\n') {
+        m.push('\n');
+    }
+    reply(status, "text/plain; charset=utf-8", m)
+}
+
+/// A json document as graphite's `json_response_for` writes it: `pretty` indents,
+/// `jsonp` wraps, and non-ASCII is escaped only when the client accepts exactly
+/// `application/json` (or sends no Accept header).
+pub fn json_for(req: &Req, value: &pyjson::Value, sort_keys: bool) -> Response {
+    let accept = req
+        .headers
+        .get(header::ACCEPT)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("application/json");
+    let ensure_ascii = accept == "application/json";
+    let pretty = req.params.truthy("pretty");
+    let body = pyjson::dumps(
+        value,
+        pyjson::Style {
+            pretty,
+            sort_keys: sort_keys && pretty,
+            ensure_ascii,
+        },
+    );
+    let (body, ct) = match req.params.get("jsonp").filter(|j| !j.is_empty()) {
+        Some(cb) => (
+            format!("{cb}({body})"),
+            if ensure_ascii {
+                "text/javascript"
+            } else {
+                "text/javascript;charset=utf-8"
+            },
+        ),
+        None => (
+            body,
+            if ensure_ascii {
+                "application/json"
+            } else {
+                "application/json;charset=utf-8"
+            },
+        ),
+    };
+    reply(StatusCode::OK, ct, body)
+}
+
+async fn version() -> Response {
+    reply(StatusCode::OK, "text/html; charset=utf-8", GRAPHITE_VERSION)
+}
+
+async fn health(State(shared): State<Arc<Shared>>) -> Response {
+    let dropped = shared
+        .names_dropped
+        .load(std::sync::atomic::Ordering::Relaxed);
+    text(
+        StatusCode::OK,
+        format!("OK\nnew_name_notices_dropped: {dropped}\n"),
+    )
+}
+
+async fn functions() -> Response {
+    text(
+        StatusCode::NOT_IMPLEMENTED,
+        "the /functions catalogue is not built yet: it comes with the render functions \
+         (src/query/functions.rs, issue 4 item 6)",
+    )
+}

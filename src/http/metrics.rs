@@ -1,0 +1,307 @@
+//! `/metrics/find`, `/metrics/expand` and `/metrics/index.json` (graphite-web's
+//! `metrics/views.py`), answered from the in-memory name index.
+//!
+//! find formats: `treejson` (default; Grafana's), `completer`, `json` (leaves carry
+//! `intervals`: `[now - maxRetention, mtime]` of the file), `nodelist` (`position`,
+//! default -1). `wildcards=1` adds graphite's `*` node, `leavesOnly=1` keeps leaves.
+
+use std::sync::Arc;
+
+use axum::extract::{Request, State};
+use axum::http::{header, HeaderValue, StatusCode};
+use axum::response::Response;
+
+use super::pyjson::Value;
+use super::{json_for, text, Req, Shared};
+use crate::query::glob::FindMatch;
+
+fn no_cache(mut r: Response) -> Response {
+    let h = r.headers_mut();
+    h.insert(header::PRAGMA, HeaderValue::from_static("no-cache"));
+    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
+    r
+}
+
+fn node_name(path: &str) -> &str {
+    path.rsplit('.').next().unwrap_or(path)
+}
+
+/// `unquote_plus` of a node name (`%41` → `A`, `+` → space).
+fn unquote_plus(s: &str) -> String {
+    super::params::decode(s.as_bytes())
+}
+
+/// `/metrics/find`.
+pub async fn find(State(shared): State<Arc<Shared>>, req: Request) -> Response {
+    let req = match Req::read(req).await {
+        Ok(r) => r,
+        Err(resp) => return resp,
+    };
+    no_cache(find_reply(&shared, &req))
+}
+
+fn find_reply(shared: &Shared, req: &Req) -> Response {
+    let p = &req.params;
+    let format = p.get("format").unwrap_or("treejson");
+    let flags = (|| Ok::<_, String>((p.int("leavesOnly", 0)?, p.int("wildcards", 0)?)))();
+    let (leaves_only, wildcards) = match flags {
+        Ok((l, w)) => (l != 0, w != 0),
+        Err(e) => return text(StatusCode::BAD_REQUEST, e),
+    };
+    let Some(query) = p.get("query") else {
+        return text(
+            StatusCode::BAD_REQUEST,
+            "Missing required parameter 'query'",
+        );
+    };
+    if query.is_empty() {
+        return text(
+            StatusCode::BAD_REQUEST,
+            "Required parameter 'query' is empty",
+        );
+    }
+    let base_path = match query.rsplit_once('.') {
+        Some((base, _)) => format!("{base}."),
+        None => String::new(),
+    };
+    let mut query = query.to_string();
+    if format == "completer" {
+        query = query.replace("..", "*.");
+        if !query.ends_with('*') {
+            query.push('*');
+        }
+        if p.truthy("automatic_variants") {
+            query = query
+                .split('.')
+                .map(|part| {
+                    if part.contains(',') && !part.contains('{') {
+                        format!("{{{part}}}")
+                    } else {
+                        part.to_string()
+                    }
+                })
+                .collect::<Vec<_>>()
+                .join(".");
+        }
+    }
+    let found = shared.storage.names.with_index(|index| index.find(&query));
+    let mut matches: Vec<FindMatch> = match found {
+        Ok(m) => m,
+        Err(e) => return text(StatusCode::BAD_REQUEST, format!("query {query:?}: {e}")),
+    };
+    if leaves_only {
+        matches.retain(|m| m.is_leaf);
+    }
+    // graphite sorts the nodes by name (stable).
+    matches.sort_by(|a, b| node_name(&a.path).cmp(node_name(&b.path)));
+    let body = match format {
+        "treejson" => tree_json(&matches, &base_path, wildcards),
+        "completer" => {
+            let mut items: Vec<Value> = matches
+                .iter()
+                .map(|m| {
+                    let mut path = m.path.clone();
+                    if !m.is_leaf {
+                        path.push('.');
+                    }
+                    Value::object([
+                        ("path", Value::Str(path)),
+                        ("name", Value::str(node_name(&m.path))),
+                        ("is_leaf", Value::str(if m.is_leaf { "1" } else { "0" })),
+                    ])
+                })
+                .collect();
+            if items.len() > 1 && wildcards {
+                items.push(Value::object([("name", Value::str("*"))]));
+            }
+            Value::object([("metrics", Value::List(items))])
+        }
+        "json" => {
+            let mut items: Vec<(String, Value)> = matches
+                .iter()
+                .map(|m| {
+                    let mut fields = vec![
+                        ("path".to_string(), Value::str(&m.path)),
+                        ("is_leaf".to_string(), Value::Bool(m.is_leaf)),
+                    ];
+                    if m.is_leaf {
+                        fields.push(("intervals".to_string(), intervals(shared, &m.path)));
+                    }
+                    (m.path.clone(), Value::Object(fields))
+                })
+                .collect();
+            items.sort_by(|a, b| a.0.cmp(&b.0));
+            Value::List(items.into_iter().map(|(_, v)| v).collect())
+        }
+        "nodelist" => {
+            let position = match p.int("position", -1) {
+                Ok(n) => n,
+                Err(e) => return text(StatusCode::BAD_REQUEST, e),
+            };
+            let mut nodes: Vec<String> = Vec::new();
+            for m in &matches {
+                let parts: Vec<&str> = m.path.split('.').collect();
+                let i = if position < 0 {
+                    parts.len() as i64 + position
+                } else {
+                    position
+                };
+                match usize::try_from(i).ok().and_then(|i| parts.get(i)) {
+                    Some(node) => nodes.push((*node).to_string()),
+                    None => {
+                        return text(
+                            StatusCode::BAD_REQUEST,
+                            format!("position {position} is outside the path {}", m.path),
+                        )
+                    }
+                }
+            }
+            nodes.sort();
+            nodes.dedup();
+            Value::object([("nodes", Value::strings(&nodes))])
+        }
+        other => {
+            return text(
+                StatusCode::BAD_REQUEST,
+                format!("Invalid value for 'format' parameter: {other:?} (treejson, completer, json or nodelist)"),
+            )
+        }
+    };
+    json_for(req, &body, false)
+}
+
+/// graphite's `tree_json`.
+fn tree_json(matches: &[FindMatch], base_path: &str, wildcards: bool) -> Value {
+    let branch = |text: String, id: String| {
+        Value::object([
+            ("text", Value::Str(text)),
+            ("id", Value::Str(id)),
+            ("allowChildren", Value::Int(1)),
+            ("expandable", Value::Int(1)),
+            ("leaf", Value::Int(0)),
+        ])
+    };
+    let leaf = |text: String, id: String| {
+        Value::object([
+            ("text", Value::Str(text)),
+            ("id", Value::Str(id)),
+            ("allowChildren", Value::Int(0)),
+            ("expandable", Value::Int(0)),
+            ("leaf", Value::Int(1)),
+        ])
+    };
+    let mut out = Vec::new();
+    if matches.len() > 1 && wildcards {
+        let (t, id) = ("*".to_string(), format!("{base_path}*"));
+        out.push(if matches.iter().any(|m| !m.is_leaf) {
+            branch(t, id)
+        } else {
+            leaf(t, id)
+        });
+    }
+    let mut seen = std::collections::HashSet::new();
+    let (mut branches, mut leaves) = (Vec::new(), Vec::new());
+    for m in matches {
+        let name = node_name(&m.path);
+        if !seen.insert(name) {
+            continue;
+        }
+        let (t, id) = (unquote_plus(name), format!("{base_path}{name}"));
+        if m.is_leaf {
+            leaves.push(leaf(t, id));
+        } else {
+            branches.push(branch(t, id));
+        }
+    }
+    out.extend(branches);
+    out.extend(leaves);
+    Value::List(out)
+}
+
+/// A leaf's `intervals`: `[{"start": now - maxRetention, "end": mtime}]` of its file, or
+/// up to now for a series not yet written.
+fn intervals(shared: &Shared, name: &str) -> Value {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0.0, |d| d.as_secs_f64());
+    let path = crate::storage::layout::metric_path(&shared.storage.data_dir, name).ok();
+    let header = path
+        .as_deref()
+        .and_then(|p| crate::storage::whisper::file::info(p).ok());
+    let retention = match &header {
+        Some(h) => f64::from(h.max_retention),
+        None => shared.storage.rules.as_ref().map_or(0.0, |r| {
+            r.for_metric(name)
+                .archives
+                .iter()
+                .map(|&(spp, n)| f64::from(spp) * f64::from(n))
+                .fold(0.0, f64::max)
+        }),
+    };
+    let start = now - retention;
+    let mtime = path
+        .and_then(|p| std::fs::metadata(p).ok())
+        .and_then(|m| m.modified().ok())
+        .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
+        .map_or(now, |d| d.as_secs_f64());
+    Value::List(vec![Value::object([
+        ("start", Value::Float(start)),
+        ("end", Value::Float(mtime.max(start))),
+    ])])
+}
+
+/// `/metrics/expand`.
+pub async fn expand(State(shared): State<Arc<Shared>>, req: Request) -> Response {
+    let req = match Req::read(req).await {
+        Ok(r) => r,
+        Err(resp) => return resp,
+    };
+    let p = &req.params;
+    let flags = (|| Ok::<_, String>((p.int("groupByExpr", 0)?, p.int("leavesOnly", 0)?)))();
+    let (group, leaves_only) = match flags {
+        Ok((g, l)) => (g != 0, l != 0),
+        Err(e) => return text(StatusCode::BAD_REQUEST, e),
+    };
+    let queries = p.all("query");
+    let mut per_query: Vec<(String, Vec<String>)> = Vec::new();
+    for q in &queries {
+        match shared
+            .storage
+            .names
+            .with_index(|index| index.expand(q, leaves_only))
+        {
+            Ok(paths) => per_query.push(((*q).to_string(), paths)),
+            Err(e) => return text(StatusCode::BAD_REQUEST, format!("query {q:?}: {e}")),
+        }
+    }
+    let results = if group {
+        let mut pairs: Vec<(String, Value)> = Vec::new();
+        for (q, paths) in per_query {
+            let v = Value::strings(&paths);
+            match pairs.iter_mut().find(|(k, _)| *k == q) {
+                Some(slot) => slot.1 = v,
+                None => pairs.push((q, v)),
+            }
+        }
+        Value::Object(pairs)
+    } else {
+        let mut all: Vec<String> = per_query.into_iter().flat_map(|(_, p)| p).collect();
+        all.sort();
+        all.dedup();
+        Value::strings(&all)
+    };
+    json_for(&req, &Value::object([("results", results)]), false)
+}
+
+/// `/metrics/index.json`: every name, sorted.
+pub async fn index_json(State(shared): State<Arc<Shared>>, req: Request) -> Response {
+    let req = match Req::read(req).await {
+        Ok(r) => r,
+        Err(resp) => return resp,
+    };
+    let names = shared
+        .storage
+        .names
+        .with_index(crate::query::glob::NameIndex::all);
+    json_for(&req, &Value::strings(&names), false)
+}

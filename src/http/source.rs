@@ -1,0 +1,438 @@
+//! The evaluator's [`Source`] over this server's storage: names from the in-memory
+//! index, points from the whisper files merged with the owning shard's cache, events from
+//! SQLite and tagged series from the tag index.
+//!
+//! Reading a series (graphite-web's `readers/whisper.py` + `merge_with_cache`): whisper's
+//! fetch of the file, clipped to the real clock as whisper does, then the shard's cached
+//! points: reduced to one per finest step (last wins), consolidated with the file's
+//! aggregation method when the fetched archive is coarser, each placed at
+//! `(interval - start) / step` when inside the window. A series with cached points but no
+//! file yet is read as an empty file made by the storage rules (graphite cannot show
+//! these). The shards are asked once per request and shard, for all their names.
+
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use tokio::sync::mpsc;
+
+use crate::index::ScanReport;
+use crate::query::eval::{EvalError, Limits, Source};
+use crate::query::glob::NameIndex;
+use crate::query::series::Series;
+use crate::route::Router;
+use crate::shard::Control;
+use crate::storage::rules::StorageRules;
+use crate::storage::whisper::{
+    fetch_with_header, header_for, read_header, AggregationMethod, FetchResult, Header, ReadAt,
+};
+use crate::tagdb::TagDb;
+
+/// How long a shard may take to answer a cache query (graphite's `CARBONLINK_TIMEOUT`).
+pub const CACHE_TIMEOUT: Duration = Duration::from_secs(1);
+
+/// The scanned index slot shared with the admin interface.
+pub type ScanSlot = Arc<Mutex<Option<(NameIndex, ScanReport)>>>;
+
+/// Every known name: the start-up scan plus what the shards reported since.
+pub struct Names {
+    scanned: ScanSlot,
+    /// Names reported before the scan finished (merged into it once it has).
+    early: Mutex<NameIndex>,
+    feed: crossbeam_channel::Receiver<Box<[u8]>>,
+    pub tags: Mutex<TagDb>,
+}
+
+impl Names {
+    pub fn new(scanned: ScanSlot, feed: crossbeam_channel::Receiver<Box<[u8]>>) -> Self {
+        Self {
+            scanned,
+            early: Mutex::default(),
+            feed,
+            tags: Mutex::default(),
+        }
+    }
+
+    /// Takes in the names the shards reported.
+    pub fn drain(&self) {
+        if self.feed.is_empty() {
+            return;
+        }
+        let mut scanned = lock(&self.scanned);
+        let mut early = lock(&self.early);
+        let mut tags = lock(&self.tags);
+        while let Ok(name) = self.feed.try_recv() {
+            let Ok(name) = std::str::from_utf8(&name) else {
+                continue;
+            };
+            if name.contains(';') {
+                let _ = tags.add(name);
+            } else if let Some((index, _)) = scanned.as_mut() {
+                index.insert(name);
+            } else {
+                early.insert(name);
+            }
+        }
+    }
+
+    /// Runs `f` on the current index.
+    pub fn with_index<R>(&self, f: impl FnOnce(&NameIndex) -> R) -> R {
+        self.drain();
+        let mut scanned = lock(&self.scanned);
+        let mut early = lock(&self.early);
+        match scanned.as_mut() {
+            Some((index, _)) => {
+                if !early.is_empty() {
+                    for name in early.all() {
+                        index.insert(&name);
+                    }
+                    *early = NameIndex::new();
+                }
+                f(index)
+            }
+            None => f(&early),
+        }
+    }
+}
+
+/// Locks a mutex, recovering from a panic in another holder (the data stays usable).
+pub fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+/// What the query thread reads from.
+pub struct Storage {
+    /// The data directory (whisper files are under `whisper/`).
+    pub data_dir: PathBuf,
+    pub shards: Vec<mpsc::Sender<Control>>,
+    pub rules: Option<StorageRules>,
+    pub names: Names,
+    pub events: Option<Mutex<crate::events::Events>>,
+}
+
+/// One request's view of the storage.
+pub struct RequestSource<'a> {
+    pub storage: &'a Storage,
+    pub limits: Limits,
+}
+
+/// A store of zeros: an archive never written (for series with no file yet).
+struct Zeros;
+
+impl ReadAt for Zeros {
+    fn read_at(&mut self, _offset: u64, buf: &mut [u8]) -> std::io::Result<()> {
+        buf.fill(0);
+        Ok(())
+    }
+}
+
+/// Reads one file: `Ok(None)` when there is no file.
+fn read_file(
+    path: &std::path::Path,
+    start: i64,
+    end: i64,
+    now: i64,
+) -> Result<Option<(Header, Option<FetchResult>)>, String> {
+    let mut f = match std::fs::File::open(path) {
+        Ok(f) => f,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => return Err(e.to_string()),
+    };
+    let header = read_header(&mut f).map_err(|e| e.to_string())?;
+    let fetched = fetch_with_header(&mut f, &header, start, Some(end), now, None)
+        .map_err(|e| e.to_string())?;
+    Ok(Some((header, fetched)))
+}
+
+impl Storage {
+    /// The header a new file for `name` would get, if storage is on.
+    fn new_file_header(&self, name: &str) -> Option<Header> {
+        let rules = self.rules.as_ref()?;
+        let nf = rules.for_metric(name);
+        header_for(&nf.archives, nf.x_files_factor, nf.method).ok()
+    }
+
+    /// The cached points of each name, asking each owning shard once.
+    pub fn cached(&self, names: &[String], deadline: Instant) -> Vec<Vec<(i64, f64)>> {
+        let mut out = vec![Vec::new(); names.len()];
+        if self.shards.is_empty() || names.is_empty() {
+            return out;
+        }
+        let router = Router::new(self.shards.len());
+        let mut per_shard: Vec<Vec<usize>> = vec![Vec::new(); self.shards.len()];
+        for (i, n) in names.iter().enumerate() {
+            per_shard[router.owner(n.as_bytes())].push(i);
+        }
+        let mut waiting = Vec::new();
+        for (shard, idx) in per_shard.iter().enumerate() {
+            if idx.is_empty() {
+                continue;
+            }
+            let (tx, rx) = crossbeam_channel::bounded(1);
+            let mut msg = Control::Cached {
+                names: idx.iter().map(|&i| names[i].clone()).collect(),
+                reply: tx,
+            };
+            loop {
+                match self.shards[shard].try_send(msg) {
+                    Ok(()) => {
+                        waiting.push((shard, rx));
+                        break;
+                    }
+                    Err(mpsc::error::TrySendError::Full(m)) if Instant::now() < deadline => {
+                        msg = m;
+                        std::thread::sleep(Duration::from_millis(1));
+                    }
+                    Err(_) => {
+                        tracing::warn!(shard, "cache query not sent: the shard is busy or gone");
+                        break;
+                    }
+                }
+            }
+        }
+        for (shard, rx) in waiting {
+            let left = deadline.saturating_duration_since(Instant::now());
+            if let Ok(lists) = rx.recv_timeout(left) {
+                for (&i, points) in per_shard[shard].iter().zip(lists) {
+                    out[i] = points;
+                }
+            } else {
+                tracing::warn!(shard, "cache query unanswered; reading files only");
+            }
+        }
+        out
+    }
+
+    /// Reads `names` over `[start, end]` (see the module documentation).
+    pub fn read(
+        &self,
+        names: &[String],
+        start: i64,
+        end: i64,
+        limits: &Limits,
+    ) -> Result<Vec<Series>, EvalError> {
+        let now = crate::clock::now().as_secs() as i64;
+        let cache_deadline = Instant::now() + CACHE_TIMEOUT;
+        let cached = self.cached(names, cache_deadline);
+        let mut out = Vec::with_capacity(names.len());
+        let mut points = 0usize;
+        for (name, cached) in names.iter().zip(cached) {
+            if limits.deadline.is_some_and(|d| Instant::now() > d) {
+                return Err(EvalError::Limit(
+                    "the request took longer than its time limit (http.timeout)".into(),
+                ));
+            }
+            let Ok(path) = crate::storage::layout::metric_path(&self.data_dir, name) else {
+                continue;
+            };
+            let read = match read_file(&path, start, end, now) {
+                Ok(Some(found)) => Some(found),
+                Ok(None) => match self.new_file_header(name) {
+                    Some(header) => {
+                        match fetch_with_header(&mut Zeros, &header, start, Some(end), now, None) {
+                            Ok(r) => Some((header, r)),
+                            Err(_) => None,
+                        }
+                    }
+                    None => None,
+                },
+                Err(e) => {
+                    tracing::warn!(series = %name, file = %path.display(), error = %e, "unreadable whisper file: series left out");
+                    None
+                }
+            };
+            let Some((header, Some(mut r))) = read else {
+                continue;
+            };
+            let raw_step = header
+                .archives
+                .iter()
+                .map(|a| i64::from(a.seconds_per_point))
+                .min()
+                .unwrap_or(r.step);
+            merge_cache(&mut r, &cached, raw_step, header.aggregation_method);
+            points += r.values.len();
+            if let Some(max) = limits.max_points {
+                if points > max {
+                    return Err(EvalError::Limit(format!(
+                        "the request reads more than {max} values (http.max_points)"
+                    )));
+                }
+            }
+            out.push(Series::new(name, r.from, r.until, r.step, r.values));
+        }
+        Ok(out)
+    }
+}
+
+/// graphite-web's `merge_with_cache` (see the module documentation). `cached` is sorted
+/// by timestamp.
+pub fn merge_cache(
+    r: &mut FetchResult,
+    cached: &[(i64, f64)],
+    raw_step: i64,
+    method: AggregationMethod,
+) {
+    if cached.is_empty() {
+        return;
+    }
+    // One point per raw step, the last received.
+    let mut reduced: Vec<(i64, f64)> = Vec::with_capacity(cached.len());
+    for &(ts, v) in cached {
+        let interval = if raw_step > 1 {
+            ts - ts.rem_euclid(raw_step)
+        } else {
+            ts
+        };
+        // `cached` is sorted, so equal intervals are adjacent.
+        match reduced.last_mut().filter(|(i, _)| *i == interval) {
+            Some(p) => p.1 = v,
+            None => reduced.push((interval, v)),
+        }
+    }
+    let step = r.step;
+    let merged: Vec<(i64, Option<f64>)> = if step == raw_step {
+        reduced.into_iter().map(|(i, v)| (i, Some(v))).collect()
+    } else {
+        let mut groups: Vec<(i64, Vec<f64>)> = Vec::new();
+        for (ts, v) in reduced {
+            let interval = ts - ts.rem_euclid(step);
+            match groups.last_mut().filter(|(i, _)| *i == interval) {
+                Some(g) => g.1.push(v),
+                None => groups.push((interval, vec![v])),
+            }
+        }
+        groups
+            .into_iter()
+            .map(|(i, vs)| (i, consolidate(method, &vs)))
+            .collect()
+    };
+    for (interval, value) in merged {
+        let offset = interval - r.from;
+        if offset < 0 {
+            continue;
+        }
+        let i = (offset / step) as usize;
+        if let Some(slot) = r.values.get_mut(i) {
+            *slot = value;
+        }
+    }
+}
+
+/// `merge_with_cache`'s `consolidate` over cached values (never missing).
+fn consolidate(method: AggregationMethod, values: &[f64]) -> Option<f64> {
+    let first = *values.first()?;
+    let sum = || values.iter().fold(0.0, |a, v| a + v);
+    Some(match method {
+        AggregationMethod::Sum => sum(),
+        AggregationMethod::Average | AggregationMethod::AvgZero => sum() / values.len() as f64,
+        AggregationMethod::Max => values[1..]
+            .iter()
+            .fold(first, |m, &v| if v > m { v } else { m }),
+        AggregationMethod::Min => values[1..]
+            .iter()
+            .fold(first, |m, &v| if v < m { v } else { m }),
+        AggregationMethod::Last => values[values.len() - 1],
+        AggregationMethod::AbsMax => {
+            values[1..]
+                .iter()
+                .fold(first, |m, &v| if v.abs() > m.abs() { v } else { m })
+        }
+        AggregationMethod::AbsMin => {
+            values[1..]
+                .iter()
+                .fold(first, |m, &v| if v.abs() < m.abs() { v } else { m })
+        }
+    })
+}
+
+impl Source for RequestSource<'_> {
+    fn find(&self, pattern: &str) -> Result<Vec<String>, EvalError> {
+        if pattern.contains(';') {
+            // A tagged name is looked up directly, as graphite's finder does.
+            let Ok(name) = crate::tagdb::canonical(pattern) else {
+                return Ok(Vec::new());
+            };
+            self.storage.names.drain();
+            let known = lock(&self.storage.names.tags).contains(&name)
+                || crate::storage::layout::metric_path(&self.storage.data_dir, &name)
+                    .is_ok_and(|p| p.exists());
+            return Ok(if known { vec![name] } else { Vec::new() });
+        }
+        self.storage
+            .names
+            .with_index(|index| index.leaves(pattern))
+            .map_err(|e| EvalError::Limit(format!("{pattern}: {e}")))
+    }
+
+    fn fetch(
+        &self,
+        names: &[String],
+        start: i64,
+        end: i64,
+        _now: i64,
+    ) -> Result<Vec<Series>, EvalError> {
+        self.storage.read(names, start, end, &self.limits)
+    }
+
+    fn series_by_tag(&self, expressions: &[String]) -> Result<Vec<String>, EvalError> {
+        self.storage.names.drain();
+        let exprs: Vec<&str> = expressions.iter().map(String::as_str).collect();
+        lock(&self.storage.names.tags)
+            .find(&exprs)
+            .map_err(|e| EvalError::param("seriesByTag", e.to_string()))
+    }
+
+    fn events(&self, tags: &[String], start: i64, end: i64) -> Result<Vec<i64>, EvalError> {
+        let Some(events) = &self.storage.events else {
+            return Err(EvalError::Source("the events database is not open".into()));
+        };
+        let all = tags.is_empty() || tags.iter().any(|t| t == "*");
+        let tags: &[String] = if all { &[] } else { tags };
+        lock(events)
+            .find(start, end, tags, crate::events::TagSet::All)
+            .map(|evs| evs.into_iter().map(|e| e.when).collect())
+            .map_err(|e| EvalError::Source(e.to_string()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn window(from: i64, step: i64, n: usize) -> FetchResult {
+        FetchResult {
+            from,
+            until: from + step * n as i64,
+            step,
+            values: vec![None; n],
+        }
+    }
+
+    #[test]
+    fn cache_points_land_on_their_step() {
+        let mut r = window(100, 10, 4);
+        r.values[0] = Some(1.0);
+        merge_cache(
+            &mut r,
+            &[(95, 9.0), (112, 2.0), (118, 3.0), (130, 4.0), (140, 5.0)],
+            10,
+            AggregationMethod::Average,
+        );
+        assert_eq!(r.values, [Some(1.0), Some(3.0), None, Some(4.0)]);
+    }
+
+    #[test]
+    fn coarser_archive_consolidates_with_the_file_method() {
+        let mut r = window(0, 60, 2);
+        let cached = [(0, 1.0), (10, 2.0), (20, 6.0), (60, 5.0)];
+        merge_cache(&mut r, &cached, 10, AggregationMethod::Average);
+        assert_eq!(r.values, [Some(3.0), Some(5.0)]);
+        let mut r = window(0, 60, 2);
+        merge_cache(&mut r, &cached, 10, AggregationMethod::Max);
+        assert_eq!(r.values, [Some(6.0), Some(5.0)]);
+        let mut r = window(0, 60, 2);
+        merge_cache(&mut r, &cached, 10, AggregationMethod::Sum);
+        assert_eq!(r.values, [Some(9.0), Some(5.0)]);
+    }
+}

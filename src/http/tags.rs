@@ -1,0 +1,224 @@
+//! The tags API (graphite-web's `tags/views.py`) over the in-memory [`crate::tagdb`].
+//! Answers are JSON (`pretty` indents and sorts keys, `jsonp` wraps); errors are HTTP 400
+//! `{"error": message}`.
+
+use std::sync::Arc;
+
+use axum::extract::{Path, Request, State};
+use axum::http::StatusCode;
+use axum::response::Response;
+
+use super::pyjson::{dumps, Style, Value};
+use super::source::lock;
+use super::{reply, Req, Shared};
+
+/// graphite's `TAGDB_AUTOCOMPLETE_LIMIT`.
+const AUTOCOMPLETE_LIMIT: usize = 100;
+
+fn json(req: &Req, value: &Value, status: StatusCode) -> Response {
+    let pretty = req.params.truthy("pretty");
+    let body = dumps(
+        value,
+        Style {
+            pretty,
+            sort_keys: pretty,
+            ensure_ascii: true,
+        },
+    );
+    match req.params.get("jsonp").filter(|j| !j.is_empty()) {
+        Some(cb) => reply(status, "text/javascript", format!("{cb}({body})")),
+        None => reply(status, "application/json", body),
+    }
+}
+
+fn error(req: &Req, message: impl Into<String>) -> Response {
+    json(
+        req,
+        &Value::object([("error", Value::Str(message.into()))]),
+        StatusCode::BAD_REQUEST,
+    )
+}
+
+async fn read(req: Request) -> Result<Req, Response> {
+    Req::read(req).await
+}
+
+macro_rules! read_or_return {
+    ($req:expr) => {
+        match read($req).await {
+            Ok(r) => r,
+            Err(resp) => return resp,
+        }
+    };
+}
+
+/// An anchored regex from a `filter` parameter.
+fn filter(req: &Req, key: &str) -> Result<Option<regex::Regex>, String> {
+    match req.params.get(key).filter(|f| !f.is_empty()) {
+        None => Ok(None),
+        Some(f) => {
+            let anchored = if f.starts_with('^') {
+                f.to_string()
+            } else {
+                format!("^(?:{f})")
+            };
+            regex::Regex::new(&anchored)
+                .map(Some)
+                .map_err(|e| format!("Invalid {key} regex {f:?}: {e}"))
+        }
+    }
+}
+
+fn limit(req: &Req, default: Option<usize>) -> Result<Option<usize>, String> {
+    match req.params.get("limit").filter(|l| !l.is_empty()) {
+        None => Ok(default),
+        Some(l) => l
+            .parse()
+            .map(Some)
+            .map_err(|_| format!("Invalid limit {l:?}: a whole number")),
+    }
+}
+
+/// `/tags`: `[{"tag": ...}]`.
+pub async fn list(State(shared): State<Arc<Shared>>, req: Request) -> Response {
+    let req = read_or_return!(req);
+    let (f, l) = match (filter(&req, "filter"), limit(&req, None)) {
+        (Ok(f), Ok(l)) => (f, l),
+        (Err(m), _) | (_, Err(m)) => return error(&req, m),
+    };
+    shared.storage.names.drain();
+    let tags = lock(&shared.storage.names.tags).tags(f.as_ref(), l);
+    let items = tags
+        .into_iter()
+        .map(|t| Value::object([("tag", Value::Str(t))]))
+        .collect();
+    json(&req, &Value::List(items), StatusCode::OK)
+}
+
+/// `/tags/<tag>`: `{"tag": ..., "values": [{"count": n, "value": v}]}`.
+pub async fn values(
+    State(shared): State<Arc<Shared>>,
+    Path(tag): Path<String>,
+    req: Request,
+) -> Response {
+    let req = read_or_return!(req);
+    let (f, l) = match (filter(&req, "filter"), limit(&req, None)) {
+        (Ok(f), Ok(l)) => (f, l),
+        (Err(m), _) | (_, Err(m)) => return error(&req, m),
+    };
+    shared.storage.names.drain();
+    let values = lock(&shared.storage.names.tags).values(&tag, f.as_ref(), l);
+    let items = values
+        .into_iter()
+        .map(|(v, n)| Value::object([("count", Value::Int(n as i64)), ("value", Value::Str(v))]))
+        .collect();
+    json(
+        &req,
+        &Value::object([("tag", Value::Str(tag)), ("values", Value::List(items))]),
+        StatusCode::OK,
+    )
+}
+
+/// `/tags/tagSeries`: the canonical name of `path`.
+pub async fn tag_series(State(shared): State<Arc<Shared>>, req: Request) -> Response {
+    let req = read_or_return!(req);
+    let Some(path) = req.params.get("path") else {
+        return error(&req, "no path specified");
+    };
+    let added = lock(&shared.storage.names.tags).add(path);
+    match added {
+        Ok(name) => json(&req, &Value::Str(name), StatusCode::OK),
+        Err(e) => error(&req, e.to_string()),
+    }
+}
+
+/// `/tags/tagMultiSeries`: the canonical names, in order.
+pub async fn tag_multi_series(State(shared): State<Arc<Shared>>, req: Request) -> Response {
+    let req = read_or_return!(req);
+    let paths = req.params.list("path");
+    if paths.is_empty() {
+        return error(&req, "no paths specified");
+    }
+    let mut out = Vec::new();
+    {
+        let mut db = lock(&shared.storage.names.tags);
+        for p in paths {
+            match db.add(p) {
+                Ok(name) => out.push(Value::Str(name)),
+                Err(e) => {
+                    drop(db);
+                    return error(&req, e.to_string());
+                }
+            }
+        }
+    }
+    json(&req, &Value::List(out), StatusCode::OK)
+}
+
+/// `/tags/delSeries`: `true`.
+pub async fn del_series(State(shared): State<Arc<Shared>>, req: Request) -> Response {
+    let req = read_or_return!(req);
+    let paths = req.params.list("path");
+    if paths.is_empty() {
+        return error(&req, "no path specified");
+    }
+    {
+        let mut db = lock(&shared.storage.names.tags);
+        for p in paths {
+            db.remove(p);
+        }
+    }
+    json(&req, &Value::Bool(true), StatusCode::OK)
+}
+
+/// `/tags/findSeries`: the series matching every `expr`, sorted.
+pub async fn find_series(State(shared): State<Arc<Shared>>, req: Request) -> Response {
+    let req = read_or_return!(req);
+    let exprs = req.params.list("expr");
+    if exprs.is_empty() {
+        return error(&req, "no tag expressions specified");
+    }
+    shared.storage.names.drain();
+    let found = lock(&shared.storage.names.tags).find(&exprs);
+    match found {
+        Ok(paths) => json(&req, &Value::strings(&paths), StatusCode::OK),
+        Err(e) => error(&req, e.to_string()),
+    }
+}
+
+/// `/tags/autoComplete/tags`.
+pub async fn complete_tags(State(shared): State<Arc<Shared>>, req: Request) -> Response {
+    let req = read_or_return!(req);
+    let limit = match limit(&req, Some(AUTOCOMPLETE_LIMIT)) {
+        Ok(l) => l.unwrap_or(AUTOCOMPLETE_LIMIT),
+        Err(m) => return error(&req, m),
+    };
+    let exprs = req.params.list("expr");
+    let prefix = req.params.get("tagPrefix").unwrap_or("");
+    shared.storage.names.drain();
+    let found = lock(&shared.storage.names.tags).complete_tags(&exprs, prefix, limit);
+    match found {
+        Ok(tags) => json(&req, &Value::strings(&tags), StatusCode::OK),
+        Err(e) => error(&req, e.to_string()),
+    }
+}
+
+/// `/tags/autoComplete/values`.
+pub async fn complete_values(State(shared): State<Arc<Shared>>, req: Request) -> Response {
+    let req = read_or_return!(req);
+    let limit = match limit(&req, Some(AUTOCOMPLETE_LIMIT)) {
+        Ok(l) => l.unwrap_or(AUTOCOMPLETE_LIMIT),
+        Err(m) => return error(&req, m),
+    };
+    let Some(tag) = req.params.get("tag").filter(|t| !t.is_empty()) else {
+        return error(&req, "no tag specified");
+    };
+    let exprs = req.params.list("expr");
+    let prefix = req.params.get("valuePrefix").unwrap_or("");
+    shared.storage.names.drain();
+    let found = lock(&shared.storage.names.tags).complete_values(&exprs, tag, prefix, limit);
+    match found {
+        Ok(values) => json(&req, &Value::strings(&values), StatusCode::OK),
+        Err(e) => error(&req, e.to_string()),
+    }
+}
