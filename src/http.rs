@@ -185,7 +185,13 @@ pub fn router(shared: Arc<Shared>) -> Router {
         .route("/tags/autoComplete/values", any(tags::complete_values))
         .route("/tags/{tag}", any(tags::values))
         .with_state(shared);
-    api.merge(crate::webui::router(&db))
+    match crate::webui::router(&db) {
+        Ok(web) => api.merge(web),
+        Err(e) => {
+            tracing::error!(error = %e, "the web page is off: its database cannot be opened");
+            api
+        }
+    }
 }
 
 /// A request's parts as the handlers use them.
