@@ -8,6 +8,7 @@
 
 use std::time::Instant;
 
+use crate::query::functions::{self, Scope, Value};
 use crate::query::grammar::{self, Expr};
 use crate::query::series::Series;
 use crate::query::time::TimeZone;
@@ -95,16 +96,27 @@ pub fn evaluate(target: &str, ctx: &Context<'_>) -> Result<Vec<Series>, EvalErro
         target: target.to_string(),
         message: e.to_string(),
     })?;
-    evaluate_expr(&expr, ctx)
+    let scope = Scope {
+        target: Some(target),
+        replacements: &[],
+    };
+    top_level(functions::eval_expr_value(&expr, ctx, scope)?)
 }
 
 /// Evaluates a parsed expression (functions that re-evaluate their argument with another
-/// window, such as `timeShift`, call this with a changed context).
+/// window, such as `timeShift`, call this with a changed context). Without the target
+/// text, a `seriesByTag` call's path expression is rebuilt with single quotes.
 pub fn evaluate_expr(expr: &Expr<'_>, ctx: &Context<'_>) -> Result<Vec<Series>, EvalError> {
-    match expr {
-        Expr::Path(path) => fetch_path(&path.text, ctx),
-        Expr::Call(call) => crate::query::functions::call(call, ctx),
-        Expr::Template(_) => Err(EvalError::UnknownFunction("template".into())),
+    top_level(functions::eval_expr_value(expr, ctx, Scope::EMPTY)?)
+}
+
+fn top_level(value: Value) -> Result<Vec<Series>, EvalError> {
+    match value {
+        Value::Series(s) => Ok(s),
+        other => Err(EvalError::param(
+            "template",
+            format!("the target evaluates to {}, not to series", other.py_repr()),
+        )),
     }
 }
 

@@ -1,0 +1,303 @@
+//! The "Alias" group: functions that only rename series (`alias`, `aliasByNode`,
+//! `aliasSub`, `legendValue`, …), plus `substr`, which `aliasByMetric` is built on.
+
+#![allow(
+    clippy::unnecessary_wraps,
+    reason = "every function has the signature the dispatcher calls"
+)]
+
+use std::fmt::Write as _;
+
+use super::params::{p, ps, Default as D, Param, ParamType as T};
+use super::util::{self, Agg};
+use super::{Args, Def, Value};
+use crate::query::eval::EvalError;
+use crate::query::series::Series;
+
+type Run = fn(&mut Args<'_, '_>) -> Result<Vec<Series>, EvalError>;
+
+fn d(
+    name: &'static str,
+    group: &'static str,
+    signature: &'static str,
+    description: &'static str,
+    params: &'static [Param],
+    run: Run,
+) -> Def {
+    Def {
+        name,
+        group,
+        signature,
+        description,
+        params,
+        aggregator: false,
+        run,
+    }
+}
+
+const CASE: &[Param] = &[
+    p("seriesList", T::SeriesList).req(),
+    p("pos", T::Integer).multi(),
+];
+
+/// The Alias group's definitions.
+pub fn defs() -> Vec<Def> {
+    vec![
+        d("alias", "Alias", "(seriesList, newName)", "Gives every series the same new name.", ps(vec![
+            p("seriesList", T::SeriesList).req(),
+            p("newName", T::String).req(),
+        ]), |a| {
+            let new = a.str(1, "").to_string();
+            let mut list = a.series(0);
+            for s in &mut list {
+                s.name.clone_from(&new);
+            }
+            Ok(list)
+        }),
+        d("aliasByMetric", "Alias", "(seriesList)", "Renames each series to the last node of its (innermost) path.", ps(vec![
+            p("seriesList", T::SeriesList).req(),
+        ]), |a| {
+            let mut list = a.series(0);
+            substr(&mut list, -1, 0);
+            Ok(list)
+        }),
+        d("aliasByNode", "Alias", "(seriesList, *nodes)", "Renames each series to the given nodes (negative counts from the end) or tags of its path, joined by dots.", ps(vec![
+            p("seriesList", T::SeriesList).req(),
+            p("nodes", T::NodeOrTag).req().multi(),
+        ]), alias_by_node),
+        d("aliasByTags", "Alias", "(seriesList, *tags)", "Renames each series to the values of the given tags (or nodes), joined by dots.", ps(vec![
+            p("seriesList", T::SeriesList).req(),
+            p("tags", T::NodeOrTag).req().multi(),
+        ]), alias_by_node),
+        d("aliasSub", "Alias", "(seriesList, search, replace)", "Renames each series by a regular-expression substitution (\\1 or \\g<1> in the replacement refer to groups).", ps(vec![
+            p("seriesList", T::SeriesList).req(),
+            p("search", T::String).req(),
+            p("replace", T::String).req(),
+        ]), alias_sub),
+        d("legendValue", "Alias", "(seriesList, *valueTypes)", "Appends summary values (avg, max, last, …) of each series to its name.", ps(vec![
+            p("seriesList", T::SeriesList).req(),
+            p("valuesTypes", T::String).multi().opts(LEGEND_OPTIONS),
+        ]), legend_value),
+        d("upper", "Alias", "(seriesList, *pos)", "Upper-cases the names (or only the characters at the given positions).", CASE, |a| change_case(a, true)),
+        d("lower", "Alias", "(seriesList, *pos)", "Lower-cases the names (or only the characters at the given positions).", CASE, |a| change_case(a, false)),
+        d("substr", "Special", "(seriesList, start=0, stop=0)", "Renames each series to a slice of the nodes of its innermost path.", ps(vec![
+            p("seriesList", T::SeriesList).req(),
+            p("start", T::Node).def(D::Int(0)),
+            p("stop", T::Node).def(D::Int(0)),
+        ]), |a| {
+            let (start, stop) = (a.int(1, 0), a.int(2, 0));
+            let mut list = a.series(0);
+            substr(&mut list, start, stop);
+            Ok(list)
+        }),
+    ]
+}
+
+const LEGEND_OPTIONS: &[&str] = &[
+    "average",
+    "avg_zero",
+    "median",
+    "sum",
+    "min",
+    "max",
+    "diff",
+    "stddev",
+    "count",
+    "range",
+    "multiply",
+    "last",
+    "rangeOf",
+    "avg",
+    "total",
+    "current",
+    "averageSeries",
+    "avg_zeroSeries",
+    "medianSeries",
+    "sumSeries",
+    "minSeries",
+    "maxSeries",
+    "diffSeries",
+    "stddevSeries",
+    "countSeries",
+    "rangeSeries",
+    "multiplySeries",
+    "lastSeries",
+    "rangeOfSeries",
+    "avgSeries",
+    "totalSeries",
+    "currentSeries",
+    "si",
+    "binary",
+];
+
+fn alias_by_node(a: &mut Args<'_, '_>) -> Result<Vec<Series>, EvalError> {
+    let nodes = a.rest(1).to_vec();
+    let mut list = a.series(0);
+    for s in &mut list {
+        s.name = util::agg_key(s, &nodes);
+    }
+    Ok(list)
+}
+
+/// Python slice bounds for `len` items: `(start, stop)` clamped as `list[start:stop]`.
+fn py_slice(len: usize, start: i64, stop: Option<i64>) -> (usize, usize) {
+    let len_i = i64::try_from(len).unwrap_or(i64::MAX);
+    let fix = |i: i64| {
+        let i = if i < 0 {
+            (len_i + i).max(0)
+        } else {
+            i.min(len_i)
+        };
+        usize::try_from(i).unwrap_or(0)
+    };
+    let s = fix(start);
+    let e = stop.map_or(len, fix);
+    (s, e.max(s))
+}
+
+/// graphite's `substr(seriesList, start, stop)`.
+pub fn substr(list: &mut [Series], start: i64, stop: i64) {
+    for s in list {
+        let name = &s.name;
+        let left = name.rfind('(').map_or(0, |i| i + 1);
+        let right = name.find(')').unwrap_or(name.len() + 1);
+        let clean = name.get(left..right.min(name.len())).unwrap_or("");
+        let clean = if right < left { "" } else { clean };
+        let nodes: Vec<&str> = clean.split('.').collect();
+        let (a, b) = py_slice(nodes.len(), start, (stop != 0).then_some(stop));
+        let joined = nodes[a..b].join(".");
+        s.name = match joined.find(',') {
+            Some(i) => joined[..i].to_string(),
+            None => joined,
+        };
+    }
+}
+
+/// Translates a Python `re.sub` replacement (`\1`, `\g<name>`, `\\`, `\n`) to the
+/// `regex` crate's syntax (`${1}`, `$$`).
+pub fn python_replacement(rep: &str) -> String {
+    let mut out = String::with_capacity(rep.len());
+    let mut chars = rep.chars().peekable();
+    while let Some(c) = chars.next() {
+        match c {
+            '$' => out.push_str("$$"),
+            '\\' => match chars.peek().copied() {
+                Some(d) if d.is_ascii_digit() => {
+                    let mut num = String::new();
+                    while let Some(d) = chars.peek().copied().filter(char::is_ascii_digit) {
+                        if num.len() == 2 {
+                            break;
+                        }
+                        num.push(d);
+                        chars.next();
+                    }
+                    let _ = write!(out, "${{{num}}}");
+                }
+                Some('g') => {
+                    chars.next();
+                    if chars.peek() == Some(&'<') {
+                        chars.next();
+                        let name: String = chars.by_ref().take_while(|c| *c != '>').collect();
+                        let _ = write!(out, "${{{name}}}");
+                    } else {
+                        out.push_str("\\g");
+                    }
+                }
+                Some('n') => {
+                    chars.next();
+                    out.push('\n');
+                }
+                Some('t') => {
+                    chars.next();
+                    out.push('\t');
+                }
+                Some('\\') => {
+                    chars.next();
+                    out.push('\\');
+                }
+                _ => out.push('\\'),
+            },
+            other => out.push(other),
+        }
+    }
+    out
+}
+
+/// Compiles a Python regular expression for the `regex` crate.
+pub fn compile(a: &Args<'_, '_>, pattern: &str) -> Result<regex::Regex, EvalError> {
+    regex::Regex::new(pattern).map_err(|e| a.err(format!("invalid regular expression: {e}")))
+}
+
+fn alias_sub(a: &mut Args<'_, '_>) -> Result<Vec<Series>, EvalError> {
+    let re = compile(a, a.str(1, ""))?;
+    let rep = python_replacement(a.str(2, ""));
+    let mut list = a.series(0);
+    for s in &mut list {
+        s.name = re.replace_all(&s.name, rep.as_str()).into_owned();
+    }
+    Ok(list)
+}
+
+fn legend_value(a: &mut Args<'_, '_>) -> Result<Vec<Series>, EvalError> {
+    let types: Vec<String> = a.rest(1).iter().map(Value::py_str).collect();
+    if types.last().is_some_and(|t| t == "si" || t == "binary") {
+        return Err(a.err("unit systems (si, binary) are not implemented"));
+    }
+    let mut list = a.series(0);
+    for t in &types {
+        let agg = Agg::from_name(t);
+        for s in &mut list {
+            let value = match agg {
+                Some(agg) => agg.apply(&s.values).map_or_else(
+                    || "None".to_string(),
+                    |v| {
+                        if agg == Agg::Count {
+                            format!("{}", v as i64)
+                        } else {
+                            super::py_float(v)
+                        }
+                    },
+                ),
+                None => "(?)".to_string(),
+            };
+            s.name = format!("{} ({t}: {value})", s.name);
+        }
+    }
+    Ok(list)
+}
+
+fn change_case(a: &mut Args<'_, '_>, upper: bool) -> Result<Vec<Series>, EvalError> {
+    let pos: Vec<i64> = a
+        .rest(1)
+        .iter()
+        .filter_map(|v| match v {
+            Value::Int(i) => Some(*i),
+            _ => None,
+        })
+        .collect();
+    let mut list = a.series(0);
+    for s in &mut list {
+        if pos.is_empty() {
+            s.name = if upper {
+                s.name.to_uppercase()
+            } else {
+                s.name.to_lowercase()
+            };
+            continue;
+        }
+        let mut chars: Vec<String> = s.name.chars().map(String::from).collect();
+        let n = i64::try_from(chars.len()).unwrap_or(0);
+        for &i in &pos {
+            let idx = if i < 0 { n + i } else { i };
+            if let Some(c) = usize::try_from(idx).ok().and_then(|i| chars.get_mut(i)) {
+                *c = if upper {
+                    c.to_uppercase()
+                } else {
+                    c.to_lowercase()
+                };
+            }
+        }
+        s.name = chars.concat();
+    }
+    Ok(list)
+}

@@ -1,0 +1,668 @@
+//! The "Combine" group: functions that merge several series into one per group
+//! (`sumSeries`, `aggregate`, `groupByNode`, …) and the pairwise ones (`divideSeries`,
+//! `asPercent`). Inputs are first brought to a common step ([`util::normalize`]).
+
+#![allow(
+    clippy::unnecessary_wraps,
+    reason = "every function has the signature the dispatcher calls"
+)]
+
+use super::params::{p, ps, Default as D, Param, ParamType as T};
+use super::util::{self, Agg};
+use super::{lookup, Args, Def, Value};
+use crate::query::eval::{Context, EvalError};
+use crate::query::series::{parse_tags, Series};
+
+const SERIES_LISTS: &[Param] = &[p("seriesLists", T::SeriesList).req().multi()];
+
+fn agg_def(name: &'static str, func: &'static str, description: &'static str) -> Def {
+    let _ = func;
+    Def {
+        name,
+        group: "Combine",
+        signature: "(*seriesLists)",
+        description,
+        params: SERIES_LISTS,
+        aggregator: true,
+        run: match name {
+            "sumSeries" | "sum" => |a| simple_aggregate(a, "sum"),
+            "averageSeries" | "avg" => |a| simple_aggregate(a, "average"),
+            "maxSeries" => |a| simple_aggregate(a, "max"),
+            "minSeries" => |a| simple_aggregate(a, "min"),
+            "diffSeries" => |a| simple_aggregate(a, "diff"),
+            "stddevSeries" => |a| simple_aggregate(a, "stddev"),
+            "rangeOfSeries" => |a| simple_aggregate(a, "rangeOf"),
+            _ => multiply_series,
+        },
+    }
+}
+
+/// The Combine group's definitions.
+pub fn defs() -> Vec<Def> {
+    vec![
+        agg_def("sumSeries", "sum", "Adds the series together point by point (nulls are skipped; a point with no value stays null)."),
+        agg_def("sum", "sum", "Short name of sumSeries."),
+        agg_def("averageSeries", "average", "The point-by-point mean of the series, ignoring nulls."),
+        agg_def("avg", "average", "Short name of averageSeries."),
+        agg_def("maxSeries", "max", "The point-by-point maximum of the series."),
+        agg_def("minSeries", "min", "The point-by-point minimum of the series."),
+        agg_def("diffSeries", "diff", "Subtracts every later series from the first, point by point."),
+        agg_def("stddevSeries", "stddev", "The point-by-point population standard deviation of the series."),
+        agg_def("rangeOfSeries", "rangeOf", "The point-by-point difference between the largest and the smallest value."),
+        agg_def("multiplySeries", "multiply", "Multiplies the series point by point; a null in any series gives null."),
+        Def {
+            name: "aggregate",
+            group: "Combine",
+            signature: "(seriesList, func, xFilesFactor=None)",
+            description: "Merges the series into one with the named aggregation function (average, avg_zero, median, sum, min, max, diff, stddev, count, range, multiply, last and their aliases).",
+            params: ps(vec![
+                p("seriesList", T::SeriesList).req(),
+                p("func", T::AggFunc).req(),
+                p("xFilesFactor", T::Float),
+            ]),
+            aggregator: false,
+            run: |a| {
+                let list = a.series(0);
+                let func = a.str(1, "").to_string();
+                let xff = a.opt_float(2);
+                aggregate(a.ctx, a.name, vec![list], &func, xff)
+            },
+        },
+        Def {
+            name: "countSeries",
+            group: "Combine",
+            signature: "(*seriesLists)",
+            description: "The number of series at each point (nulls included); with no series, a constant line at 0.",
+            params: ps(vec![p("seriesLists", T::SeriesList).multi()]),
+            aggregator: true,
+            run: count_series,
+        },
+        Def {
+            name: "divideSeries",
+            group: "Combine",
+            signature: "(dividendSeriesList, divisorSeries)",
+            description: "Divides each series by the single divisor series, point by point (division by zero or null gives null).",
+            params: ps(vec![
+                p("dividendSeriesList", T::SeriesList).req(),
+                p("divisorSeries", T::SeriesList).req(),
+            ]),
+            aggregator: false,
+            run: divide_series,
+        },
+        Def {
+            name: "asPercent",
+            group: "Combine",
+            signature: "(seriesList, total=None, *nodes)",
+            description: "Each series as a percentage of a total: the sum of the list, a number, one series, a matching list, or per group of nodes.",
+            params: AS_PERCENT,
+            aggregator: true,
+            run: as_percent,
+        },
+        Def {
+            name: "pct",
+            group: "Combine",
+            signature: "(seriesList, total=None, *nodes)",
+            description: "Short name of asPercent.",
+            params: AS_PERCENT,
+            aggregator: true,
+            run: as_percent,
+        },
+        Def {
+            name: "groupByNode",
+            group: "Combine",
+            signature: "(seriesList, nodeNum, callback='average')",
+            description: "Groups the series by one node (or tag) of their names and merges each group with the callback; the group key becomes the name.",
+            params: ps(vec![
+                p("seriesList", T::SeriesList).req(),
+                p("nodeNum", T::NodeOrTag).req(),
+                p("callback", T::AggOrSeriesFunc).def(D::Str("average")),
+            ]),
+            aggregator: false,
+            run: |a| {
+                let list = a.series(0);
+                let node = a.value(1).cloned().unwrap_or(Value::None);
+                let cb = a.str(2, "average").to_string();
+                group_by_nodes(a, list, &cb, &[node])
+            },
+        },
+        Def {
+            name: "groupByNodes",
+            group: "Combine",
+            signature: "(seriesList, callback, *nodes)",
+            description: "Groups the series by several nodes (or tags) of their names, joined by dots, and merges each group with the callback.",
+            params: ps(vec![
+                p("seriesList", T::SeriesList).req(),
+                p("callback", T::AggOrSeriesFunc).req(),
+                p("nodes", T::NodeOrTag).multi(),
+            ]),
+            aggregator: false,
+            run: |a| {
+                let list = a.series(0);
+                let cb = a.str(1, "").to_string();
+                let nodes = a.rest(2).to_vec();
+                group_by_nodes(a, list, &cb, &nodes)
+            },
+        },
+        Def {
+            name: "groupByTags",
+            group: "Combine",
+            signature: "(seriesList, callback, *tags)",
+            description: "Groups tagged series by the values of the given tags and merges each group with the callback; results are named name;tag=value….",
+            params: ps(vec![
+                p("seriesList", T::SeriesList).req(),
+                p("callback", T::AggOrSeriesFunc).req(),
+                p("tags", T::Tag).req().multi(),
+            ]),
+            aggregator: false,
+            run: group_by_tags,
+        },
+        wildcards_def("sumSeriesWithWildcards", "sum", "Sums the series whose names match once the given node positions are removed."),
+        wildcards_def("averageSeriesWithWildcards", "average", "Averages the series whose names match once the given node positions are removed."),
+        wildcards_def("multiplySeriesWithWildcards", "multiply", "Multiplies the series whose names match once the given node positions are removed."),
+        Def {
+            name: "aggregateWithWildcards",
+            group: "Combine",
+            signature: "(seriesList, func, *positions)",
+            description: "Merges, with the named function, the series whose names match once the given node positions are removed.",
+            params: ps(vec![
+                p("seriesList", T::SeriesList).req(),
+                p("func", T::AggFunc).req(),
+                p("position", T::Node).multi(),
+            ]),
+            aggregator: false,
+            run: |a| {
+                let list = a.series(0);
+                let func = a.str(1, "").to_string();
+                let pos = a.rest(2).to_vec();
+                aggregate_with_wildcards(a, list, &func, &pos)
+            },
+        },
+        Def {
+            name: "group",
+            group: "Combine",
+            signature: "(*seriesLists)",
+            description: "Joins several series lists into one.",
+            params: ps(vec![p("seriesLists", T::SeriesList).multi()]),
+            aggregator: false,
+            run: |a| Ok(a.series_lists(0).into_iter().flatten().collect()),
+        },
+    ]
+}
+
+const AS_PERCENT: &[Param] = &[
+    p("seriesList", T::SeriesList).req(),
+    p("total", T::Any),
+    p("nodes", T::NodeOrTag).multi(),
+];
+
+fn wildcards_def(name: &'static str, func: &'static str, description: &'static str) -> Def {
+    Def {
+        name,
+        group: "Combine",
+        signature: "(seriesList, *position)",
+        description,
+        params: ps(vec![
+            p("seriesList", T::SeriesList).req(),
+            p("position", T::Node).multi(),
+        ]),
+        aggregator: true,
+        run: match func {
+            "sum" => |a| wildcards(a, "sum"),
+            "average" => |a| wildcards(a, "average"),
+            _ => |a| wildcards(a, "multiply"),
+        },
+    }
+}
+
+fn wildcards(a: &mut Args<'_, '_>, func: &str) -> Result<Vec<Series>, EvalError> {
+    let list = a.series(0);
+    let pos = a.rest(1).to_vec();
+    aggregate_with_wildcards(a, list, func, &pos)
+}
+
+fn simple_aggregate(a: &mut Args<'_, '_>, func: &str) -> Result<Vec<Series>, EvalError> {
+    let lists = a.series_lists(0);
+    aggregate(a.ctx, a.name, lists, func, None)
+}
+
+fn multiply_series(a: &mut Args<'_, '_>) -> Result<Vec<Series>, EvalError> {
+    let mut lists = a.series_lists(0);
+    if lists.len() == 1 && lists[0].len() == 1 {
+        return Ok(lists.remove(0));
+    }
+    aggregate(a.ctx, a.name, lists, "multiply", None)
+}
+
+/// graphite's `aggregate(seriesLists, func, xFilesFactor)`.
+pub fn aggregate(
+    ctx: &Context<'_>,
+    fname: &str,
+    lists: Vec<Vec<Series>>,
+    func: &str,
+    xff: Option<f64>,
+) -> Result<Vec<Series>, EvalError> {
+    let func = func.strip_suffix("Series").unwrap_or(func);
+    let agg = Agg::parse(fname, func)?;
+    let mut all: Vec<Series> = lists.into_iter().flatten().collect();
+    let Some((start, end, step)) = util::normalize(&mut all) else {
+        return Ok(Vec::new());
+    };
+    let xff = xff.unwrap_or(ctx.x_files_factor);
+    let name = format!("{func}Series({})", util::format_path_expressions(&all));
+    let mut values = Vec::with_capacity(util::max_len(&all));
+    let mut row = Vec::with_capacity(all.len());
+    for i in 0..util::max_len(&all) {
+        util::row(&all, i, &mut row);
+        values.push(if util::xff_values(&row, xff) {
+            agg.apply(&row)
+        } else {
+            None
+        });
+    }
+    let mut tags = all[0].tags.clone();
+    for s in &all[1..] {
+        tags.retain(|(k, v)| s.tag(k) == Some(v.as_str()));
+    }
+    let mut out = util::new_series(&name, start, end, step, values, xff);
+    out.tags = tags;
+    if out.tag("name").is_none() {
+        out.set_tag("name", name);
+    }
+    out.set_tag("aggregatedBy", func);
+    Ok(vec![out])
+}
+
+fn count_series(a: &mut Args<'_, '_>) -> Result<Vec<Series>, EvalError> {
+    let lists = a.series_lists(0);
+    if lists.is_empty() {
+        let mut s = super::special::constant_line(a.ctx, 0.0, "0");
+        s.path_expression = "countSeries()".into();
+        return Ok(vec![s]);
+    }
+    let mut all: Vec<Series> = lists.into_iter().flatten().collect();
+    let Some((start, end, step)) = util::normalize(&mut all) else {
+        return Ok(Vec::new());
+    };
+    let name = format!("countSeries({})", util::format_path_expressions(&all));
+    let n = all.len() as f64;
+    let values = vec![Some(n); util::max_len(&all)];
+    Ok(vec![util::new_series(
+        &name,
+        start,
+        end,
+        step,
+        values,
+        a.ctx.x_files_factor,
+    )])
+}
+
+fn divide_series(a: &mut Args<'_, '_>) -> Result<Vec<Series>, EvalError> {
+    let mut dividends = a.series(0);
+    let divisor = a.series(1);
+    if divisor.is_empty() {
+        for s in &mut dividends {
+            s.name = format!("divideSeries({},MISSING)", s.name);
+            s.path_expression = s.name.clone();
+            s.values.iter_mut().for_each(|v| *v = None);
+        }
+        return Ok(dividends);
+    }
+    if divisor.len() > 1 {
+        return Err(a.err(format!(
+            "divideSeries second argument must reference exactly 1 series (got {})",
+            divisor.len()
+        )));
+    }
+    let mut out = Vec::with_capacity(dividends.len());
+    for d in dividends {
+        let name = format!("divideSeries({},{})", d.name, divisor[0].name);
+        let mut both = vec![d, divisor[0].clone()];
+        let (start, end, step) = util::normalize(&mut both).unwrap_or_default();
+        let n = util::max_len(&both);
+        let values = (0..n)
+            .map(|i| {
+                util::safe_div(
+                    both[0].values.get(i).copied().flatten(),
+                    both[1].values.get(i).copied().flatten(),
+                )
+            })
+            .collect();
+        out.push(util::new_series(
+            &name,
+            start,
+            end,
+            step,
+            values,
+            a.ctx.x_files_factor,
+        ));
+    }
+    Ok(out)
+}
+
+fn percent(v: Option<f64>, total: Option<f64>) -> Option<f64> {
+    util::safe_div(v, total).map(|x| x * 100.0)
+}
+
+fn sum_rows(list: &[Series]) -> Vec<Option<f64>> {
+    let mut row = Vec::new();
+    (0..util::max_len(list))
+        .map(|i| {
+            util::row(list, i, &mut row);
+            util::safe_sum(&row)
+        })
+        .collect()
+}
+
+/// A group total for asPercent with nodes: the series itself or the sum of the group.
+fn group_total(mut group: Vec<Series>, xff: f64) -> Series {
+    if group.len() == 1 {
+        return group.remove(0);
+    }
+    let name = format!("sumSeries({})", util::format_path_expressions(&group));
+    let (start, end, step) = util::normalize(&mut group).unwrap_or_default();
+    let values = sum_rows(&group);
+    util::new_series(&name, start, end, step, values, xff)
+}
+
+fn pair_percent(s1: Series, s2: Series, xff: f64) -> Series {
+    let name = format!("asPercent({},{})", s1.name, s2.name);
+    let mut both = vec![s1, s2];
+    let (start, end, step) = util::normalize(&mut both).unwrap_or_default();
+    let values = (0..util::max_len(&both))
+        .map(|i| {
+            percent(
+                both[0].values.get(i).copied().flatten(),
+                both[1].values.get(i).copied().flatten(),
+            )
+        })
+        .collect();
+    util::new_series(&name, start, end, step, values, xff)
+}
+
+fn as_percent(a: &mut Args<'_, '_>) -> Result<Vec<Series>, EvalError> {
+    let mut list = a.series(0);
+    let total = a.value(1).cloned();
+    let nodes = a.rest(2).to_vec();
+    let xff = a.ctx.x_files_factor;
+    let original_steps: Vec<i64> = list.iter().map(|s| s.step).collect();
+    if util::normalize(&mut list).is_none() {
+        return Ok(Vec::new());
+    }
+    if !nodes.is_empty() {
+        let mut keys: Vec<String> = Vec::new();
+        let mut groups: Vec<(String, Vec<Series>)> = Vec::new();
+        for s in list {
+            let key = util::agg_key(&s, &nodes);
+            if let Some((_, g)) = groups.iter_mut().find(|(k, _)| *k == key) {
+                g.push(s);
+            } else {
+                keys.push(key.clone());
+                groups.push((key, vec![s]));
+            }
+        }
+        let mut totals: Vec<(String, Series)> = Vec::new();
+        match total {
+            None => {
+                for (k, g) in &groups {
+                    totals.push((k.clone(), group_total(g.clone(), xff)));
+                }
+            }
+            Some(Value::Series(tl)) => {
+                let mut tgroups: Vec<(String, Vec<Series>)> = Vec::new();
+                for s in tl {
+                    let key = util::agg_key(&s, &nodes);
+                    if let Some((_, g)) = tgroups.iter_mut().find(|(k, _)| *k == key) {
+                        g.push(s);
+                    } else {
+                        if !keys.contains(&key) {
+                            keys.push(key.clone());
+                        }
+                        tgroups.push((key, vec![s]));
+                    }
+                }
+                for (k, g) in tgroups {
+                    totals.push((k, group_total(g, xff)));
+                }
+            }
+            Some(_) => return Err(a.err("total must be None or a seriesList")),
+        }
+        let mut out = Vec::new();
+        for key in keys {
+            let total = totals.iter().find(|(k, _)| *k == key).map(|(_, s)| s);
+            let Some(group) = groups.iter().find(|(k, _)| *k == key).map(|(_, g)| g) else {
+                if let Some(t) = total {
+                    // graphite reuses the start/end/step of the last normalization here
+                    let name = format!("asPercent(MISSING,{})", t.name);
+                    out.push(util::new_series(
+                        &name,
+                        t.start,
+                        t.end,
+                        t.step,
+                        vec![None; t.values.len()],
+                        xff,
+                    ));
+                }
+                continue;
+            };
+            for s1 in group {
+                match total {
+                    None => {
+                        let name = format!("asPercent({},MISSING)", s1.name);
+                        out.push(util::new_series(
+                            &name,
+                            s1.start,
+                            s1.end,
+                            s1.step,
+                            vec![None; s1.values.len()],
+                            xff,
+                        ));
+                    }
+                    Some(t) => out.push(pair_percent(s1.clone(), t.clone(), xff)),
+                }
+            }
+        }
+        return Ok(out);
+    }
+    let (total_values, total_text): (Vec<Option<f64>>, String) = match &total {
+        None => (
+            sum_rows(&list),
+            format!("sumSeries({})", util::format_path_expressions(&list)),
+        ),
+        Some(Value::Series(tl)) => {
+            if tl.len() != 1 && tl.len() != list.len() {
+                return Err(a.err(
+                    "asPercent second argument must be missing, a single digit, reference \
+                     exactly 1 series or reference the same number of series as the first \
+                     argument",
+                ));
+            }
+            if tl.len() == list.len() {
+                let mut l1 = list;
+                let mut l2 = tl.clone();
+                l1.sort_by(|x, y| x.name.cmp(&y.name));
+                l2.sort_by(|x, y| x.name.cmp(&y.name));
+                return Ok(l1
+                    .into_iter()
+                    .zip(l2)
+                    .map(|(s1, s2)| pair_percent(s1, s2, xff))
+                    .collect());
+            }
+            let mut t = tl.clone();
+            let mut both: Vec<Series> = list.clone();
+            both.append(&mut t);
+            util::normalize(&mut both);
+            let t = both.pop().unwrap_or_else(|| tl[0].clone());
+            (t.values, t.name)
+        }
+        Some(v @ (Value::Int(_) | Value::Float(_))) => {
+            let n = v.as_f64().unwrap_or(0.0);
+            let len = list.first().map_or(0, |s| s.values.len());
+            (vec![Some(n); len], v.py_str())
+        }
+        Some(other) => {
+            return Err(a.err(format!("invalid total: {}", other.py_repr())));
+        }
+    };
+    let mut out = Vec::with_capacity(list.len());
+    for (s, step) in list.into_iter().zip(original_steps) {
+        let n = s.values.len().max(total_values.len());
+        let values = (0..n)
+            .map(|i| {
+                percent(
+                    s.values.get(i).copied().flatten(),
+                    total_values.get(i).copied().flatten(),
+                )
+            })
+            .collect();
+        let text = if total_text.is_empty() {
+            s.path_expression.clone()
+        } else {
+            total_text.clone()
+        };
+        let name = format!("asPercent({},{})", s.name, text);
+        out.push(util::new_series(&name, s.start, s.end, step, values, xff));
+    }
+    Ok(out)
+}
+
+/// Calls `callback` on one group: an aggregator function by name, or `aggregate`.
+fn merge_group(
+    a: &Args<'_, '_>,
+    group: Vec<Series>,
+    callback: &str,
+) -> Result<Option<Series>, EvalError> {
+    let result = match lookup(callback).filter(|d| d.aggregator) {
+        Some(def) => {
+            let bound =
+                super::params::bind(def.name, def.params, vec![Value::Series(group)], Vec::new())?;
+            let mut args = Args {
+                name: def.name,
+                ctx: a.ctx,
+                scope: a.scope,
+                first: None,
+                bound,
+                params: def.params,
+            };
+            (def.run)(&mut args)?
+        }
+        None => aggregate(a.ctx, a.name, vec![group], callback, None)?,
+    };
+    Ok(result.into_iter().next())
+}
+
+fn group_by_nodes(
+    a: &Args<'_, '_>,
+    list: Vec<Series>,
+    callback: &str,
+    nodes: &[Value],
+) -> Result<Vec<Series>, EvalError> {
+    let mut groups: Vec<(String, Vec<Series>)> = Vec::new();
+    for s in list {
+        let key = util::agg_key(&s, nodes);
+        match groups.iter_mut().find(|(k, _)| *k == key) {
+            Some((_, g)) => g.push(s),
+            None => groups.push((key, vec![s])),
+        }
+    }
+    let mut out = Vec::with_capacity(groups.len());
+    for (key, g) in groups {
+        if let Some(mut s) = merge_group(a, g, callback)? {
+            s.name = key;
+            out.push(s);
+        }
+    }
+    Ok(out)
+}
+
+fn group_by_tags(a: &mut Args<'_, '_>) -> Result<Vec<Series>, EvalError> {
+    let list = a.series(0);
+    let callback = a.str(1, "").to_string();
+    let tags: Vec<String> = a.rest(2).iter().map(Value::py_str).collect();
+    if tags.is_empty() {
+        return Err(a.err("no tags specified"));
+    }
+    let by_name = tags.iter().any(|t| t == "name");
+    let common = {
+        let mut names: Vec<&str> = list.iter().map(|s| s.tag("name").unwrap_or("")).collect();
+        names.sort_unstable();
+        names.dedup();
+        if names.len() == 1 {
+            names[0].to_string()
+        } else {
+            callback.clone()
+        }
+    };
+    let mut groups: Vec<(String, Vec<Series>)> = Vec::new();
+    for s in list {
+        let mut parts: Vec<String> = tags
+            .iter()
+            .filter(|t| !by_name || *t != "name")
+            .map(|t| format!("{t}={}", s.tag(t).unwrap_or("")))
+            .collect();
+        parts.sort();
+        let head = if by_name {
+            s.tag("name").unwrap_or("").to_string()
+        } else {
+            common.clone()
+        };
+        let key = std::iter::once(head)
+            .chain(parts)
+            .collect::<Vec<_>>()
+            .join(";");
+        match groups.iter_mut().find(|(k, _)| *k == key) {
+            Some((_, g)) => g.push(s),
+            None => groups.push((key, vec![s])),
+        }
+    }
+    let mut out = Vec::with_capacity(groups.len());
+    for (key, g) in groups {
+        if let Some(mut s) = merge_group(a, g, &callback)? {
+            s.tags = parse_tags(&key);
+            s.name.clone_from(&key);
+            s.path_expression = key;
+            out.push(s);
+        }
+    }
+    Ok(out)
+}
+
+fn aggregate_with_wildcards(
+    a: &Args<'_, '_>,
+    list: Vec<Series>,
+    func: &str,
+    positions: &[Value],
+) -> Result<Vec<Series>, EvalError> {
+    let pos: Vec<i64> = positions
+        .iter()
+        .filter_map(|v| match v {
+            Value::Int(i) => Some(*i),
+            _ => None,
+        })
+        .collect();
+    let mut groups: Vec<(String, Vec<Series>)> = Vec::new();
+    for s in list {
+        let key = s
+            .name
+            .split('.')
+            .enumerate()
+            .filter(|(i, _)| !pos.contains(&(*i as i64)))
+            .map(|(_, n)| n)
+            .collect::<Vec<_>>()
+            .join(".");
+        match groups.iter_mut().find(|(k, _)| *k == key) {
+            Some((_, g)) => g.push(s),
+            None => groups.push((key, vec![s])),
+        }
+    }
+    let mut out = Vec::with_capacity(groups.len());
+    for (key, g) in groups {
+        if let Some(mut s) = aggregate(a.ctx, a.name, vec![g], func, None)?
+            .into_iter()
+            .next()
+        {
+            s.name = key;
+            out.push(s);
+        }
+    }
+    Ok(out)
+}

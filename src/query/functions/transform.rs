@@ -1,0 +1,857 @@
+//! The "Transform" group (values changed point by point or re-bucketed: `scale`,
+//! `derivative`, `perSecond`, `summarize`, `hitcount`, `timeShift`, …) and the moving-window
+//! and percentile functions of the "Calculate" group.
+
+#![allow(
+    clippy::unnecessary_wraps,
+    reason = "every function has the signature the dispatcher calls"
+)]
+
+use super::params::{p, ps, Default as D, Param, ParamType as T, Suggestion as S};
+use super::util::{self, fmt_d, fmt_g, round6, Agg};
+use super::{Args, Def, Value};
+use crate::query::eval::{Context, EvalError};
+use crate::query::series::Series;
+use crate::query::time::{parse_time_offset, Civil};
+
+const SERIES_ONLY: &[Param] = &[p("seriesList", T::SeriesList).req()];
+const MAX_MIN: &[Param] = &[
+    p("seriesList", T::SeriesList).req(),
+    p("maxValue", T::Float),
+    p("minValue", T::Float),
+];
+const INTERVAL_SUGGESTIONS: &[S] = &[
+    S::Int(5),
+    S::Int(7),
+    S::Int(10),
+    S::Str("1min"),
+    S::Str("5min"),
+    S::Str("10min"),
+    S::Str("30min"),
+    S::Str("1hour"),
+];
+
+type Run = fn(&mut Args<'_, '_>) -> Result<Vec<Series>, EvalError>;
+
+fn d(
+    name: &'static str,
+    group: &'static str,
+    signature: &'static str,
+    description: &'static str,
+    params: &'static [Param],
+    run: Run,
+) -> Def {
+    Def {
+        name,
+        group,
+        signature,
+        description,
+        params,
+        aggregator: false,
+        run,
+    }
+}
+
+/// The Transform group's definitions (and movingAverage/nPercentile).
+pub fn defs() -> Vec<Def> {
+    vec![
+        d("absolute", "Transform", "(seriesList)", "The absolute value of every point.", SERIES_ONLY, absolute),
+        d("derivative", "Transform", "(seriesList)", "The difference between each point and the one before it.", SERIES_ONLY, derivative),
+        d("integral", "Transform", "(seriesList)", "The running total of the series (nulls are skipped and stay null).", SERIES_ONLY, integral),
+        d("nonNegativeDerivative", "Transform", "(seriesList, maxValue=None, minValue=None)", "Like derivative, for counters: a decrease gives null, or the wrapped-around difference when maxValue is given; values outside minValue..maxValue are null.", MAX_MIN, non_negative_derivative),
+        d("perSecond", "Transform", "(seriesList, maxValue=None, minValue=None)", "nonNegativeDerivative divided by the step in seconds (rounded to 6 decimals): the rate per second of a counter.", MAX_MIN, per_second),
+        d("keepLastValue", "Transform", "(seriesList, limit=inf)", "Fills runs of nulls (up to limit points long) with the last value seen before them.", ps(vec![
+            p("seriesList", T::SeriesList).req(),
+            p("limit", T::IntOrInf).def(D::Inf),
+        ]), keep_last_value),
+        d("scale", "Transform", "(seriesList, factor)", "Multiplies every point by a constant.", ps(vec![
+            p("seriesList", T::SeriesList).req(),
+            p("factor", T::Float).req(),
+        ]), scale),
+        d("offset", "Transform", "(seriesList, factor)", "Adds a constant to every point.", ps(vec![
+            p("seriesList", T::SeriesList).req(),
+            p("factor", T::Float).req(),
+        ]), offset),
+        d("scaleToSeconds", "Transform", "(seriesList, seconds)", "Scales each point from a per-step amount to a per-`seconds` amount (rounded to 6 decimals).", ps(vec![
+            p("seriesList", T::SeriesList).req(),
+            p("seconds", T::Float).req(),
+        ]), scale_to_seconds),
+        d("transformNull", "Transform", "(seriesList, default=0, referenceSeries=None)", "Replaces nulls with a default value; with referenceSeries, only where some reference series has a value.", ps(vec![
+            p("seriesList", T::SeriesList).req(),
+            p("default", T::Float).def(D::Int(0)),
+            p("referenceSeries", T::SeriesList),
+        ]), transform_null),
+        d("summarize", "Transform", "(seriesList, intervalString, func='sum', alignToFrom=False)", "Re-buckets the series into intervals (aligned to the epoch, or to the series start with alignToFrom) merged with func.", ps(vec![
+            p("seriesList", T::SeriesList).req(),
+            p("intervalString", T::Interval).req().sugg(&[S::Str("10min"), S::Str("1h"), S::Str("1d")]),
+            p("func", T::AggFunc).def(D::Str("sum")),
+            p("alignToFrom", T::Boolean).def(D::Bool(false)),
+        ]), summarize),
+        d("hitcount", "Transform", "(seriesList, intervalString, alignToInterval=False)", "Turns a rate per second into a count per interval, spreading each point over the buckets it overlaps.", ps(vec![
+            p("seriesList", T::SeriesList).req(),
+            p("intervalString", T::Interval).req().sugg(&[S::Str("10min"), S::Str("1h"), S::Str("1d")]),
+            p("alignToInterval", T::Boolean).def(D::Bool(false)),
+        ]), hitcount),
+        d("timeShift", "Transform", "(seriesList, timeShift, resetEnd=True, alignDST=False)", "Draws the series as it was a time ago (a shift without a sign goes into the past), over the requested window.", ps(vec![
+            p("seriesList", T::SeriesList).req(),
+            p("timeShift", T::Interval).req().sugg(&[S::Str("1h"), S::Str("6h"), S::Str("12h"), S::Str("1d"), S::Str("2d"), S::Str("7d"), S::Str("14d"), S::Str("30d")]),
+            p("resetEnd", T::Boolean).def(D::Bool(true)),
+            p("alignDst", T::Boolean).def(D::Bool(false)),
+        ]), time_shift),
+        d("invert", "Transform", "(seriesList)", "1 divided by each point (zero gives null).", SERIES_ONLY, invert),
+        d("squareRoot", "Transform", "(seriesList)", "The square root of every point (negative values give null).", SERIES_ONLY, square_root),
+        d("isNonNull", "Transform", "(seriesList)", "1 where the series has a value, 0 where it is null.", SERIES_ONLY, is_non_null),
+        d("offsetToZero", "Transform", "(seriesList)", "Subtracts the series' minimum so that it starts at zero.", SERIES_ONLY, offset_to_zero),
+        d("movingAverage", "Calculate", "(seriesList, windowSize, xFilesFactor=None)", "The mean of the last windowSize points (a count, or an interval such as '5min') at each point; history before the window start is fetched.", MOVING, |a| moving(a, "average")),
+        d("movingSum", "Calculate", "(seriesList, windowSize, xFilesFactor=None)", "The sum over a moving window of points or time.", MOVING, |a| moving(a, "sum")),
+        d("movingMin", "Calculate", "(seriesList, windowSize, xFilesFactor=None)", "The minimum over a moving window of points or time.", MOVING, |a| moving(a, "min")),
+        d("movingMax", "Calculate", "(seriesList, windowSize, xFilesFactor=None)", "The maximum over a moving window of points or time.", MOVING, |a| moving(a, "max")),
+        d("movingMedian", "Calculate", "(seriesList, windowSize, xFilesFactor=None)", "The median over a moving window of points or time.", MOVING, |a| moving(a, "median")),
+        d("movingWindow", "Calculate", "(seriesList, windowSize, func='average', xFilesFactor=None)", "Any aggregation function over a moving window of points or time.", ps(vec![
+            p("seriesList", T::SeriesList).req(),
+            p("windowSize", T::IntOrInterval).req().sugg(INTERVAL_SUGGESTIONS),
+            p("func", T::AggFunc).def(D::Str("average")),
+            p("xFilesFactor", T::Float),
+        ]), |a| {
+            let func = a.str(2, "average").to_string();
+            let window = a.value(1).cloned().unwrap_or(Value::None);
+            let xff = a.opt_float(3);
+            moving_window(a, &window, &func, xff)
+        }),
+        d("nPercentile", "Calculate", "(seriesList, n)", "A flat line at the n-th percentile of each series' values.", ps(vec![
+            p("seriesList", T::SeriesList).req(),
+            p("n", T::Float).req(),
+        ]), n_percentile),
+    ]
+}
+
+const MOVING: &[Param] = &[
+    p("seriesList", T::SeriesList).req(),
+    p("windowSize", T::IntOrInterval)
+        .req()
+        .sugg(INTERVAL_SUGGESTIONS),
+    p("xFilesFactor", T::Float),
+];
+
+/// graphite's `series.copy(name=…, values=…)`: same tags, consolidation and xFilesFactor,
+/// `pathExpression` reset to the new name.
+fn copy_with(s: &Series, name: String, values: Vec<Option<f64>>) -> Series {
+    let mut out = s.clone();
+    out.path_expression.clone_from(&name);
+    out.name = name;
+    out.values = values;
+    out
+}
+
+fn map_in_place(
+    a: &mut Args<'_, '_>,
+    tag: Option<&(&str, String)>,
+    name: impl Fn(&Series) -> String,
+    f: impl Fn(Option<f64>) -> Option<f64>,
+) -> Vec<Series> {
+    let mut list = a.series(0);
+    for s in &mut list {
+        if let Some((k, v)) = tag {
+            s.set_tag(k, v.clone());
+        }
+        s.name = name(s);
+        s.path_expression.clone_from(&s.name);
+        for v in &mut s.values {
+            *v = f(*v);
+        }
+    }
+    list
+}
+
+fn absolute(a: &mut Args<'_, '_>) -> Result<Vec<Series>, EvalError> {
+    Ok(map_in_place(
+        a,
+        Some(&("absolute", "1".into())),
+        |s| format!("absolute({})", s.name),
+        |v| v.map(f64::abs),
+    ))
+}
+
+fn scale(a: &mut Args<'_, '_>) -> Result<Vec<Series>, EvalError> {
+    let factor = a.float(1, 1.0);
+    let text = a.value(1).map(Value::py_str).unwrap_or_default();
+    Ok(map_in_place(
+        a,
+        Some(&("scale", text)),
+        |s| format!("scale({},{})", s.name, fmt_g(factor)),
+        |v| v.map(|x| x * factor),
+    ))
+}
+
+fn offset(a: &mut Args<'_, '_>) -> Result<Vec<Series>, EvalError> {
+    let factor = a.float(1, 0.0);
+    let text = a.value(1).map(Value::py_str).unwrap_or_default();
+    Ok(map_in_place(
+        a,
+        Some(&("offset", text)),
+        |s| format!("offset({},{})", s.name, fmt_g(factor)),
+        |v| v.map(|x| x + factor),
+    ))
+}
+
+fn scale_to_seconds(a: &mut Args<'_, '_>) -> Result<Vec<Series>, EvalError> {
+    let seconds = a.float(1, 1.0);
+    let text = a.value(1).map(Value::py_str).unwrap_or_default();
+    let mut list = a.series(0);
+    for s in &mut list {
+        s.set_tag("scaleToSeconds", text.clone());
+        s.name = format!("scaleToSeconds({},{})", s.name, fmt_d(seconds));
+        s.path_expression.clone_from(&s.name);
+        let factor = seconds / s.step as f64;
+        for v in &mut s.values {
+            *v = v.map(|x| round6(x * factor));
+        }
+    }
+    Ok(list)
+}
+
+fn invert(a: &mut Args<'_, '_>) -> Result<Vec<Series>, EvalError> {
+    Ok(map_in_place(
+        a,
+        Some(&("invert", "1".into())),
+        |s| format!("invert({})", s.name),
+        |v| v.and_then(|x| if x == 0.0 { None } else { Some(x.powf(-1.0)) }),
+    ))
+}
+
+fn square_root(a: &mut Args<'_, '_>) -> Result<Vec<Series>, EvalError> {
+    Ok(map_in_place(
+        a,
+        Some(&("squareRoot", "1".into())),
+        |s| format!("squareRoot({})", s.name),
+        |v| v.and_then(|x| if x < 0.0 { None } else { Some(x.powf(0.5)) }),
+    ))
+}
+
+fn is_non_null(a: &mut Args<'_, '_>) -> Result<Vec<Series>, EvalError> {
+    Ok(map_in_place(
+        a,
+        Some(&("isNonNull", "1".into())),
+        |s| format!("isNonNull({})", s.name),
+        |v| Some(if v.is_some() { 1.0 } else { 0.0 }),
+    ))
+}
+
+fn offset_to_zero(a: &mut Args<'_, '_>) -> Result<Vec<Series>, EvalError> {
+    let mut list = a.series(0);
+    for s in &mut list {
+        let min = Agg::Min.apply(&s.values);
+        s.set_tag(
+            "offsetToZero",
+            min.map_or_else(|| "None".to_string(), super::py_float),
+        );
+        s.name = format!("offsetToZero({})", s.name);
+        s.path_expression.clone_from(&s.name);
+        if let Some(m) = min {
+            for v in &mut s.values {
+                *v = v.map(|x| x - m);
+            }
+        }
+    }
+    Ok(list)
+}
+
+fn derivative(a: &mut Args<'_, '_>) -> Result<Vec<Series>, EvalError> {
+    let list = a.series(0);
+    Ok(list
+        .into_iter()
+        .map(|mut s| {
+            let mut prev: Option<f64> = None;
+            let values = s
+                .values
+                .iter()
+                .map(|v| {
+                    let out = match (prev, *v) {
+                        (Some(p), Some(x)) => Some(x - p),
+                        _ => None,
+                    };
+                    prev = *v;
+                    out
+                })
+                .collect();
+            s.set_tag("derivative", "1");
+            let name = format!("derivative({})", s.name);
+            copy_with(&s, name, values)
+        })
+        .collect())
+}
+
+fn integral(a: &mut Args<'_, '_>) -> Result<Vec<Series>, EvalError> {
+    let list = a.series(0);
+    Ok(list
+        .into_iter()
+        .map(|mut s| {
+            let mut current = 0.0;
+            let values = s
+                .values
+                .iter()
+                .map(|v| {
+                    v.map(|x| {
+                        current += x;
+                        current
+                    })
+                })
+                .collect();
+            s.set_tag("integral", "1");
+            let name = format!("integral({})", s.name);
+            copy_with(&s, name, values)
+        })
+        .collect())
+}
+
+/// graphite's `_nonNegativeDelta`: `(delta, new prev)`.
+fn non_negative_delta(
+    val: Option<f64>,
+    prev: Option<f64>,
+    max: Option<f64>,
+    min: Option<f64>,
+) -> (Option<f64>, Option<f64>) {
+    if let (Some(m), Some(v)) = (max, val) {
+        if v > m {
+            return (None, None);
+        }
+    }
+    if let (Some(m), Some(v)) = (min, val) {
+        if v < m {
+            return (None, None);
+        }
+    }
+    let (Some(p), Some(v)) = (prev, val) else {
+        return (None, val);
+    };
+    if v >= p {
+        return (Some(v - p), val);
+    }
+    if let Some(m) = max {
+        return (Some(m + 1.0 + v - p - min.unwrap_or(0.0)), val);
+    }
+    if let Some(m) = min {
+        return (Some(v - m), val);
+    }
+    (None, val)
+}
+
+fn non_negative_derivative(a: &mut Args<'_, '_>) -> Result<Vec<Series>, EvalError> {
+    let (max, min) = (a.opt_float(1), a.opt_float(2));
+    let list = a.series(0);
+    Ok(list
+        .into_iter()
+        .map(|mut s| {
+            let mut prev = None;
+            let values = s
+                .values
+                .iter()
+                .map(|v| {
+                    let (delta, p) = non_negative_delta(*v, prev, max, min);
+                    prev = p;
+                    delta
+                })
+                .collect();
+            s.set_tag("nonNegativeDerivative", "1");
+            let name = format!("nonNegativeDerivative({})", s.name);
+            copy_with(&s, name, values)
+        })
+        .collect())
+}
+
+fn per_second(a: &mut Args<'_, '_>) -> Result<Vec<Series>, EvalError> {
+    let (max, min) = (a.opt_float(1), a.opt_float(2));
+    let list = a.series(0);
+    Ok(list
+        .into_iter()
+        .map(|mut s| {
+            let mut prev = None;
+            let step = s.step as f64;
+            let values = s
+                .values
+                .iter()
+                .map(|v| {
+                    let (delta, p) = non_negative_delta(*v, prev, max, min);
+                    prev = p;
+                    delta.map(|d| round6(d / step))
+                })
+                .collect();
+            s.set_tag("perSecond", "1");
+            let name = format!("perSecond({})", s.name);
+            copy_with(&s, name, values)
+        })
+        .collect())
+}
+
+fn keep_last_value(a: &mut Args<'_, '_>) -> Result<Vec<Series>, EvalError> {
+    let limit = match a.value(1) {
+        Some(Value::Int(n)) => *n as f64,
+        _ => f64::INFINITY,
+    };
+    let mut list = a.series(0);
+    for s in &mut list {
+        s.name = format!("keepLastValue({})", s.name);
+        s.path_expression.clone_from(&s.name);
+        let mut nones = 0usize;
+        let mut last: Option<f64> = None;
+        let n = s.values.len();
+        for i in 0..n {
+            match s.values[i] {
+                None => nones += 1,
+                Some(v) => {
+                    if nones > 0 && nones as f64 <= limit {
+                        if let Some(l) = last {
+                            s.values[i - nones..i].fill(Some(l));
+                        }
+                    }
+                    nones = 0;
+                    last = Some(v);
+                }
+            }
+        }
+        if nones > 0 && nones as f64 <= limit {
+            if let Some(l) = last {
+                s.values[n - nones..].fill(Some(l));
+            }
+        }
+    }
+    Ok(list)
+}
+
+fn transform_null(a: &mut Args<'_, '_>) -> Result<Vec<Series>, EvalError> {
+    let default = a.float(1, 0.0);
+    let default_text = a.value(1).map_or_else(|| "0".to_string(), Value::py_str);
+    let reference = a.series(2);
+    let mut list = a.series(0);
+    let defaults: Option<Vec<Option<f64>>> = (!reference.is_empty()).then(|| {
+        let mut row = Vec::new();
+        (0..util::max_len(&reference))
+            .map(|i| {
+                util::row(&reference, i, &mut row);
+                row.iter().any(Option::is_some).then_some(default)
+            })
+            .collect()
+    });
+    for s in &mut list {
+        s.set_tag("transformNull", default_text.clone());
+        if defaults.is_some() {
+            s.set_tag("referenceSeries", "1");
+            s.name = format!(
+                "transformNull({},{},referenceSeries)",
+                s.name,
+                fmt_g(default)
+            );
+        } else {
+            s.name = format!("transformNull({},{})", s.name, fmt_g(default));
+        }
+        s.path_expression.clone_from(&s.name);
+        match &defaults {
+            Some(d) if !d.is_empty() => {
+                let n = s.values.len().max(d.len());
+                s.values = (0..n)
+                    .map(|i| {
+                        s.values
+                            .get(i)
+                            .copied()
+                            .flatten()
+                            .or_else(|| d.get(i).copied().flatten())
+                    })
+                    .collect();
+            }
+            _ => {
+                for v in &mut s.values {
+                    *v = Some(v.unwrap_or(default));
+                }
+            }
+        }
+    }
+    Ok(list)
+}
+
+fn interval_of(a: &Args<'_, '_>, text: &str) -> Result<i64, EvalError> {
+    let i =
+        parse_time_offset(text).map_err(|e| a.err(format!("invalid interval {text:?}: {e}")))?;
+    if i == 0 {
+        return Err(a.err(format!("interval {text:?} is zero")));
+    }
+    Ok(i)
+}
+
+/// graphite's `_summarizeValues`: `(values, end of the last bucket)`.
+pub fn summarize_values(
+    s: &Series,
+    agg: Agg,
+    interval: i64,
+    new_start: i64,
+    new_end: i64,
+) -> (Vec<Option<f64>>, i64) {
+    let n = usize::try_from((s.end - s.start).max(0) / s.step.max(1)).unwrap_or(0);
+    let n = if (s.end - s.start).max(0) % s.step.max(1) != 0 {
+        n + 1
+    } else {
+        n
+    };
+    let num_points = n.min(s.values.len());
+    let interval_points = interval as f64 / s.step as f64;
+    let mut out = Vec::new();
+    let mut i = 0usize;
+    let mut ts = new_start;
+    while ts < new_end {
+        let mut start_idx = i;
+        let mut non_null = 0usize;
+        while i < num_points && s.time_of(i) < ts + interval {
+            let t = s.time_of(i);
+            if t <= ts {
+                start_idx = i;
+            }
+            if t >= ts && s.values[i].is_some() {
+                non_null += 1;
+            }
+            i += 1;
+        }
+        out.push(if util::xff(non_null, interval_points, s.x_files_factor) {
+            agg.apply(&s.values[start_idx..i])
+        } else {
+            None
+        });
+        ts += interval;
+    }
+    (out, ts)
+}
+
+fn summarize(a: &mut Args<'_, '_>) -> Result<Vec<Series>, EvalError> {
+    let text = a.str(1, "").to_string();
+    let interval = interval_of(a, &text)?;
+    let func = a.str(2, "sum").to_string();
+    let agg = Agg::parse(a.name, &func)?;
+    let align = a.bool(3, false);
+    let list = a.series(0);
+    Ok(list
+        .into_iter()
+        .map(|mut s| {
+            let (start, mut end) = if align {
+                (s.start, s.end)
+            } else {
+                (
+                    s.start - s.start.rem_euclid(interval),
+                    s.end - s.end.rem_euclid(interval) + interval,
+                )
+            };
+            let (values, aligned_end) = summarize_values(&s, agg, interval, start, end);
+            if align {
+                end = aligned_end;
+            }
+            s.set_tag("summarize", text.clone());
+            s.set_tag("summarizeFunction", func.clone());
+            let name = format!(
+                "summarize({}, \"{}\", \"{}\"{})",
+                s.name,
+                text,
+                func,
+                if align { ", true" } else { "" }
+            );
+            let mut out = copy_with(&s, name, values);
+            out.start = start;
+            out.end = end;
+            out.step = interval;
+            out
+        })
+        .collect())
+}
+
+/// Truncates `epoch` to the start of its day, hour or minute in the request's zone.
+fn truncate_local(ctx: &Context<'_>, epoch: i64, interval: i64) -> i64 {
+    let local = ctx.tz.to_local(epoch);
+    let c = if interval >= 86_400 {
+        Civil {
+            hour: 0,
+            minute: 0,
+            second: 0,
+            ..local
+        }
+    } else if interval >= 3600 {
+        Civil {
+            minute: 0,
+            second: 0,
+            ..local
+        }
+    } else if interval >= 60 {
+        Civil { second: 0, ..local }
+    } else {
+        return epoch;
+    };
+    c.to_epoch() - i64::from(ctx.tz.offset_at(epoch))
+}
+
+fn hitcount(a: &mut Args<'_, '_>) -> Result<Vec<Series>, EvalError> {
+    let text = a.str(1, "").to_string();
+    let interval = interval_of(a, &text)?;
+    let align = a.bool(2, false);
+    let mut list = a.series(0);
+    if align {
+        let start = truncate_local(a.ctx, a.ctx.start, interval);
+        let ctx = Context {
+            start,
+            ..a.ctx.clone()
+        };
+        list = a.reevaluate_first(&ctx)?;
+        for s in &mut list {
+            let count = (s.end - s.start).div_euclid(interval);
+            s.end = s.start + count * interval + interval;
+        }
+    }
+    Ok(list
+        .into_iter()
+        .map(|mut s| {
+            let step = s.step;
+            let bucket_count =
+                usize::try_from(((s.end - s.start) as f64 / interval as f64).ceil() as i64)
+                    .unwrap_or(0);
+            let mut buckets: Vec<Vec<f64>> = vec![Vec::new(); bucket_count];
+            let bc = bucket_count as i64;
+            let new_start = s.end - bc * interval;
+            for (i, v) in s.values.iter().enumerate() {
+                let Some(value) = *v else { continue };
+                let start_time = s.start + i as i64 * step;
+                let (start_bucket, start_mod) = (
+                    (start_time - new_start).div_euclid(interval),
+                    (start_time - new_start).rem_euclid(interval),
+                );
+                let end_time = start_time + step;
+                let (mut end_bucket, mut end_mod) = (
+                    (end_time - new_start).div_euclid(interval),
+                    (end_time - new_start).rem_euclid(interval),
+                );
+                if end_bucket >= bc {
+                    end_bucket = bc - 1;
+                    end_mod = interval;
+                }
+                let idx = |b: i64| usize::try_from(b).ok().filter(|&b| b < bucket_count);
+                if start_bucket == end_bucket {
+                    if let Some(b) = idx(start_bucket) {
+                        buckets[b].push(value * (end_mod - start_mod) as f64);
+                    }
+                } else {
+                    if let Some(b) = idx(start_bucket) {
+                        buckets[b].push(value * (interval - start_mod) as f64);
+                    }
+                    let per = value * interval as f64;
+                    for j in (start_bucket + 1)..end_bucket {
+                        if let Some(b) = idx(j) {
+                            buckets[b].push(per);
+                        }
+                    }
+                    if end_mod > 0 {
+                        if let Some(b) = idx(end_bucket) {
+                            buckets[b].push(value * end_mod as f64);
+                        } else if end_bucket < 0 {
+                            // Python indexes from the end with a negative bucket number
+                            if let Ok(b) = usize::try_from(bc + end_bucket) {
+                                buckets[b].push(value * end_mod as f64);
+                            }
+                        }
+                    }
+                }
+            }
+            let values = buckets
+                .iter()
+                .map(|b| (!b.is_empty()).then(|| util::py_sum(b.iter().copied())))
+                .collect();
+            s.set_tag("hitcount", text.clone());
+            let name = format!(
+                "hitcount({}, \"{}\"{})",
+                s.name,
+                text,
+                if align { ", true" } else { "" }
+            );
+            let mut out = copy_with(&s, name, values);
+            out.start = new_start;
+            out.step = interval;
+            out
+        })
+        .collect())
+}
+
+fn time_shift(a: &mut Args<'_, '_>) -> Result<Vec<Series>, EvalError> {
+    let mut shift = a.str(1, "").to_string();
+    if shift.starts_with(|c: char| c.is_ascii_digit()) {
+        shift = format!("-{shift}");
+    }
+    let delta = parse_time_offset(&shift)
+        .map_err(|e| a.err(format!("invalid timeShift {shift:?}: {e}")))?;
+    let reset_end = a.bool(2, true);
+    let align_dst = a.bool(3, false);
+    let list = a.series(0);
+    let Some(first) = list.first() else {
+        return Ok(Vec::new());
+    };
+    let (first_start, first_end) = (first.start, first.end);
+    let mut ctx = Context {
+        start: a.ctx.start + delta,
+        end: a.ctx.end + delta,
+        ..a.ctx.clone()
+    };
+    if align_dst {
+        let tz = &a.ctx.tz;
+        let (rs, re) = (tz.offset_at(a.ctx.start), tz.offset_at(a.ctx.end));
+        let (ms, me) = (tz.offset_at(ctx.start), tz.offset_at(ctx.end));
+        if rs == re && ms == me && rs != ms {
+            let d = i64::from(rs - ms);
+            ctx.start += d;
+            ctx.end += d;
+        }
+    }
+    let shifted = a.reevaluate_first(&ctx)?;
+    Ok(shifted
+        .into_iter()
+        .map(|mut s| {
+            s.set_tag("timeShift", shift.clone());
+            s.name = format!("timeShift({}, \"{}\")", s.name, shift);
+            s.end = if reset_end {
+                first_end
+            } else {
+                s.end - s.start + first_start
+            };
+            s.start = first_start;
+            s
+        })
+        .collect())
+}
+
+fn moving(a: &mut Args<'_, '_>, func: &str) -> Result<Vec<Series>, EvalError> {
+    let window = a.value(1).cloned().unwrap_or(Value::None);
+    let xff = a.opt_float(2);
+    moving_window(a, &window, func, xff)
+}
+
+/// Python's `str.capitalize()` for ASCII names.
+fn capitalize(s: &str) -> String {
+    let lower = s.to_ascii_lowercase();
+    let mut c = lower.chars();
+    c.next()
+        .map(|f| f.to_ascii_uppercase().to_string() + c.as_str())
+        .unwrap_or_default()
+}
+
+fn moving_window(
+    a: &mut Args<'_, '_>,
+    window: &Value,
+    func: &str,
+    xff: Option<f64>,
+) -> Result<Vec<Series>, EvalError> {
+    let list = a.series(0);
+    if list.is_empty() {
+        return Ok(Vec::new());
+    }
+    let agg = Agg::parse(a.name, func)?;
+    let preview = match window {
+        Value::Str(s) => parse_time_offset(s)
+            .map_err(|e| a.err(format!("invalid windowSize {s:?}: {e}")))?
+            .abs(),
+        Value::Int(n) => list.iter().map(|s| s.step).max().unwrap_or(0) * n,
+        other => return Err(a.err(format!("invalid windowSize {}", other.py_repr()))),
+    };
+    let ctx = Context {
+        start: a.ctx.start - preview,
+        ..a.ctx.clone()
+    };
+    let fresh = a.reevaluate_first(&ctx)?;
+    let tag = format!("moving{}", capitalize(func));
+    let window_text = window.py_str();
+    Ok(fresh
+        .into_iter()
+        .map(|mut s| {
+            let (name, points) = match window {
+                Value::Str(w) => (
+                    format!("{tag}({},\"{w}\")", s.name),
+                    preview.checked_div(s.step).unwrap_or(0),
+                ),
+                _ => (
+                    format!("{tag}({},{window_text})", s.name),
+                    window_as_int(window),
+                ),
+            };
+            s.set_tag(&tag, window_text.clone());
+            let effective = xff.unwrap_or(s.x_files_factor);
+            let points = usize::try_from(points).unwrap_or(0);
+            let mut values = Vec::new();
+            let mut non_null = Vec::with_capacity(points);
+            for i in (points + 1)..=s.values.len() {
+                non_null.clear();
+                non_null.extend(s.values[i - points..i].iter().filter(|v| v.is_some()));
+                values.push(
+                    if !non_null.is_empty() && util::xff(non_null.len(), points as f64, effective) {
+                        agg.apply(&non_null)
+                    } else {
+                        None
+                    },
+                );
+            }
+            let mut out = copy_with(&s, name, values);
+            out.start = s.start + preview;
+            out
+        })
+        .collect())
+}
+
+fn window_as_int(v: &Value) -> i64 {
+    match v {
+        Value::Int(n) => *n,
+        _ => 0,
+    }
+}
+
+/// graphite's `_getPercentile(points, n, interpolate)`.
+pub fn percentile(points: &[Option<f64>], n: f64, interpolate: bool) -> Option<f64> {
+    let mut sorted: Vec<f64> = points.iter().filter_map(|v| *v).collect();
+    if sorted.is_empty() {
+        return None;
+    }
+    sorted.sort_by(f64::total_cmp);
+    let fractional = (n / 100.0) * (sorted.len() as f64 + 1.0);
+    let mut rank = fractional.trunc() as i64;
+    let frac = fractional - rank as f64;
+    if !interpolate {
+        rank += frac.ceil() as i64;
+    }
+    let len = sorted.len() as i64;
+    let mut value = if rank == 0 {
+        sorted[0]
+    } else if rank - 1 == len {
+        sorted[sorted.len() - 1]
+    } else {
+        let idx = rank - 1;
+        let idx = if idx < 0 { len + idx } else { idx };
+        *sorted.get(usize::try_from(idx).ok()?)?
+    };
+    if interpolate && rank != len {
+        if let Some(next) = usize::try_from(rank).ok().and_then(|r| sorted.get(r)) {
+            value += frac * (next - value);
+        }
+    }
+    Some(value)
+}
+
+fn n_percentile(a: &mut Args<'_, '_>) -> Result<Vec<Series>, EvalError> {
+    let n = a.float(1, 0.0);
+    if n == 0.0 {
+        return Err(a.err("the requested percent must be greater than 0"));
+    }
+    let text = a.value(1).map(Value::py_str).unwrap_or_default();
+    let list = a.series(0);
+    let mut out = Vec::new();
+    for mut s in list {
+        if s.values.iter().all(Option::is_none) {
+            continue;
+        }
+        let Some(p) = percentile(&s.values, n, false) else {
+            continue;
+        };
+        s.set_tag("nPercentile", text.clone());
+        let name = format!("nPercentile({}, {})", s.name, fmt_g(n));
+        let count =
+            usize::try_from(((s.end - s.start) as f64 / s.step as f64).trunc() as i64).unwrap_or(0);
+        out.push(copy_with(&s, name, vec![Some(p); count]));
+    }
+    Ok(out)
+}

@@ -1,0 +1,381 @@
+//! Helpers shared by the render functions: graphite's aggregation functions
+//! (`functions/aggfuncs.py`, `functions/safe.py`), `normalize` (common step = LCM of the
+//! steps), the xFilesFactor test, node and tag lookup for names (`aggKey`), and Python's
+//! number formatting (`%g`, `str(float)`, `round(x, 6)`).
+
+use crate::query::eval::EvalError;
+use crate::query::grammar::{self, Expr};
+use crate::query::json::consolidate;
+use crate::query::series::{parse_tags, Series};
+
+use super::{py_float, Value};
+
+/// Names `aggregate`, `groupByNode`, `highest`… accept (`aggFuncs` then `aggFuncAliases`).
+pub const AGG_FUNC_NAMES: &[&str] = &[
+    "average", "avg_zero", "median", "sum", "min", "max", "diff", "stddev", "count", "range",
+    "multiply", "last", "rangeOf", "avg", "total", "current",
+];
+
+/// One of graphite's aggregation functions over a row of values.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Agg {
+    Average,
+    AvgZero,
+    Median,
+    Sum,
+    Min,
+    Max,
+    Diff,
+    Stddev,
+    Count,
+    Range,
+    Multiply,
+    Last,
+}
+
+impl Agg {
+    /// `getAggFunc`: a name or alias; `None` for anything else.
+    pub fn from_name(name: &str) -> Option<Agg> {
+        Some(match name {
+            "average" | "avg" => Agg::Average,
+            "avg_zero" => Agg::AvgZero,
+            "median" => Agg::Median,
+            "sum" | "total" => Agg::Sum,
+            "min" => Agg::Min,
+            "max" => Agg::Max,
+            "diff" => Agg::Diff,
+            "stddev" => Agg::Stddev,
+            "count" => Agg::Count,
+            "range" | "rangeOf" => Agg::Range,
+            "multiply" => Agg::Multiply,
+            "last" | "current" => Agg::Last,
+            _ => return None,
+        })
+    }
+
+    /// [`Agg::from_name`] with graphite's error message.
+    pub fn parse(func: &str, name: &str) -> Result<Agg, EvalError> {
+        Agg::from_name(name).ok_or_else(|| {
+            EvalError::param(func, format!("unsupported aggregation function: {name}"))
+        })
+    }
+
+    /// Applies the function to a row (`None` is a missing value), as `safe.py` does.
+    pub fn apply(self, row: &[Option<f64>]) -> Option<f64> {
+        let vals = || row.iter().filter_map(|v| *v);
+        match self {
+            Agg::Average => safe_avg(row),
+            Agg::AvgZero => {
+                if row.is_empty() {
+                    None
+                } else {
+                    Some(py_sum(row.iter().map(|v| v.unwrap_or(0.0))) / row.len() as f64)
+                }
+            }
+            Agg::Median => {
+                let mut v: Vec<f64> = vals().collect();
+                if v.is_empty() {
+                    return None;
+                }
+                v.sort_by(f64::total_cmp);
+                let mid = v.len() / 2;
+                #[expect(
+                    clippy::manual_midpoint,
+                    reason = "Python's (a + b) / 2, overflow included"
+                )]
+                Some(if v.len() % 2 == 0 {
+                    (v[mid - 1] + v[mid]) / 2.0
+                } else {
+                    v[mid]
+                })
+            }
+            Agg::Sum => safe_sum(row),
+            Agg::Min => vals().reduce(|a, b| if b < a { b } else { a }),
+            Agg::Max => vals().reduce(|a, b| if b > a { b } else { a }),
+            Agg::Diff => {
+                let mut it = vals();
+                let first = it.next()?;
+                Some(py_sum(std::iter::once(first).chain(it.map(|x| -x))))
+            }
+            Agg::Stddev => {
+                let avg = safe_avg(row)?;
+                let n = vals().count() as f64;
+                let mut sum = 0.0;
+                for v in vals() {
+                    sum += (v - avg) * (v - avg);
+                }
+                Some((sum / n).sqrt())
+            }
+            Agg::Count => Some(vals().count() as f64),
+            Agg::Range => {
+                let max = Agg::Max.apply(row)?;
+                let min = Agg::Min.apply(row)?;
+                Some(max - min)
+            }
+            Agg::Multiply => {
+                if row.iter().any(Option::is_none) || row.is_empty() {
+                    return None;
+                }
+                vals().reduce(|a, b| a * b)
+            }
+            Agg::Last => row.iter().rev().find_map(|v| *v),
+        }
+    }
+}
+
+/// Python's `sum()` of floats: from 0, left to right.
+pub fn py_sum(it: impl Iterator<Item = f64>) -> f64 {
+    it.fold(0.0, |a, b| a + b)
+}
+
+/// `safeSum`: `None` when no value.
+pub fn safe_sum(row: &[Option<f64>]) -> Option<f64> {
+    let mut any = false;
+    let s = py_sum(row.iter().filter_map(|v| {
+        any |= v.is_some();
+        *v
+    }));
+    any.then_some(s)
+}
+
+/// `safeAvg`.
+pub fn safe_avg(row: &[Option<f64>]) -> Option<f64> {
+    let n = row.iter().filter(|v| v.is_some()).count();
+    if n == 0 {
+        return None;
+    }
+    Some(py_sum(row.iter().filter_map(|v| *v)) / n as f64)
+}
+
+/// `safeDiv`: `None` for a missing value or a zero divisor.
+pub fn safe_div(a: Option<f64>, b: Option<f64>) -> Option<f64> {
+    let a = a?;
+    let b = b?;
+    if b == 0.0 {
+        return None;
+    }
+    Some(a / b)
+}
+
+/// `xff(nonNull, total, xFilesFactor)`.
+pub fn xff(non_null: usize, total: f64, x_files_factor: f64) -> bool {
+    if non_null == 0 || total == 0.0 {
+        return false;
+    }
+    non_null as f64 / total >= x_files_factor
+}
+
+/// `xffValues(values, xFilesFactor)`.
+pub fn xff_values(values: &[Option<f64>], x_files_factor: f64) -> bool {
+    if values.is_empty() {
+        return false;
+    }
+    let n = values.iter().filter(|v| v.is_some()).count();
+    xff(n, values.len() as f64, x_files_factor)
+}
+
+fn gcd(a: i64, b: i64) -> i64 {
+    if b == 0 {
+        a
+    } else {
+        gcd(b, a % b)
+    }
+}
+
+/// graphite's `lcm`.
+pub fn lcm(a: i64, b: i64) -> i64 {
+    if a == b {
+        return a;
+    }
+    let (a, b) = if a < b { (b, a) } else { (a, b) };
+    if b == 0 {
+        return a;
+    }
+    a / gcd(a, b) * b
+}
+
+/// Consolidates `s` by `factor` points (graphite's `consolidate(valuesPerPoint)` as the
+/// series is then iterated): values merged with its consolidation function, step scaled.
+pub fn consolidate_by(s: &mut Series, factor: i64) {
+    if factor > 1 {
+        s.values = consolidate(
+            &s.values,
+            usize::try_from(factor).unwrap_or(1),
+            s.consolidation,
+            s.x_files_factor,
+        );
+        s.step *= factor;
+    }
+}
+
+/// graphite's `normalize([list, …])`: every series consolidated to the LCM of the steps;
+/// returns `(start, end, step)` with start the earliest start and end the latest end
+/// trimmed to a whole number of steps. `None` when there is no series.
+pub fn normalize(series: &mut [Series]) -> Option<(i64, i64, i64)> {
+    let step = series.iter().map(|s| s.step).reduce(lcm)?;
+    for s in series.iter_mut() {
+        if s.step > 0 {
+            consolidate_by(s, step / s.step);
+        }
+    }
+    let start = series.iter().map(|s| s.start).min()?;
+    let mut end = series.iter().map(|s| s.end).max()?;
+    if step > 0 {
+        end -= (end - start).rem_euclid(step);
+    }
+    Some((start, end, step))
+}
+
+/// The value at row `i` of each series (`izip_longest`: missing → `None`).
+pub fn row(series: &[Series], i: usize, out: &mut Vec<Option<f64>>) {
+    out.clear();
+    out.extend(series.iter().map(|s| s.values.get(i).copied().flatten()));
+}
+
+/// The longest length among the series.
+pub fn max_len(series: &[Series]) -> usize {
+    series.iter().map(|s| s.values.len()).max().unwrap_or(0)
+}
+
+/// `formatPathExpressions`: the distinct path expressions, in order, joined by `,`.
+pub fn format_path_expressions(series: &[Series]) -> String {
+    let mut seen: Vec<&str> = Vec::new();
+    for s in series {
+        if !seen.contains(&s.path_expression.as_str()) {
+            seen.push(&s.path_expression);
+        }
+    }
+    seen.join(",")
+}
+
+/// `_getFirstPathExpression(name)`: the first path inside a wrapped name
+/// (`scale(sumSeries(a.*),2)` → `a.*`).
+pub fn first_path_expression(name: &str) -> Option<String> {
+    let (expr, _) = grammar::parse_prefix(name, grammar::Options::default()).ok()?;
+    let mut e = &expr;
+    loop {
+        match e {
+            Expr::Path(p) => return Some(p.text.to_string()),
+            Expr::Call(c) => match c.args.first().map(|a| &a.value) {
+                Some(grammar::Value::Expr(inner)) => e = inner,
+                _ => return None,
+            },
+            Expr::Template(t) => e = &t.inner,
+        }
+    }
+}
+
+/// `getNodeOrTag(series, n, pathExpression)`: node `n` of the name (tags split off,
+/// negative from the end), or the tag named `n`, or "".
+pub fn node_or_tag(s: &Series, n: &Value, path: Option<&str>) -> String {
+    if let Value::Int(i) = n {
+        let name = path.unwrap_or(&s.name);
+        let base = name.split(';').next().unwrap_or("");
+        let nodes: Vec<&str> = base.split('.').collect();
+        let idx = if *i < 0 {
+            i64::try_from(nodes.len()).unwrap_or(0) + i
+        } else {
+            *i
+        };
+        if let Some(node) = usize::try_from(idx).ok().and_then(|i| nodes.get(i)) {
+            return (*node).to_string();
+        }
+    }
+    s.tag(&n.py_str()).unwrap_or("").to_string()
+}
+
+/// `aggKey(series, nodes)`: the nodes or tags joined by `.`; for a wrapped name, nodes
+/// come from its first path expression.
+pub fn agg_key(s: &Series, nodes: &[Value]) -> String {
+    let path = if s.name.ends_with(')') {
+        first_path_expression(&s.name)
+    } else {
+        None
+    };
+    nodes
+        .iter()
+        .map(|n| node_or_tag(s, n, path.as_deref()))
+        .collect::<Vec<_>>()
+        .join(".")
+}
+
+/// Python's `'%g' % x`.
+pub fn fmt_g(x: f64) -> String {
+    if x.is_nan() {
+        return "nan".into();
+    }
+    if x.is_infinite() {
+        return if x > 0.0 { "inf" } else { "-inf" }.into();
+    }
+    if x == 0.0 {
+        return if x.is_sign_negative() { "-0" } else { "0" }.into();
+    }
+    let sci = format!("{x:.5e}");
+    let (mant, exp) = sci.split_once('e').unwrap_or((&sci, "0"));
+    let exp: i32 = exp.parse().unwrap_or(0);
+    if (-4..6).contains(&exp) {
+        let decimals = usize::try_from(5 - exp).unwrap_or(0);
+        strip_zeros(&format!("{x:.decimals$}")).to_string()
+    } else {
+        let mant = strip_zeros(mant);
+        let sign = if exp < 0 { '-' } else { '+' };
+        format!("{mant}e{sign}{:02}", exp.unsigned_abs())
+    }
+}
+
+fn strip_zeros(s: &str) -> &str {
+    if s.contains('.') {
+        s.trim_end_matches('0').trim_end_matches('.')
+    } else {
+        s
+    }
+}
+
+/// Python's `'%d' % x` for a float (truncated).
+pub fn fmt_d(x: f64) -> String {
+    if x.is_finite() {
+        format!("{}", x.trunc() as i64)
+    } else {
+        py_float(x)
+    }
+}
+
+/// Python's `round(x, 6)`.
+pub fn round6(x: f64) -> f64 {
+    if !x.is_finite() {
+        return x;
+    }
+    format!("{x:.6}").parse().unwrap_or(x)
+}
+
+/// Python's `str()` of a number argument (`2`, `2.5`).
+pub fn num_str(v: &Value) -> String {
+    v.py_str()
+}
+
+/// A new series named `name` over `[start, end)` with `step`, tags `{"name": name}`.
+pub fn new_series(
+    name: &str,
+    start: i64,
+    end: i64,
+    step: i64,
+    values: Vec<Option<f64>>,
+    x_files_factor: f64,
+) -> Series {
+    let mut s = Series::new(name, start, end, step, values);
+    s.tags = tags_for_name(name);
+    s.x_files_factor = x_files_factor;
+    s
+}
+
+/// The tags graphite gives a new series: `{"name": name}` for a function-like name
+/// (`^[a-z]+\(.+\)$`, any case), else the tags parsed from the name.
+pub fn tags_for_name(name: &str) -> Vec<(String, String)> {
+    let letters = name.bytes().take_while(u8::is_ascii_alphabetic).count();
+    let rest = &name[letters..];
+    if letters > 0 && rest.len() >= 3 && rest.starts_with('(') && rest.ends_with(')') {
+        vec![("name".to_string(), name.to_string())]
+    } else {
+        parse_tags(name)
+    }
+}
