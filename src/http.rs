@@ -80,13 +80,20 @@ impl Shared {
                 None
             }
         };
+        let tags = match crate::tagdb::TagDb::open(&data_dir.join(crate::events::DB_FILE)) {
+            Ok(t) => t,
+            Err(e) => {
+                tracing::error!(error = %e, "tagged series are not remembered across restarts: database not opened");
+                crate::tagdb::TagDb::new()
+            }
+        };
         Self {
             storage: Storage {
-                data_dir,
                 shards: setup.shards,
                 rules: setup.rules,
-                names: Names::new(setup.index, setup.names),
+                names: Names::new(setup.index, setup.names, tags),
                 events,
+                data_dir,
             },
             config: setup.config,
             names_dropped: setup.names_dropped,

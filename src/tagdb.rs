@@ -7,6 +7,10 @@
 //! `tag=spec`, `tag!=spec`, `tag=~regex` and `tag!=~regex` (the regex anchored at the
 //! start of the value); a series lacking a tag is tested as if its value were empty, and at
 //! least one expression must not match the empty value.
+//!
+//! With [`TagDb::open`] the series are also kept in SQLite (table `tagged_series` of
+//! `<data-dir>/lonsdaleite.sqlite`), so a restart knows the tagged series on disk, whose
+//! file names are hashes the start-up scan cannot turn back into names.
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -118,6 +122,8 @@ pub struct TagDb {
     series: BTreeMap<String, Vec<(String, String)>>,
     /// tag → value → number of series.
     values: BTreeMap<String, BTreeMap<String, usize>>,
+    /// Where series are remembered across restarts.
+    db: Option<rusqlite::Connection>,
 }
 
 /// The canonical form of a series name (carbon's `TaggedSeries.parse(path).path`).
@@ -135,6 +141,61 @@ impl TagDb {
         Self::default()
     }
 
+    /// A tag index remembered in the SQLite file `path` (created if needed), loaded with
+    /// the series stored there.
+    pub fn open(path: &std::path::Path) -> rusqlite::Result<Self> {
+        let conn = rusqlite::Connection::open(path)?;
+        conn.busy_timeout(std::time::Duration::from_secs(5))?;
+        conn.execute_batch(
+            "PRAGMA synchronous = NORMAL;
+             CREATE TABLE IF NOT EXISTS tagged_series (path TEXT PRIMARY KEY);",
+        )?;
+        let mut db = TagDb::new();
+        {
+            let mut st = conn.prepare("SELECT path FROM tagged_series")?;
+            let rows = st.query_map([], |r| r.get::<_, String>(0))?;
+            for path in rows {
+                let _ = db.insert(&path?);
+            }
+        }
+        db.db = Some(conn);
+        Ok(db)
+    }
+
+    /// Adds many series in one transaction (the shards' new names); bad names are skipped.
+    pub fn add_all<'a>(&mut self, paths: impl IntoIterator<Item = &'a str>) {
+        let mut new = Vec::new();
+        for p in paths {
+            if let Ok((name, true)) = self.insert(p) {
+                new.push(name);
+            }
+        }
+        self.remember(&new);
+    }
+
+    fn remember(&mut self, names: &[String]) {
+        let Some(conn) = self.db.as_mut() else {
+            return;
+        };
+        if names.is_empty() {
+            return;
+        }
+        let stored = (|| {
+            let tx = conn.transaction()?;
+            {
+                let mut st =
+                    tx.prepare_cached("INSERT OR IGNORE INTO tagged_series (path) VALUES (?1)")?;
+                for n in names {
+                    st.execute([n])?;
+                }
+            }
+            tx.commit()
+        })();
+        if let Err(e) = stored {
+            tracing::warn!(error = %e, "tagged series not remembered in the database");
+        }
+    }
+
     /// Number of series.
     pub fn len(&self) -> usize {
         self.series.len()
@@ -146,8 +207,18 @@ impl TagDb {
 
     /// Adds a series (`/tags/tagSeries`); returns its canonical name.
     pub fn add(&mut self, path: &str) -> Result<String, TagError> {
+        let (name, new) = self.insert(path)?;
+        if new {
+            self.remember(std::slice::from_ref(&name));
+        }
+        Ok(name)
+    }
+
+    /// Adds a series in memory; returns its canonical name and whether it is new.
+    fn insert(&mut self, path: &str) -> Result<(String, bool), TagError> {
         let name = canonical(path)?;
-        if !self.series.contains_key(&name) {
+        let new = !self.series.contains_key(&name);
+        if new {
             let tags = parse_tags(&name);
             for (k, v) in &tags {
                 *self
@@ -159,7 +230,7 @@ impl TagDb {
             }
             self.series.insert(name.clone(), tags);
         }
-        Ok(name)
+        Ok((name, new))
     }
 
     /// Removes a series (`/tags/delSeries`); true if it was there.
@@ -170,6 +241,11 @@ impl TagDb {
         let Some(tags) = self.series.remove(&name) else {
             return false;
         };
+        if let Some(conn) = &self.db {
+            if let Err(e) = conn.execute("DELETE FROM tagged_series WHERE path = ?1", [&name]) {
+                tracing::warn!(error = %e, "deleted tagged series still in the database");
+            }
+        }
         for (k, v) in tags {
             if let Some(values) = self.values.get_mut(&k) {
                 if let Some(n) = values.get_mut(&v) {
@@ -350,6 +426,20 @@ mod tests {
         assert_eq!(db.find(&["server!=~web"]), Err(TagError::OnlyEmpty));
         assert!(matches!(db.find(&["bad"]), Err(TagError::Spec(_))));
         assert!(matches!(db.find(&["a=~("]), Err(TagError::Regex { .. })));
+    }
+
+    #[test]
+    fn remembered_across_restarts() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("t.sqlite");
+        {
+            let mut db = TagDb::open(&file).unwrap();
+            db.add_all(["a;x=1", "b;y=2", "bad;=", "a;x=1"]);
+            db.add("c;z=3").unwrap();
+            assert!(db.remove("b;y=2"));
+        }
+        let db = TagDb::open(&file).unwrap();
+        assert_eq!(db.find(&["name=~."]).unwrap(), ["a;x=1", "c;z=3"]);
     }
 
     #[test]

@@ -404,3 +404,35 @@ fn events_and_tags() {
     assert!(r.text().starts_with("[{\"target\": \"disk.used;dc=east;server=web01\", \"tags\": {\"dc\": \"east\", \"server\": \"web01\", \"name\": \"disk.used\"}"), "{}", r.text());
     server.stop();
 }
+
+#[test]
+fn corrupt_file_drops_only_its_series_and_limits_answer_400() {
+    let dir = tempfile::tempdir().unwrap();
+    let conf = dir.path().join("lonsdaleite.toml");
+    std::fs::write(&conf, "[http]\nmax_series = 2\n").unwrap();
+    let server = Server::start(&["--config", conf.to_str().unwrap()]);
+    let t = (now() / 60) * 60 - 120;
+    send_carbon(&server, &format!("lim.good 1 {t}\nlim.bad 2 {t}\n"));
+    let target = format!("/render?target=lim.*&format=raw&from={}&until={t}", t - 60);
+    // Both written to their files (the raw body shows both values).
+    let bad = server.data_dir.path().join("whisper/lim/bad.wsp");
+    poll(&server, &target, |r| {
+        r.text().contains("|1.0") && r.text().contains("|2.0") && bad.exists()
+    });
+    // Wait for the writer to leave the file alone: its size is whisper's full size.
+    let end = Instant::now() + Duration::from_secs(10);
+    while std::fs::metadata(&bad).map_or(0, |m| m.len()) < 1000 {
+        assert!(Instant::now() < end, "file never written");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    std::fs::write(&bad, b"not whisper").unwrap();
+    let r = server.get(&target);
+    assert_eq!(r.status, 200);
+    assert_eq!(r.text(), format!("lim.good,{t},{},60|1.0\n", t + 60));
+    assert!(server.stderr().contains("unreadable whisper file"));
+    // Three names against a limit of two series per request.
+    send_carbon(&server, &format!("lim.third 3 {t}\n"));
+    let r = poll(&server, &target, |r| r.status == 400);
+    assert!(r.text().contains("http.max_series"), "{}", r.text());
+    server.stop();
+}

@@ -44,12 +44,16 @@ pub struct Names {
 }
 
 impl Names {
-    pub fn new(scanned: ScanSlot, feed: crossbeam_channel::Receiver<Box<[u8]>>) -> Self {
+    pub fn new(
+        scanned: ScanSlot,
+        feed: crossbeam_channel::Receiver<Box<[u8]>>,
+        tags: TagDb,
+    ) -> Self {
         Self {
             scanned,
             early: Mutex::default(),
             feed,
-            tags: Mutex::default(),
+            tags: Mutex::new(tags),
         }
     }
 
@@ -60,18 +64,21 @@ impl Names {
         }
         let mut scanned = lock(&self.scanned);
         let mut early = lock(&self.early);
-        let mut tags = lock(&self.tags);
+        let mut tagged = Vec::new();
         while let Ok(name) = self.feed.try_recv() {
             let Ok(name) = std::str::from_utf8(&name) else {
                 continue;
             };
             if name.contains(';') {
-                let _ = tags.add(name);
+                tagged.push(name.to_string());
             } else if let Some((index, _)) = scanned.as_mut() {
                 index.insert(name);
             } else {
                 early.insert(name);
             }
+        }
+        if !tagged.is_empty() {
+            lock(&self.tags).add_all(tagged.iter().map(String::as_str));
         }
     }
 

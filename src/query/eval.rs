@@ -128,7 +128,7 @@ pub fn fetch_path(path: &str, ctx: &Context<'_>) -> Result<Vec<Series>, EvalErro
         if names.len() > max {
             return Err(EvalError::Limit(format!(
                 "{path} matches {} series, more than the limit of {max} per request \
-                 (query.max_series)",
+                 (http.max_series)",
                 names.len()
             )));
         }
@@ -146,7 +146,7 @@ pub fn fetch_path(path: &str, ctx: &Context<'_>) -> Result<Vec<Series>, EvalErro
 pub fn check_deadline(ctx: &Context<'_>) -> Result<(), EvalError> {
     match ctx.limits.deadline {
         Some(d) if Instant::now() > d => Err(EvalError::Limit(
-            "the request took longer than its time limit (query.timeout)".into(),
+            "the request took longer than its time limit (http.timeout)".into(),
         )),
         _ => Ok(()),
     }
