@@ -1,4 +1,21 @@
 //! PNG and SVG graphs of render results (graphite-web's `render/glyph.py`).
+//!
+//! [`render`] reads the graph parameters ([`params`]), lays the line graph out into a
+//! list of drawing operations ([`line`], [`draw`]) and writes it as PNG ([`png`], drawn
+//! with plotters and an embedded font, [`font`]) or SVG ([`svg`]). The layout follows
+//! graphite's: title, legend, axes with its tick and label rules ([`yaxis`], [`xaxis`]),
+//! pixel consolidation, line modes, area modes and "No Data" for an empty result.
+//! Pure: no clock, no files, no system fonts. docs/graph.md lists what differs.
+
+pub mod color;
+pub mod draw;
+pub mod font;
+pub mod line;
+pub mod params;
+pub mod png;
+pub mod svg;
+pub mod xaxis;
+pub mod yaxis;
 
 use crate::query::series::Series;
 use crate::query::time::TimeZone;
@@ -33,7 +50,11 @@ pub struct Image {
 }
 
 /// Draws `series` with the request's graph parameters (`width`, `height`, `title`, …, as
-/// given in the query string), times labelled in `tz`; `start`/`end` are the request window.
+/// given in the query string), times labelled in `tz`.
+///
+/// As in graphite, the time axis spans the series themselves (from the earliest start to
+/// the latest end); `start`/`end`, the request window, are used only when there is no
+/// series, to keep the signature the HTTP layer calls.
 pub fn render(
     series: &[Series],
     params: &[(String, String)],
@@ -42,8 +63,17 @@ pub fn render(
     start: i64,
     end: i64,
 ) -> Result<Image, GraphError> {
-    let _ = (series, params, tz, start, end);
-    Err(GraphError::Draw(format!(
-        "{format:?} graphs are not built yet (issue 5); use format=json, csv or raw"
-    )))
+    let _ = (start, end);
+    let options = params::Options::parse(params)?;
+    let drawing = line::layout(series, &options, tz)?;
+    Ok(match format {
+        Format::Png => Image {
+            bytes: png::encode(&drawing)?,
+            content_type: "image/png",
+        },
+        Format::Svg => Image {
+            bytes: svg::write(&drawing),
+            content_type: "image/svg+xml",
+        },
+    })
 }

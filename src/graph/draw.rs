@@ -1,0 +1,102 @@
+//! What a graph is made of, independent of the output format: the line-graph code lays
+//! out a [`Drawing`] (a list of operations in pixel coordinates) and the PNG and SVG
+//! writers turn the same list into bytes.
+
+use super::color::Rgba;
+
+/// A point in pixels, origin top left.
+pub type Point = (f64, f64);
+
+/// A rectangle: left, top, right, bottom.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Rect {
+    pub x0: f64,
+    pub y0: f64,
+    pub x1: f64,
+    pub y1: f64,
+}
+
+/// Text direction.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Rotation {
+    None,
+    /// Reads bottom to top (graphite's `vtitle`).
+    Up,
+    /// Reads top to bottom (`vtitleRight`).
+    Down,
+}
+
+/// The parts of a graph, which SVG output groups (graphite's `encodeHeader` names).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Part {
+    Background,
+    Title,
+    Vtitle,
+    Legend,
+    Axes,
+    Grid,
+    Lines,
+}
+
+impl Part {
+    /// The SVG class name.
+    pub fn class(self) -> &'static str {
+        match self {
+            Part::Background => "background",
+            Part::Title => "title",
+            Part::Vtitle => "vtitle",
+            Part::Legend => "legend",
+            Part::Axes => "axes",
+            Part::Grid => "grid",
+            Part::Lines => "lines",
+        }
+    }
+}
+
+/// One drawing operation.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Op {
+    /// Starts a part; every operation until the next `Begin` belongs to it.
+    Begin(Part),
+    /// A filled rectangle.
+    FillRect { rect: Rect, color: Rgba },
+    /// A rectangle outline one pixel wide.
+    StrokeRect { rect: Rect, color: Rgba },
+    /// Lines through each list of points; `clip` keeps them inside the plot area.
+    /// `series` is set for a series' line.
+    Stroke {
+        paths: Vec<Vec<Point>>,
+        width: f64,
+        color: Rgba,
+        dash: Option<f64>,
+        clip: Option<Rect>,
+        series: Option<usize>,
+    },
+    /// Filled polygons (a series' area), inside `clip`. Once drawn, an area is not painted
+    /// over by later areas until [`Op::EndAreas`] (graphite's stacked clipping).
+    Fill {
+        polygons: Vec<Vec<Point>>,
+        color: Rgba,
+        clip: Rect,
+        series: usize,
+    },
+    /// Ends the run of areas that exclude each other.
+    EndAreas,
+    /// Text with its baseline starting at `(x, y)` (before rotation, about that point).
+    Text {
+        text: String,
+        x: f64,
+        y: f64,
+        size: f64,
+        color: Rgba,
+        rotation: Rotation,
+    },
+}
+
+/// A laid-out graph.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Drawing {
+    pub width: u32,
+    pub height: u32,
+    pub ops: Vec<Op>,
+}

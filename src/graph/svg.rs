@@ -1,0 +1,247 @@
+//! SVG output, written directly from the [`Drawing`] so that each series is exactly one
+//! `<path>` (in `<g class="lines">`, with `class="series"`), lengths keep their fractions
+//! and text stays text. Parts are grouped as graphite-web's SVG groups them (`title`,
+//! `legend`, `axes`, `grid`, `lines`). The plot area is a clip path; each stacked area
+//! adds a clip that keeps later areas off it, as graphite's cairo clipping does.
+
+use std::fmt::Write as _;
+
+use super::color::Rgba;
+use super::draw::{Drawing, Op, Point, Rect, Rotation};
+use super::font;
+
+/// Writes `d` as an SVG document.
+pub fn write(d: &Drawing) -> Vec<u8> {
+    let mut s = String::new();
+    let _ = write!(
+        s,
+        "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<svg xmlns=\"http://www.w3.org/2000/svg\" \
+         width=\"{w}px\" height=\"{h}px\" viewBox=\"0 0 {w} {h}\" version=\"1.1\">\n<g class=\"graphite\">\n",
+        w = d.width,
+        h = d.height
+    );
+    let mut in_part = false;
+    let mut clips = 0usize;
+    let mut open_clips = 0usize;
+    for op in &d.ops {
+        match op {
+            Op::Begin(part) => {
+                close_clips(&mut s, &mut open_clips);
+                if in_part {
+                    s.push_str("</g>\n");
+                }
+                let _ = writeln!(s, "<g class=\"{}\">", part.class());
+                in_part = true;
+            }
+            Op::FillRect { rect, color } => {
+                let _ = writeln!(
+                    s,
+                    "<rect x=\"{}\" y=\"{}\" width=\"{}\" height=\"{}\" {}/>",
+                    num(rect.x0),
+                    num(rect.y0),
+                    num(rect.x1 - rect.x0),
+                    num(rect.y1 - rect.y0),
+                    paint("fill", *color)
+                );
+            }
+            Op::StrokeRect { rect, color } => {
+                let _ = writeln!(
+                    s,
+                    "<rect x=\"{}\" y=\"{}\" width=\"{}\" height=\"{}\" fill=\"none\" stroke-width=\"1\" {}/>",
+                    num(rect.x0 + 0.5),
+                    num(rect.y0 + 0.5),
+                    num(rect.x1 - rect.x0 - 0.5),
+                    num(rect.y1 - rect.y0 - 0.5),
+                    paint("stroke", *color)
+                );
+            }
+            Op::Stroke {
+                paths,
+                width,
+                color,
+                dash,
+                clip,
+                series,
+            } => {
+                let mut attrs = format!(
+                    "fill=\"none\" stroke-width=\"{}\" {}",
+                    num(*width),
+                    paint("stroke", *color)
+                );
+                if let Some(d) = dash {
+                    let _ = write!(attrs, " stroke-dasharray=\"{}\"", num(*d));
+                }
+                if let Some(c) = clip {
+                    clips += 1;
+                    let _ = write!(
+                        s,
+                        "<clipPath id=\"c{clips}\">{}</clipPath>",
+                        rect_path_elem(*c)
+                    );
+                    let _ = write!(attrs, " clip-path=\"url(#c{clips})\"");
+                }
+                let class = series.map_or(String::new(), |i| {
+                    format!("class=\"series\" data-series=\"{i}\" ")
+                });
+                let _ = writeln!(
+                    s,
+                    "<path {class}d=\"{}\" {attrs}/>",
+                    path_data(paths, false)
+                );
+            }
+            Op::Fill {
+                polygons,
+                color,
+                clip,
+                series,
+            } => {
+                clips += 1;
+                let plot = clips;
+                let _ = write!(
+                    s,
+                    "<clipPath id=\"c{plot}\">{}</clipPath>",
+                    rect_path_elem(*clip)
+                );
+                let _ = writeln!(
+                    s,
+                    "<path class=\"series\" data-series=\"{series}\" d=\"{}\" {} clip-path=\"url(#c{plot})\"/>",
+                    path_data(polygons, true),
+                    paint("fill", *color)
+                );
+                // Later areas stay off this one: clip to the plot minus this area.
+                clips += 1;
+                let _ = writeln!(
+                    s,
+                    "<clipPath id=\"c{clips}\"><path clip-rule=\"evenodd\" d=\"{} {}\"/></clipPath>\n<g clip-path=\"url(#c{clips})\">",
+                    rect_data(*clip),
+                    path_data(polygons, true)
+                );
+                open_clips += 1;
+            }
+            Op::EndAreas => close_clips(&mut s, &mut open_clips),
+            Op::Text {
+                text,
+                x,
+                y,
+                size,
+                color,
+                rotation,
+            } => {
+                let transform = match rotation {
+                    Rotation::None => String::new(),
+                    Rotation::Up => format!(" transform=\"rotate(-90 {} {})\"", num(*x), num(*y)),
+                    Rotation::Down => format!(" transform=\"rotate(90 {} {})\"", num(*x), num(*y)),
+                };
+                let _ = writeln!(
+                    s,
+                    "<text x=\"{}\" y=\"{}\" font-family=\"{}\" font-size=\"{}\" {} xml:space=\"preserve\"{transform}>{}</text>",
+                    num(*x),
+                    num(*y),
+                    font::SVG_FAMILY,
+                    num(*size),
+                    paint("fill", *color),
+                    escape(text)
+                );
+            }
+        }
+    }
+    close_clips(&mut s, &mut open_clips);
+    if in_part {
+        s.push_str("</g>\n");
+    }
+    s.push_str("</g>\n</svg>\n");
+    s.into_bytes()
+}
+
+fn close_clips(s: &mut String, open: &mut usize) {
+    for _ in 0..*open {
+        s.push_str("</g>\n");
+    }
+    *open = 0;
+}
+
+/// A length with at most three decimals.
+fn num(v: f64) -> String {
+    let v = if v.is_finite() { v } else { 0.0 };
+    let s = format!("{v:.3}");
+    let s = s.trim_end_matches('0').trim_end_matches('.');
+    if s == "-0" {
+        "0".to_string()
+    } else {
+        s.to_string()
+    }
+}
+
+fn paint(what: &str, c: Rgba) -> String {
+    if c.a >= 1.0 {
+        format!("{what}=\"{}\"", c.hex())
+    } else {
+        format!("{what}=\"{}\" {what}-opacity=\"{}\"", c.hex(), num(c.a))
+    }
+}
+
+fn rect_data(r: Rect) -> String {
+    format!(
+        "M{} {}H{}V{}H{}Z",
+        num(r.x0),
+        num(r.y0),
+        num(r.x1),
+        num(r.y1),
+        num(r.x0)
+    )
+}
+
+fn rect_path_elem(r: Rect) -> String {
+    format!("<path d=\"{}\"/>", rect_data(r))
+}
+
+fn path_data(paths: &[Vec<Point>], close: bool) -> String {
+    let mut d = String::new();
+    for path in paths {
+        for (i, p) in path.iter().enumerate() {
+            let _ = write!(
+                d,
+                "{}{} {}",
+                if i == 0 { 'M' } else { 'L' },
+                num(p.0),
+                num(p.1)
+            );
+        }
+        if close && !path.is_empty() {
+            d.push('Z');
+        }
+    }
+    if d.is_empty() {
+        // An empty path is still one element per series; M0 0 draws nothing.
+        d.push_str("M0 0");
+    }
+    d
+}
+
+fn escape(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            c if (c as u32) < 0x20 && c != '\t' => out.push('\u{fffd}'),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn numbers_and_escapes() {
+        assert_eq!(num(1.0), "1");
+        assert_eq!(num(1.23456), "1.235");
+        assert_eq!(num(-0.0001), "0");
+        assert_eq!(escape("a<b & \"c\""), "a&lt;b &amp; &quot;c&quot;");
+    }
+}
