@@ -308,10 +308,68 @@ async fn health(State(shared): State<Arc<Shared>>) -> Response {
     )
 }
 
-async fn functions() -> Response {
-    text(
-        StatusCode::NOT_IMPLEMENTED,
-        "the /functions catalogue is not built yet: it comes with the render functions \
-         (src/query/functions.rs, issue 4 item 6)",
-    )
+/// `serde_json` to the Python-layout value (object keys keep their order).
+fn from_serde(v: &serde_json::Value) -> pyjson::Value {
+    use pyjson::Value as P;
+    match v {
+        serde_json::Value::Null => P::Null,
+        serde_json::Value::Bool(b) => P::Bool(*b),
+        serde_json::Value::Number(n) => match n.as_i64() {
+            Some(i) => P::Int(i),
+            None => P::Float(n.as_f64().unwrap_or(f64::NAN)),
+        },
+        serde_json::Value::String(s) => P::Str(s.clone()),
+        serde_json::Value::Array(items) => P::List(items.iter().map(from_serde).collect()),
+        serde_json::Value::Object(m) => {
+            P::Object(m.iter().map(|(k, v)| (k.clone(), from_serde(v))).collect())
+        }
+    }
+}
+
+/// `/functions` and `/functions/<name>`: the catalogue of the functions implemented
+/// (graphite's `functionList` / `functionDetails`: `grouped`, `group`, `type=pie`,
+/// `pretty`, `jsonp`). There are no pie functions here, so `type=pie` lists none.
+async fn functions(name: Option<axum::extract::Path<String>>, req: Request) -> Response {
+    let req = match Req::read(req).await {
+        Ok(r) => r,
+        Err(resp) => return resp,
+    };
+    let pie = req.params.get("type") == Some("pie");
+    let doc = if let Some(axum::extract::Path(name)) = name {
+        match crate::query::functions::lookup(&name).filter(|_| !pie) {
+            Some(def) => crate::query::functions::function_info(def),
+            None => return text(StatusCode::NOT_FOUND, format!("Function not found: {name}")),
+        }
+    } else {
+        let grouped = match req.params.int("grouped", 0) {
+            Ok(g) => g != 0,
+            Err(e) => return text(StatusCode::BAD_REQUEST, e),
+        };
+        if pie {
+            serde_json::Value::Object(serde_json::Map::new())
+        } else {
+            crate::query::functions::catalogue(grouped, req.params.get("group"))
+        }
+    };
+    let pretty = req.params.truthy("pretty");
+    let body = pyjson::dumps(
+        &from_serde(&doc),
+        pyjson::Style {
+            pretty,
+            sort_keys: pretty,
+            ensure_ascii: true,
+        },
+    );
+    // An infinite default is written as graphite's encoder writes it.
+    let mut marker = String::new();
+    pyjson::write_str(
+        &mut marker,
+        crate::query::functions::params::INF_MARKER,
+        true,
+    );
+    let body = body.replace(&marker, "1e9999");
+    match req.params.get("jsonp").filter(|j| !j.is_empty()) {
+        Some(cb) => reply(StatusCode::OK, "text/javascript", format!("{cb}({body})")),
+        None => reply(StatusCode::OK, "application/json", body),
+    }
 }

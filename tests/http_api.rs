@@ -267,6 +267,31 @@ fn find_expand_index_and_errors() {
         "[\"servers.web1.cpu.user\", \"servers.web1.load\", \"servers.web2.cpu.user\"]"
     );
     assert_eq!(server.get("/metrics/find").status, 400);
+    // Functions over received points, and the catalogue Grafana reads.
+    let r = server.get(&format!(
+        "/render?target={}&format=json&from={}&until={t}",
+        enc("sumSeries(servers.*.cpu.user)"),
+        t - 60
+    ));
+    assert_eq!(
+        r.text(),
+        format!("[{{\"target\": \"sumSeries(servers.*.cpu.user)\", \"tags\": {{\"name\": \"sumSeries(servers.*.cpu.user)\", \"aggregatedBy\": \"sum\"}}, \"datapoints\": [[4.0, {}]]}}]", t - t % 60)
+    );
+    let r = server.get("/functions");
+    assert_eq!(r.status, 200);
+    // graphite writes an infinite default as 1e9999, which serde_json does not read.
+    let cat: serde_json::Value = serde_json::from_str(&r.text().replace("1e9999", "null")).unwrap();
+    assert_eq!(cat["sumSeries"]["name"], "sumSeries");
+    assert!(cat["sumSeries"]["params"].is_array());
+    let one: serde_json::Value = serde_json::from_str(
+        &server
+            .get("/functions/sumSeries")
+            .text()
+            .replace("1e9999", "null"),
+    )
+    .unwrap();
+    assert_eq!(one, cat["sumSeries"]);
+    assert_eq!(server.get("/functions/noSuchFunction").status, 404);
     assert_eq!(server.get("/version").text(), "1.1.10");
     // Errors: a 400 naming the problem, never a crash.
     let r = server.get(&format!("/render?target={}&format=json", enc("sum(a.b")));
@@ -327,6 +352,15 @@ fn events_and_tags() {
         .unwrap_or_else(|| panic!("{body}"));
     assert!((now() - when.parse::<i64>().unwrap()).abs() < 60);
     assert!(body.ends_with(", \"what\": \"Something Interesting\", \"data\": \"\", \"tags\": [\"tag1\"], \"id\": 1}]"), "{body}");
+    // events() counts them per second.
+    let r = server.get(&format!(
+        "/render?target={}&format=json&from=-1h&until=%2B1min&noNullPoints=1",
+        enc("events(\"tag1\")")
+    ));
+    assert_eq!(
+        r.text(),
+        format!("[{{\"target\": \"events(\\\"tag1\\\")\", \"tags\": {{\"name\": \"events(\\\"tag1\\\")\"}}, \"datapoints\": [[1.0, {when}]]}}]")
+    );
     let r = server.get("/events/get_data?tags=tag1&from=-1h&jsonp=cb");
     assert!(
         r.text().starts_with("cb([{\"when\": ") && r.text().contains("\"id\": 1}])"),
