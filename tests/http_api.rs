@@ -277,6 +277,24 @@ fn find_expand_index_and_errors() {
         r.text(),
         format!("[{{\"target\": \"sumSeries(servers.*.cpu.user)\", \"tags\": {{\"name\": \"sumSeries(servers.*.cpu.user)\", \"aggregatedBy\": \"sum\"}}, \"datapoints\": [[4.0, {}]]}}]", t - t % 60)
     );
+    // Graphs: PNG when no format is given, SVG on request, bad options are a 400.
+    let r = server.get(&format!(
+        "/render?target=servers.*.cpu.user&from={}&until={t}",
+        t - 600
+    ));
+    assert_eq!(
+        (r.status, r.header("content-type")),
+        (200, Some("image/png"))
+    );
+    assert!(r.body.starts_with(b"\x89PNG"));
+    let r = server.get(&format!(
+        "/render?target=servers.*.cpu.user&format=svg&from={}&until={t}",
+        t - 600
+    ));
+    assert_eq!(r.status, 200);
+    assert!(r.text().contains("<svg"), "{}", r.text());
+    let r = server.get("/render?target=servers.*.cpu.user&width=wide");
+    assert_eq!(r.status, 400, "{}", r.text());
     let r = server.get("/functions");
     assert_eq!(r.status, 200);
     // graphite writes an infinite default as 1e9999, which serde_json does not read.
