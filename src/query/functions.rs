@@ -102,6 +102,9 @@ impl Scope<'_> {
     };
 }
 
+/// The code of one function.
+pub type Run = fn(&mut Args<'_, '_>) -> Result<Vec<Series>, EvalError>;
+
 /// One function: see the module documentation.
 pub struct Def {
     pub name: &'static str,
@@ -112,7 +115,7 @@ pub struct Def {
     pub params: &'static [Param],
     /// Usable as a `groupByNode` callback (graphite's `aggregator = True`).
     pub aggregator: bool,
-    pub run: fn(&mut Args<'_, '_>) -> Result<Vec<Series>, EvalError>,
+    pub run: Run,
 }
 
 /// The arguments of one call, bound to its parameters.

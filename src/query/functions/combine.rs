@@ -178,6 +178,74 @@ pub fn defs() -> Vec<Def> {
             },
         },
         Def {
+            name: "powSeries",
+            group: "Combine",
+            signature: "(*seriesLists)",
+            description: "Raises the first series to the power of the second, the result to the third, and so on, point by point.",
+            params: ps(vec![p("seriesList", T::SeriesList).req().multi()]),
+            aggregator: true,
+            run: pow_series,
+        },
+        Def {
+            name: "percentileOfSeries",
+            group: "Combine",
+            signature: "(seriesList, n, interpolate=False)",
+            description: "The n-th percentile of the series' values at each point.",
+            params: ps(vec![
+                p("seriesList", T::SeriesList).req(),
+                p("n", T::Float).req(),
+                p("interpolate", T::Boolean).def(D::Bool(false)),
+            ]),
+            aggregator: false,
+            run: percentile_of_series,
+        },
+        Def {
+            name: "aggregateSeriesLists",
+            group: "Combine",
+            signature: "(seriesListFirstPos, seriesListSecondPos, func, xFilesFactor=None)",
+            description: "Merges the two lists pairwise (first with first, second with second, …) with the named aggregation function.",
+            params: ps(vec![
+                p("seriesListFirstPos", T::SeriesList).req(),
+                p("seriesListSecondPos", T::SeriesList).req(),
+                p("func", T::AggFunc).req(),
+                p("xFilesFactor", T::Float),
+            ]),
+            aggregator: false,
+            run: |a| {
+                let func = a.str(2, "").to_string();
+                let xff = a.opt_float(3);
+                aggregate_lists(a, &func, xff)
+            },
+        },
+        lists_def("sumSeriesLists", "Adds the two lists pairwise.", |a| aggregate_lists(a, "sum", None)),
+        lists_def("diffSeriesLists", "Subtracts the second list from the first, pairwise.", |a| aggregate_lists(a, "diff", None)),
+        lists_def("multiplySeriesLists", "Multiplies the two lists pairwise.", |a| aggregate_lists(a, "multiply", None)),
+        Def {
+            name: "divideSeriesLists",
+            group: "Combine",
+            signature: "(dividendSeriesList, divisorSeriesList)",
+            description: "Divides the first list by the second, pairwise.",
+            params: ps(vec![
+                p("dividendSeriesList", T::SeriesList).req(),
+                p("divisorSeriesList", T::SeriesList).req(),
+            ]),
+            aggregator: false,
+            run: divide_series_lists,
+        },
+        Def {
+            name: "weightedAverage",
+            group: "Combine",
+            signature: "(seriesListAvg, seriesListWeight, *nodes)",
+            description: "The average of the first list weighted by the second, series matched by the given nodes.",
+            params: ps(vec![
+                p("seriesListAvg", T::SeriesList).req(),
+                p("seriesListWeight", T::SeriesList).req(),
+                p("nodes", T::NodeOrTag).multi(),
+            ]),
+            aggregator: false,
+            run: weighted_average,
+        },
+        Def {
             name: "group",
             group: "Combine",
             signature: "(*seriesLists)",
@@ -665,4 +733,251 @@ fn aggregate_with_wildcards(
         }
     }
     Ok(out)
+}
+
+fn lists_def(name: &'static str, description: &'static str, run: super::Run) -> Def {
+    Def {
+        name,
+        group: "Combine",
+        signature: "(seriesListFirstPos, seriesListSecondPos)",
+        description,
+        params: ps(vec![
+            p("seriesListFirstPos", T::SeriesList).req(),
+            p("seriesListSecondPos", T::SeriesList).req(),
+        ]),
+        aggregator: true,
+        run,
+    }
+}
+
+fn pow_series(a: &mut Args<'_, '_>) -> Result<Vec<Series>, EvalError> {
+    let mut all: Vec<Series> = a.series_lists(0).into_iter().flatten().collect();
+    let Some((start, end, step)) = util::normalize(&mut all) else {
+        return Ok(Vec::new());
+    };
+    let name = format!(
+        "powSeries({})",
+        all.iter()
+            .map(|s| s.name.as_str())
+            .collect::<Vec<_>>()
+            .join(",")
+    );
+    let mut row = Vec::new();
+    let values = (0..util::max_len(&all))
+        .map(|i| {
+            util::row(&all, i, &mut row);
+            let mut it = row.iter();
+            let first = it.next().copied().flatten();
+            it.fold(first, |acc, v| match (acc, v) {
+                (Some(x), Some(y)) => util::safe_pow(x, *y),
+                _ => None,
+            })
+        })
+        .collect();
+    Ok(vec![util::new_series(
+        &name,
+        start,
+        end,
+        step,
+        values,
+        a.ctx.x_files_factor,
+    )])
+}
+
+fn percentile_of_series(a: &mut Args<'_, '_>) -> Result<Vec<Series>, EvalError> {
+    let n = a.float(1, 0.0);
+    if n <= 0.0 {
+        return Err(a.err("the requested percent must be greater than 0"));
+    }
+    let interpolate = a.bool(2, false);
+    let mut list = a.series(0);
+    if list.is_empty() {
+        return Ok(Vec::new());
+    }
+    let name = format!(
+        "percentileOfSeries({},{})",
+        list[0].path_expression,
+        util::fmt_g(n)
+    );
+    let (start, end, step) = util::normalize(&mut list).unwrap_or_default();
+    let mut row = Vec::new();
+    let values = (0..util::max_len(&list))
+        .map(|i| {
+            util::row(&list, i, &mut row);
+            super::transform::percentile(&row, n, interpolate)
+        })
+        .collect();
+    Ok(vec![util::new_series(
+        &name,
+        start,
+        end,
+        step,
+        values,
+        a.ctx.x_files_factor,
+    )])
+}
+
+fn aggregate_lists(
+    a: &mut Args<'_, '_>,
+    func: &str,
+    xff: Option<f64>,
+) -> Result<Vec<Series>, EvalError> {
+    let first = a.series(0);
+    let second = a.series(1);
+    if first.len() != second.len() {
+        return Err(
+            a.err("seriesListFirstPos and seriesListSecondPos argument must have equal length")
+        );
+    }
+    let mut out = Vec::with_capacity(first.len());
+    for (s1, s2) in first.into_iter().zip(second) {
+        let pair = format!("Series({},{})", s1.name, s2.name);
+        let Some(mut r) = aggregate(a.ctx, a.name, vec![vec![s1, s2]], func, xff)?
+            .into_iter()
+            .next()
+        else {
+            continue;
+        };
+        let head = r
+            .name
+            .find("Series(")
+            .map_or("", |i| &r.name[..i])
+            .to_string();
+        r.name = head + &pair;
+        out.push(r);
+    }
+    Ok(out)
+}
+
+fn divide_series_lists(a: &mut Args<'_, '_>) -> Result<Vec<Series>, EvalError> {
+    let first = a.series(0);
+    let second = a.series(1);
+    if first.len() != second.len() {
+        return Err(
+            a.err("dividendSeriesList and divisorSeriesList argument must have equal length")
+        );
+    }
+    let mut out = Vec::with_capacity(first.len());
+    for (d, v) in first.into_iter().zip(second) {
+        let name = format!("divideSeries({},{})", d.name, v.name);
+        let mut both = vec![d, v];
+        let (start, end, step) = util::normalize(&mut both).unwrap_or_default();
+        let values = (0..util::max_len(&both))
+            .map(|i| {
+                util::safe_div(
+                    both[0].values.get(i).copied().flatten(),
+                    both[1].values.get(i).copied().flatten(),
+                )
+            })
+            .collect();
+        out.push(util::new_series(
+            &name,
+            start,
+            end,
+            step,
+            values,
+            a.ctx.x_files_factor,
+        ));
+    }
+    Ok(out)
+}
+
+fn weighted_average(a: &mut Args<'_, '_>) -> Result<Vec<Series>, EvalError> {
+    let avg = a.series(0);
+    let weight = a.series(1);
+    let nodes = a.rest(2).to_vec();
+    if avg.len() != weight.len() {
+        return Err(a.err(format!(
+            "weightedAverage must receive the same number of series for seriesListAvg and \
+             seriesListWeight but received respectively {} and {}",
+            avg.len(),
+            weight.len()
+        )));
+    }
+    let mut keyed: Vec<(String, Option<usize>, Option<usize>)> = Vec::new();
+    for (i, (sa, sw)) in avg.iter().zip(&weight).enumerate() {
+        for (key, is_avg) in [
+            (util::agg_key(sa, &nodes), true),
+            (util::agg_key(sw, &nodes), false),
+        ] {
+            let j = if let Some(j) = keyed.iter().position(|(k, _, _)| *k == key) {
+                j
+            } else {
+                keyed.push((key, None, None));
+                keyed.len() - 1
+            };
+            let entry = &mut keyed[j];
+            if is_avg {
+                entry.1 = Some(i);
+            } else {
+                entry.2 = Some(i);
+            }
+        }
+    }
+    let xff = a.ctx.x_files_factor;
+    let mut products = Vec::new();
+    for (_, ai, wi) in &keyed {
+        let (Some(ai), Some(wi)) = (ai, wi) else {
+            continue;
+        };
+        let (sa, sw) = (&avg[*ai], &weight[*wi]);
+        let n = sa.values.len().max(sw.values.len());
+        let values = (0..n)
+            .map(|i| {
+                match (
+                    sa.values.get(i).copied().flatten(),
+                    sw.values.get(i).copied().flatten(),
+                ) {
+                    (Some(x), Some(y)) => Some(x * y),
+                    _ => None,
+                }
+            })
+            .collect();
+        let name = format!("product({},{})", sw.name, sa.name);
+        products.push(util::new_series(
+            &name, sa.start, sa.end, sa.step, values, xff,
+        ));
+    }
+    if products.is_empty() {
+        return Ok(Vec::new());
+    }
+    let paths = |l: &[Series]| {
+        let mut p: Vec<&str> = l.iter().map(|s| s.path_expression.as_str()).collect();
+        p.sort_unstable();
+        p.dedup();
+        p.join(",")
+    };
+    let name = format!(
+        "weightedAverage({}, {}, {})",
+        paths(&avg),
+        paths(&weight),
+        nodes
+            .iter()
+            .map(Value::py_str)
+            .collect::<Vec<_>>()
+            .join(",")
+    );
+    let Some(sum_products) = aggregate(a.ctx, a.name, vec![products], "sum", None)?.pop() else {
+        return Ok(Vec::new());
+    };
+    let Some(sum_weights) = aggregate(a.ctx, a.name, vec![weight], "sum", None)?.pop() else {
+        return Ok(Vec::new());
+    };
+    let n = sum_products.values.len().max(sum_weights.values.len());
+    let values = (0..n)
+        .map(|i| {
+            util::safe_div(
+                sum_products.values.get(i).copied().flatten(),
+                sum_weights.values.get(i).copied().flatten(),
+            )
+        })
+        .collect();
+    Ok(vec![util::new_series(
+        &name,
+        sum_products.start,
+        sum_products.end,
+        sum_products.step,
+        values,
+        xff,
+    )])
 }

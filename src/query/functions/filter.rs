@@ -11,6 +11,7 @@ use std::cmp::Ordering;
 
 use super::alias::compile;
 use super::params::{p, ps, Default as D, Param, ParamType as T};
+use super::transform::percentile;
 use super::util::{fmt_g, xff_values, Agg};
 use super::{Args, Def};
 use crate::query::eval::EvalError;
@@ -130,6 +131,21 @@ pub fn defs() -> Vec<Def> {
         d("removeBelowValue", "Filter Data", "(seriesList, n)", "Sets to null every point below n.", N_FLOAT, |a| {
             remove_value(a, "removeBelowValue", |v, n| v < n)
         }),
+        d("removeAbovePercentile", "Filter Data", "(seriesList, n)", "Sets to null every point above the series' n-th percentile.", N_FLOAT, |a| {
+            remove_percentile(a, "removeAbovePercentile", true)
+        }),
+        d("removeBelowPercentile", "Filter Data", "(seriesList, n)", "Sets to null every point below the series' n-th percentile.", N_FLOAT, |a| {
+            remove_percentile(a, "removeBelowPercentile", false)
+        }),
+        d("removeBetweenPercentile", fs, "(seriesList, n)", "Drops the series that stay between the n-th and (100-n)-th percentiles of all series at every point.", N_FLOAT, remove_between_percentile),
+        d("mostDeviant", fs, "(seriesList, n)", "The n series with the largest variance.", N_INT, most_deviant),
+        d("averageOutsidePercentile", fs, "(seriesList, n)", "Keeps the series whose average lies outside the n-th and (100-n)-th percentiles of all averages.", N_FLOAT, average_outside_percentile),
+        d("useSeriesAbove", fs, "(seriesList, value, search, replace)", "For each series whose maximum is above the value, fetches the series named by a regular-expression substitution of its name.", ps(vec![
+            p("seriesList", T::SeriesList).req(),
+            p("value", T::Float).req(),
+            p("search", T::String).req(),
+            p("replace", T::String).req(),
+        ]), use_series_above),
         d("sortByName", "Sorting", "(seriesList, natural=False, reverse=False)", "Sorts the series by name (natural: numbers in names compared by value).", ps(vec![
             p("seriesList", T::SeriesList).req(),
             p("natural", T::Boolean).def(D::Bool(false)),
@@ -300,4 +316,145 @@ fn sort_by_name(a: &mut Args<'_, '_>) -> Result<Vec<Series>, EvalError> {
         keyed.sort_by(|x, y| x.0.cmp(&y.0));
     }
     Ok(keyed.into_iter().map(|(_, s)| s).collect())
+}
+
+fn remove_percentile(
+    a: &mut Args<'_, '_>,
+    fname: &str,
+    above: bool,
+) -> Result<Vec<Series>, EvalError> {
+    let n = a.float(1, 0.0);
+    if n == 0.0 {
+        return Err(a.err("the requested percent must be greater than 0"));
+    }
+    let text = a.value(1).map(super::Value::py_str).unwrap_or_default();
+    let mut list = a.series(0);
+    for s in &mut list {
+        s.name = format!("{fname}({}, {})", s.name, fmt_g(n));
+        s.path_expression.clone_from(&s.name);
+        let Some(p) = percentile(&s.values, n, false) else {
+            continue;
+        };
+        // graphite computes it with nPercentile, whose copy shares (and tags) the tags
+        s.set_tag("nPercentile", text.clone());
+        for v in &mut s.values {
+            let drop = match *v {
+                Some(x) => {
+                    if above {
+                        x > p
+                    } else {
+                        x < p
+                    }
+                }
+                None => !above,
+            };
+            if drop {
+                *v = None;
+            }
+        }
+    }
+    Ok(list)
+}
+
+fn remove_between_percentile(a: &mut Args<'_, '_>) -> Result<Vec<Series>, EvalError> {
+    let mut n = a.float(1, 0.0);
+    if n < 50.0 {
+        n = 100.0 - n;
+    }
+    let list = a.series(0);
+    let width = list.iter().map(|s| s.values.len()).min().unwrap_or(0);
+    let cols: Vec<(Option<f64>, Option<f64>)> = (0..width)
+        .map(|i| {
+            let col: Vec<Option<f64>> = list.iter().map(|s| s.values[i]).collect();
+            (
+                percentile(&col, 100.0 - n, false),
+                percentile(&col, n, false),
+            )
+        })
+        .collect();
+    Ok(list
+        .into_iter()
+        .filter(|s| {
+            cols.iter()
+                .zip(&s.values)
+                .any(|((lo, hi), v)| match (lo, hi, v) {
+                    (Some(lo), Some(hi), Some(v)) => !(*lo < *v && *v < *hi),
+                    _ => true,
+                })
+        })
+        .collect())
+}
+
+fn most_deviant(a: &mut Args<'_, '_>) -> Result<Vec<Series>, EvalError> {
+    let n = a.int(1, 0);
+    let mut keyed: Vec<(f64, Series)> = Vec::new();
+    for s in a.series(0) {
+        let Some(mean) = crate::query::functions::util::safe_avg(&s.values) else {
+            continue;
+        };
+        let square: f64 = crate::query::functions::util::py_sum(
+            s.values
+                .iter()
+                .filter_map(|v| *v)
+                .map(|v| (v - mean) * (v - mean)),
+        );
+        let count = s.values.iter().filter(|v| v.is_some()).count();
+        if count == 0 {
+            continue;
+        }
+        keyed.push((square / count as f64, s));
+    }
+    keyed.sort_by(|x, y| key_cmp(y.0, x.0));
+    let (_, e) = py_range(keyed.len(), n);
+    keyed.truncate(e);
+    Ok(keyed.into_iter().map(|(_, s)| s).collect())
+}
+
+fn average_outside_percentile(a: &mut Args<'_, '_>) -> Result<Vec<Series>, EvalError> {
+    let mut n = a.float(1, 0.0);
+    let list = a.series(0);
+    let averages: Vec<Option<f64>> = list
+        .iter()
+        .map(|s| crate::query::functions::util::safe_avg(&s.values))
+        .collect();
+    if n < 50.0 {
+        n = 100.0 - n;
+    }
+    let lo = percentile(&averages, 100.0 - n, false);
+    let hi = percentile(&averages, n, false);
+    Ok(list
+        .into_iter()
+        .zip(averages)
+        .filter(|(_, avg)| match (lo, hi, avg) {
+            (Some(lo), Some(hi), Some(v)) => !(lo < *v && *v < hi),
+            _ => true,
+        })
+        .map(|(s, _)| s)
+        .collect())
+}
+
+fn use_series_above(a: &mut Args<'_, '_>) -> Result<Vec<Series>, EvalError> {
+    let value = a.float(1, 0.0);
+    let re = compile(a, a.str(2, ""))?;
+    let rep = super::alias::python_replacement(a.str(3, ""));
+    let mut names = Vec::new();
+    for s in a.series(0) {
+        if s.values.iter().any(Option::is_none) {
+            return Err(a.err(format!(
+                "{} has null values (graphite cannot compare them)",
+                s.name
+            )));
+        }
+        if Agg::Max.apply(&s.values).is_some_and(|m| m > value) {
+            names.push(re.replace_all(&s.name, rep.as_str()).into_owned());
+        }
+    }
+    if names.is_empty() {
+        return Ok(Vec::new());
+    }
+    let target = format!("group({})", names.join(","));
+    Ok(crate::query::eval::evaluate(&target, a.ctx)?
+        .into_iter()
+        .filter(|s| !s.values.is_empty())
+        .collect())
 }

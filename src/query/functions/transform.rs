@@ -102,6 +102,62 @@ pub fn defs() -> Vec<Def> {
         d("squareRoot", "Transform", "(seriesList)", "The square root of every point (negative values give null).", SERIES_ONLY, square_root),
         d("isNonNull", "Transform", "(seriesList)", "1 where the series has a value, 0 where it is null.", SERIES_ONLY, is_non_null),
         d("offsetToZero", "Transform", "(seriesList)", "Subtracts the series' minimum so that it starts at zero.", SERIES_ONLY, offset_to_zero),
+        d("pow", "Transform", "(seriesList, factor)", "Raises every point to a power (an invalid result is null).", ps(vec![
+            p("seriesList", T::SeriesList).req(),
+            p("factor", T::Float).req(),
+        ]), pow),
+        d("exp", "Transform", "(seriesList)", "e raised to the power of every point.", SERIES_ONLY, exp),
+        d("add", "Transform", "(seriesList, constant)", "Adds a constant to every point (named with the constant truncated to an integer, as graphite does).", ps(vec![
+            p("seriesList", T::SeriesList).req(),
+            p("constant", T::Float).req(),
+        ]), add),
+        d("sigmoid", "Transform", "(seriesList)", "The logistic function 1 / (1 + e^-x) of every point.", SERIES_ONLY, sigmoid),
+        d("logit", "Transform", "(seriesList)", "The logit ln(x / (1 - x)) of every point (null outside 0..1).", SERIES_ONLY, logit),
+        d("round", "Transform", "(seriesList, precision=None)", "Rounds every point to a number of decimals (half to even).", ps(vec![
+            p("seriesList", T::SeriesList).req(),
+            p("precision", T::Integer).def(D::Int(0)),
+        ]), round),
+        d("delay", "Transform", "(seriesList, steps)", "Shifts the values by a number of steps (later for a positive count), filling with nulls.", ps(vec![
+            p("seriesList", T::SeriesList).req(),
+            p("steps", T::Integer).req(),
+        ]), delay),
+        d("log", "Transform", "(seriesList, base=10)", "The logarithm of every point in a base (null for values not above zero).", ps(vec![
+            p("seriesList", T::SeriesList).req(),
+            p("base", T::Integer).def(D::Int(10)),
+        ]), logarithm),
+        d("minMax", "Transform", "(seriesList)", "Scales each series to 0..1 between its minimum and maximum.", SERIES_ONLY, min_max),
+        d("interpolate", "Transform", "(seriesList, limit=inf)", "Fills runs of nulls (up to limit points) by straight lines between the values around them.", ps(vec![
+            p("seriesList", T::SeriesList).req(),
+            p("limit", T::IntOrInf).def(D::Inf),
+        ]), interpolate),
+        d("aggregateLine", "Calculate", "(seriesList, func='average', keepStep=False)", "A flat line at an aggregate (average, max, …) of each series.", ps(vec![
+            p("seriesList", T::SeriesList).req(),
+            p("func", T::AggFunc).def(D::Str("average")),
+            p("keepStep", T::Boolean).def(D::Bool(false)),
+        ]), aggregate_line),
+        d("timeStack", "Transform", "(seriesList, timeShiftUnit='1d', timeShiftStart=0, timeShiftEnd=7)", "The series shifted back by timeShiftStart..timeShiftEnd units, all drawn over the requested window.", ps(vec![
+            p("seriesList", T::SeriesList).req(),
+            p("timeShiftUnit", T::Interval).def(D::Str("1d")).sugg(&[S::Str("1h"), S::Str("6h"), S::Str("12h"), S::Str("1d"), S::Str("2d"), S::Str("7d"), S::Str("14d"), S::Str("30d")]),
+            p("timeShiftStart", T::Integer).def(D::Int(0)),
+            p("timeShiftEnd", T::Integer).def(D::Int(7)),
+        ]), time_stack),
+        d("integralByInterval", "Transform", "(seriesList, intervalUnit)", "The running total, restarted at every interval counted from the window start.", ps(vec![
+            p("seriesList", T::SeriesList).req(),
+            p("intervalUnit", T::String).req(),
+        ]), integral_by_interval),
+        d("exponentialMovingAverage", "Calculate", "(seriesList, windowSize)", "An exponential moving average, seeded with the mean of the first window (rounded to 6 decimals).", ps(vec![
+            p("seriesList", T::SeriesList).req(),
+            p("windowSize", T::IntOrInterval).req().sugg(INTERVAL_SUGGESTIONS),
+        ]), exponential_moving_average),
+        d("stdev", "Calculate", "(seriesList, points, windowTolerance=0.1)", "The standard deviation over a moving window of points (null when fewer than windowTolerance of them have values).", ps(vec![
+            p("seriesList", T::SeriesList).req(),
+            p("points", T::Integer).req(),
+            p("windowTolerance", T::Float).def(D::Float(0.1)),
+        ]), stdev),
+        d("sinFunction", "Transform", "(name, amplitude=1, step=60)", "A sine wave of the timestamp, times the amplitude.", SIN, sin_function),
+        d("sin", "Transform", "(name, amplitude=1, step=60)", "Short name of sinFunction.", SIN, sin_function),
+        d("timeFunction", "Transform", "(name, step=60)", "A series whose value is its own timestamp.", TIME, time_function),
+        d("time", "Transform", "(name, step=60)", "Short name of timeFunction.", TIME, time_function),
         d("movingAverage", "Calculate", "(seriesList, windowSize, xFilesFactor=None)", "The mean of the last windowSize points (a count, or an interval such as '5min') at each point; history before the window start is fetched.", MOVING, |a| moving(a, "average")),
         d("movingSum", "Calculate", "(seriesList, windowSize, xFilesFactor=None)", "The sum over a moving window of points or time.", MOVING, |a| moving(a, "sum")),
         d("movingMin", "Calculate", "(seriesList, windowSize, xFilesFactor=None)", "The minimum over a moving window of points or time.", MOVING, |a| moving(a, "min")),
@@ -124,6 +180,16 @@ pub fn defs() -> Vec<Def> {
         ]), n_percentile),
     ]
 }
+
+const SIN: &[Param] = &[
+    p("name", T::String).req(),
+    p("amplitude", T::Integer).def(D::Int(1)),
+    p("step", T::Integer).def(D::Int(60)),
+];
+const TIME: &[Param] = &[
+    p("name", T::String).req(),
+    p("step", T::Integer).def(D::Int(60)),
+];
 
 const MOVING: &[Param] = &[
     p("seriesList", T::SeriesList).req(),
@@ -854,4 +920,431 @@ fn n_percentile(a: &mut Args<'_, '_>) -> Result<Vec<Series>, EvalError> {
         out.push(copy_with(&s, name, vec![Some(p); count]));
     }
     Ok(out)
+}
+
+fn pow(a: &mut Args<'_, '_>) -> Result<Vec<Series>, EvalError> {
+    let factor = a.float(1, 1.0);
+    let text = a.value(1).map(Value::py_str).unwrap_or_default();
+    Ok(map_in_place(
+        a,
+        Some(&("pow", text)),
+        |s| format!("pow({},{})", s.name, fmt_g(factor)),
+        |v| v.and_then(|x| util::safe_pow(x, factor)),
+    ))
+}
+
+fn exp(a: &mut Args<'_, '_>) -> Result<Vec<Series>, EvalError> {
+    Ok(map_in_place(
+        a,
+        Some(&("exp", "e".into())),
+        |s| format!("exp({})", s.name),
+        |v| v.map(f64::exp),
+    ))
+}
+
+fn add(a: &mut Args<'_, '_>) -> Result<Vec<Series>, EvalError> {
+    let c = a.float(1, 0.0);
+    let text = a.value(1).map(Value::py_str).unwrap_or_default();
+    Ok(map_in_place(
+        a,
+        Some(&("add", text)),
+        |s| format!("add({},{})", s.name, fmt_d(c)),
+        |v| v.map(|x| x + c),
+    ))
+}
+
+fn sigmoid(a: &mut Args<'_, '_>) -> Result<Vec<Series>, EvalError> {
+    Ok(map_in_place(
+        a,
+        Some(&("sigmoid", "sigmoid".into())),
+        |s| format!("sigmoid({})", s.name),
+        |v| {
+            v.and_then(|x| {
+                let d = 1.0 + (-x).exp();
+                (d != 0.0).then(|| 1.0 / d)
+            })
+        },
+    ))
+}
+
+fn logit(a: &mut Args<'_, '_>) -> Result<Vec<Series>, EvalError> {
+    Ok(map_in_place(
+        a,
+        Some(&("logit", "logit".into())),
+        |s| format!("logit({})", s.name),
+        |v| {
+            v.and_then(|x| {
+                let d = 1.0 - x;
+                if d == 0.0 {
+                    return None;
+                }
+                let r = x / d;
+                (r > 0.0).then(|| r.ln())
+            })
+        },
+    ))
+}
+
+/// Python's `round(x, n)`: half to even on the exact binary value.
+fn py_round(x: f64, n: i64) -> f64 {
+    if !x.is_finite() {
+        return x;
+    }
+    if n == 0 {
+        return x.round_ties_even();
+    }
+    if n > 0 {
+        let n = usize::try_from(n.min(400)).unwrap_or(0);
+        return format!("{x:.n$}").parse().unwrap_or(x);
+    }
+    let scale = 10f64.powi(i32::try_from(-n).unwrap_or(308));
+    (x / scale).round_ties_even() * scale
+}
+
+fn round(a: &mut Args<'_, '_>) -> Result<Vec<Series>, EvalError> {
+    let given = a.value(1).cloned();
+    let n = a.int(1, 0);
+    let mut list = a.series(0);
+    for s in &mut list {
+        s.set_tag("round", n.to_string());
+        s.name = match given {
+            None => format!("round({})", s.name),
+            Some(_) => format!("round({},{n})", s.name),
+        };
+        s.path_expression.clone_from(&s.name);
+        for v in &mut s.values {
+            *v = v.map(|x| py_round(x, n));
+        }
+    }
+    Ok(list)
+}
+
+fn delay(a: &mut Args<'_, '_>) -> Result<Vec<Series>, EvalError> {
+    let steps = a.int(1, 0);
+    let list = a.series(0);
+    Ok(list
+        .into_iter()
+        .map(|mut s| {
+            let len = s.values.len();
+            let k = usize::try_from(steps.unsigned_abs()).unwrap_or(usize::MAX);
+            let values: Vec<Option<f64>> = if steps < 0 {
+                let mut v: Vec<Option<f64>> = s.values.iter().skip(k).copied().collect();
+                v.extend(std::iter::repeat_n(None, k.min(len)));
+                v
+            } else {
+                // Python's series[:-0] is empty: delay(x, 0) has no values
+                let keep = if steps == 0 { 0 } else { len.saturating_sub(k) };
+                let mut v = vec![None; k.min(len)];
+                v.extend_from_slice(&s.values[..keep]);
+                v
+            };
+            s.set_tag("delay", steps.to_string());
+            let name = format!("delay({},{steps})", s.name);
+            copy_with(&s, name, values)
+        })
+        .collect())
+}
+
+fn logarithm(a: &mut Args<'_, '_>) -> Result<Vec<Series>, EvalError> {
+    let base = a.int(1, 10);
+    if base <= 0 || base == 1 {
+        return Err(a.err(format!("invalid base {base}")));
+    }
+    let lb = (base as f64).ln();
+    let list = a.series(0);
+    Ok(list
+        .into_iter()
+        .map(|mut s| {
+            let values = s
+                .values
+                .iter()
+                .map(|v| v.and_then(|x| (x > 0.0).then(|| x.ln() / lb)))
+                .collect();
+            s.set_tag("log", base.to_string());
+            let name = format!("log({}, {base})", s.name);
+            copy_with(&s, name, values)
+        })
+        .collect())
+}
+
+fn min_max(a: &mut Args<'_, '_>) -> Result<Vec<Series>, EvalError> {
+    let mut list = a.series(0);
+    for s in &mut list {
+        s.name = format!("minMax({})", s.name);
+        s.path_expression.clone_from(&s.name);
+        let min = Agg::Min.apply(&s.values).unwrap_or(0.0);
+        let max = Agg::Max.apply(&s.values).unwrap_or(0.0);
+        for v in &mut s.values {
+            *v = v.map(|x| {
+                let d = max - min;
+                if d == 0.0 {
+                    0.0
+                } else {
+                    (x - min) / d
+                }
+            });
+        }
+    }
+    Ok(list)
+}
+
+fn interpolate(a: &mut Args<'_, '_>) -> Result<Vec<Series>, EvalError> {
+    let limit = match a.value(1) {
+        Some(Value::Int(n)) => *n as f64,
+        _ => f64::INFINITY,
+    };
+    let mut list = a.series(0);
+    for s in &mut list {
+        s.name = format!("interpolate({})", s.name);
+        s.path_expression.clone_from(&s.name);
+        let mut nones = 0usize;
+        for i in 1..s.values.len() {
+            match s.values[i] {
+                None => nones += 1,
+                Some(_) if nones == 0 => {}
+                Some(value) => {
+                    let Some(before) = s.values[i - nones - 1] else {
+                        nones = 0;
+                        continue;
+                    };
+                    if nones as f64 <= limit {
+                        let base = i - nones - 1;
+                        for idx in (i - nones)..i {
+                            s.values[idx] = Some(
+                                before
+                                    + (idx - base) as f64 * (value - before) / (nones + 1) as f64,
+                            );
+                        }
+                    }
+                    nones = 0;
+                }
+            }
+        }
+    }
+    Ok(list)
+}
+
+fn aggregate_line(a: &mut Args<'_, '_>) -> Result<Vec<Series>, EvalError> {
+    let func = a.str(1, "average").to_string();
+    let agg = Agg::parse(a.name, &func)?;
+    let keep = a.bool(2, false);
+    let list = a.series(0);
+    Ok(list
+        .into_iter()
+        .map(|s| {
+            let value = agg.apply(&s.values);
+            let text = value.map_or_else(|| "None".to_string(), fmt_g);
+            let name = format!("aggregateLine({}, {text})", s.name);
+            if keep {
+                let n = s.values.len();
+                copy_with(&s, name, vec![value; n])
+            } else {
+                let label = value.map_or_else(|| "None".to_string(), super::py_float);
+                let mut line = super::special::constant_line(a.ctx, 0.0, &label);
+                line.values = vec![value; 3];
+                line.path_expression.clone_from(&name);
+                line.name = name;
+                line
+            }
+        })
+        .collect())
+}
+
+fn time_stack(a: &mut Args<'_, '_>) -> Result<Vec<Series>, EvalError> {
+    let mut unit = a.str(1, "1d").to_string();
+    if unit.starts_with(|c: char| c.is_ascii_digit()) {
+        unit = format!("-{unit}");
+    }
+    let delta =
+        parse_time_offset(&unit).map_err(|e| a.err(format!("invalid unit {unit:?}: {e}")))?;
+    let (from, to) = (a.int(2, 0), a.int(3, 7));
+    let list = a.series(0);
+    let Some(first) = list.first() else {
+        return Ok(Vec::new());
+    };
+    let (start, end) = (first.start, first.end);
+    let mut out = Vec::new();
+    for shift in from..to {
+        super::super::eval::check_deadline(a.ctx)?;
+        let ctx = Context {
+            start: a.ctx.start + delta * shift,
+            end: a.ctx.end + delta * shift,
+            ..a.ctx.clone()
+        };
+        for mut s in a.reevaluate_first(&ctx)? {
+            s.set_tag("timeShiftUnit", unit.clone());
+            s.set_tag("timeShift", shift.to_string());
+            s.name = format!("timeShift({}, {unit}, {shift})", s.name);
+            s.path_expression.clone_from(&s.name);
+            s.start = start;
+            s.end = end;
+            out.push(s);
+        }
+    }
+    Ok(out)
+}
+
+fn integral_by_interval(a: &mut Args<'_, '_>) -> Result<Vec<Series>, EvalError> {
+    let unit = a.str(1, "").to_string();
+    let interval = interval_of(a, &unit)?.abs();
+    let start_time = a.ctx.start;
+    let list = a.series(0);
+    Ok(list
+        .into_iter()
+        .map(|mut s| {
+            let mut t = s.start;
+            let mut current = 0.0;
+            let values = s
+                .values
+                .iter()
+                .map(|v| {
+                    if (t - start_time).div_euclid(interval)
+                        != (t - start_time - s.step).div_euclid(interval)
+                    {
+                        current = 0.0;
+                    }
+                    if let Some(x) = v {
+                        current += x;
+                    }
+                    t += s.step;
+                    Some(current)
+                })
+                .collect();
+            s.set_tag("integralByInterval", unit.clone());
+            let name = format!("integralByInterval({},'{unit}')", s.name);
+            copy_with(&s, name, values)
+        })
+        .collect())
+}
+
+fn exponential_moving_average(a: &mut Args<'_, '_>) -> Result<Vec<Series>, EvalError> {
+    let window = a.value(1).cloned().unwrap_or(Value::None);
+    let list = a.series(0);
+    if list.is_empty() {
+        return Ok(Vec::new());
+    }
+    let (preview, constant) = match &window {
+        Value::Str(s) => {
+            let p = parse_time_offset(s)
+                .map_err(|e| a.err(format!("invalid windowSize {s:?}: {e}")))?
+                .abs();
+            (p, 2.0 / (p as f64 + 1.0))
+        }
+        Value::Int(n) => (
+            list.iter().map(|s| s.step).max().unwrap_or(0) * n,
+            2.0 / (*n as f64 + 1.0),
+        ),
+        other => return Err(a.err(format!("invalid windowSize {}", other.py_repr()))),
+    };
+    let ctx = Context {
+        start: a.ctx.start - preview,
+        ..a.ctx.clone()
+    };
+    let fresh = a.reevaluate_first(&ctx)?;
+    let text = window.py_str();
+    Ok(fresh
+        .into_iter()
+        .map(|mut s| {
+            let (name, points) = match &window {
+                Value::Str(w) => (
+                    format!("exponentialMovingAverage({},\"{w}\")", s.name),
+                    preview.checked_div(s.step).unwrap_or(0),
+                ),
+                _ => (
+                    format!("exponentialMovingAverage({},{text})", s.name),
+                    window_as_int(&window),
+                ),
+            };
+            s.set_tag("exponentialMovingAverage", text.clone());
+            let points = usize::try_from(points).unwrap_or(0);
+            let head = &s.values[..points.min(s.values.len())];
+            let mut ema = util::safe_avg(head).unwrap_or(0.0);
+            let mut values = vec![Some(round6(ema))];
+            for v in s.values.iter().skip(points) {
+                values.push(v.map(|x| {
+                    ema = constant * x + (1.0 - constant) * ema;
+                    round6(ema)
+                }));
+            }
+            let mut out = copy_with(&s, name, values);
+            out.start = s.start + preview;
+            out
+        })
+        .collect())
+}
+
+fn stdev(a: &mut Args<'_, '_>) -> Result<Vec<Series>, EvalError> {
+    let points = a.int(1, 0);
+    let tolerance = a.float(2, 0.1);
+    let list = a.series(0);
+    Ok(list
+        .into_iter()
+        .map(|mut s| {
+            s.set_tag("stdev", points.to_string());
+            let name = format!("stdev({},{points})", s.name);
+            let mut valid = 0i64;
+            let mut sum = 0.0;
+            let mut squares = 0.0;
+            let mut values = Vec::with_capacity(s.values.len());
+            for (i, v) in s.values.iter().enumerate() {
+                let dropped = if (i as i64) < points {
+                    None
+                } else {
+                    usize::try_from(i as i64 - points)
+                        .ok()
+                        .and_then(|j| s.values[j])
+                };
+                if dropped.is_some() {
+                    valid -= 1;
+                }
+                if v.is_some() {
+                    valid += 1;
+                }
+                if let Some(d) = dropped {
+                    sum -= d;
+                    squares -= d * d;
+                }
+                if let Some(x) = v {
+                    sum += x;
+                    squares += x * x;
+                }
+                values.push(if valid > 0 && valid as f64 / points as f64 >= tolerance {
+                    let inner = valid as f64 * squares - sum * sum;
+                    (inner >= 0.0).then(|| inner.sqrt() / valid as f64)
+                } else {
+                    None
+                });
+            }
+            copy_with(&s, name, values)
+        })
+        .collect())
+}
+
+fn wave(a: &Args<'_, '_>, step: i64, f: impl Fn(f64) -> f64) -> Result<Vec<Series>, EvalError> {
+    if step <= 0 {
+        return Err(a.err(format!("step must be positive, got {step}")));
+    }
+    let (start, end) = (a.ctx.start, a.ctx.end);
+    let values = (start..end)
+        .step_by(usize::try_from(step).unwrap_or(1))
+        .map(|t| Some(f(t as f64)))
+        .collect();
+    let name = a.str(0, "");
+    Ok(vec![util::new_series(
+        name,
+        start,
+        end,
+        step,
+        values,
+        a.ctx.x_files_factor,
+    )])
+}
+
+fn sin_function(a: &mut Args<'_, '_>) -> Result<Vec<Series>, EvalError> {
+    let amplitude = a.int(1, 1) as f64;
+    wave(a, a.int(2, 60), |t| t.sin() * amplitude)
+}
+
+fn time_function(a: &mut Args<'_, '_>) -> Result<Vec<Series>, EvalError> {
+    wave(a, a.int(1, 60), |t| t)
 }

@@ -379,3 +379,16 @@ pub fn tags_for_name(name: &str) -> Vec<(String, String)> {
         parse_tags(name)
     }
 }
+
+/// `safePow`: `None` where Python's `math.pow` raises (a negative base with a fractional
+/// exponent, zero to a negative power, overflow).
+pub fn safe_pow(a: f64, b: f64) -> Option<f64> {
+    if a == 0.0 && b < 0.0 {
+        return None;
+    }
+    if a < 0.0 && b.is_finite() && b.fract() != 0.0 {
+        return None;
+    }
+    let r = a.powf(b);
+    (r.is_finite() || !a.is_finite() || !b.is_finite()).then_some(r)
+}
