@@ -160,5 +160,20 @@ mod tests {
         assert_eq!(cfg.statsd.addr.port(), 0);
         assert_eq!(cfg.statsd.flush_interval, Duration::from_secs(2));
         assert_eq!(cfg.shard_count(), 1);
+        assert_eq!(cfg.http.addr, "0.0.0.0:8080");
+    }
+
+    #[test]
+    fn http_addr_flag() {
+        let resolve = |v: &str| {
+            let cli = Cli::try_parse_from(["lonsdaleite", "serve", "--http-addr", v]).unwrap();
+            let Command::Serve(args) = cli.command else {
+                panic!("not serve")
+            };
+            args.resolve()
+        };
+        assert_eq!(resolve("127.0.0.1:0").unwrap().http.addr, "127.0.0.1:0");
+        assert_eq!(resolve("off").unwrap().http.addr, "");
+        assert!(resolve("nonsense").is_err());
     }
 }

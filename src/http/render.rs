@@ -89,7 +89,22 @@ pub async fn handler(State(shared): State<Arc<Shared>>, req: Request) -> Respons
         Ok(r) => r,
         Err(resp) => return resp,
     };
-    render(&shared, &req)
+    // A bug in a function must not take the query thread down: answer 500 naming it.
+    match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| render(&shared, &req))) {
+        Ok(r) => r,
+        Err(panic) => {
+            let what = panic
+                .downcast_ref::<&str>()
+                .map(|s| (*s).to_string())
+                .or_else(|| panic.downcast_ref::<String>().cloned())
+                .unwrap_or_default();
+            tracing::error!(panic = %what, params = ?req.params.pairs(), "render failed");
+            text(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                format!("internal error while rendering: {what}"),
+            )
+        }
+    }
 }
 
 fn render(shared: &Shared, req: &Req) -> Response {
