@@ -150,6 +150,12 @@ fn carbon_points_render_as_graphite_web_from_cache_and_file() {
         files <= 1,
         "both files exist: the cache path was not exercised"
     );
+    // maxDataPoints=1 consolidates the whole series into one point (average).
+    let r = server.get(&format!(
+        "/render?target=first.series&format=json&from={from}&until={until}&maxDataPoints=1"
+    ));
+    assert_eq!(r.text().matches("], [").count(), 0, "{}", r.text());
+    assert!(r.text().contains(&format!(", {base}]]}}]")), "{}", r.text());
     // Both formats of the same data, and POST with a form body.
     let form =
         format!("target=first.series&target=second.series&format=raw&from={from}&until={until}");
