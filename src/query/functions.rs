@@ -13,12 +13,14 @@
 //! `pathExpression`s are graphite's byte for byte (see `docs/functions.md`).
 //!
 //! Groups: [`combine`] (sumSeries, aggregate, groupBy…, asPercent, divideSeries),
-//! [`transform`] (scale, derivative, perSecond, summarize, timeShift…), [`filter`] (highest…,
+//! [`transform`] (scale, derivative, perSecond, summarize, timeShift…), [`calculate`]
+//! (moving windows, percentiles, Holt-Winters), [`filter`] (highest…,
 //! grep, limit, removeAboveValue…, sortBy…), [`alias`], [`special`] (constantLine,
 //! consolidateBy, seriesByTag, events…), [`graph`] (color, dashed, stacked…), with shared
 //! helpers in [`util`] and the parameter model in [`params`].
 
 pub mod alias;
+pub mod calculate;
 pub mod combine;
 pub mod filter;
 pub mod graph;
@@ -249,6 +251,7 @@ static FUNCTIONS: std::sync::LazyLock<Vec<Def>> = std::sync::LazyLock::new(|| {
     let mut all = Vec::new();
     all.extend(combine::defs());
     all.extend(transform::defs());
+    all.extend(calculate::defs());
     all.extend(filter::defs());
     all.extend(alias::defs());
     all.extend(special::defs());

@@ -804,7 +804,7 @@ fn percentile_of_series(a: &mut Args<'_, '_>) -> Result<Vec<Series>, EvalError> 
     let values = (0..util::max_len(&list))
         .map(|i| {
             util::row(&list, i, &mut row);
-            super::transform::percentile(&row, n, interpolate)
+            super::calculate::percentile(&row, n, interpolate)
         })
         .collect();
     Ok(vec![util::new_series(

@@ -10,8 +10,8 @@
 use std::cmp::Ordering;
 
 use super::alias::compile;
+use super::calculate::percentile;
 use super::params::{p, ps, Default as D, Param, ParamType as T};
-use super::transform::percentile;
 use super::util::{fmt_g, xff_values, Agg};
 use super::{Args, Def};
 use crate::query::eval::EvalError;

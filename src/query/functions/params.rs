@@ -188,7 +188,8 @@ impl Param {
         }
         let options = self.all_options();
         if !options.is_empty() {
-            m.insert("options".into(), options.into());
+            let list: Vec<Json> = options.iter().map(|o| option_json(o)).collect();
+            m.insert("options".into(), Json::Array(list));
         }
         if !self.suggestions.is_empty() {
             let s: Vec<Json> = self
@@ -202,6 +203,17 @@ impl Param {
             m.insert("suggestions".into(), Json::Array(s));
         }
         Json::Object(m)
+    }
+}
+
+/// An option written `"\0true"`, `"\0false"` or `"\0null"` stands for that JSON literal
+/// (graphite's `smartSummarize` lists `True`, `False` and `None` among its options).
+fn option_json(o: &str) -> Json {
+    match o {
+        "\0true" => Json::Bool(true),
+        "\0false" => Json::Bool(false),
+        "\0null" => Json::Null,
+        other => other.into(),
     }
 }
 
@@ -272,6 +284,8 @@ fn validate(func: &str, param: &Param, value: Value) -> Result<Value, EvalError>
     if !options.is_empty() {
         let ok = match &value {
             Value::Str(s) => options.iter().any(|o| o == s),
+            Value::Bool(true) => options.iter().any(|o| o == "\0true"),
+            Value::Bool(false) => options.iter().any(|o| o == "\0false"),
             _ => false,
         };
         if !ok {

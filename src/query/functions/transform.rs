@@ -20,16 +20,6 @@ const MAX_MIN: &[Param] = &[
     p("maxValue", T::Float),
     p("minValue", T::Float),
 ];
-const INTERVAL_SUGGESTIONS: &[S] = &[
-    S::Int(5),
-    S::Int(7),
-    S::Int(10),
-    S::Str("1min"),
-    S::Str("5min"),
-    S::Str("10min"),
-    S::Str("30min"),
-    S::Str("1hour"),
-];
 
 type Run = fn(&mut Args<'_, '_>) -> Result<Vec<Series>, EvalError>;
 
@@ -130,11 +120,12 @@ pub fn defs() -> Vec<Def> {
             p("seriesList", T::SeriesList).req(),
             p("limit", T::IntOrInf).def(D::Inf),
         ]), interpolate),
-        d("aggregateLine", "Calculate", "(seriesList, func='average', keepStep=False)", "A flat line at an aggregate (average, max, …) of each series.", ps(vec![
+        d("smartSummarize", "Transform", "(seriesList, intervalString, func='sum', alignTo=None)", "Like summarize, with buckets starting at the window start, optionally first aligned to the start of its year, month, week, day, hour, minute or second.", ps(vec![
             p("seriesList", T::SeriesList).req(),
-            p("func", T::AggFunc).def(D::Str("average")),
-            p("keepStep", T::Boolean).def(D::Bool(false)),
-        ]), aggregate_line),
+            p("intervalString", T::Interval).req().sugg(&[S::Str("10min"), S::Str("1h"), S::Str("1d")]),
+            p("func", T::AggFunc).def(D::Str("sum")),
+            p("alignTo", T::String).opts(&["\0null", "years", "months", "weeks", "days", "hours", "minutes", "seconds", "\0true", "\0false"]),
+        ]), smart_summarize),
         d("timeStack", "Transform", "(seriesList, timeShiftUnit='1d', timeShiftStart=0, timeShiftEnd=7)", "The series shifted back by timeShiftStart..timeShiftEnd units, all drawn over the requested window.", ps(vec![
             p("seriesList", T::SeriesList).req(),
             p("timeShiftUnit", T::Interval).def(D::Str("1d")).sugg(&[S::Str("1h"), S::Str("6h"), S::Str("12h"), S::Str("1d"), S::Str("2d"), S::Str("7d"), S::Str("14d"), S::Str("30d")]),
@@ -145,39 +136,10 @@ pub fn defs() -> Vec<Def> {
             p("seriesList", T::SeriesList).req(),
             p("intervalUnit", T::String).req(),
         ]), integral_by_interval),
-        d("exponentialMovingAverage", "Calculate", "(seriesList, windowSize)", "An exponential moving average, seeded with the mean of the first window (rounded to 6 decimals).", ps(vec![
-            p("seriesList", T::SeriesList).req(),
-            p("windowSize", T::IntOrInterval).req().sugg(INTERVAL_SUGGESTIONS),
-        ]), exponential_moving_average),
-        d("stdev", "Calculate", "(seriesList, points, windowTolerance=0.1)", "The standard deviation over a moving window of points (null when fewer than windowTolerance of them have values).", ps(vec![
-            p("seriesList", T::SeriesList).req(),
-            p("points", T::Integer).req(),
-            p("windowTolerance", T::Float).def(D::Float(0.1)),
-        ]), stdev),
         d("sinFunction", "Transform", "(name, amplitude=1, step=60)", "A sine wave of the timestamp, times the amplitude.", SIN, sin_function),
         d("sin", "Transform", "(name, amplitude=1, step=60)", "Short name of sinFunction.", SIN, sin_function),
         d("timeFunction", "Transform", "(name, step=60)", "A series whose value is its own timestamp.", TIME, time_function),
         d("time", "Transform", "(name, step=60)", "Short name of timeFunction.", TIME, time_function),
-        d("movingAverage", "Calculate", "(seriesList, windowSize, xFilesFactor=None)", "The mean of the last windowSize points (a count, or an interval such as '5min') at each point; history before the window start is fetched.", MOVING, |a| moving(a, "average")),
-        d("movingSum", "Calculate", "(seriesList, windowSize, xFilesFactor=None)", "The sum over a moving window of points or time.", MOVING, |a| moving(a, "sum")),
-        d("movingMin", "Calculate", "(seriesList, windowSize, xFilesFactor=None)", "The minimum over a moving window of points or time.", MOVING, |a| moving(a, "min")),
-        d("movingMax", "Calculate", "(seriesList, windowSize, xFilesFactor=None)", "The maximum over a moving window of points or time.", MOVING, |a| moving(a, "max")),
-        d("movingMedian", "Calculate", "(seriesList, windowSize, xFilesFactor=None)", "The median over a moving window of points or time.", MOVING, |a| moving(a, "median")),
-        d("movingWindow", "Calculate", "(seriesList, windowSize, func='average', xFilesFactor=None)", "Any aggregation function over a moving window of points or time.", ps(vec![
-            p("seriesList", T::SeriesList).req(),
-            p("windowSize", T::IntOrInterval).req().sugg(INTERVAL_SUGGESTIONS),
-            p("func", T::AggFunc).def(D::Str("average")),
-            p("xFilesFactor", T::Float),
-        ]), |a| {
-            let func = a.str(2, "average").to_string();
-            let window = a.value(1).cloned().unwrap_or(Value::None);
-            let xff = a.opt_float(3);
-            moving_window(a, &window, &func, xff)
-        }),
-        d("nPercentile", "Calculate", "(seriesList, n)", "A flat line at the n-th percentile of each series' values.", ps(vec![
-            p("seriesList", T::SeriesList).req(),
-            p("n", T::Float).req(),
-        ]), n_percentile),
     ]
 }
 
@@ -191,17 +153,9 @@ const TIME: &[Param] = &[
     p("step", T::Integer).def(D::Int(60)),
 ];
 
-const MOVING: &[Param] = &[
-    p("seriesList", T::SeriesList).req(),
-    p("windowSize", T::IntOrInterval)
-        .req()
-        .sugg(INTERVAL_SUGGESTIONS),
-    p("xFilesFactor", T::Float),
-];
-
 /// graphite's `series.copy(name=…, values=…)`: same tags, consolidation and xFilesFactor,
 /// `pathExpression` reset to the new name.
-fn copy_with(s: &Series, name: String, values: Vec<Option<f64>>) -> Series {
+pub(super) fn copy_with(s: &Series, name: String, values: Vec<Option<f64>>) -> Series {
     let mut out = s.clone();
     out.path_expression.clone_from(&name);
     out.name = name;
@@ -534,7 +488,7 @@ fn transform_null(a: &mut Args<'_, '_>) -> Result<Vec<Series>, EvalError> {
     Ok(list)
 }
 
-fn interval_of(a: &Args<'_, '_>, text: &str) -> Result<i64, EvalError> {
+pub(super) fn interval_of(a: &Args<'_, '_>, text: &str) -> Result<i64, EvalError> {
     let i =
         parse_time_offset(text).map_err(|e| a.err(format!("invalid interval {text:?}: {e}")))?;
     if i == 0 {
@@ -784,144 +738,6 @@ fn time_shift(a: &mut Args<'_, '_>) -> Result<Vec<Series>, EvalError> {
         .collect())
 }
 
-fn moving(a: &mut Args<'_, '_>, func: &str) -> Result<Vec<Series>, EvalError> {
-    let window = a.value(1).cloned().unwrap_or(Value::None);
-    let xff = a.opt_float(2);
-    moving_window(a, &window, func, xff)
-}
-
-/// Python's `str.capitalize()` for ASCII names.
-fn capitalize(s: &str) -> String {
-    let lower = s.to_ascii_lowercase();
-    let mut c = lower.chars();
-    c.next()
-        .map(|f| f.to_ascii_uppercase().to_string() + c.as_str())
-        .unwrap_or_default()
-}
-
-fn moving_window(
-    a: &mut Args<'_, '_>,
-    window: &Value,
-    func: &str,
-    xff: Option<f64>,
-) -> Result<Vec<Series>, EvalError> {
-    let list = a.series(0);
-    if list.is_empty() {
-        return Ok(Vec::new());
-    }
-    let agg = Agg::parse(a.name, func)?;
-    let preview = match window {
-        Value::Str(s) => parse_time_offset(s)
-            .map_err(|e| a.err(format!("invalid windowSize {s:?}: {e}")))?
-            .abs(),
-        Value::Int(n) => list.iter().map(|s| s.step).max().unwrap_or(0) * n,
-        other => return Err(a.err(format!("invalid windowSize {}", other.py_repr()))),
-    };
-    let ctx = Context {
-        start: a.ctx.start - preview,
-        ..a.ctx.clone()
-    };
-    let fresh = a.reevaluate_first(&ctx)?;
-    let tag = format!("moving{}", capitalize(func));
-    let window_text = window.py_str();
-    Ok(fresh
-        .into_iter()
-        .map(|mut s| {
-            let (name, points) = match window {
-                Value::Str(w) => (
-                    format!("{tag}({},\"{w}\")", s.name),
-                    preview.checked_div(s.step).unwrap_or(0),
-                ),
-                _ => (
-                    format!("{tag}({},{window_text})", s.name),
-                    window_as_int(window),
-                ),
-            };
-            s.set_tag(&tag, window_text.clone());
-            let effective = xff.unwrap_or(s.x_files_factor);
-            let points = usize::try_from(points).unwrap_or(0);
-            let mut values = Vec::new();
-            let mut non_null = Vec::with_capacity(points);
-            for i in (points + 1)..=s.values.len() {
-                non_null.clear();
-                non_null.extend(s.values[i - points..i].iter().filter(|v| v.is_some()));
-                values.push(
-                    if !non_null.is_empty() && util::xff(non_null.len(), points as f64, effective) {
-                        agg.apply(&non_null)
-                    } else {
-                        None
-                    },
-                );
-            }
-            let mut out = copy_with(&s, name, values);
-            out.start = s.start + preview;
-            out
-        })
-        .collect())
-}
-
-fn window_as_int(v: &Value) -> i64 {
-    match v {
-        Value::Int(n) => *n,
-        _ => 0,
-    }
-}
-
-/// graphite's `_getPercentile(points, n, interpolate)`.
-pub fn percentile(points: &[Option<f64>], n: f64, interpolate: bool) -> Option<f64> {
-    let mut sorted: Vec<f64> = points.iter().filter_map(|v| *v).collect();
-    if sorted.is_empty() {
-        return None;
-    }
-    sorted.sort_by(f64::total_cmp);
-    let fractional = (n / 100.0) * (sorted.len() as f64 + 1.0);
-    let mut rank = fractional.trunc() as i64;
-    let frac = fractional - rank as f64;
-    if !interpolate {
-        rank += frac.ceil() as i64;
-    }
-    let len = sorted.len() as i64;
-    let mut value = if rank == 0 {
-        sorted[0]
-    } else if rank - 1 == len {
-        sorted[sorted.len() - 1]
-    } else {
-        let idx = rank - 1;
-        let idx = if idx < 0 { len + idx } else { idx };
-        *sorted.get(usize::try_from(idx).ok()?)?
-    };
-    if interpolate && rank != len {
-        if let Some(next) = usize::try_from(rank).ok().and_then(|r| sorted.get(r)) {
-            value += frac * (next - value);
-        }
-    }
-    Some(value)
-}
-
-fn n_percentile(a: &mut Args<'_, '_>) -> Result<Vec<Series>, EvalError> {
-    let n = a.float(1, 0.0);
-    if n == 0.0 {
-        return Err(a.err("the requested percent must be greater than 0"));
-    }
-    let text = a.value(1).map(Value::py_str).unwrap_or_default();
-    let list = a.series(0);
-    let mut out = Vec::new();
-    for mut s in list {
-        if s.values.iter().all(Option::is_none) {
-            continue;
-        }
-        let Some(p) = percentile(&s.values, n, false) else {
-            continue;
-        };
-        s.set_tag("nPercentile", text.clone());
-        let name = format!("nPercentile({}, {})", s.name, fmt_g(n));
-        let count =
-            usize::try_from(((s.end - s.start) as f64 / s.step as f64).trunc() as i64).unwrap_or(0);
-        out.push(copy_with(&s, name, vec![Some(p); count]));
-    }
-    Ok(out)
-}
-
 fn pow(a: &mut Args<'_, '_>) -> Result<Vec<Series>, EvalError> {
     let factor = a.float(1, 1.0);
     let text = a.value(1).map(Value::py_str).unwrap_or_default();
@@ -1124,32 +940,6 @@ fn interpolate(a: &mut Args<'_, '_>) -> Result<Vec<Series>, EvalError> {
     Ok(list)
 }
 
-fn aggregate_line(a: &mut Args<'_, '_>) -> Result<Vec<Series>, EvalError> {
-    let func = a.str(1, "average").to_string();
-    let agg = Agg::parse(a.name, &func)?;
-    let keep = a.bool(2, false);
-    let list = a.series(0);
-    Ok(list
-        .into_iter()
-        .map(|s| {
-            let value = agg.apply(&s.values);
-            let text = value.map_or_else(|| "None".to_string(), fmt_g);
-            let name = format!("aggregateLine({}, {text})", s.name);
-            if keep {
-                let n = s.values.len();
-                copy_with(&s, name, vec![value; n])
-            } else {
-                let label = value.map_or_else(|| "None".to_string(), super::py_float);
-                let mut line = super::special::constant_line(a.ctx, 0.0, &label);
-                line.values = vec![value; 3];
-                line.path_expression.clone_from(&name);
-                line.name = name;
-                line
-            }
-        })
-        .collect())
-}
-
 fn time_stack(a: &mut Args<'_, '_>) -> Result<Vec<Series>, EvalError> {
     let mut unit = a.str(1, "1d").to_string();
     if unit.starts_with(|c: char| c.is_ascii_digit()) {
@@ -1217,109 +1007,6 @@ fn integral_by_interval(a: &mut Args<'_, '_>) -> Result<Vec<Series>, EvalError> 
         .collect())
 }
 
-fn exponential_moving_average(a: &mut Args<'_, '_>) -> Result<Vec<Series>, EvalError> {
-    let window = a.value(1).cloned().unwrap_or(Value::None);
-    let list = a.series(0);
-    if list.is_empty() {
-        return Ok(Vec::new());
-    }
-    let (preview, constant) = match &window {
-        Value::Str(s) => {
-            let p = parse_time_offset(s)
-                .map_err(|e| a.err(format!("invalid windowSize {s:?}: {e}")))?
-                .abs();
-            (p, 2.0 / (p as f64 + 1.0))
-        }
-        Value::Int(n) => (
-            list.iter().map(|s| s.step).max().unwrap_or(0) * n,
-            2.0 / (*n as f64 + 1.0),
-        ),
-        other => return Err(a.err(format!("invalid windowSize {}", other.py_repr()))),
-    };
-    let ctx = Context {
-        start: a.ctx.start - preview,
-        ..a.ctx.clone()
-    };
-    let fresh = a.reevaluate_first(&ctx)?;
-    let text = window.py_str();
-    Ok(fresh
-        .into_iter()
-        .map(|mut s| {
-            let (name, points) = match &window {
-                Value::Str(w) => (
-                    format!("exponentialMovingAverage({},\"{w}\")", s.name),
-                    preview.checked_div(s.step).unwrap_or(0),
-                ),
-                _ => (
-                    format!("exponentialMovingAverage({},{text})", s.name),
-                    window_as_int(&window),
-                ),
-            };
-            s.set_tag("exponentialMovingAverage", text.clone());
-            let points = usize::try_from(points).unwrap_or(0);
-            let head = &s.values[..points.min(s.values.len())];
-            let mut ema = util::safe_avg(head).unwrap_or(0.0);
-            let mut values = vec![Some(round6(ema))];
-            for v in s.values.iter().skip(points) {
-                values.push(v.map(|x| {
-                    ema = constant * x + (1.0 - constant) * ema;
-                    round6(ema)
-                }));
-            }
-            let mut out = copy_with(&s, name, values);
-            out.start = s.start + preview;
-            out
-        })
-        .collect())
-}
-
-fn stdev(a: &mut Args<'_, '_>) -> Result<Vec<Series>, EvalError> {
-    let points = a.int(1, 0);
-    let tolerance = a.float(2, 0.1);
-    let list = a.series(0);
-    Ok(list
-        .into_iter()
-        .map(|mut s| {
-            s.set_tag("stdev", points.to_string());
-            let name = format!("stdev({},{points})", s.name);
-            let mut valid = 0i64;
-            let mut sum = 0.0;
-            let mut squares = 0.0;
-            let mut values = Vec::with_capacity(s.values.len());
-            for (i, v) in s.values.iter().enumerate() {
-                let dropped = if (i as i64) < points {
-                    None
-                } else {
-                    usize::try_from(i as i64 - points)
-                        .ok()
-                        .and_then(|j| s.values[j])
-                };
-                if dropped.is_some() {
-                    valid -= 1;
-                }
-                if v.is_some() {
-                    valid += 1;
-                }
-                if let Some(d) = dropped {
-                    sum -= d;
-                    squares -= d * d;
-                }
-                if let Some(x) = v {
-                    sum += x;
-                    squares += x * x;
-                }
-                values.push(if valid > 0 && valid as f64 / points as f64 >= tolerance {
-                    let inner = valid as f64 * squares - sum * sum;
-                    (inner >= 0.0).then(|| inner.sqrt() / valid as f64)
-                } else {
-                    None
-                });
-            }
-            copy_with(&s, name, values)
-        })
-        .collect())
-}
-
 fn wave(a: &Args<'_, '_>, step: i64, f: impl Fn(f64) -> f64) -> Result<Vec<Series>, EvalError> {
     if step <= 0 {
         return Err(a.err(format!("step must be positive, got {step}")));
@@ -1347,4 +1034,83 @@ fn sin_function(a: &mut Args<'_, '_>) -> Result<Vec<Series>, EvalError> {
 
 fn time_function(a: &mut Args<'_, '_>) -> Result<Vec<Series>, EvalError> {
     wave(a, a.int(1, 60), |t| t)
+}
+
+/// The window start aligned to the start of its year, month, ISO week (Monday, or the
+/// day given as `weeksN`), day, hour, minute or second in the request's zone.
+fn align_start(a: &Args<'_, '_>, align: &str) -> Result<i64, EvalError> {
+    let s = a.ctx.start;
+    let offset = i64::from(a.ctx.tz.offset_at(s));
+    let local = a.ctx.tz.to_local(s);
+    let at = |c: Civil| c.to_epoch() - offset;
+    let day = Civil {
+        hour: 0,
+        minute: 0,
+        second: 0,
+        ..local
+    };
+    Ok(if align.starts_with('s') {
+        at(local)
+    } else if align.starts_with("min") {
+        at(Civil { second: 0, ..local })
+    } else if align.starts_with('h') {
+        at(Civil {
+            minute: 0,
+            second: 0,
+            ..local
+        })
+    } else if align.starts_with('d') {
+        at(day)
+    } else if align.starts_with('w') {
+        let target = align
+            .chars()
+            .last()
+            .and_then(|c| c.to_digit(10))
+            .map_or(1, i64::from);
+        let iso = (day.to_epoch().div_euclid(86_400) + 3).rem_euclid(7) + 1;
+        let mut back = iso - target;
+        if back < 0 {
+            back += 7;
+        }
+        at(day) - back * 86_400
+    } else if align.starts_with("mon") {
+        at(Civil { day: 1, ..day })
+    } else if align.starts_with('y') {
+        at(Civil {
+            month: 1,
+            day: 1,
+            ..day
+        })
+    } else {
+        return Err(a.err(format!("invalid alignTo unit {align:?}")));
+    })
+}
+
+fn smart_summarize(a: &mut Args<'_, '_>) -> Result<Vec<Series>, EvalError> {
+    let text = a.str(1, "").to_string();
+    let interval = interval_of(a, &text)?;
+    let func = a.str(2, "sum").to_string();
+    let agg = Agg::parse(a.name, &func)?;
+    let mut list = a.series(0);
+    if let Some(Value::Str(align)) = a.value(3) {
+        let start = align_start(a, align)?;
+        let ctx = Context {
+            start,
+            ..a.ctx.clone()
+        };
+        list = a.reevaluate_first(&ctx)?;
+    }
+    Ok(list
+        .into_iter()
+        .map(|mut s| {
+            let (values, end) = summarize_values(&s, agg, interval, s.start, s.end);
+            s.set_tag("smartSummarize", text.clone());
+            s.set_tag("smartSummarizeFunction", func.clone());
+            let name = format!("smartSummarize({}, \"{text}\", \"{func}\")", s.name);
+            let mut out = copy_with(&s, name, values);
+            out.end = end;
+            out.step = interval;
+            out
+        })
+        .collect())
 }

@@ -1,0 +1,596 @@
+//! The "Calculate" group: moving windows (`movingAverage`, …, `exponentialMovingAverage`,
+//! `stdev`), percentiles, `aggregateLine` and the Holt-Winters forecasts. Functions that
+//! need points before the window start evaluate their first argument again over a longer
+//! window.
+
+#![allow(
+    clippy::unnecessary_wraps,
+    reason = "every function has the signature the dispatcher calls"
+)]
+
+use super::params::{p, ps, Default as D, Param, ParamType as T, Suggestion as S};
+use super::transform::{copy_with, interval_of};
+use super::util::{self, fmt_g, round6, Agg};
+use super::{Args, Def, Run, Value};
+use crate::query::eval::{Context, EvalError};
+use crate::query::series::Series;
+use crate::query::time::parse_time_offset;
+
+fn d(
+    name: &'static str,
+    signature: &'static str,
+    description: &'static str,
+    params: &'static [Param],
+    run: Run,
+) -> Def {
+    Def {
+        name,
+        group: "Calculate",
+        signature,
+        description,
+        params,
+        aggregator: false,
+        run,
+    }
+}
+
+const BOOTSTRAP: &[S] = &[S::Str("7d"), S::Str("30d")];
+const SEASONALITY: &[S] = &[S::Str("1d"), S::Str("7d")];
+const HOLT_BANDS: &[Param] = &[
+    p("seriesList", T::SeriesList).req(),
+    p("delta", T::Integer).def(D::Int(3)),
+    p("bootstrapInterval", T::Interval)
+        .def(D::Str("7d"))
+        .sugg(BOOTSTRAP),
+    p("seasonality", T::Interval)
+        .def(D::Str("1d"))
+        .sugg(SEASONALITY),
+];
+
+/// The Calculate group's definitions.
+pub fn defs() -> Vec<Def> {
+    vec![
+        d("holtWintersForecast", "(seriesList, bootstrapInterval='7d', seasonality='1d')", "The Holt-Winters prediction of each series, trained on bootstrapInterval of history before the window.", ps(vec![
+            p("seriesList", T::SeriesList).req(),
+            p("bootstrapInterval", T::Interval).def(D::Str("7d")).sugg(BOOTSTRAP),
+            p("seasonality", T::Interval).def(D::Str("1d")).sugg(SEASONALITY),
+        ]), holt_winters_forecast),
+        d("holtWintersConfidenceBands", "(seriesList, delta=3, bootstrapInterval='7d', seasonality='1d')", "The lower and upper Holt-Winters confidence bands (prediction ± delta deviations) of each series.", HOLT_BANDS, holt_winters_bands),
+        d("holtWintersConfidenceArea", "(seriesList, delta=3, bootstrapInterval='7d', seasonality='1d')", "The Holt-Winters confidence bands of one series, drawn as a filled area.", HOLT_BANDS, holt_winters_area),
+        d("holtWintersAberration", "(seriesList, delta=3, bootstrapInterval='7d', seasonality='1d')", "How far each point lies outside its Holt-Winters confidence band (0 inside).", HOLT_BANDS, holt_winters_aberration),
+
+        d("aggregateLine", "(seriesList, func='average', keepStep=False)", "A flat line at an aggregate (average, max, …) of each series.", ps(vec![
+            p("seriesList", T::SeriesList).req(),
+            p("func", T::AggFunc).def(D::Str("average")),
+            p("keepStep", T::Boolean).def(D::Bool(false)),
+        ]), aggregate_line),
+        d("exponentialMovingAverage", "(seriesList, windowSize)", "An exponential moving average, seeded with the mean of the first window (rounded to 6 decimals).", ps(vec![
+            p("seriesList", T::SeriesList).req(),
+            p("windowSize", T::IntOrInterval).req().sugg(INTERVAL_SUGGESTIONS),
+        ]), exponential_moving_average),
+        d("stdev", "(seriesList, points, windowTolerance=0.1)", "The standard deviation over a moving window of points (null when fewer than windowTolerance of them have values).", ps(vec![
+            p("seriesList", T::SeriesList).req(),
+            p("points", T::Integer).req(),
+            p("windowTolerance", T::Float).def(D::Float(0.1)),
+        ]), stdev),
+        d("movingAverage", "(seriesList, windowSize, xFilesFactor=None)", "The mean of the last windowSize points (a count, or an interval such as '5min') at each point; history before the window start is fetched.", MOVING, |a| moving(a, "average")),
+        d("movingSum", "(seriesList, windowSize, xFilesFactor=None)", "The sum over a moving window of points or time.", MOVING, |a| moving(a, "sum")),
+        d("movingMin", "(seriesList, windowSize, xFilesFactor=None)", "The minimum over a moving window of points or time.", MOVING, |a| moving(a, "min")),
+        d("movingMax", "(seriesList, windowSize, xFilesFactor=None)", "The maximum over a moving window of points or time.", MOVING, |a| moving(a, "max")),
+        d("movingMedian", "(seriesList, windowSize, xFilesFactor=None)", "The median over a moving window of points or time.", MOVING, |a| moving(a, "median")),
+        d("movingWindow", "(seriesList, windowSize, func='average', xFilesFactor=None)", "Any aggregation function over a moving window of points or time.", ps(vec![
+            p("seriesList", T::SeriesList).req(),
+            p("windowSize", T::IntOrInterval).req().sugg(INTERVAL_SUGGESTIONS),
+            p("func", T::AggFunc).def(D::Str("average")),
+            p("xFilesFactor", T::Float),
+        ]), |a| {
+            let func = a.str(2, "average").to_string();
+            let window = a.value(1).cloned().unwrap_or(Value::None);
+            let xff = a.opt_float(3);
+            moving_window(a, &window, &func, xff)
+        }),
+        d("nPercentile", "(seriesList, n)", "A flat line at the n-th percentile of each series' values.", ps(vec![
+            p("seriesList", T::SeriesList).req(),
+            p("n", T::Float).req(),
+        ]), n_percentile),
+    ]
+}
+
+const MOVING: &[Param] = &[
+    p("seriesList", T::SeriesList).req(),
+    p("windowSize", T::IntOrInterval)
+        .req()
+        .sugg(INTERVAL_SUGGESTIONS),
+    p("xFilesFactor", T::Float),
+];
+
+const INTERVAL_SUGGESTIONS: &[S] = &[
+    S::Int(5),
+    S::Int(7),
+    S::Int(10),
+    S::Str("1min"),
+    S::Str("5min"),
+    S::Str("10min"),
+    S::Str("30min"),
+    S::Str("1hour"),
+];
+
+fn moving(a: &mut Args<'_, '_>, func: &str) -> Result<Vec<Series>, EvalError> {
+    let window = a.value(1).cloned().unwrap_or(Value::None);
+    let xff = a.opt_float(2);
+    moving_window(a, &window, func, xff)
+}
+
+/// Python's `str.capitalize()` for ASCII names.
+fn capitalize(s: &str) -> String {
+    let lower = s.to_ascii_lowercase();
+    let mut c = lower.chars();
+    c.next()
+        .map(|f| f.to_ascii_uppercase().to_string() + c.as_str())
+        .unwrap_or_default()
+}
+
+fn moving_window(
+    a: &mut Args<'_, '_>,
+    window: &Value,
+    func: &str,
+    xff: Option<f64>,
+) -> Result<Vec<Series>, EvalError> {
+    let list = a.series(0);
+    if list.is_empty() {
+        return Ok(Vec::new());
+    }
+    let agg = Agg::parse(a.name, func)?;
+    let preview = match window {
+        Value::Str(s) => parse_time_offset(s)
+            .map_err(|e| a.err(format!("invalid windowSize {s:?}: {e}")))?
+            .abs(),
+        Value::Int(n) => list.iter().map(|s| s.step).max().unwrap_or(0) * n,
+        other => return Err(a.err(format!("invalid windowSize {}", other.py_repr()))),
+    };
+    let ctx = Context {
+        start: a.ctx.start - preview,
+        ..a.ctx.clone()
+    };
+    let fresh = a.reevaluate_first(&ctx)?;
+    let tag = format!("moving{}", capitalize(func));
+    let window_text = window.py_str();
+    Ok(fresh
+        .into_iter()
+        .map(|mut s| {
+            let (name, points) = match window {
+                Value::Str(w) => (
+                    format!("{tag}({},\"{w}\")", s.name),
+                    preview.checked_div(s.step).unwrap_or(0),
+                ),
+                _ => (
+                    format!("{tag}({},{window_text})", s.name),
+                    window_as_int(window),
+                ),
+            };
+            s.set_tag(&tag, window_text.clone());
+            let effective = xff.unwrap_or(s.x_files_factor);
+            let points = usize::try_from(points).unwrap_or(0);
+            let mut values = Vec::new();
+            let mut non_null = Vec::with_capacity(points);
+            for i in (points + 1)..=s.values.len() {
+                non_null.clear();
+                non_null.extend(s.values[i - points..i].iter().filter(|v| v.is_some()));
+                values.push(
+                    if !non_null.is_empty() && util::xff(non_null.len(), points as f64, effective) {
+                        agg.apply(&non_null)
+                    } else {
+                        None
+                    },
+                );
+            }
+            let mut out = copy_with(&s, name, values);
+            out.start = s.start + preview;
+            out
+        })
+        .collect())
+}
+
+fn window_as_int(v: &Value) -> i64 {
+    match v {
+        Value::Int(n) => *n,
+        _ => 0,
+    }
+}
+
+/// graphite's `_getPercentile(points, n, interpolate)`.
+pub fn percentile(points: &[Option<f64>], n: f64, interpolate: bool) -> Option<f64> {
+    let mut sorted: Vec<f64> = points.iter().filter_map(|v| *v).collect();
+    if sorted.is_empty() {
+        return None;
+    }
+    sorted.sort_by(f64::total_cmp);
+    let fractional = (n / 100.0) * (sorted.len() as f64 + 1.0);
+    let mut rank = fractional.trunc() as i64;
+    let frac = fractional - rank as f64;
+    if !interpolate {
+        rank += frac.ceil() as i64;
+    }
+    let len = sorted.len() as i64;
+    let mut value = if rank == 0 {
+        sorted[0]
+    } else if rank - 1 == len {
+        sorted[sorted.len() - 1]
+    } else {
+        let idx = rank - 1;
+        let idx = if idx < 0 { len + idx } else { idx };
+        *sorted.get(usize::try_from(idx).ok()?)?
+    };
+    if interpolate && rank != len {
+        if let Some(next) = usize::try_from(rank).ok().and_then(|r| sorted.get(r)) {
+            value += frac * (next - value);
+        }
+    }
+    Some(value)
+}
+
+fn n_percentile(a: &mut Args<'_, '_>) -> Result<Vec<Series>, EvalError> {
+    let n = a.float(1, 0.0);
+    if n == 0.0 {
+        return Err(a.err("the requested percent must be greater than 0"));
+    }
+    let text = a.value(1).map(Value::py_str).unwrap_or_default();
+    let list = a.series(0);
+    let mut out = Vec::new();
+    for mut s in list {
+        if s.values.iter().all(Option::is_none) {
+            continue;
+        }
+        let Some(p) = percentile(&s.values, n, false) else {
+            continue;
+        };
+        s.set_tag("nPercentile", text.clone());
+        let name = format!("nPercentile({}, {})", s.name, fmt_g(n));
+        let count =
+            usize::try_from(((s.end - s.start) as f64 / s.step as f64).trunc() as i64).unwrap_or(0);
+        out.push(copy_with(&s, name, vec![Some(p); count]));
+    }
+    Ok(out)
+}
+
+fn aggregate_line(a: &mut Args<'_, '_>) -> Result<Vec<Series>, EvalError> {
+    let func = a.str(1, "average").to_string();
+    let agg = Agg::parse(a.name, &func)?;
+    let keep = a.bool(2, false);
+    let list = a.series(0);
+    Ok(list
+        .into_iter()
+        .map(|s| {
+            let value = agg.apply(&s.values);
+            let text = value.map_or_else(|| "None".to_string(), fmt_g);
+            let name = format!("aggregateLine({}, {text})", s.name);
+            if keep {
+                let n = s.values.len();
+                copy_with(&s, name, vec![value; n])
+            } else {
+                let label = value.map_or_else(|| "None".to_string(), super::py_float);
+                let mut line = super::special::constant_line(a.ctx, 0.0, &label);
+                line.values = vec![value; 3];
+                line.path_expression.clone_from(&name);
+                line.name = name;
+                line
+            }
+        })
+        .collect())
+}
+
+fn exponential_moving_average(a: &mut Args<'_, '_>) -> Result<Vec<Series>, EvalError> {
+    let window = a.value(1).cloned().unwrap_or(Value::None);
+    let list = a.series(0);
+    if list.is_empty() {
+        return Ok(Vec::new());
+    }
+    let (preview, constant) = match &window {
+        Value::Str(s) => {
+            let p = parse_time_offset(s)
+                .map_err(|e| a.err(format!("invalid windowSize {s:?}: {e}")))?
+                .abs();
+            (p, 2.0 / (p as f64 + 1.0))
+        }
+        Value::Int(n) => (
+            list.iter().map(|s| s.step).max().unwrap_or(0) * n,
+            2.0 / (*n as f64 + 1.0),
+        ),
+        other => return Err(a.err(format!("invalid windowSize {}", other.py_repr()))),
+    };
+    let ctx = Context {
+        start: a.ctx.start - preview,
+        ..a.ctx.clone()
+    };
+    let fresh = a.reevaluate_first(&ctx)?;
+    let text = window.py_str();
+    Ok(fresh
+        .into_iter()
+        .map(|mut s| {
+            let (name, points) = match &window {
+                Value::Str(w) => (
+                    format!("exponentialMovingAverage({},\"{w}\")", s.name),
+                    preview.checked_div(s.step).unwrap_or(0),
+                ),
+                _ => (
+                    format!("exponentialMovingAverage({},{text})", s.name),
+                    window_as_int(&window),
+                ),
+            };
+            s.set_tag("exponentialMovingAverage", text.clone());
+            let points = usize::try_from(points).unwrap_or(0);
+            let head = &s.values[..points.min(s.values.len())];
+            let mut ema = util::safe_avg(head).unwrap_or(0.0);
+            let mut values = vec![Some(round6(ema))];
+            for v in s.values.iter().skip(points) {
+                values.push(v.map(|x| {
+                    ema = constant * x + (1.0 - constant) * ema;
+                    round6(ema)
+                }));
+            }
+            let mut out = copy_with(&s, name, values);
+            out.start = s.start + preview;
+            out
+        })
+        .collect())
+}
+
+fn stdev(a: &mut Args<'_, '_>) -> Result<Vec<Series>, EvalError> {
+    let points = a.int(1, 0);
+    let tolerance = a.float(2, 0.1);
+    let list = a.series(0);
+    Ok(list
+        .into_iter()
+        .map(|mut s| {
+            s.set_tag("stdev", points.to_string());
+            let name = format!("stdev({},{points})", s.name);
+            let mut valid = 0i64;
+            let mut sum = 0.0;
+            let mut squares = 0.0;
+            let mut values = Vec::with_capacity(s.values.len());
+            for (i, v) in s.values.iter().enumerate() {
+                let dropped = if (i as i64) < points {
+                    None
+                } else {
+                    usize::try_from(i as i64 - points)
+                        .ok()
+                        .and_then(|j| s.values[j])
+                };
+                if dropped.is_some() {
+                    valid -= 1;
+                }
+                if v.is_some() {
+                    valid += 1;
+                }
+                if let Some(d) = dropped {
+                    sum -= d;
+                    squares -= d * d;
+                }
+                if let Some(x) = v {
+                    sum += x;
+                    squares += x * x;
+                }
+                values.push(if valid > 0 && valid as f64 / points as f64 >= tolerance {
+                    let inner = valid as f64 * squares - sum * sum;
+                    (inner >= 0.0).then(|| inner.sqrt() / valid as f64)
+                } else {
+                    None
+                });
+            }
+            copy_with(&s, name, values)
+        })
+        .collect())
+}
+
+/// graphite's `holtWintersAnalysis`: `(predictions, deviations)`.
+fn holt_winters_analysis(
+    a: &Args<'_, '_>,
+    values: &[Option<f64>],
+    season_length: i64,
+) -> Result<(Vec<Option<f64>>, Vec<f64>), EvalError> {
+    const ALPHA: f64 = 0.1;
+    const GAMMA: f64 = 0.1;
+    const BETA: f64 = 0.0035;
+    let mut intercepts: Vec<Option<f64>> = Vec::with_capacity(values.len());
+    let mut slopes: Vec<f64> = Vec::with_capacity(values.len());
+    let mut seasonals: Vec<f64> = Vec::with_capacity(values.len());
+    let mut predictions: Vec<Option<f64>> = Vec::with_capacity(values.len());
+    let mut deviations: Vec<f64> = Vec::with_capacity(values.len());
+    let last = |list: &[f64], i: usize| -> Result<f64, EvalError> {
+        let j = i as i64 - season_length;
+        if j < 0 {
+            return Ok(0.0);
+        }
+        list.get(usize::try_from(j).unwrap_or(usize::MAX))
+            .copied()
+            .ok_or_else(|| a.err("the seasonality must be longer than two steps"))
+    };
+    let mut next_pred: Option<f64> = None;
+    for (i, v) in values.iter().enumerate() {
+        let Some(actual) = *v else {
+            intercepts.push(None);
+            slopes.push(0.0);
+            seasonals.push(0.0);
+            predictions.push(next_pred);
+            deviations.push(0.0);
+            next_pred = None;
+            continue;
+        };
+        let (last_intercept, last_slope, prediction) = if i == 0 {
+            (actual, 0.0, Some(actual))
+        } else {
+            (
+                intercepts.last().copied().flatten().unwrap_or(actual),
+                slopes.last().copied().unwrap_or(0.0),
+                next_pred,
+            )
+        };
+        let last_seasonal = last(&seasonals, i)?;
+        let next_last_seasonal = last(&seasonals, i + 1)?;
+        let last_dev = last(&deviations, i)?;
+        let intercept =
+            ALPHA * (actual - last_seasonal) + (1.0 - ALPHA) * (last_intercept + last_slope);
+        let slope = BETA * (intercept - last_intercept) + (1.0 - BETA) * last_slope;
+        let seasonal = GAMMA * (actual - intercept) + (1.0 - GAMMA) * last_seasonal;
+        next_pred = Some(intercept + slope + next_last_seasonal);
+        let deviation =
+            GAMMA * (actual - prediction.unwrap_or(0.0)).abs() + (1.0 - GAMMA) * last_dev;
+        intercepts.push(Some(intercept));
+        slopes.push(slope);
+        seasonals.push(seasonal);
+        predictions.push(prediction);
+        deviations.push(deviation);
+    }
+    Ok((predictions, deviations))
+}
+
+/// The bootstrap and season lengths in seconds, and the series over the longer window.
+fn holt_preview(
+    a: &Args<'_, '_>,
+    bootstrap_idx: usize,
+    season_idx: usize,
+) -> Result<(i64, i64, Vec<Series>), EvalError> {
+    let bootstrap = interval_of(a, a.str(bootstrap_idx, "7d"))?;
+    let season = interval_of(a, a.str(season_idx, "1d"))?;
+    let ctx = Context {
+        start: a.ctx.start - bootstrap,
+        ..a.ctx.clone()
+    };
+    Ok((bootstrap, season, a.reevaluate_first(&ctx)?))
+}
+
+/// One fresh series' forecast and deviations after the bootstrap window, with the tags
+/// graphite leaves on it.
+struct Holt {
+    series: Series,
+    start: i64,
+    predictions: Vec<Option<f64>>,
+    deviations: Vec<f64>,
+}
+
+fn holt_runs(
+    a: &Args<'_, '_>,
+    bootstrap_idx: usize,
+    season_idx: usize,
+) -> Result<Vec<Holt>, EvalError> {
+    let (bootstrap, season, fresh) = holt_preview(a, bootstrap_idx, season_idx)?;
+    let mut out = Vec::with_capacity(fresh.len());
+    for mut s in fresh {
+        let season_length = season.div_euclid(s.step);
+        let (p, d) = holt_winters_analysis(a, &s.values, season_length)?;
+        s.set_tag("holtWintersForecast", "1");
+        s.set_tag("holtWintersDeviation", "1");
+        let skip = usize::try_from(bootstrap.div_euclid(s.step)).unwrap_or(0);
+        out.push(Holt {
+            start: s.start + bootstrap,
+            predictions: p.into_iter().skip(skip).collect(),
+            deviations: d.into_iter().skip(skip).collect(),
+            series: s,
+        });
+    }
+    Ok(out)
+}
+
+fn holt_winters_forecast(a: &mut Args<'_, '_>) -> Result<Vec<Series>, EvalError> {
+    Ok(holt_runs(a, 1, 2)?
+        .into_iter()
+        .map(|h| {
+            let name = format!("holtWintersForecast({})", h.series.name);
+            let mut out = h.series;
+            out.path_expression.clone_from(&name);
+            out.name = name;
+            out.start = h.start;
+            out.values = h.predictions;
+            out
+        })
+        .collect())
+}
+
+fn bands(a: &Args<'_, '_>) -> Result<Vec<Series>, EvalError> {
+    let delta = a.int(1, 3) as f64;
+    let mut out = Vec::new();
+    for h in holt_runs(a, 2, 3)? {
+        let n = h.predictions.len();
+        let (mut upper, mut lower) = (Vec::with_capacity(n), Vec::with_capacity(n));
+        for i in 0..n {
+            if let (Some(f), Some(d)) = (h.predictions[i], h.deviations.get(i)) {
+                let scaled = delta * d;
+                upper.push(Some(f + scaled));
+                lower.push(Some(f - scaled));
+            } else {
+                upper.push(None);
+                lower.push(None);
+            }
+        }
+        let mut base = h.series;
+        base.set_tag("holtWintersConfidenceUpper", "1");
+        base.set_tag("holtWintersConfidenceLower", "1");
+        base.start = h.start;
+        for (kind, values) in [("Lower", lower), ("Upper", upper)] {
+            let mut s = base.clone();
+            s.name = format!("holtWintersConfidence{kind}({})", base.name);
+            s.values = values;
+            out.push(s);
+        }
+    }
+    Ok(out)
+}
+
+fn holt_winters_bands(a: &mut Args<'_, '_>) -> Result<Vec<Series>, EvalError> {
+    bands(a)
+}
+
+fn holt_winters_area(a: &mut Args<'_, '_>) -> Result<Vec<Series>, EvalError> {
+    let mut list = bands(a)?;
+    if list.len() != 2 {
+        return Err(a.err(format!(
+            "the confidence area needs exactly one series (got {})",
+            list.len()
+        )));
+    }
+    let name = format!("areaBetween({})", list[1].path_expression)
+        .replace("areaBetween", "holtWintersConfidenceArea");
+    for (i, s) in list.iter_mut().enumerate() {
+        s.set_tag("holtWintersConfidenceArea", "1");
+        s.name.clone_from(&name);
+        s.path_expression.clone_from(&name);
+        s.style.area_between = true;
+        s.style.stack = Some("__DEFAULT__".into());
+        s.style.invisible = i == 0;
+    }
+    Ok(list)
+}
+
+fn holt_winters_aberration(a: &mut Args<'_, '_>) -> Result<Vec<Series>, EvalError> {
+    let bands = bands(a)?;
+    let list = a.series(0);
+    let mut out = Vec::with_capacity(list.len());
+    for mut s in list {
+        let find = |kind: &str| {
+            let name = format!("holtWintersConfidence{kind}({})", s.name);
+            bands.iter().find(|b| b.name == name)
+        };
+        let (Some(lower), Some(upper)) = (find("Lower"), find("Upper")) else {
+            return Err(a.err(format!("no confidence band for {}", s.name)));
+        };
+        let values = s
+            .values
+            .iter()
+            .enumerate()
+            .map(|(i, v)| {
+                let Some(x) = *v else { return Some(0.0) };
+                let up = upper.values.get(i).copied().flatten();
+                let lo = lower.values.get(i).copied().flatten();
+                Some(match (up, lo) {
+                    (Some(u), _) if x > u => x - u,
+                    (_, Some(l)) if x < l => x - l,
+                    _ => 0.0,
+                })
+            })
+            .collect();
+        s.set_tag("holtWintersAberration", "1");
+        let name = format!("holtWintersAberration({})", s.name);
+        out.push(copy_with(&s, name, values));
+    }
+    Ok(out)
+}
