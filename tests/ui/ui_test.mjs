@@ -83,7 +83,7 @@ async function run() {
     const [w, h] = await waitImage('#graph-img', '#graph-error');
     check(w === 800 && h === 400, `graph is ${w}x${h}, expected 800x400 (width/height fields)`);
     const embed = await page.inputValue('#embed-url');
-    check(embed.startsWith(`${base}/render?`) && embed.includes(`target=${encodeURIComponent(metric)}`),
+    check(embed.startsWith(`${base}/render?`) && embed.includes(new URLSearchParams({ target: metric }).toString()),
       `embed URL ${embed} is not a render URL of ${metric}`);
     await shot('01-graph.png');
 
@@ -99,8 +99,16 @@ async function run() {
     console.log(`bad target message: ${message}`);
     await shot('02-bad-target.png');
     await page.click('.target-row:nth-child(2) button');
-    await page.click('#draw');
-    await waitImage('#graph-img', '#graph-error');
+
+    step('apply a function from the list to the target');
+    await page.selectOption('#function', 'sumSeries');
+    await page.click('#apply-function');
+    const wrapped = `sumSeries(${metric})`;
+    check(await page.inputValue('.target-row input') === wrapped, `the target is not ${wrapped}`);
+    await page.waitForFunction((t) => {
+      const img = document.querySelector('#graph-img');
+      return img.src.includes(new URLSearchParams({ target: t }).toString()) && img.complete && img.naturalWidth > 0;
+    }, wrapped, { timeout: STEP_TIMEOUT });
 
     step('add the graph to a dashboard and save it');
     await page.click('#add-to-dashboard');
@@ -120,8 +128,15 @@ async function run() {
     check(await page.inputValue('#dashboard-name') === BOARD, 'the opened dashboard has another name');
     check(await page.inputValue('#refresh') === '30', 'the auto-refresh interval was not saved');
     const src = await page.getAttribute('#dashboard-grid .card img', 'src');
-    check(src.includes(`target=${encodeURIComponent(metric)}`), `the dashboard graph draws ${src}`);
+    check(src.includes(new URLSearchParams({ target: wrapped }).toString()), `the dashboard graph draws ${src}`);
     await shot('04-dashboard-reopened.png');
+
+    step('auto-refresh fetches the graph again');
+    await page.selectOption('#refresh', '10');
+    await page.waitForFunction(() => {
+      const img = document.querySelector('#dashboard-grid .card img');
+      return img.src.includes('_uniq=') && img.complete && img.naturalWidth > 0;
+    }, null, { timeout: STEP_TIMEOUT });
 
     step('delete the dashboard');
     await page.click(`#dashboard-list li[data-name="${BOARD}"] .delete`);
