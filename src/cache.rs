@@ -12,8 +12,9 @@
 //!   is refused with [`Full`] and counted by the caller; points already held are never
 //!   evicted. Accounting is approximate but conservative: each point costs
 //!   [`POINT_BYTES`], each series [`SERIES_BYTES`] plus its name.
-//! - [`Cache::take_batch`] removes up to `n` series, largest backlog first, each with its
-//!   points sorted by timestamp, for one round of writes.
+//! - [`Cache::take_batch`] removes up to `n` series, largest backlog first (ranked once
+//!   per pass over the pending series, as carbon's `max` strategy), each with its points
+//!   sorted by timestamp, for one round of writes.
 //! - [`Cache::put_back`] returns a series whose write failed (disk full, permission, …):
 //!   its points are merged back, points received meanwhile win, and the budget may be
 //!   exceeded by the returned points rather than losing them.
@@ -49,6 +50,8 @@ pub struct Batch {
 #[derive(Debug)]
 pub struct Cache {
     series: HashMap<Box<[u8]>, Pending>,
+    /// The order series are taken in (see [`Cache::take_batch`]); the next one is last.
+    queue: Vec<Box<[u8]>>,
     budget: usize,
     used: usize,
     points: usize,
@@ -59,6 +62,7 @@ impl Cache {
     pub fn new(budget_bytes: usize) -> Self {
         Self {
             series: HashMap::new(),
+            queue: Vec::new(),
             budget: budget_bytes,
             used: 0,
             points: 0,
@@ -90,34 +94,43 @@ impl Cache {
         Ok(())
     }
 
-    /// Remove up to `n` series, those with the most pending points first.
+    /// Remove up to `n` series, those with the most pending points first. As carbon's
+    /// `max` strategy does, the order is a snapshot taken when the previous one is used
+    /// up: every series pending at the snapshot is written once, largest first, before
+    /// series that arrived later or grew meanwhile are ranked again. Sorting once per
+    /// pass instead of once per round keeps a round cheap with millions of series.
     pub fn take_batch(&mut self, n: usize) -> Vec<Batch> {
-        if n == 0 || self.series.is_empty() {
-            return Vec::new();
+        let mut out = Vec::new();
+        while out.len() < n {
+            if self.queue.is_empty() {
+                if self.series.is_empty() {
+                    break;
+                }
+                self.rank();
+            }
+            let Some(name) = self.queue.pop() else {
+                break;
+            };
+            if let Some((name, pending)) = self.series.remove_entry(&name) {
+                self.release(&name, pending.points.len());
+                out.push(Batch {
+                    points: sorted_last_wins(pending.points),
+                    name,
+                });
+            }
         }
+        out
+    }
+
+    /// Snapshot the series by backlog: the largest (ties: the smallest name) is popped first.
+    fn rank(&mut self) {
         let mut sizes: Vec<(usize, &[u8])> = self
             .series
             .iter()
             .map(|(k, p)| (p.points.len(), &**k))
             .collect();
-        let n = n.min(sizes.len());
-        if n < sizes.len() {
-            sizes.select_nth_unstable_by(n - 1, |a, b| b.0.cmp(&a.0));
-            sizes.truncate(n);
-        }
-        sizes.sort_unstable_by(|a, b| b.0.cmp(&a.0).then_with(|| a.1.cmp(b.1)));
-        let names: Vec<Box<[u8]>> = sizes.into_iter().map(|(_, k)| k.into()).collect();
-        names
-            .into_iter()
-            .filter_map(|name| {
-                let (name, pending) = self.series.remove_entry(&name)?;
-                self.release(&name, pending.points.len());
-                Some(Batch {
-                    points: sorted_last_wins(pending.points),
-                    name,
-                })
-            })
-            .collect()
+        sizes.sort_unstable_by(|a, b| a.0.cmp(&b.0).then_with(|| b.1.cmp(a.1)));
+        self.queue = sizes.into_iter().map(|(_, k)| k.into()).collect();
     }
 
     /// Return a series whose write failed. Points that arrived since it was taken win

@@ -104,6 +104,11 @@ pub struct StorageConfig {
     pub cache_bytes: usize,
     /// Series written per round of the writer (largest backlog first).
     pub write_batch: usize,
+    /// Whisper files each shard keeps open between writes (0 = a quarter of the open-file
+    /// limit shared by the shards, at most 8192).
+    pub open_files: usize,
+    /// Bytes of file pages (headers, base points) each shard keeps for its open files.
+    pub page_cache_bytes: usize,
     /// How a new file reserves its data region: `fallocate` (carbon's default on Linux),
     /// `zeros` (whisper's default: write them) or `sparse` (a hole).
     pub preallocate: Preallocation,

@@ -218,6 +218,10 @@ pub async fn run(p: ShardParams) {
         let intake = glommio::spawn_local(crate::store::intake(store.clone(), p.point_inbox));
         let writer = Writer::new(p.config.data_dir.join("whisper"), rules)
             .with_create_limit(st.max_creates_per_minute)
+            .with_open_files(
+                crate::writer::open_files_limit(st.open_files, p.peers.len()),
+                st.page_cache_bytes,
+            )
             .with_preallocate(match st.preallocate {
                 crate::config::Preallocation::Fallocate => Preallocate::Fallocate,
                 crate::config::Preallocation::Zeros => Preallocate::Zeros,

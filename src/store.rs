@@ -328,8 +328,9 @@ pub async fn writer_loop(store: Rc<Store>, mut writer: Writer, mut opts: WriterO
         }
         let now = crate::clock::now().as_secs() as i64;
         let (mut failed, mut written) = (false, false);
-        for b in taken {
-            match writer.write(&b, now).await {
+        let results = writer.write_many(&taken, now).await;
+        for (b, result) in taken.into_iter().zip(results) {
+            match result {
                 Ok(_) => written = true,
                 Err(WriteError::CreateDeferred) => store.cache.borrow_mut().put_back(b),
                 Err(e) => {

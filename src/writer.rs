@@ -4,21 +4,43 @@
 //! The write itself is whisper 1.1.10's `update_many`, run by the pure functions of
 //! [`crate::storage::whisper`] over an in-memory [`PagedImage`] of the file: the pages the
 //! algorithm reads are fetched with io_uring reads, then the algorithm runs again; a run
-//! that read only fetched pages is final, and its writes (in order) go to the file with
-//! io_uring writes. Each round fetches every page the previous round missed, so a write
-//! of many points costs a few rounds (about one per archive), not one per read. The file's bytes
-//! end up exactly as whisper's own `update_many` leaves them (tested against it).
+//! that read only known bytes is final. The file's bytes end up exactly as whisper's own
+//! `update_many` leaves them (tested against it).
+//!
+//! How the io_uring round trips are kept few:
+//! - [`Writer::write_many`] writes many series at once. Each step (open, fetch the missing
+//!   pages, write) is issued for every series of the round together and awaited once, so
+//!   a round of 256 series costs a handful of io_uring submissions, not thousands.
+//! - Files stay open in a least-recently-used set (`storage.open_files`), each with its
+//!   header and the pages read from it (within `storage.page_cache_bytes` per shard). The
+//!   cached pages are updated with every write the writer makes, so they always equal the
+//!   file as long as nobody else writes it. Every `revalidate` interval (10 s) a file in
+//!   use is looked up again by path: a file replaced (another inode) is reopened, and the
+//!   header and pages are read again, so edits by other tools are seen within that time.
+//! - Bytes the update itself wrote are known: a later read of them (propagation reads the
+//!   points it just wrote) needs no fetch.
+//! - The writes of one update are merged (later writes win where they overlap) into one
+//!   write per contiguous run of bytes, issued together.
 //!
 //! New files are created off the shard (glommio's blocking pool) and atomically: the
 //! whole image is written to a temporary file in the same directory, then renamed, so a
-//! crash or a full disk never leaves a truncated `.wsp`. Headers are cached per series.
+//! crash or a full disk never leaves a truncated `.wsp`.
 //!
-//! Errors are returned to the caller, which puts the points back into the cache; see
-//! [`WriteError::cause`] for the classes counted and logged.
+//! Errors are returned per series; the caller puts the points back into the cache; see
+//! [`WriteError::cause`] for the classes counted and logged. A file that failed is closed
+//! and forgotten (its header and pages are read again next time).
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::BTreeSet;
+use std::collections::BTreeMap;
+use std::future::Future;
 use std::io;
 use std::path::{Path, PathBuf};
+use std::pin::Pin;
+use std::task::Poll;
+use std::time::{Duration, Instant};
+
+use glommio::io::BufferedFile;
+use hashbrown::{HashMap, HashSet};
 
 use crate::cache::Batch;
 use crate::storage::layout::{relative_path, LayoutError};
@@ -27,12 +49,6 @@ use crate::storage::whisper::{
     file, file::Preallocate, read_header, update_many_with_header, Header, ReadAt, WhisperError,
     WriteAt,
 };
-
-/// Page size of the in-memory image.
-const PAGE: u64 = 4096;
-/// A whisper update never needs more rounds than this (each round resolves at least one
-/// dependent read; whisper reads at most base + neighbours per archive).
-const MAX_ROUNDS: usize = 32;
 
 /// Why a series could not be written.
 #[derive(Debug, thiserror::Error)]
@@ -94,12 +110,12 @@ pub struct WriterStats {
 struct CreateLimit {
     per_minute: f64,
     tokens: f64,
-    last: std::time::Instant,
+    last: Instant,
 }
 
 impl CreateLimit {
     fn take(&mut self) -> bool {
-        let now = std::time::Instant::now();
+        let now = Instant::now();
         let refill = now.duration_since(self.last).as_secs_f64() / 60.0 * self.per_minute;
         self.tokens = (self.tokens + refill).min(self.per_minute);
         self.last = now;
@@ -112,14 +128,140 @@ impl CreateLimit {
     }
 }
 
+/// Page size of the in-memory image and of the cached pages.
+const PAGE: u64 = 4096;
+/// A whisper update never needs more rounds than this (each round resolves at least one
+/// dependent read; whisper reads at most base + neighbours per archive).
+const MAX_ROUNDS: usize = 32;
+/// How often a file kept open is looked up again by path (see the module documentation).
+pub const REVALIDATE: Duration = Duration::from_secs(10);
+/// Default of `storage.page_cache_bytes`.
+pub const DEFAULT_PAGE_CACHE_BYTES: usize = 64 << 20;
+
+/// A file kept open, with what is known of its contents.
+struct OpenFile {
+    file: BufferedFile,
+    /// (device, inode) at open, to notice a file replaced under the same path.
+    id: (u64, u64),
+    len: u64,
+    header: Option<Header>,
+    /// Pages read from the file, updated with every write made to it since.
+    pages: HashMap<u64, Vec<u8>>,
+    /// When the path was last looked up.
+    checked: Instant,
+    /// Position in the recency order.
+    tick: u64,
+}
+
+impl OpenFile {
+    fn page_bytes(&self) -> usize {
+        self.pages.values().map(Vec::len).sum()
+    }
+}
+
+/// The files kept open, least recently used first out.
+#[derive(Default)]
+struct OpenFiles {
+    map: HashMap<Box<[u8]>, OpenFile>,
+    order: BTreeMap<u64, Box<[u8]>>,
+    tick: u64,
+    page_bytes: usize,
+}
+
+impl OpenFiles {
+    fn touch(&mut self, name: &[u8]) {
+        if let Some(f) = self.map.get_mut(name) {
+            self.order.remove(&f.tick);
+            self.tick += 1;
+            f.tick = self.tick;
+            self.order.insert(self.tick, name.into());
+        }
+    }
+
+    fn insert(&mut self, name: &[u8], f: OpenFile) -> Option<BufferedFile> {
+        let old = self.remove(name);
+        self.map.insert(name.into(), f);
+        self.touch(name);
+        old
+    }
+
+    fn remove(&mut self, name: &[u8]) -> Option<BufferedFile> {
+        let f = self.map.remove(name)?;
+        self.order.remove(&f.tick);
+        self.page_bytes -= f.page_bytes();
+        Some(f.file)
+    }
+
+    /// Forget what is known of a file's contents (it is read again when needed).
+    fn forget_contents(&mut self, name: &[u8]) {
+        if let Some(f) = self.map.get_mut(name) {
+            self.page_bytes -= f.page_bytes();
+            f.pages.clear();
+            f.header = None;
+        }
+    }
+
+    fn add_page(&mut self, name: &[u8], page: u64, bytes: Vec<u8>) {
+        if let Some(f) = self.map.get_mut(name) {
+            self.page_bytes += bytes.len();
+            if let Some(old) = f.pages.insert(page, bytes) {
+                self.page_bytes -= old.len();
+            }
+        }
+    }
+
+    /// Close the least recently used files until at most `max_open` are open and their
+    /// pages fit in `page_budget`.
+    fn evict(&mut self, max_open: usize, page_budget: usize) -> Vec<BufferedFile> {
+        let mut out = Vec::new();
+        while self.map.len() > max_open || self.page_bytes > page_budget {
+            let Some((_, name)) = self.order.pop_first() else {
+                break;
+            };
+            if let Some(f) = self.map.remove(&name) {
+                self.page_bytes -= f.page_bytes();
+                out.push(f.file);
+            }
+        }
+        out
+    }
+}
+
 /// Writes batches of one shard's series.
 pub struct Writer {
     whisper_dir: PathBuf,
     rules: StorageRules,
-    headers: HashMap<Box<[u8]>, Header>,
     create_limit: Option<CreateLimit>,
     preallocate: Preallocate,
+    open: OpenFiles,
+    max_open: usize,
+    page_budget: usize,
+    revalidate: Duration,
     pub stats: WriterStats,
+}
+
+/// One series of a round and how far it got.
+struct Job<'a> {
+    batch: &'a Batch,
+    path: PathBuf,
+    result: Option<Result<usize, WriteError>>,
+    /// The merged writes of its update, once planned.
+    writes: Vec<(u64, Vec<u8>)>,
+}
+
+impl Job<'_> {
+    fn pending(&self) -> bool {
+        self.result.is_none()
+    }
+
+    fn fail(&mut self, e: WriteError) {
+        self.result = Some(Err(e));
+    }
+
+    fn io_error(&mut self, source: io::Error) {
+        let path = self.path.clone();
+        self.fail(WriteError::Io { path, source });
+    }
 }
 
 impl Writer {
@@ -129,9 +271,12 @@ impl Writer {
         Self {
             whisper_dir,
             rules,
-            headers: HashMap::new(),
             create_limit: None,
             preallocate: Preallocate::Fallocate,
+            open: OpenFiles::default(),
+            max_open: 256,
+            page_budget: DEFAULT_PAGE_CACHE_BYTES,
+            revalidate: REVALIDATE,
             stats: WriterStats::default(),
         }
     }
@@ -143,7 +288,7 @@ impl Writer {
         self.create_limit = (per_minute > 0).then(|| CreateLimit {
             per_minute: f64::from(per_minute),
             tokens: f64::from(per_minute),
-            last: std::time::Instant::now(),
+            last: Instant::now(),
         });
         self
     }
@@ -153,6 +298,22 @@ impl Writer {
     #[must_use]
     pub fn with_preallocate(mut self, p: Preallocate) -> Self {
         self.preallocate = p;
+        self
+    }
+
+    /// Keep at most `max_open` files open between rounds (at least 1), holding at most
+    /// `page_budget` bytes of their pages.
+    #[must_use]
+    pub fn with_open_files(mut self, max_open: usize, page_budget: usize) -> Self {
+        self.max_open = max_open.max(1);
+        self.page_budget = page_budget;
+        self
+    }
+
+    /// Look a file kept open up again by path after `every` (default [`REVALIDATE`]).
+    #[must_use]
+    pub fn with_revalidate(mut self, every: Duration) -> Self {
+        self.revalidate = every;
         self
     }
 
@@ -166,161 +327,474 @@ impl Writer {
         self.rules = rules;
     }
 
+    /// Files open now.
+    pub fn open_files(&self) -> usize {
+        self.open.map.len()
+    }
+
+    /// Bytes of pages held for the open files.
+    pub fn cached_page_bytes(&self) -> usize {
+        self.open.page_bytes
+    }
+
     /// Write one series' points (sorted, one per timestamp) as whisper's `update_many`
     /// would with this `now`. Returns the points written.
     pub async fn write(&mut self, batch: &Batch, now: i64) -> Result<usize, WriteError> {
-        let started = std::time::Instant::now();
-        let result = self.write_inner(batch, now).await;
-        if let Ok(n) = &result {
-            self.stats.committed_points += *n as u64;
-            self.stats.update_operations += 1;
-            self.stats.update_micros += started.elapsed().as_micros() as u64;
-        } else if !matches!(result, Err(WriteError::CreateDeferred)) {
-            self.stats.errors += 1;
-            // The file may have changed or vanished: read its header again next time.
-            self.headers.remove(&batch.name);
-        }
-        result
+        let mut r = self.write_many(std::slice::from_ref(batch), now).await;
+        r.pop()
+            .unwrap_or_else(|| Err(WriteError::Io {
+                path: PathBuf::new(),
+                source: io::Error::other("no result for the series"),
+            }))
     }
 
-    async fn write_inner(&mut self, batch: &Batch, now: i64) -> Result<usize, WriteError> {
-        let name = std::str::from_utf8(&batch.name).map_err(|_| WriteError::Name)?;
-        let path = self.whisper_dir.join(relative_path(name)?);
-        let io_err = |source: io::Error| WriteError::Io {
-            path: path.clone(),
-            source,
-        };
-        let file = match open_rw(&path).await {
-            Ok(f) => f,
-            Err(e) if e.kind() == io::ErrorKind::NotFound => {
-                if let Some(limit) = &mut self.create_limit {
-                    if !limit.take() {
-                        return Err(WriteError::CreateDeferred);
-                    }
-                }
-                let new = self.rules.for_metric(name);
-                let target = path.clone();
-                let prealloc = self.preallocate;
-                glommio::executor()
-                    .spawn_blocking(move || create_atomically(&target, &new, prealloc))
-                    .await
-                    .map_err(|source| WriteError::Whisper {
-                        path: path.clone(),
-                        source,
-                    })?;
-                self.stats.creates += 1;
-                open_rw(&path).await.map_err(io_err)?
-            }
-            Err(e) => return Err(io_err(e)),
-        };
-        let result = self
-            .update_file(&file, &path, &batch.name, &batch.points, now)
-            .await;
-        let _ = file.close().await;
-        result
-    }
-
-    async fn update_file(
+    /// Write many series (see [`write`](Self::write)) with their I/O issued together;
+    /// one result per batch, in order. A name given twice is written in two steps.
+    pub async fn write_many(
         &mut self,
-        file: &glommio::io::BufferedFile,
-        path: &Path,
-        name: &[u8],
-        points: &[(i64, f64)],
+        batches: &[Batch],
         now: i64,
-    ) -> Result<usize, WriteError> {
-        let io_err = |source: io::Error| WriteError::Io {
-            path: path.to_owned(),
-            source,
-        };
-        let len = file.file_size().await.map_err(|e| io_err(e.into()))?;
-        let mut pages: HashMap<u64, Vec<u8>> = HashMap::new();
-        let header = if let Some(h) = self.headers.get(name) {
-            h.clone()
-        } else {
-            let h = run_paged(file, len, &mut pages, |img| read_header(img))
-                .await
-                .map_err(|e| e.into_write_error(path))?
-                .0;
-            self.headers.insert(name.into(), h.clone());
-            h
-        };
-        let ((), writes) = run_paged(file, len, &mut pages, |img| {
-            update_many_with_header(img, &header, points, now)
-        })
-        .await
-        .map_err(|e| e.into_write_error(path))?;
-        for (offset, bytes) in writes {
-            let n = bytes.len();
-            let written = file
-                .write_at(bytes, offset)
-                .await
-                .map_err(|e| io_err(e.into()))?;
-            if written != n {
-                return Err(io_err(io::Error::new(
-                    io::ErrorKind::WriteZero,
-                    "short write to the whisper file",
-                )));
+    ) -> Vec<Result<usize, WriteError>> {
+        // Split into groups of distinct names (in practice there is one group).
+        let mut groups: Vec<(HashSet<&[u8]>, Vec<usize>)> = Vec::new();
+        for (i, b) in batches.iter().enumerate() {
+            match groups.iter_mut().find(|g| !g.0.contains(&*b.name)) {
+                Some(g) => {
+                    g.0.insert(&b.name);
+                    g.1.push(i);
+                }
+                None => groups.push((HashSet::from_iter([&*b.name]), vec![i])),
             }
         }
-        Ok(points.len())
+        let mut out: Vec<Option<Result<usize, WriteError>>> =
+            batches.iter().map(|_| None).collect();
+        for (_, idx) in groups {
+            let group: Vec<&Batch> = idx.iter().map(|&i| &batches[i]).collect();
+            for (i, r) in idx.into_iter().zip(self.round(&group, now).await) {
+                out[i] = Some(r);
+            }
+        }
+        out.into_iter().flatten().collect()
     }
-}
 
-/// An error of a paged run: from the algorithm or from fetching pages.
-enum PagedError {
-    Whisper(WhisperError),
-    Io(io::Error),
-    Rounds,
-}
-
-impl PagedError {
-    fn into_write_error(self, path: &Path) -> WriteError {
-        let path = path.to_owned();
-        match self {
-            PagedError::Whisper(source) => WriteError::Whisper { path, source },
-            PagedError::Io(source) => WriteError::Io { path, source },
-            PagedError::Rounds => WriteError::Io {
-                path,
-                source: io::Error::other("whisper update did not settle on its reads"),
+    fn job<'a>(&self, batch: &'a Batch) -> Job<'a> {
+        let mut job = Job {
+            batch,
+            path: PathBuf::new(),
+            result: None,
+            writes: Vec::new(),
+        };
+        match std::str::from_utf8(&batch.name) {
+            Err(_) => job.fail(WriteError::Name),
+            Ok(name) => match relative_path(name) {
+                Ok(rel) => job.path = self.whisper_dir.join(rel),
+                Err(e) => job.fail(e.into()),
             },
         }
+        job
+    }
+
+    /// One round over series with distinct names.
+    async fn round(&mut self, batches: &[&Batch], now: i64) -> Vec<Result<usize, WriteError>> {
+        let started = Instant::now();
+        let mut jobs: Vec<Job<'_>> = batches.iter().map(|b| self.job(b)).collect();
+        let mut closing = self.revalidate_open(&jobs);
+        self.open_missing(&mut jobs).await;
+        self.plan(&mut jobs, now).await;
+        self.write_planned(&mut jobs).await;
+
+        let mut results = Vec::with_capacity(jobs.len());
+        let mut ok = 0u64;
+        for job in jobs {
+            let name = &job.batch.name;
+            match job.result {
+                Some(Ok(n)) => {
+                    ok += 1;
+                    self.stats.committed_points += n as u64;
+                    results.push(Ok(n));
+                }
+                Some(Err(e)) => {
+                    if !matches!(e, WriteError::CreateDeferred) {
+                        self.stats.errors += 1;
+                        // The file may have changed or vanished: open and read it again.
+                        closing.extend(self.open.remove(name));
+                    }
+                    results.push(Err(e));
+                }
+                None => results.push(Err(WriteError::Io {
+                    path: job.path,
+                    source: io::Error::other("whisper update did not finish"),
+                })),
+            }
+        }
+        self.stats.update_operations += ok;
+        if ok > 0 {
+            self.stats.update_micros += started.elapsed().as_micros() as u64;
+        }
+        closing.extend(self.open.evict(self.max_open, self.page_budget));
+        join_all(closing.into_iter().map(BufferedFile::close)).await;
+        results
+    }
+
+    /// Files of this round kept open past the revalidation interval: reopen a replaced
+    /// file, read the others' header and pages again. Returns the files to close.
+    fn revalidate_open(&mut self, jobs: &[Job<'_>]) -> Vec<BufferedFile> {
+        let now = Instant::now();
+        let mut closing = Vec::new();
+        for job in jobs.iter().filter(|j| j.pending()) {
+            let name = &job.batch.name;
+            let Some(f) = self.open.map.get_mut(name) else {
+                continue;
+            };
+            if now.duration_since(f.checked) < self.revalidate {
+                continue;
+            }
+            match file_id(&job.path) {
+                Ok((id, len)) if id == f.id && len == f.len => {
+                    f.checked = now;
+                    self.open.forget_contents(name);
+                }
+                _ => closing.extend(self.open.remove(name)),
+            }
+        }
+        closing
+    }
+
+    /// Open (creating when needed) the files of the round that are not open yet.
+    async fn open_missing(&mut self, jobs: &mut [Job<'_>]) {
+        let need: Vec<usize> = (0..jobs.len())
+            .filter(|&i| jobs[i].pending() && !self.open.map.contains_key(&jobs[i].batch.name))
+            .collect();
+        for &i in &need {
+            self.open.touch(&jobs[i].batch.name);
+        }
+        let opened = join_all(need.iter().map(|&i| open_rw(&jobs[i].path))).await;
+        let mut create = Vec::new();
+        for (&i, r) in need.iter().zip(opened) {
+            match r {
+                Ok(f) => self.keep(&mut jobs[i], f),
+                Err(e) if e.kind() == io::ErrorKind::NotFound => create.push(i),
+                Err(e) => jobs[i].io_error(e),
+            }
+        }
+        if create.is_empty() {
+            return;
+        }
+        let mut allowed = Vec::new();
+        for i in create {
+            if let Some(limit) = &mut self.create_limit {
+                if !limit.take() {
+                    jobs[i].fail(WriteError::CreateDeferred);
+                    continue;
+                }
+            }
+            allowed.push(i);
+        }
+        let creating = allowed.iter().map(|&i| {
+            let name = String::from_utf8_lossy(&jobs[i].batch.name).into_owned();
+            let new = self.rules.for_metric(&name);
+            let target = jobs[i].path.clone();
+            let prealloc = self.preallocate;
+            glommio::executor()
+                .spawn_blocking(move || create_atomically(&target, &new, prealloc))
+        });
+        let created = join_all(creating).await;
+        let mut reopen = Vec::new();
+        for (&i, r) in allowed.iter().zip(created) {
+            match r {
+                Ok(()) => {
+                    self.stats.creates += 1;
+                    reopen.push(i);
+                }
+                Err(source) => {
+                    let path = jobs[i].path.clone();
+                    jobs[i].fail(WriteError::Whisper { path, source });
+                }
+            }
+        }
+        let opened = join_all(reopen.iter().map(|&i| open_rw(&jobs[i].path))).await;
+        for (&i, r) in reopen.iter().zip(opened) {
+            match r {
+                Ok(f) => self.keep(&mut jobs[i], f),
+                Err(e) => jobs[i].io_error(e),
+            }
+        }
+    }
+
+    /// Add a just opened file to the open set.
+    fn keep(&mut self, job: &mut Job<'_>, file: BufferedFile) {
+        match file_id(&job.path) {
+            Ok((id, len)) => {
+                let f = OpenFile {
+                    file,
+                    id,
+                    len,
+                    header: None,
+                    pages: HashMap::new(),
+                    checked: Instant::now(),
+                    tick: 0,
+                };
+                if let Some(old) = self.open.insert(&job.batch.name, f) {
+                    drop(old);
+                }
+            }
+            Err(e) => {
+                drop(file);
+                job.io_error(e);
+            }
+        }
+    }
+
+    /// Run each pending update over its paged image, fetching the pages it misses (for
+    /// all series at once) until every update read only known bytes.
+    async fn plan(&mut self, jobs: &mut [Job<'_>], now: i64) {
+        for _ in 0..MAX_ROUNDS {
+            let mut misses: Vec<(usize, u64)> = Vec::new();
+            for (i, job) in jobs.iter_mut().enumerate().filter(|(_, j)| j.pending()) {
+                if !job.writes.is_empty() {
+                    continue;
+                }
+                let Some(f) = self.open.map.get_mut(&job.batch.name) else {
+                    job.io_error(io::Error::other("whisper file not open"));
+                    continue;
+                };
+                let mut img = PagedImage::new(&f.pages, f.len);
+                let header = match &f.header {
+                    Some(h) => Ok(h.clone()),
+                    None => read_header(&mut img),
+                };
+                let out = header.and_then(|h| {
+                    update_many_with_header(&mut img, &h, &job.batch.points, now).map(|()| h)
+                });
+                if img.missing.is_empty() {
+                    let writes = std::mem::take(&mut img.writes);
+                    match out {
+                        Ok(h) => {
+                            f.header.get_or_insert(h);
+                            job.writes = coalesce(&writes);
+                            if job.writes.is_empty() {
+                                job.result = Some(Ok(job.batch.points.len()));
+                            }
+                        }
+                        Err(source) => {
+                            let path = job.path.clone();
+                            job.fail(WriteError::Whisper { path, source });
+                        }
+                    }
+                } else {
+                    misses.extend(img.missing.iter().map(|&p| (i, p)));
+                }
+            }
+            if misses.is_empty() {
+                return;
+            }
+            let reads = misses.iter().map(|&(i, p)| {
+                let f = &self.open.map[&jobs[i].batch.name];
+                let size = PAGE.min(f.len - p * PAGE) as usize;
+                f.file.read_at(p * PAGE, size)
+            });
+            let pages = join_all(reads).await;
+            for (&(i, p), r) in misses.iter().zip(pages) {
+                match r {
+                    Ok(bytes) => self.open.add_page(&jobs[i].batch.name, p, bytes.to_vec()),
+                    Err(e) => {
+                        if jobs[i].pending() {
+                            jobs[i].io_error(e.into());
+                        }
+                    }
+                }
+            }
+        }
+        for job in jobs.iter_mut().filter(|j| j.pending() && j.writes.is_empty()) {
+            job.io_error(io::Error::other("whisper update did not settle on its reads"));
+        }
+    }
+
+    /// Issue the planned writes of every series together; the cached pages take the
+    /// written bytes.
+    async fn write_planned(&mut self, jobs: &mut [Job<'_>]) {
+        let mut ops = Vec::new();
+        for (i, job) in jobs.iter_mut().enumerate() {
+            if !job.pending() || job.writes.is_empty() {
+                continue;
+            }
+            if let Some(f) = self.open.map.get_mut(&job.batch.name) {
+                for (offset, bytes) in &job.writes {
+                    patch_pages(&mut f.pages, *offset, bytes);
+                }
+            }
+            for (offset, bytes) in std::mem::take(&mut job.writes) {
+                ops.push((i, offset, bytes));
+            }
+        }
+        let writes = ops.into_iter().map(|(i, offset, bytes)| {
+            let n = bytes.len();
+            let file = self.open.map.get(&jobs[i].batch.name).map(|f| &f.file);
+            async move {
+                let written = match file {
+                    Some(f) => f.write_at(bytes, offset).await.map_err(io::Error::from),
+                    None => Err(io::Error::other("whisper file not open")),
+                };
+                let r = match written {
+                    Ok(w) if w == n => Ok(()),
+                    Ok(_) => Err(io::Error::new(
+                        io::ErrorKind::WriteZero,
+                        "short write to the whisper file",
+                    )),
+                    Err(e) => Err(e),
+                };
+                (i, r)
+            }
+        });
+        let done = join_all(writes).await;
+        for (i, r) in done {
+            if let Err(e) = r {
+                if jobs[i].pending() {
+                    jobs[i].io_error(e);
+                }
+            }
+        }
+        for job in jobs.iter_mut().filter(|j| j.pending()) {
+            job.result = Some(Ok(job.batch.points.len()));
+        }
     }
 }
 
-/// Run `f` over a paged image of the file until it reads only fetched pages; returns its
-/// result and the writes it made, in order.
-async fn run_paged<T>(
-    file: &glommio::io::BufferedFile,
-    len: u64,
-    pages: &mut HashMap<u64, Vec<u8>>,
-    mut f: impl FnMut(&mut PagedImage<'_>) -> Result<T, WhisperError>,
-) -> Result<(T, Vec<(u64, Vec<u8>)>), PagedError> {
-    for _ in 0..MAX_ROUNDS {
-        let mut img = PagedImage::new(pages, len);
-        let out = f(&mut img);
-        if img.missing.is_empty() {
-            let out = out.map_err(PagedError::Whisper)?;
-            return Ok((out, img.writes));
-        }
-        let missing = std::mem::take(&mut img.missing);
-        drop(img);
-        for p in missing {
-            let size = PAGE.min(len - p * PAGE) as usize;
-            let page = file
-                .read_at(p * PAGE, size)
-                .await
-                .map_err(|e| PagedError::Io(e.into()))?;
-            pages.insert(p, page.to_vec());
+/// Files a shard keeps open: `configured`, or when 0 a quarter of the process's open-file
+/// limit shared by `shards`, between 16 and 8192. The soft limit is first raised to the
+/// hard one (once per process), as servers that keep many files open do.
+pub fn open_files_limit(configured: usize, shards: usize) -> usize {
+    static RAISED: std::sync::OnceLock<u64> = std::sync::OnceLock::new();
+    if configured > 0 {
+        return configured;
+    }
+    let soft = *RAISED.get_or_init(raise_nofile_limit);
+    ((soft / 4) as usize / shards.max(1)).clamp(16, 8192)
+}
+
+/// Raise the soft `RLIMIT_NOFILE` to the hard limit; returns the soft limit now in force.
+fn raise_nofile_limit() -> u64 {
+    let mut r = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: getrlimit writes one `rlimit` through a valid, exclusive pointer.
+    if unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &raw mut r) } != 0 {
+        return 1024;
+    }
+    if r.rlim_cur < r.rlim_max {
+        let want = libc::rlimit {
+            rlim_cur: r.rlim_max,
+            rlim_max: r.rlim_max,
+        };
+        // SAFETY: setrlimit reads one valid `rlimit`; raising the soft limit up to the hard
+        // one needs no privilege and affects only this process.
+        if unsafe { libc::setrlimit(libc::RLIMIT_NOFILE, &raw const want) } == 0 {
+            r.rlim_cur = r.rlim_max;
         }
     }
-    Err(PagedError::Rounds)
+    r.rlim_cur
+}
+
+/// (device, inode) and length of the file at `path`.
+fn file_id(path: &Path) -> io::Result<((u64, u64), u64)> {
+    use std::os::unix::fs::MetadataExt as _;
+    let m = std::fs::metadata(path)?;
+    Ok(((m.dev(), m.ino()), m.len()))
+}
+
+/// Await every future; outputs in order. The futures' I/O is submitted together.
+async fn join_all<F: Future>(futures: impl IntoIterator<Item = F>) -> Vec<F::Output> {
+    let mut futures: Vec<Pin<Box<F>>> = futures.into_iter().map(Box::pin).collect();
+    let mut out: Vec<Option<F::Output>> = futures.iter().map(|_| None).collect();
+    std::future::poll_fn(|cx| {
+        let mut pending = false;
+        for (f, o) in futures.iter_mut().zip(out.iter_mut()) {
+            if o.is_none() {
+                match f.as_mut().poll(cx) {
+                    Poll::Ready(v) => *o = Some(v),
+                    Poll::Pending => pending = true,
+                }
+            }
+        }
+        if pending {
+            Poll::Pending
+        } else {
+            Poll::Ready(())
+        }
+    })
+    .await;
+    out.into_iter().flatten().collect()
+}
+
+/// Merge writes made in order into disjoint runs: where they overlap the later write
+/// wins, and writes that touch or overlap become one run.
+fn coalesce(writes: &[(u64, Vec<u8>)]) -> Vec<(u64, Vec<u8>)> {
+    let mut ranges: Vec<(u64, u64)> = writes
+        .iter()
+        .filter(|(_, b)| !b.is_empty())
+        .map(|(o, b)| (*o, *o + b.len() as u64))
+        .collect();
+    ranges.sort_unstable();
+    let mut merged: Vec<(u64, u64)> = Vec::new();
+    for (s, e) in ranges {
+        match merged.last_mut() {
+            Some(last) if s <= last.1 => last.1 = last.1.max(e),
+            _ => merged.push((s, e)),
+        }
+    }
+    let mut bufs: Vec<Vec<u8>> = merged.iter().map(|&(s, e)| vec![0; (e - s) as usize]).collect();
+    for (offset, bytes) in writes {
+        if bytes.is_empty() {
+            continue;
+        }
+        let k = merged.partition_point(|r| r.0 <= *offset) - 1;
+        let at = (offset - merged[k].0) as usize;
+        bufs[k][at..at + bytes.len()].copy_from_slice(bytes);
+    }
+    merged.into_iter().map(|r| r.0).zip(bufs).collect()
+}
+
+/// Lay `data` written at `offset` over the cached pages it touches.
+fn patch_pages(pages: &mut HashMap<u64, Vec<u8>>, offset: u64, data: &[u8]) {
+    for (p, in_page, at) in page_spans(offset, data.len()) {
+        if let Some(page) = pages.get_mut(&p) {
+            if in_page.end <= page.len() {
+                page[in_page].copy_from_slice(&data[at]);
+            }
+        }
+    }
+}
+
+/// A page written by this run: its bytes, and which of them are known (`None`: all of
+/// them, the page was fetched; otherwise one bit per byte this run wrote).
+struct DirtyPage {
+    bytes: Vec<u8>,
+    known: Option<Vec<u64>>,
+}
+
+impl DirtyPage {
+    fn knows(&self, r: &std::ops::Range<usize>) -> bool {
+        self.known
+            .as_ref()
+            .is_none_or(|k| r.clone().all(|b| k[b / 64] & (1 << (b % 64)) != 0))
+    }
+
+    fn write(&mut self, r: std::ops::Range<usize>, data: &[u8]) {
+        if let Some(k) = &mut self.known {
+            for b in r.clone() {
+                k[b / 64] |= 1 << (b % 64);
+            }
+        }
+        self.bytes[r].copy_from_slice(data);
+    }
 }
 
 /// The file as the whisper algorithms see it: fetched pages, the writes of this run laid
-/// over them, and the pages that were needed but not there yet.
+/// over them, and the pages that were needed but not known yet.
 pub struct PagedImage<'a> {
     clean: &'a HashMap<u64, Vec<u8>>,
-    dirty: HashMap<u64, Vec<u8>>,
+    dirty: HashMap<u64, DirtyPage>,
     len: u64,
     missing: BTreeSet<u64>,
     writes: Vec<(u64, Vec<u8>)>,
@@ -335,13 +809,6 @@ impl<'a> PagedImage<'a> {
             missing: BTreeSet::new(),
             writes: Vec::new(),
         }
-    }
-
-    fn page(&self, p: u64) -> Option<&[u8]> {
-        self.dirty
-            .get(&p)
-            .or_else(|| self.clean.get(&p))
-            .map(Vec::as_slice)
     }
 }
 
@@ -377,10 +844,15 @@ impl ReadAt for PagedImage<'_> {
         }
         for (p, in_page, at) in page_spans(offset, buf.len()) {
             let dst = &mut buf[at];
-            if let Some(page) = self.page(p) {
+            let known = match self.dirty.get(&p) {
+                Some(d) if d.knows(&in_page) => Some(&d.bytes),
+                Some(_) => None,
+                None => self.clean.get(&p),
+            };
+            if let Some(page) = known {
                 dst.copy_from_slice(&page[in_page]);
             } else {
-                // Not fetched yet: note it and go on with zeros; this run's result is
+                // Not known yet: note it and go on with zeros; this run's result is
                 // discarded and the run repeated once the page is here.
                 self.missing.insert(p);
                 dst.fill(0);
@@ -400,17 +872,23 @@ impl WriteAt for PagedImage<'_> {
             ));
         }
         self.writes.push((offset, data.to_vec()));
+        let (clean, len) = (self.clean, self.len);
         for (p, in_page, at) in page_spans(offset, data.len()) {
-            if !self.dirty.contains_key(&p) {
-                if let Some(clean) = self.clean.get(&p) {
-                    self.dirty.insert(p, clean.clone());
+            let page = self.dirty.entry(p).or_insert_with(|| {
+                if let Some(c) = clean.get(&p) {
+                    DirtyPage {
+                        bytes: c.clone(),
+                        known: None,
+                    }
+                } else {
+                    let n = PAGE.min(len - p * PAGE) as usize;
+                    DirtyPage {
+                        bytes: vec![0; n],
+                        known: Some(vec![0; n.div_ceil(64)]),
+                    }
                 }
-            }
-            // A page never fetched keeps no overlay: a later read of it is a miss, and
-            // the next run, with the page fetched, applies this write before that read.
-            if let Some(page) = self.dirty.get_mut(&p) {
-                page[in_page].copy_from_slice(&data[at]);
-            }
+            });
+            page.write(in_page, &data[at]);
         }
         Ok(())
     }
@@ -563,6 +1041,149 @@ mod tests {
         );
     }
 
+    /// Runs `f` with a writer on a glommio executor of its own.
+    fn on_glommio<T: Send + 'static>(
+        f: impl FnOnce() -> std::pin::Pin<Box<dyn Future<Output = T>>> + Send + 'static,
+    ) -> T {
+        glommio::LocalExecutorBuilder::new(glommio::Placement::Unbound)
+            .io_memory(1 << 20)
+            .spawn(f)
+            .unwrap()
+            .join()
+            .unwrap()
+    }
+
+    fn series(i: usize) -> String {
+        format!("app.s{}.m{i}", i % 3)
+    }
+
+    fn file_of(root: &Path, name: &str) -> PathBuf {
+        root.join(relative_path(name).unwrap())
+    }
+
+    /// Reference bytes: whisper's `update_many` on a fresh image, round after round.
+    fn reference(rounds: &[&[(i64, f64)]], now: i64) -> Vec<u8> {
+        let new = rules().for_metric("x");
+        let mut image = create_image(&new.archives, new.x_files_factor, new.method).unwrap();
+        for points in rounds {
+            update_many(&mut image, points, now).unwrap();
+        }
+        image
+    }
+
+    /// Points for series `i` in round `r`: spread over the first two archives, sorted.
+    fn points_for(i: usize, r: usize, now: i64) -> Vec<(i64, f64)> {
+        let n = 5 + (i * 7 + r * 3) % 40;
+        let mut pts: Vec<(i64, f64)> = (0..n)
+            .map(|k| {
+                let age = ((k * 97 + i * 13 + r * 31) % 3000) as i64 * 7;
+                (now - age, (i * 1000 + r * 100 + k) as f64)
+            })
+            .collect();
+        pts.sort_by_key(|p| p.0);
+        pts.dedup_by_key(|p| p.0);
+        pts
+    }
+
+    #[test]
+    fn many_files_through_a_small_open_set_match_whisper() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path().join("whisper");
+        let now = 1_700_000_000;
+        let (names, rounds) = (12, 5);
+        let r2 = root.clone();
+        let (stats, max_seen) = on_glommio(move || {
+            Box::pin(async move {
+                // 3 files open at most, and pages for about two of them.
+                let mut w = Writer::new(r2, rules()).with_open_files(3, 2 * 4096);
+                let mut max_seen = 0;
+                for r in 0..rounds {
+                    // Each round writes a different subset, in a different order.
+                    let batches: Vec<Batch> = (0..names)
+                        .filter(|i| (i + r) % 4 != 0)
+                        .rev()
+                        .map(|i| Batch {
+                            name: series(i).into_bytes().into(),
+                            points: points_for(i, r, now),
+                        })
+                        .collect();
+                    for res in w.write_many(&batches, now).await {
+                        res.unwrap();
+                    }
+                    max_seen = max_seen.max(w.open_files());
+                    assert!(w.cached_page_bytes() <= 2 * 4096);
+                }
+                (w.stats, max_seen)
+            })
+        });
+        assert!(max_seen <= 3, "{max_seen} files left open");
+        assert_eq!(stats.creates, names as u64);
+        assert_eq!(stats.errors, 0);
+        for i in 0..names {
+            let mine: Vec<Vec<(i64, f64)>> = (0..rounds)
+                .filter(|r| (i + r) % 4 != 0)
+                .map(|r| points_for(i, r, now))
+                .collect();
+            let mine: Vec<&[(i64, f64)]> = mine.iter().map(Vec::as_slice).collect();
+            let ours = std::fs::read(file_of(&root, &series(i))).unwrap();
+            assert!(ours == reference(&mine, now), "series {i} differs from whisper");
+        }
+    }
+
+    #[test]
+    fn cached_pages_follow_own_writes_and_outside_edits_after_revalidation() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path().join("whisper");
+        let now = 1_700_000_000;
+        let name = "svc.edited";
+        let path = file_of(&root, name);
+        let (r2, p2) = (root.clone(), path.clone());
+        let (ours, replaced) = on_glommio(move || {
+            Box::pin(async move {
+                let mut w = Writer::new(r2, rules()).with_revalidate(Duration::ZERO);
+                let batch = |r| Batch {
+                    name: name.as_bytes().into(),
+                    points: points_for(1, r, now),
+                };
+                w.write(&batch(0), now).await.unwrap();
+                w.write(&batch(1), now).await.unwrap();
+                // Another tool edits the file in place while it is open here.
+                file::update_many(&p2, &points_for(2, 2, now), now).unwrap();
+                w.write(&batch(3), now).await.unwrap();
+                let ours = std::fs::read(&p2).unwrap();
+                // Another tool replaces the file: the writer must write the new one.
+                std::fs::remove_file(&p2).unwrap();
+                w.write(&batch(4), now).await.unwrap();
+                (ours, std::fs::read(&p2).unwrap())
+            })
+        });
+        let steps = [
+            points_for(1, 0, now),
+            points_for(1, 1, now),
+            points_for(2, 2, now),
+            points_for(1, 3, now),
+        ];
+        let steps: Vec<&[(i64, f64)]> = steps.iter().map(Vec::as_slice).collect();
+        assert!(ours == reference(&steps, now), "in-place edit not seen");
+        assert!(
+            replaced == reference(&[&points_for(1, 4, now)], now),
+            "replaced file not reopened"
+        );
+    }
+
+    #[test]
+    fn writes_merge_in_order_into_disjoint_runs() {
+        let w = |o: u64, b: &[u8]| (o, b.to_vec());
+        let merged = coalesce(&[
+            w(10, b"aaaa"),
+            w(12, b"bb"),
+            w(14, b"cc"),
+            w(30, b"x"),
+            w(11, b"Z"),
+        ]);
+        assert_eq!(merged, vec![w(10, b"aZbbcc"), w(30, b"x")]);
+    }
+
     proptest! {
         #![proptest_config(ProptestConfig::with_cases(24))]
         #[test]
@@ -582,6 +1203,62 @@ mod tests {
                 .collect();
             let (ours, reference, _) = both(&rounds, now);
             prop_assert!(ours == reference);
+        }
+
+        /// Several series per round, some files evicted between rounds, against whisper.
+        #[test]
+        fn random_rounds_of_many_series_match_whisper(
+            rounds in proptest::collection::vec(
+                proptest::collection::vec(
+                    (0usize..5, proptest::collection::vec((0i64..200_000, -1e6f64..1e6), 1..40)),
+                    1..6),
+                1..4),
+            max_open in 1usize..4,
+        ) {
+            let now = 1_700_000_000;
+            let rounds: Vec<Vec<(usize, Vec<(i64, f64)>)>> = rounds
+                .into_iter()
+                .map(|r| {
+                    r.into_iter()
+                        .map(|(s, pts)| {
+                            let mut pts: Vec<(i64, f64)> =
+                                pts.into_iter().map(|(age, v)| (now - age, v)).collect();
+                            pts.sort_by_key(|p| p.0);
+                            pts.dedup_by_key(|p| p.0);
+                            (s, pts)
+                        })
+                        .collect()
+                })
+                .collect();
+            let dir = tempfile::tempdir().unwrap();
+            let root = dir.path().join("whisper");
+            let (r2, rounds2) = (root.clone(), rounds.clone());
+            on_glommio(move || {
+                Box::pin(async move {
+                    let mut w = Writer::new(r2, rules()).with_open_files(max_open, 1 << 20);
+                    for r in rounds2 {
+                        let batches: Vec<Batch> = r
+                            .into_iter()
+                            .map(|(s, points)| Batch { name: series(s).into_bytes().into(), points })
+                            .collect();
+                        for res in w.write_many(&batches, now).await {
+                            res.unwrap();
+                        }
+                    }
+                })
+            });
+            for s in 0..5 {
+                let mine: Vec<&[(i64, f64)]> = rounds
+                    .iter()
+                    .flat_map(|r| r.iter().filter(|(x, _)| *x == s).map(|(_, p)| p.as_slice()))
+                    .collect();
+                let path = file_of(&root, &series(s));
+                if mine.is_empty() {
+                    prop_assert!(!path.exists());
+                } else {
+                    prop_assert!(std::fs::read(&path).unwrap() == reference(&mine, now), "series {}", s);
+                }
+            }
         }
     }
 }
