@@ -234,6 +234,27 @@ mod tests {
     }
 
     #[test]
+    fn a_pass_ranks_once_then_takes_the_rest_before_ranking_again() {
+        let mut c = Cache::new(1 << 20);
+        for (name, n) in [(&b"a"[..], 3), (b"b", 2), (b"c", 1)] {
+            for ts in 0..n {
+                c.add(name, ts, 1.0).unwrap();
+            }
+        }
+        assert_eq!(&*c.take_batch(1)[0].name, b"a");
+        // "c" grows past "b" after the ranking: the pass still takes "b" first.
+        for ts in 10..20 {
+            c.add(b"c", ts, 1.0).unwrap();
+        }
+        c.add(b"d", 1, 1.0).unwrap();
+        let names: Vec<Box<[u8]>> = c.take_batch(2).into_iter().map(|b| b.name).collect();
+        assert_eq!(names, vec![b"b"[..].into(), b"c"[..].into()]);
+        // The next pass ranks what arrived meanwhile.
+        assert_eq!(&*c.take_batch(5)[0].name, b"d");
+        assert!(c.is_empty());
+    }
+
+    #[test]
     fn budget_refuses_new_points_and_put_back_never_loses() {
         let one_series = SERIES_BYTES + 1 + POINT_BYTES;
         let mut c = Cache::new(one_series + POINT_BYTES);

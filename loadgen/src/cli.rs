@@ -49,6 +49,14 @@ pub struct Args {
     /// DogStatsD tags per line (|#tag0:v3,tag1:v4); fixed per name, so series stay = --names.
     #[arg(long, value_name = "N", default_value_t = 0)]
     pub tags: u32,
+    /// Carbon: timestamps per name. Each pass over the names goes one step later, the
+    /// last pass at the current time, so a run of --count NAMES*HISTORY lines gives every
+    /// series HISTORY points spread over (HISTORY-1)*STEP seconds of the past.
+    #[arg(long, value_name = "N", default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..))]
+    pub history: u32,
+    /// Carbon: seconds between a series' timestamps (with --history).
+    #[arg(long, value_name = "SECONDS", default_value_t = 60, value_parser = clap::value_parser!(u64).range(1..))]
+    pub step: u64,
     /// Lines per UDP datagram, or per TCP write.
     #[arg(long, value_name = "N", default_value_t = 25)]
     pub per_packet: u32,
@@ -125,6 +133,7 @@ pub struct Args {
 const EXAMPLES: &str = "Examples:
   loadgen --target 127.0.0.1:8125 --rate 500000 --duration 10s --verify 127.0.0.1:8126
   loadgen --protocol carbon-tcp --target 127.0.0.1:2003 --count 1000000 --per-packet 500
+  loadgen --protocol carbon-tcp --names 5000 --history 600 --count 3000000   # 600 past points per series
   loadgen --sink 127.0.0.1:9125 --duration 20s     # in one shell
   loadgen --target 127.0.0.1:9125 --threads 2      # in another";
 
@@ -214,12 +223,14 @@ impl Args {
                 sample_rate: self.sample_rate,
                 tags: self.tags,
                 per_packet: self.per_packet,
-                lines: self
-                    .pool_lines
-                    .unwrap_or_else(|| self.names.max(MIN_POOL_LINES)),
+                lines: self.pool_lines.unwrap_or_else(|| {
+                    (self.names * u64::from(self.history)).max(MIN_POOL_LINES)
+                }),
                 seed: self.seed,
                 prefix: self.prefix.clone(),
                 timestamp,
+                history: self.history,
+                step: self.step,
             },
             send: SendPlan {
                 target,

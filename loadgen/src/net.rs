@@ -253,6 +253,8 @@ mod tests {
                 seed: 1,
                 prefix: "t".into(),
                 timestamp: 0,
+                history: 1,
+                step: 60,
             })
             .expect("pool"),
         );

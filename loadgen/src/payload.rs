@@ -95,6 +95,12 @@ pub struct PoolSpec {
     pub prefix: String,
     /// Unix time written on carbon lines (the caller reads the clock, not this module).
     pub timestamp: u64,
+    /// Carbon: distinct timestamps per name. Pass `k` over the names carries
+    /// `timestamp - (history - 1 - k mod history) * step`, so a pool of `names * history`
+    /// lines gives every series `history` points, oldest first (1 = all at `timestamp`).
+    pub history: u32,
+    /// Carbon: seconds between a name's timestamps (with `history` > 1).
+    pub step: u64,
 }
 
 /// One packet of the pool: `bytes[start..start + len]`, holding `lines` lines.
@@ -131,6 +137,7 @@ impl Pool {
         let mut order: Vec<u32> = (0..spec.names as u32).collect();
         rng.shuffle(&mut order);
         let mut pos = 0usize;
+        let mut pass = 0u64;
 
         let stream = !spec.protocol.is_udp();
         let mut bytes: Vec<u8> = Vec::new();
@@ -141,13 +148,14 @@ impl Pool {
             if pos == order.len() {
                 rng.shuffle(&mut order);
                 pos = 0;
+                pass += 1;
             }
             let index = u64::from(order[pos]);
             pos += 1;
             if in_packet > 0 && !stream {
                 bytes.push(b'\n');
             }
-            render_line(&mut bytes, spec, index, &mut rng);
+            render_line(&mut bytes, spec, index, pass, &mut rng);
             if stream {
                 bytes.push(b'\n');
             }
@@ -246,14 +254,22 @@ pub fn write_name(out: &mut Vec<u8>, prefix: &str, index: u64) {
     let _ = write!(out, "{prefix}.g{:02}.metric{index:07}", index % 100);
 }
 
-fn render_line(out: &mut Vec<u8>, spec: &PoolSpec, index: u64, rng: &mut SplitMix64) {
+/// The timestamp of carbon lines in pass `pass` over the names.
+pub fn carbon_timestamp(spec: &PoolSpec, pass: u64) -> u64 {
+    let history = u64::from(spec.history.max(1));
+    let back = (history - 1 - pass % history) * spec.step;
+    spec.timestamp.saturating_sub(back)
+}
+
+fn render_line(out: &mut Vec<u8>, spec: &PoolSpec, index: u64, pass: u64, rng: &mut SplitMix64) {
     write_name(out, &spec.prefix, index);
     if spec.protocol == Protocol::CarbonTcp {
         for j in 0..spec.tags {
             let _ = write!(out, ";tag{j}=v{}", (index + u64::from(j)) % 8);
         }
         let v = rng.below(1_000_000);
-        let _ = write!(out, " {}.{:02} {}", v / 100, v % 100, spec.timestamp);
+        let ts = carbon_timestamp(spec, pass);
+        let _ = write!(out, " {}.{:02} {ts}", v / 100, v % 100);
         return;
     }
     let ty = spec.mix.type_of(index, spec.names);
@@ -290,6 +306,8 @@ mod tests {
             seed: 42,
             prefix: "lg".into(),
             timestamp: 1_700_000_000,
+            history: 1,
+            step: 60,
         }
     }
 
@@ -373,6 +391,31 @@ mod tests {
                 tags.starts_with("#tag0:v") && tags.contains(",tag1:v"),
                 "{s}"
             );
+        }
+    }
+
+    #[test]
+    fn carbon_history_gives_every_name_distinct_past_timestamps_oldest_first() {
+        let pool = Pool::build(&PoolSpec {
+            protocol: Protocol::CarbonTcp,
+            names: 50,
+            lines: 50 * 4,
+            history: 4,
+            step: 60,
+            ..spec()
+        })
+        .expect("pool");
+        let mut seen: BTreeMap<String, Vec<u64>> = BTreeMap::new();
+        for line in pool.iter_lines() {
+            let s = std::str::from_utf8(line).expect("ascii");
+            let parts: Vec<&str> = s.split(' ').collect();
+            let ts: u64 = parts[2].parse().expect("timestamp");
+            seen.entry(parts[0].to_owned()).or_default().push(ts);
+        }
+        assert_eq!(seen.len(), 50);
+        let want = vec![1_699_999_820, 1_699_999_880, 1_699_999_940, 1_700_000_000];
+        for ts in seen.values() {
+            assert_eq!(ts, &want);
         }
     }
 

@@ -29,6 +29,8 @@ fn config(target: SocketAddr, protocol: Protocol, threads: usize, count: u64) ->
             seed: 9,
             prefix: "rt".into(),
             timestamp: 1_700_000_000,
+            history: 1,
+            step: 60,
         },
         send: SendPlan {
             target,
