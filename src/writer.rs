@@ -30,8 +30,8 @@
 //! [`WriteError::cause`] for the classes counted and logged. A file that failed is closed
 //! and forgotten (its header and pages are read again next time).
 
-use std::collections::BTreeSet;
 use std::collections::BTreeMap;
+use std::collections::BTreeSet;
 use std::future::Future;
 use std::io;
 use std::path::{Path, PathBuf};
@@ -341,11 +341,12 @@ impl Writer {
     /// would with this `now`. Returns the points written.
     pub async fn write(&mut self, batch: &Batch, now: i64) -> Result<usize, WriteError> {
         let mut r = self.write_many(std::slice::from_ref(batch), now).await;
-        r.pop()
-            .unwrap_or_else(|| Err(WriteError::Io {
+        r.pop().unwrap_or_else(|| {
+            Err(WriteError::Io {
                 path: PathBuf::new(),
                 source: io::Error::other("no result for the series"),
-            }))
+            })
+        })
     }
 
     /// Write many series (see [`write`](Self::write)) with their I/O issued together;
@@ -495,8 +496,7 @@ impl Writer {
             let new = self.rules.for_metric(&name);
             let target = jobs[i].path.clone();
             let prealloc = self.preallocate;
-            glommio::executor()
-                .spawn_blocking(move || create_atomically(&target, &new, prealloc))
+            glommio::executor().spawn_blocking(move || create_atomically(&target, &new, prealloc))
         });
         let created = join_all(creating).await;
         let mut reopen = Vec::new();
@@ -605,8 +605,13 @@ impl Writer {
                 }
             }
         }
-        for job in jobs.iter_mut().filter(|j| j.pending() && j.writes.is_empty()) {
-            job.io_error(io::Error::other("whisper update did not settle on its reads"));
+        for job in jobs
+            .iter_mut()
+            .filter(|j| j.pending() && j.writes.is_empty())
+        {
+            job.io_error(io::Error::other(
+                "whisper update did not settle on its reads",
+            ));
         }
     }
 
@@ -743,7 +748,10 @@ fn coalesce(writes: &[(u64, Vec<u8>)]) -> Vec<(u64, Vec<u8>)> {
             _ => merged.push((s, e)),
         }
     }
-    let mut bufs: Vec<Vec<u8>> = merged.iter().map(|&(s, e)| vec![0; (e - s) as usize]).collect();
+    let mut bufs: Vec<Vec<u8>> = merged
+        .iter()
+        .map(|&(s, e)| vec![0; (e - s) as usize])
+        .collect();
     for (offset, bytes) in writes {
         if bytes.is_empty() {
             continue;
@@ -1041,6 +1049,8 @@ mod tests {
         );
     }
 
+    type Points = Vec<(i64, f64)>;
+
     /// Runs `f` with a writer on a glommio executor of its own.
     fn on_glommio<T: Send + 'static>(
         f: impl FnOnce() -> std::pin::Pin<Box<dyn Future<Output = T>>> + Send + 'static,
@@ -1126,7 +1136,10 @@ mod tests {
                 .collect();
             let mine: Vec<&[(i64, f64)]> = mine.iter().map(Vec::as_slice).collect();
             let ours = std::fs::read(file_of(&root, &series(i))).unwrap();
-            assert!(ours == reference(&mine, now), "series {i} differs from whisper");
+            assert!(
+                ours == reference(&mine, now),
+                "series {i} differs from whisper"
+            );
         }
     }
 
@@ -1216,7 +1229,7 @@ mod tests {
             max_open in 1usize..4,
         ) {
             let now = 1_700_000_000;
-            let rounds: Vec<Vec<(usize, Vec<(i64, f64)>)>> = rounds
+            let rounds: Vec<Vec<(usize, Points)>> = rounds
                 .into_iter()
                 .map(|r| {
                     r.into_iter()

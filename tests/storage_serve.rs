@@ -564,3 +564,50 @@ fn an_unwritable_data_directory_gives_counted_errors_and_no_corrupt_files() {
     wait_value(&existing, 2.0);
     srv.stop();
 }
+
+/// Many series through a writer that keeps only two files open: every point of every
+/// series reaches its file, across several waves that reopen evicted files.
+#[test]
+fn a_small_open_file_set_writes_every_point_of_many_series() {
+    use std::fmt::Write as _;
+    use std::io::Write;
+    let (srv, _conf) = start_configured(
+        "1",
+        &[(
+            "lonsdaleite.toml",
+            "[storage]\nopen_files = 2\npage_cache_bytes = 16384\n",
+        )],
+    );
+    let t0 = now() - 3600;
+    let (series, waves) = (30_i64, 4_i64);
+    let mut c = std::net::TcpStream::connect(srv.carbon_tcp.expect("carbon tcp")).unwrap();
+    for w in 0..waves {
+        let mut text = String::new();
+        for s in 0..series {
+            for k in 0..5 {
+                let ts = t0 + (w * 5 + k) * 60;
+                let _ = writeln!(text, "lru.s{s} {} {ts}", s * 100 + w * 5 + k);
+            }
+        }
+        c.write_all(text.as_bytes()).unwrap();
+        // Let the writer catch up so later waves find evicted files to reopen.
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    drop(c);
+    let want = (series * waves * 5) as u64;
+    let end = Instant::now() + Duration::from_secs(15);
+    while srv.stat("storage.committed_points") < want || srv.stat("storage.cache_size") > 0 {
+        assert!(Instant::now() < end, "not every point was committed");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let dir = srv.stop_keeping_data();
+    for s in 0..series {
+        let path = wsp(dir.path(), &format!("lru.s{s}"));
+        let fetched = file::fetch(&path, t0 - 60, Some(now()), now(), None)
+            .unwrap()
+            .expect("a window");
+        let values: Vec<f64> = fetched.values.into_iter().flatten().collect();
+        let expected: Vec<f64> = (0..waves * 5).map(|i| (s * 100 + i) as f64).collect();
+        assert_eq!(values, expected, "series lru.s{s}");
+    }
+}

@@ -223,9 +223,9 @@ impl Args {
                 sample_rate: self.sample_rate,
                 tags: self.tags,
                 per_packet: self.per_packet,
-                lines: self.pool_lines.unwrap_or_else(|| {
-                    (self.names * u64::from(self.history)).max(MIN_POOL_LINES)
-                }),
+                lines: self
+                    .pool_lines
+                    .unwrap_or_else(|| (self.names * u64::from(self.history)).max(MIN_POOL_LINES)),
                 seed: self.seed,
                 prefix: self.prefix.clone(),
                 timestamp,
