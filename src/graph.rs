@@ -10,8 +10,10 @@
 pub mod color;
 pub mod draw;
 pub mod font;
+pub mod legend;
 pub mod line;
 pub mod params;
+pub mod plot;
 pub mod png;
 pub mod svg;
 pub mod xaxis;

@@ -3,6 +3,7 @@
 //! writers turn the same list into bytes.
 
 use super::color::Rgba;
+use super::font;
 
 /// A point in pixels, origin top left.
 pub type Point = (f64, f64);
@@ -99,4 +100,92 @@ pub struct Drawing {
     pub width: u32,
     pub height: u32,
     pub ops: Vec<Op>,
+}
+
+/// Text drawing helpers on a list of operations.
+pub(super) struct Pen {
+    pub(super) ops: Vec<Op>,
+}
+
+#[derive(Clone, Copy)]
+pub(super) enum Align {
+    Left,
+    Center,
+    Right,
+}
+
+#[derive(Clone, Copy)]
+pub(super) enum Valign {
+    Top,
+    Middle,
+}
+
+impl Pen {
+    /// graphite's `drawText` for horizontal text.
+    #[expect(clippy::too_many_arguments, reason = "mirrors the text call's parts")]
+    pub(super) fn text(
+        &mut self,
+        text: &str,
+        x: f64,
+        y: f64,
+        size: f64,
+        color: Rgba,
+        align: Align,
+        valign: Valign,
+    ) {
+        let w = font::width(text, size);
+        let dx = match align {
+            Align::Left => 0.0,
+            Align::Center => w / 2.0,
+            Align::Right => w,
+        };
+        let dy = match valign {
+            Valign::Top => font::ascent(size),
+            Valign::Middle => font::height(size) / 2.0 - font::descent(size),
+        };
+        self.ops.push(Op::Text {
+            text: text.to_string(),
+            x: x - dx,
+            y: y + dy,
+            size,
+            color,
+            rotation: Rotation::None,
+        });
+    }
+
+    /// Vertical text centred on `y`, its baseline on the line `x`.
+    pub(super) fn vtext(
+        &mut self,
+        text: &str,
+        x: f64,
+        y: f64,
+        size: f64,
+        color: Rgba,
+        rotation: Rotation,
+    ) {
+        let half = font::width(text, size) / 2.0;
+        let y = match rotation {
+            Rotation::Down => y - half,
+            _ => y + half,
+        };
+        self.ops.push(Op::Text {
+            text: text.to_string(),
+            x,
+            y,
+            size,
+            color,
+            rotation,
+        });
+    }
+
+    pub(super) fn line(&mut self, from: Point, to: Point, width: f64, color: Rgba) {
+        self.ops.push(Op::Stroke {
+            paths: vec![vec![from, to]],
+            width,
+            color,
+            dash: None,
+            clip: None,
+            series: None,
+        });
+    }
 }
