@@ -4,6 +4,7 @@
 
 use super::color::Rgba;
 use super::font;
+use super::yaxis::Axis;
 
 /// A point in pixels, origin top left.
 pub type Point = (f64, f64);
@@ -94,12 +95,28 @@ pub enum Op {
     },
 }
 
+/// Where the layout put the plot, for SVG metadata and tests.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Meta {
+    /// The plot area.
+    pub area: Rect,
+    /// The time range drawn.
+    pub start: i64,
+    pub end: i64,
+    /// The y axis (the left one when there are two).
+    pub y: Axis,
+    /// The right y axis, when series use `secondYAxis()`.
+    pub y_right: Option<Axis>,
+}
+
 /// A laid-out graph.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Drawing {
     pub width: u32,
     pub height: u32,
     pub ops: Vec<Op>,
+    /// `None` for the "No Data" image.
+    pub meta: Option<Meta>,
 }
 
 /// Text drawing helpers on a list of operations.

@@ -8,7 +8,7 @@
 //! series) first, each area excluding the ones drawn before it.
 
 use super::color::Rgba;
-use super::draw::{Align, Drawing, Op, Part, Pen, Rect, Rotation, Valign};
+use super::draw::{Align, Drawing, Meta, Op, Part, Pen, Rect, Rotation, Valign};
 use super::legend::legend;
 use super::params::{AreaMode, AxisLimits, LineMode, Options};
 use super::plot::{consolidate_items, data_limits, draw_lines, items, unquote_name, Item};
@@ -81,6 +81,7 @@ pub fn layout(series: &[Series], opts: &Options, tz: &TimeZone) -> Result<Drawin
             width: opts.width,
             height: opts.height,
             ops: pen.ops,
+            meta: None,
         });
     }
 
@@ -312,6 +313,13 @@ pub fn layout(series: &[Series], opts: &Options, tz: &TimeZone) -> Result<Drawin
         width: opts.width,
         height: opts.height,
         ops: pen.ops,
+        meta: Some(Meta {
+            area: area.rect(),
+            start: start_time,
+            end: end_time,
+            y: axes.left,
+            y_right: axes.right.map(|(axis, _)| axis),
+        }),
     })
 }
 

@@ -116,10 +116,11 @@ pub(super) fn items(series: &[Series], opts: &Options) -> Result<Vec<Item>, Grap
                 explicit = Some((c, c.a < 1.0));
             }
         }
-        let (color, color_has_alpha) = match explicit {
-            Some(c) => c,
-            None => (palette.next().copied().unwrap_or(Rgba::rgb(0, 0, 0)), false),
-        };
+        // A palette entry with its own opacity (`rrggbbaa`) keeps it, as graphite does.
+        let (color, color_has_alpha) = explicit.unwrap_or_else(|| {
+            let c = palette.next().copied().unwrap_or(Rgba::rgb(0, 0, 0));
+            (c, c.a < 1.0)
+        });
         let step = s.step.max(1);
         out.push(Item {
             name: s.name.clone(),
