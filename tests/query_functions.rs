@@ -212,7 +212,7 @@ fn diff_series(want: &Value, got: &Series) -> Vec<String> {
         format!("{:?}", got.tags),
     );
     for (k, g) in [("start", got.start), ("end", got.end), ("step", got.step)] {
-        let w = want[k].as_i64().expect("int");
+        let w = want[k].as_f64().expect("number") as i64;
         check(k, w == g, w.to_string(), g.to_string());
     }
     let values: Vec<Option<f64>> = want["values"]

@@ -239,13 +239,33 @@ fn alias_sub(a: &mut Args<'_, '_>) -> Result<Vec<Series>, EvalError> {
 }
 
 fn legend_value(a: &mut Args<'_, '_>) -> Result<Vec<Series>, EvalError> {
-    let types: Vec<String> = a.rest(1).iter().map(Value::py_str).collect();
-    if types.last().is_some_and(|t| t == "si" || t == "binary") {
-        return Err(a.err("unit systems (si, binary) are not implemented"));
+    let mut types: Vec<String> = a.rest(1).iter().map(Value::py_str).collect();
+    let system = match types.last().map(String::as_str) {
+        Some(s @ ("si" | "binary")) => Some(s.to_string()),
+        _ => None,
+    };
+    if system.is_some() {
+        types.pop();
     }
     let mut list = a.series(0);
     for t in &types {
         let agg = Agg::from_name(t);
+        if let Some(system) = &system {
+            for s in &mut list {
+                let formatted = match agg {
+                    None => "(?)".to_string(),
+                    Some(agg) => match agg.apply(&s.values) {
+                        None => "None".to_string(),
+                        Some(v) => {
+                            let (v, prefix) = util::format_units(v, system, None);
+                            format!("{v:.2}{prefix}")
+                        }
+                    },
+                };
+                s.name = format!("{:<20}{t:<5}{formatted:<10}", s.name);
+            }
+            continue;
+        }
         for s in &mut list {
             let value = match agg {
                 Some(agg) => agg.apply(&s.values).map_or_else(

@@ -50,6 +50,11 @@ const HOLT_BANDS: &[Param] = &[
 /// The Calculate group's definitions.
 pub fn defs() -> Vec<Def> {
     vec![
+        d("linearRegression", "(seriesList, startSourceAt=None, endSourceAt=None)", "The least-squares straight line through each series (fitted over another time range if given), drawn over the window.", ps(vec![
+            p("seriesList", T::SeriesList).req(),
+            p("startSourceAt", T::Date),
+            p("endSourceAt", T::Date),
+        ]), linear_regression),
         d("holtWintersForecast", "(seriesList, bootstrapInterval='7d', seasonality='1d')", "The Holt-Winters prediction of each series, trained on bootstrapInterval of history before the window.", ps(vec![
             p("seriesList", T::SeriesList).req(),
             p("bootstrapInterval", T::Interval).def(D::Str("7d")).sugg(BOOTSTRAP),
@@ -590,6 +595,65 @@ fn holt_winters_aberration(a: &mut Args<'_, '_>) -> Result<Vec<Series>, EvalErro
             .collect();
         s.set_tag("holtWintersAberration", "1");
         let name = format!("holtWintersAberration({})", s.name);
+        out.push(copy_with(&s, name, values));
+    }
+    Ok(out)
+}
+
+/// graphite's `_linearRegressionAnalysis`: `(factor, offset)` of the line through the
+/// non-null points, `None` when fewer than two.
+fn linear_regression_analysis(s: &Series) -> Option<(f64, f64)> {
+    let points = s
+        .values
+        .iter()
+        .enumerate()
+        .filter_map(|(i, v)| v.map(|v| (i as i64, v)));
+    let n = points.clone().count() as i64;
+    let sum_i: i64 = points.clone().map(|(i, _)| i).sum();
+    let sum_v = util::py_sum(points.clone().map(|(_, v)| v));
+    let sum_ii: i64 = points.clone().map(|(i, _)| i * i).sum();
+    let sum_iv = util::py_sum(points.map(|(i, v)| i as f64 * v));
+    let denominator =
+        (i128::from(n) * i128::from(sum_ii) - i128::from(sum_i) * i128::from(sum_i)) as f64;
+    if denominator == 0.0 {
+        return None;
+    }
+    let factor = (n as f64 * sum_iv - sum_i as f64 * sum_v) / denominator / s.step as f64;
+    let offset =
+        (sum_ii as f64 * sum_v - sum_iv * sum_i as f64) / denominator - factor * s.start as f64;
+    Some((factor, offset))
+}
+
+fn date_or(a: &Args<'_, '_>, i: usize, default: i64) -> Result<i64, EvalError> {
+    match a.value(i) {
+        None => Ok(default),
+        Some(Value::Int(n)) => Ok(*n),
+        Some(Value::Str(text)) => crate::query::time::parse_at_time(text, a.ctx.now, &a.ctx.tz)
+            .map_err(|e| a.err(format!("invalid time {text:?}: {e}"))),
+        Some(other) => Err(a.err(format!("invalid time {}", other.py_repr()))),
+    }
+}
+
+fn linear_regression(a: &mut Args<'_, '_>) -> Result<Vec<Series>, EvalError> {
+    let start = date_or(a, 1, a.ctx.start)?;
+    let end = date_or(a, 2, a.ctx.end)?;
+    let ctx = Context {
+        start,
+        end,
+        ..a.ctx.clone()
+    };
+    let sources = a.reevaluate_first(&ctx)?;
+    let list = a.series(0);
+    let mut out = Vec::new();
+    for (source, mut s) in sources.iter().zip(list) {
+        s.set_tag("linearRegressions", format!("{start}, {end}"));
+        let name = format!("linearRegression({}, {start}, {end})", s.name);
+        let Some((factor, offset)) = linear_regression_analysis(source) else {
+            continue;
+        };
+        let values = (0..s.values.len())
+            .map(|i| Some(offset + (s.start + i as i64 * s.step) as f64 * factor))
+            .collect();
         out.push(copy_with(&s, name, values));
     }
     Ok(out)

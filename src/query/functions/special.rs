@@ -7,12 +7,14 @@
     reason = "every function has the signature the dispatcher calls"
 )]
 
-use super::params::{p, ps, Param, ParamType as T};
+use super::params::{p, ps, Default as D, Param, ParamType as T};
+use super::util::Agg;
 use super::{eval_arg, py_float, util, Args, Def, Scope, Value};
 use crate::query::eval::{check_deadline, Context, EvalError};
 use crate::query::grammar::Call;
 use crate::query::json::Consolidation;
 use crate::query::series::Series;
+use crate::query::time::parse_at_time;
 
 type Run = fn(&mut Args<'_, '_>) -> Result<Vec<Series>, EvalError>;
 
@@ -82,6 +84,36 @@ pub fn defs() -> Vec<Def> {
         d("events", "Special", "(*tags)", "The number of events (with any of the tags; '*' for all) in each second of the window.", ps(vec![
             p("tags", T::String).req().multi(),
         ]), events),
+        d("cactiStyle", "Special", "(seriesList, system=None, units=None)", "Appends the current, maximum and minimum value to each name, in aligned columns (scaled by a unit system if given).", ps(vec![
+            p("seriesList", T::SeriesList).req(),
+            p("system", T::String).opts(&["binary", "si"]),
+            p("units", T::String),
+        ]), cacti_style),
+        d("compressPeriodicGaps", "Transform", "(seriesList)", "Detects a series written less often than its step (a value, then nulls, periodically) and resamples it at its real interval.", ps(vec![
+            p("seriesList", T::SeriesList).req(),
+        ]), compress_periodic_gaps),
+        d("timeSlice", "Transform", "(seriesList, startSliceAt, endSliceAt='now')", "Keeps only the points between two times (graphite's from/until syntax); the others become null.", ps(vec![
+            p("seriesList", T::SeriesList).req(),
+            p("startSliceAt", T::Date).req(),
+            p("endSliceAt", T::Date).def(D::Str("now")),
+        ]), time_slice),
+        d("verticalLine", "Graph", "(ts, label=None, color=None)", "A vertical line at a time inside the window (graphite's from/until syntax).", ps(vec![
+            p("ts", T::Date).req(),
+            p("label", T::String),
+            p("color", T::String),
+        ]), vertical_line),
+        d("aliasQuery", "Alias", "(seriesList, search, replace, newName)", "Renames each series with a printf-style template filled with the last value of another query, made from its name by a regular-expression substitution.", ps(vec![
+            p("seriesList", T::SeriesList).req(),
+            p("search", T::String).req(),
+            p("replace", T::String).req(),
+            p("newName", T::String).req(),
+        ]), alias_query),
+        d("applyByNode", "Combine", "(seriesList, nodeNum, templateFunction, newName=None)", "Runs a template target once per distinct name prefix (nodes 0..nodeNum), with % replaced by the prefix.", ps(vec![
+            p("seriesList", T::SeriesList).req(),
+            p("nodeNum", T::Node).req(),
+            p("templateFunction", T::String).req(),
+            p("newName", T::String),
+        ]), apply_by_node),
         d("identity", "Calculate", "(name)", "A series whose value is its own timestamp, one point a minute.", ps(vec![
             p("name", T::String).req(),
         ]), |a| {
@@ -261,4 +293,217 @@ pub fn series_by_tag(
     }
     series.sort_by(|a, b| a.name.cmp(&b.name));
     Ok(series)
+}
+
+fn cacti_style(a: &mut Args<'_, '_>) -> Result<Vec<Series>, EvalError> {
+    let system = a.value(1).map(Value::py_str);
+    let units = a.value(2).map(Value::py_str);
+    let mut list = a.series(0);
+    if list.is_empty() {
+        return Ok(list);
+    }
+    let fmt = |x: f64| match (&system, &units) {
+        (Some(sys), Some(u)) => {
+            let (v, prefix) = util::format_units(x, sys, Some(u));
+            format!("{v:.2} {prefix}")
+        }
+        (Some(sys), None) => {
+            let (v, prefix) = util::format_units(x, sys, None);
+            format!("{v:.2}{prefix}")
+        }
+        (None, Some(u)) => format!("{x:.2} {u}"),
+        (None, None) => format!("{x:.2}"),
+    };
+    let width = |agg: Agg, list: &[Series]| {
+        list.iter()
+            .map(|s| {
+                let v = agg.apply(&s.values).filter(|v| *v != 0.0).unwrap_or(3.0);
+                fmt(v.trunc()).chars().count()
+            })
+            .max()
+            .unwrap_or(0)
+            + 3
+    };
+    let name_len = list
+        .iter()
+        .map(|s| s.name.chars().count())
+        .max()
+        .unwrap_or(0);
+    let (last_len, max_len, min_len) = (
+        width(Agg::Last, &list),
+        width(Agg::Max, &list),
+        width(Agg::Min, &list),
+    );
+    for s in &mut list {
+        let show = |agg: Agg| agg.apply(&s.values).map_or_else(|| "nan".to_string(), fmt);
+        let (last, max, min) = (show(Agg::Last), show(Agg::Max), show(Agg::Min));
+        s.name = format!(
+            "{:<name_len$} Current:{last:<last_len$} Max:{max:<max_len$} Min:{min:<min_len$} ",
+            s.name
+        );
+    }
+    Ok(list)
+}
+
+/// graphite's `_compressPeriodicGaps`: the series resampled at its detected interval, or
+/// unchanged when no interval is detected.
+fn compress_gaps(s: Series) -> Series {
+    let truthy = |v: Option<f64>| v.is_some_and(|x| x != 0.0);
+    let (mut first, mut second) = (0usize, 0usize);
+    for (i, v) in s.values.iter().enumerate() {
+        if truthy(*v) {
+            if first > 0 {
+                second = i;
+                break;
+            }
+            first = i;
+        }
+    }
+    let n = s.values.len();
+    if second <= first + 1 || n < 2 {
+        return s;
+    }
+    let guess = second - first;
+    let third = second + guess;
+    if third > n - 2 {
+        return s;
+    }
+    if !(truthy(s.values[third]) && s.values[third - 1].is_none() && s.values[third + 1].is_none())
+    {
+        return s;
+    }
+    let interval = guess as i64 * s.step;
+    let start = s.start + first as i64 * s.step;
+    let (values, _) = super::transform::summarize_values(&s, Agg::Last, interval, start, s.end);
+    let end = start + interval * (values.len() as i64 - 1);
+    let mut out = s;
+    out.start = start;
+    out.end = end;
+    out.step = interval;
+    out.values = values;
+    out
+}
+
+fn compress_periodic_gaps(a: &mut Args<'_, '_>) -> Result<Vec<Series>, EvalError> {
+    Ok(a.series(0)
+        .into_iter()
+        .map(|mut s| {
+            s.name = format!("compressPeriodicGaps({})", s.name);
+            s.path_expression.clone_from(&s.name);
+            compress_gaps(s)
+        })
+        .collect())
+}
+
+/// A `date` argument (graphite's from/until syntax, or an epoch number) as epoch seconds.
+fn date_arg(a: &Args<'_, '_>, i: usize, default: &str) -> Result<i64, EvalError> {
+    let text = match a.value(i) {
+        Some(Value::Int(n)) => return Ok(*n),
+        Some(Value::Float(f)) => return Ok(f.trunc() as i64),
+        Some(Value::Str(s)) => s.clone(),
+        Some(other) => return Err(a.err(format!("invalid time {}", other.py_repr()))),
+        None => default.to_string(),
+    };
+    parse_at_time(&text, a.ctx.now, &a.ctx.tz)
+        .map_err(|e| a.err(format!("invalid time {text:?}: {e}")))
+}
+
+fn time_slice(a: &mut Args<'_, '_>) -> Result<Vec<Series>, EvalError> {
+    let start = date_arg(a, 1, "")?;
+    let end = date_arg(a, 2, "now")?;
+    let first = a.ctx.start;
+    let mut list = a.series(0);
+    for s in &mut list {
+        s.set_tag("timeSliceStart", start.to_string());
+        s.set_tag("timeSliceEnd", end.to_string());
+        s.name = format!("timeSlice({}, {start}, {end})", s.name);
+        let mut t = first;
+        for v in &mut s.values {
+            if t < start || t > end {
+                *v = None;
+            }
+            t += s.step;
+        }
+    }
+    Ok(list)
+}
+
+fn vertical_line(a: &mut Args<'_, '_>) -> Result<Vec<Series>, EvalError> {
+    let ts = date_arg(a, 0, "")?;
+    if ts < a.ctx.start {
+        return Err(a.err(format!("timestamp {ts} exists before start of range")));
+    }
+    if ts > a.ctx.end {
+        return Err(a.err(format!("timestamp {ts} exists after end of range")));
+    }
+    let label = a.str(1, "").to_string();
+    let mut s = util::new_series(
+        &label,
+        ts,
+        ts,
+        1,
+        vec![Some(1.0), Some(1.0)],
+        a.ctx.x_files_factor,
+    );
+    s.style.draw_as_infinite = true;
+    let color = a.str(2, "");
+    if !color.is_empty() {
+        s.style.color = Some(color.to_string());
+    }
+    Ok(vec![s])
+}
+
+fn alias_query(a: &mut Args<'_, '_>) -> Result<Vec<Series>, EvalError> {
+    let re = super::alias::compile(a, a.str(1, ""))?;
+    let rep = super::alias::python_replacement(a.str(2, ""));
+    let template = a.str(3, "").to_string();
+    let mut list = a.series(0);
+    for s in &mut list {
+        let query = re.replace_all(&s.name, rep.as_str()).into_owned();
+        let found = crate::query::eval::evaluate(&query, a.ctx)?;
+        let Some(first) = found.first() else {
+            return Err(a.err(format!("no series found with query: {query}")));
+        };
+        let Some(current) = Agg::Last.apply(&first.values) else {
+            return Err(a.err(format!("cannot get the last value of {}", first.name)));
+        };
+        s.name = util::py_percent(&template, current)
+            .ok_or_else(|| a.err(format!("cannot format {template:?} with one number")))?;
+    }
+    Ok(list)
+}
+
+fn apply_by_node(a: &mut Args<'_, '_>) -> Result<Vec<Series>, EvalError> {
+    let node = a.int(1, 0);
+    let template = a.str(2, "").to_string();
+    let new_name = a.value(3).map(Value::py_str);
+    let list = a.series(0);
+    let Some(last) = list.last() else {
+        return Ok(Vec::new());
+    };
+    let (start, end) = (last.start, last.end);
+    let mut prefixes: Vec<String> = list
+        .iter()
+        .map(|s| {
+            let nodes: Vec<&str> = s.name.split('.').collect();
+            let n = usize::try_from(node + 1).unwrap_or(0).min(nodes.len());
+            nodes[..n].join(".")
+        })
+        .collect();
+    prefixes.sort();
+    prefixes.dedup();
+    let mut out = Vec::new();
+    for prefix in prefixes {
+        let target = template.replace('%', &prefix);
+        for mut s in crate::query::eval::evaluate(&target, a.ctx)? {
+            if let Some(n) = new_name.as_deref().filter(|n| !n.is_empty()) {
+                s.name = n.replace('%', &prefix);
+            }
+            s.path_expression.clone_from(&prefix);
+            s.start = start;
+            s.end = end;
+            out.push(s);
+        }
+    }
+    Ok(out)
 }

@@ -3,6 +3,8 @@
 //! steps), the xFilesFactor test, node and tag lookup for names (`aggKey`), and Python's
 //! number formatting (`%g`, `str(float)`, `round(x, 6)`).
 
+use std::fmt::Write as _;
+
 use crate::query::eval::EvalError;
 use crate::query::grammar::{self, Expr};
 use crate::query::json::consolidate;
@@ -391,4 +393,85 @@ pub fn safe_pow(a: f64, b: f64) -> Option<f64> {
     }
     let r = a.powf(b);
     (r.is_finite() || !a.is_finite() || !b.is_finite()).then_some(r)
+}
+
+/// graphite's `format_units(v, system=…, units=…)` (`render/glyph.py`): the value scaled by
+/// the largest unit of the system (`si`: k M G T P, `binary`: Ki Mi Gi Ti Pi) it reaches,
+/// and the prefix (followed by `units`).
+pub fn format_units(v: f64, system: &str, units: Option<&str>) -> (f64, String) {
+    const SI: &[(&str, f64)] = &[("P", 1e15), ("T", 1e12), ("G", 1e9), ("M", 1e6), ("k", 1e3)];
+    const BINARY: &[(&str, f64)] = &[
+        ("Pi", 1_125_899_906_842_624.0),
+        ("Ti", 1_099_511_627_776.0),
+        ("Gi", 1_073_741_824.0),
+        ("Mi", 1_048_576.0),
+        ("Ki", 1024.0),
+    ];
+    let table = if system == "binary" { BINARY } else { SI };
+    let whole = |x: f64| {
+        if x - x.floor() < 0.000_000_000_01 && v > 1.0 {
+            x.floor()
+        } else {
+            x
+        }
+    };
+    for (prefix, size) in table {
+        if v.abs() >= *size {
+            let v2 = whole(v / size);
+            return (v2, format!("{prefix}{}", units.unwrap_or("")));
+        }
+    }
+    (whole(v), units.unwrap_or("").to_string())
+}
+
+/// Python's `fmt % value` for one float and the common conversions (`%d`, `%i`, `%f`,
+/// `%.Nf`, `%e`, `%g`, `%s`, `%r`, `%%`); `None` for anything else.
+pub fn py_percent(fmt: &str, value: f64) -> Option<String> {
+    let mut out = String::new();
+    let mut chars = fmt.chars().peekable();
+    let mut used = false;
+    while let Some(c) = chars.next() {
+        if c != '%' {
+            out.push(c);
+            continue;
+        }
+        let mut precision: Option<usize> = None;
+        if chars.peek() == Some(&'.') {
+            chars.next();
+            let mut digits = String::new();
+            while let Some(d) = chars.peek().copied().filter(char::is_ascii_digit) {
+                digits.push(d);
+                chars.next();
+            }
+            precision = Some(digits.parse().unwrap_or(0));
+        }
+        let conv = chars.next()?;
+        if conv == '%' {
+            out.push('%');
+            continue;
+        }
+        if used {
+            return None;
+        }
+        used = true;
+        match conv {
+            'd' | 'i' => out.push_str(&fmt_d(value)),
+            'f' | 'F' => {
+                let p = precision.unwrap_or(6);
+                let _ = write!(out, "{value:.p$}");
+            }
+            'e' => {
+                let p = precision.unwrap_or(6);
+                let s = format!("{value:.p$e}");
+                let (m, e) = s.split_once('e')?;
+                let e: i32 = e.parse().ok()?;
+                let sign = if e < 0 { '-' } else { '+' };
+                let _ = write!(out, "{m}e{sign}{:02}", e.unsigned_abs());
+            }
+            'g' if precision.is_none() => out.push_str(&fmt_g(value)),
+            's' | 'r' => out.push_str(&py_float(value)),
+            _ => return None,
+        }
+    }
+    used.then_some(out)
 }

@@ -53,6 +53,9 @@ from graphite.render import datalib, evaluator  # noqa: E402
 from graphite.render import functions as gfuncs  # noqa: E402
 
 settings.ENFORCE_INPUT_VALIDATION = True
+# the server's zone is the request's (UTC): time.mktime() and parseATTime() then agree
+settings.TIME_ZONE = "UTC"
+os.environ["TZ"] = "UTC"
 
 NOW = 1700000000
 rnd = random.Random(7)
@@ -363,6 +366,21 @@ TARGETS = [
     "smartSummarize(a.b.c1,'10min')", "smartSummarize(a.b.c2,'7min','max')",
     "smartSummarize(a.b.c1,'1h','avg','hours')", "smartSummarize(a.b.c1,'10min','sum','minutes')",
     "smartSummarize(m.w,'5min','count','days')", "smartSummarize(a.b.c1,'10min','sum','1d')",
+    "linearRegression(a.b.c1)", "linearRegression(a.b.*,'1699990000')",
+    "linearRegression(a.b.c2,'1699990000','1699993600')", "linearRegression(e.none)",
+    "linearRegression(m.*,'20:00_20231114','21:00_20231114')",
+    "timeSlice(a.b.*,'1699997600','1699999000')",
+    "timeSlice(a.b.c1,'21:40_20231114','22:00_20231114')", "timeSlice(a.b.c1,'bad')",
+    "verticalLine('1699998000','deploy','red')",
+    "verticalLine('1699990000','x')", "verticalLine('22:00_20231114','at ten')",
+    "aliasQuery(a.b.c1,'a\\.b\\.c1','a.d.c1','value %d')", "aliasQuery(a.b.*,'b','d','%.1f units')",
+    "aliasQuery(a.b.*,'b','d','v=%s %%')", "aliasQuery(a.b.c1,'c1','nothing','%d')",
+    "applyByNode(srv.*.cpu.*,1,'sumSeries(%.cpu.*)')", "applyByNode(srv.*.cpu.*,1,'sumSeries(%.cpu.*)','%.total')",
+    "applyByNode(srv.web*.cpu.*,3,'scale(%,2)')",
+    "cactiStyle(a.b.*)", "cactiStyle(a.b.*,'si')", "cactiStyle(a.d.c3,'binary','B')",
+    "cactiStyle(a.b.*,None,'req')", "cactiStyle(e.*)", "legendValue(a.d.c3,'avg','last','si')",
+    "legendValue(a.d.*,'max','binary')", "legendValue(a.b.c1,'bogus')",
+    "compressPeriodicGaps(e.sparse)", "compressPeriodicGaps(a.b.c1)", "compressPeriodicGaps(e.zero)",
     # Calculate
     "movingAverage(a.b.c1,5)", "movingAverage(a.b.c2,'5min')", "movingAverage(a.b.*,10,0.5)",
     "movingAverage(m.*,3)", "movingAverage(m.w,'90s')", "movingAverage(a.b.c1,'30s')",
