@@ -456,3 +456,32 @@ fn bad_parameters_name_themselves() {
     )
     .is_ok());
 }
+
+#[test]
+fn svg_metadata_like_graphite() {
+    let s = [constant("one", 10.0, 60), constant("two", 30.0, 60)];
+    let text = svg(&s, &[("yMin", "0"), ("yMax", "40")], &TimeZone::utc());
+    let doc = roxmltree::Document::parse(&text).expect("valid xml");
+    let script = doc
+        .descendants()
+        .find(|n| n.tag_name().name() == "script")
+        .and_then(|n| n.text())
+        .expect("metadata script");
+    let json = script
+        .trim()
+        .strip_prefix("metadata = ")
+        .expect("metadata = {...}");
+    let meta: serde_json::Value = serde_json::from_str(json).expect("json");
+    assert_eq!(meta["x"]["start"], START);
+    assert_eq!(
+        meta["x"]["end"],
+        START + 59 * 60,
+        "slope mode ends at the last point"
+    );
+    assert_eq!(meta["y"]["top"], 40.0);
+    assert_eq!(meta["y"]["bottom"], 0.0);
+    assert_eq!(meta["series"].as_array().map(Vec::len), Some(2));
+    assert_eq!(meta["series"][1]["name"], "two");
+    assert_eq!(meta["series"][1]["data"][0], 30.0);
+    assert!(meta["area"]["xmin"].as_f64().is_some_and(|x| x > 10.0));
+}

@@ -95,6 +95,22 @@ pub enum Op {
     },
 }
 
+/// A drawn line series as graphite's SVG metadata lists it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SeriesMeta {
+    pub name: String,
+    pub start: i64,
+    pub end: i64,
+    pub step: i64,
+    pub values_per_point: usize,
+    pub color: String,
+    pub values: Vec<Option<f64>>,
+    pub line_width: Option<f64>,
+    pub dashed: Option<f64>,
+    pub second_y_axis: bool,
+    pub draw_as_infinite: bool,
+}
+
 /// Where the layout put the plot, for SVG metadata and tests.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Meta {
@@ -107,6 +123,11 @@ pub struct Meta {
     pub y: Axis,
     /// The right y axis, when series use `secondYAxis()`.
     pub y_right: Option<Axis>,
+    /// The default line width and font size.
+    pub line_width: f64,
+    pub font_size: f64,
+    /// The line series (graphite leaves areas out).
+    pub series: Vec<SeriesMeta>,
 }
 
 /// A laid-out graph.

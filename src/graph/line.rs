@@ -10,7 +10,7 @@
 use super::color::Rgba;
 use super::draw::{Align, Drawing, Meta, Op, Part, Pen, Rect, Rotation, Valign};
 use super::legend::legend;
-use super::params::{AreaMode, AxisLimits, LineMode, Options};
+use super::params::{AreaMode, AxisLimits, AxisMax, LineMode, Options};
 use super::plot::{consolidate_items, data_limits, draw_lines, items, unquote_name, Item};
 use super::yaxis::{self, Axis};
 use super::{font, xaxis, GraphError};
@@ -306,7 +306,7 @@ pub fn layout(series: &[Series], opts: &Options, tz: &TimeZone) -> Result<Drawin
     }
 
     pen.ops.push(Op::Begin(Part::Lines));
-    draw_lines(
+    let series_meta = draw_lines(
         &mut pen, items, &opts, area, line_mode, start_time, two_axes, &ycoord,
     );
     Ok(Drawing {
@@ -319,15 +319,30 @@ pub fn layout(series: &[Series], opts: &Options, tz: &TimeZone) -> Result<Drawin
             end: end_time,
             y: axes.left,
             y_right: axes.right.map(|(axis, _)| axis),
+            line_width: opts.line_width,
+            font_size: opts.font_size,
+            series: series_meta,
         }),
     })
 }
 
+/// An axis that cannot be drawn, blamed on the parameter that decides it, with its value.
 fn axis_error((name, message): (&'static str, String), opts: &Options) -> GraphError {
-    let _ = opts;
+    let show = |v: Option<f64>| v.map_or_else(|| "(from the data)".to_string(), |v| v.to_string());
+    let value = match name {
+        "yMin" => show(opts.y.min.or(opts.y_left.min).or(opts.y_right.min)),
+        "yMax" => match opts.y.max {
+            AxisMax::Value(v) => v.to_string(),
+            AxisMax::Extremum => "max".to_string(),
+            AxisMax::Auto => show(None),
+        },
+        "logBase" => show(opts.log_base),
+        "yStep" => show(opts.y.step),
+        _ => String::new(),
+    };
     GraphError::Parameter {
         name: name.to_string(),
-        value: String::new(),
+        value,
         message,
     }
 }

@@ -3,7 +3,7 @@
 //! the lines and areas themselves (`drawLines`).
 
 use super::color::{self, Rgba};
-use super::draw::{Op, Pen, Point};
+use super::draw::{Op, Pen, Point, SeriesMeta};
 use super::line::Area;
 use super::params::{AreaMode, LineMode, Options};
 use super::GraphError;
@@ -213,7 +213,7 @@ pub(super) fn draw_lines(
     start_time: i64,
     two_axes: bool,
     ycoord: &dyn Fn(f64, bool) -> Option<f64>,
-) {
+) -> Vec<SeriesMeta> {
     if items.iter().any(|i| i.stacked) {
         let (stacked, rest): (Vec<Item>, Vec<Item>) = items.into_iter().partition(|i| i.stacked);
         items = stacked;
@@ -309,7 +309,7 @@ pub(super) fn draw_lines(
                 None if opts.draw_null_as_zero => Some(0.0),
                 v => *v,
             };
-            let point = value.and_then(|v| ycoord(v, item.right).map(|y| (v, y.max(0.0))));
+            let point = value.and_then(|v| ycoord(v, item.right).map(|y| (v, y.clamp(0.0, 1.0e6))));
             let Some((value, py)) = point else {
                 if nones == 0 {
                     path.line_to((x, y));
@@ -383,4 +383,21 @@ pub(super) fn draw_lines(
             });
         }
     }
+    items
+        .iter()
+        .filter(|i| !i.stacked)
+        .map(|i| SeriesMeta {
+            name: i.name.clone(),
+            start: i.start,
+            end: i.end,
+            step: i.step,
+            values_per_point: i.vpp,
+            color: i.color.hex(),
+            values: i.raw.clone(),
+            line_width: i.line_width,
+            dashed: i.dash,
+            second_y_axis: i.right,
+            draw_as_infinite: i.infinite,
+        })
+        .collect()
 }

@@ -2,9 +2,13 @@
 //! `<path>` (in `<g class="lines">`, with `class="series"`), lengths keep their fractions
 //! and text stays text. Parts are grouped as graphite-web's SVG groups them (`title`,
 //! `legend`, `axes`, `grid`, `lines`). The plot area is a clip path; each stacked area
-//! adds a clip that keeps later areas off it, as graphite's cairo clipping does.
+//! adds a clip that keeps later areas off it, as graphite's cairo clipping does. Like
+//! graphite's, the document ends with a `<script>` holding `metadata = {…}`: the time
+//! range, plot area, y axis and line series.
 
 use std::fmt::Write as _;
+
+use serde_json::{json, Value};
 
 use super::color::Rgba;
 use super::draw::{Drawing, Op, Point, Rect, Rotation};
@@ -149,8 +153,73 @@ pub fn write(d: &Drawing) -> Vec<u8> {
     if in_part {
         s.push_str("</g>\n");
     }
-    s.push_str("</g>\n</svg>\n");
+    s.push_str("</g>\n");
+    let metadata = metadata(d).to_string().replace("]]>", "]]]]><![CDATA[>");
+    let _ = write!(
+        s,
+        "<script>\n  <![CDATA[\n    metadata = {metadata}\n  ]]>\n</script>\n</svg>\n"
+    );
     s.into_bytes()
+}
+
+/// graphite's SVG `metadata`: the time range, the plot area, the y axis and the line
+/// series, for scripts that work on the SVG (`{}` for "No Data").
+fn metadata(d: &Drawing) -> Value {
+    let Some(m) = &d.meta else {
+        return json!({});
+    };
+    let number = |v: f64| if v.is_finite() { json!(v) } else { Value::Null };
+    let series: Vec<Value> = m
+        .series
+        .iter()
+        .map(|s| {
+            let mut options = serde_json::Map::new();
+            if let Some(w) = s.line_width {
+                options.insert("lineWidth".into(), number(w));
+            }
+            if let Some(d) = s.dashed {
+                options.insert("dashed".into(), number(d));
+            }
+            if s.second_y_axis {
+                options.insert("secondYAxis".into(), json!(true));
+            }
+            if s.draw_as_infinite {
+                options.insert("drawAsInfinite".into(), json!(true));
+            }
+            json!({
+                "name": s.name,
+                "start": s.start,
+                "end": s.end,
+                "step": s.step,
+                "valuesPerPoint": s.values_per_point,
+                "color": s.color,
+                "data": s.values.iter().map(|v| v.map_or(Value::Null, number)).collect::<Vec<_>>(),
+                "options": options,
+            })
+        })
+        .collect();
+    let mut out = json!({
+        "x": {"start": m.start, "end": m.end},
+        "options": {"lineWidth": number(m.line_width)},
+        "font": {"name": "DejaVu Sans", "size": number(m.font_size), "bold": false, "italic": false},
+        "area": {
+            "xmin": number(m.area.x0),
+            "xmax": number(m.area.x1),
+            "ymin": number(m.area.y0),
+            "ymax": number(m.area.y1),
+        },
+        "series": series,
+    });
+    if m.y_right.is_none() {
+        out["y"] = json!({
+            "top": number(m.y.top),
+            "bottom": number(m.y.bottom),
+            "step": m.y.step.map_or(Value::Null, number),
+            "labels": m.y.labels,
+            "labelValues": m.y.label_values.iter().map(|v| number(*v)).collect::<Vec<_>>(),
+        });
+    }
+    out
 }
 
 fn close_clips(s: &mut String, open: &mut usize) {

@@ -222,7 +222,10 @@ impl Tics {
         }
         let variance = self.max - self.min;
         if !variance.is_finite() || variance <= 0.0 {
-            return Err(("yMax", "the y range is too wide to draw".to_string()));
+            return Err((
+                "yMax",
+                "the values span too wide a range to draw (set yMin and yMax)".to_string(),
+            ));
         }
         let most = divisors.iter().copied().fold(1.0, f64::max);
         let least = divisors.iter().copied().fold(f64::INFINITY, f64::min);
