@@ -29,7 +29,7 @@ SINK=$!
 mkdir -p "$OUT/data"
 taskset -c 0,1 "$TARGET/release/lonsdaleite" serve --shards 1 --statsd-addr 127.0.0.1:0 \
     --admin-addr 127.0.0.1:0 --data-dir "$OUT/data" --flush-interval 10s \
-    --forward "127.0.0.1:$SINK_PORT" --no-storage --carbon-addr off --pickle-addr off \
+    --forward "127.0.0.1:$SINK_PORT" --no-storage --carbon-addr off --pickle-addr off --http-addr off \
     ${SERVER_ARGS:-} >"$OUT/stdout" 2>"$OUT/stderr" &
 SERVER=$!
 trap 'kill $SERVER 2>/dev/null || true; sleep 3; kill -9 $SERVER 2>/dev/null || true; kill $SINK 2>/dev/null || true' EXIT

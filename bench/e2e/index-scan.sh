@@ -34,7 +34,7 @@ fi
 run() {
   local log="$DIR/serve.log"
   "$BIN" serve --statsd-addr 127.0.0.1:0 --admin-addr 127.0.0.1:0 --carbon-addr off \
-    --pickle-addr off --no-storage --data-dir "$DIR" >/dev/null 2>"$log" &
+    --pickle-addr off --http-addr off --no-storage --data-dir "$DIR" >/dev/null 2>"$log" &
   local pid=$!
   for _ in $(seq 1 600); do
     grep -q "indexed the whisper files" "$log" && break

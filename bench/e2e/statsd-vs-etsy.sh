@@ -172,7 +172,7 @@ start_lonsdaleite() { # shards
     taskset -c "$SERVER_CPUS,$LOADGEN_CPUS" "$LONSDALEITE" serve --shards "$shards" \
         --statsd-addr 127.0.0.1:0 --admin-addr 127.0.0.1:0 --data-dir "$dir/data" \
         --flush-interval "$FLUSH" --forward "$NULL_SINK" --no-storage \
-        --carbon-addr off --pickle-addr off >"$dir/stdout" 2>"$dir/stderr" &
+        --carbon-addr off --pickle-addr off --http-addr off >"$dir/stdout" 2>"$dir/stderr" &
     SERVER_PID=$!
     PIDS+=("$SERVER_PID")
     for _ in $(seq 100); do
