@@ -57,6 +57,9 @@ impl Source for CaseSource<'_> {
             .filter_map(|n| {
                 let d = self.store.series.get(n)?;
                 let step = d.step;
+                if (end - start) / step > 10_000_000 {
+                    return None;
+                }
                 let from = start - start.rem_euclid(step) + step;
                 let until = end - end.rem_euclid(step) + step;
                 let values = (from..until)
@@ -466,4 +469,125 @@ fn catalogue_matches_graphite_declarations() {
         .sum();
     assert_eq!(count, ours.len());
     assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
+
+/// No function panics or hangs on odd arguments: every implemented function is called
+/// with a set of awkward argument lists (zero, negative and huge numbers, odd strings,
+/// empty and null series); each call must return, with series or an error.
+#[test]
+fn odd_arguments_never_panic() {
+    let (store, _) = load();
+    let source = CaseSource {
+        store: &store,
+        tag_queries: vec![(vec!["name=disk.used".into()], vec![])],
+    };
+    let ctx = Context {
+        start: 1_699_996_400,
+        end: 1_700_000_000,
+        now: 1_700_000_000,
+        tz: TimeZone::utc(),
+        x_files_factor: 0.0,
+        templates: &[],
+        limits: Limits {
+            max_series: Some(1000),
+            max_points: Some(100_000),
+            deadline: None,
+        },
+        source: &source,
+    };
+    let args = [
+        "",
+        "a.b.*",
+        "e.none",
+        "nothing",
+        "a.b.*,0",
+        "a.b.*,-1",
+        "a.b.*,-3,-7",
+        "a.b.*,1e308",
+        "a.b.*,-1e308",
+        "a.b.*,inf",
+        "a.b.*,2,3,4,5",
+        "a.b.*,'1s'",
+        "a.b.*,'-1h'",
+        "a.b.*,'0min'",
+        "a.b.*,'x','y'",
+        "a.b.*,'[','('",
+        "a.b.*,a.b.*",
+        "a.b.*,e.none,e.none",
+        "a.b.*,None",
+        "a.b.*,true,false",
+        "'x'",
+        "'x',-60",
+        "'x',1,0",
+        "1",
+        "-1e308",
+        "a.b.*,'%s %d %'",
+        "a.b.*,0,'%'",
+        "a.b.*,'avg','si'",
+        "a.b.*,'bad','bad','bad'",
+        "m.*,100000",
+        "a.b.*,'1d',-100000,100000",
+        "a.b.*,9223372036854775807",
+        "a.b.*,-9223372036854775807",
+        "a.b.*,'99999999999d'",
+        "a.b.*,'-99999999999d'",
+        "a.b.*,3,'99999999999d','99999999999d'",
+        "a.b.*,'99999999999d',-9223372036854775807,9223372036854775807",
+        "'x',9223372036854775807,9223372036854775807",
+    ];
+    let mut calls = 0;
+    for def in functions::functions() {
+        for a in args {
+            let target = format!("{}({a})", def.name);
+            let _ = evaluate(&target, &ctx);
+            calls += 1;
+        }
+    }
+    assert!(calls > 3000, "{calls} calls");
+}
+
+/// Request limits: a function that would make more points than `max_points` fails with a
+/// limit error, as does any evaluation after the deadline.
+#[test]
+fn limits_stop_large_results() {
+    let (store, _) = load();
+    let source = CaseSource {
+        store: &store,
+        tag_queries: Vec::new(),
+    };
+    let mut ctx = Context {
+        start: 1_699_996_400,
+        end: 1_700_000_000,
+        now: 1_700_000_000,
+        tz: TimeZone::utc(),
+        x_files_factor: 0.0,
+        templates: &[],
+        limits: Limits {
+            max_series: Some(2),
+            max_points: Some(1000),
+            deadline: None,
+        },
+        source: &source,
+    };
+    for target in [
+        "summarize(a.b.c1,'1s')",
+        "hitcount(a.b.c1,'2s')",
+        "smartSummarize(a.b.c1,'1s')",
+        "time('t',1)",
+        "sin('t',1,2)",
+        "events('*')",
+        "sumSeries(a.*.*)",
+    ] {
+        match evaluate(target, &ctx) {
+            Err(EvalError::Limit(_)) => {}
+            other => panic!("{target}: want a limit error, got {other:?}"),
+        }
+    }
+    assert!(evaluate("summarize(a.b.c1,'10min')", &ctx).is_ok());
+    ctx.limits.deadline = Some(std::time::Instant::now());
+    std::thread::sleep(std::time::Duration::from_millis(2));
+    assert!(matches!(
+        evaluate("scale(a.b.c1,2)", &ctx),
+        Err(EvalError::Limit(_))
+    ));
 }

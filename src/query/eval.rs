@@ -134,12 +134,27 @@ pub fn fetch_path(path: &str, ctx: &Context<'_>) -> Result<Vec<Series>, EvalErro
         }
     }
     let mut series = ctx.source.fetch(&names, ctx.start, ctx.end, ctx.now)?;
+    check_points(ctx, path, &series)?;
     for s in &mut series {
         s.path_expression = path.to_string();
         s.x_files_factor = ctx.x_files_factor;
     }
     series.sort_by(|a, b| a.name.cmp(&b.name));
     Ok(series)
+}
+
+/// Fails when one fetch returned more values than the request's `max_points`.
+pub fn check_points(ctx: &Context<'_>, what: &str, series: &[Series]) -> Result<(), EvalError> {
+    if let Some(max) = ctx.limits.max_points {
+        let n: usize = series.iter().map(|s| s.values.len()).sum();
+        if n > max {
+            return Err(EvalError::Limit(format!(
+                "{what} fetched {n} values, more than the limit of {max} per request \
+                 (query.max_points)"
+            )));
+        }
+    }
+    Ok(())
 }
 
 /// Fails once the request's time limit has passed.

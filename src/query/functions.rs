@@ -222,12 +222,20 @@ impl Args<'_, '_> {
         self.bound.get(i).map_or(&[], Vec::as_slice)
     }
 
-    /// Evaluates the first argument again in `ctx` (another time window).
+    /// Evaluates the first argument again in `ctx` (another time window). The window is
+    /// kept within ±2^40 seconds (about 35,000 years), so that shifted windows never
+    /// overflow a [`crate::query::eval::Source`]'s arithmetic.
     pub fn reevaluate_first(&self, ctx: &Context<'_>) -> Result<Vec<Series>, EvalError> {
+        const BOUND: i64 = 1 << 40;
         let Some(arg) = self.first else {
             return Ok(Vec::new());
         };
-        match eval_arg(&arg.value, ctx, self.scope)? {
+        let ctx = Context {
+            start: ctx.start.clamp(-BOUND, BOUND),
+            end: ctx.end.clamp(-BOUND, BOUND),
+            ..ctx.clone()
+        };
+        match eval_arg(&arg.value, &ctx, self.scope)? {
             Value::Series(s) => Ok(s),
             _ => Ok(Vec::new()),
         }

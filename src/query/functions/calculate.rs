@@ -150,11 +150,16 @@ fn moving_window(
         Value::Str(s) => parse_time_offset(s)
             .map_err(|e| a.err(format!("invalid windowSize {s:?}: {e}")))?
             .abs(),
-        Value::Int(n) => list.iter().map(|s| s.step).max().unwrap_or(0) * n,
+        Value::Int(n) => list
+            .iter()
+            .map(|s| s.step)
+            .max()
+            .unwrap_or(0)
+            .saturating_mul(*n),
         other => return Err(a.err(format!("invalid windowSize {}", other.py_repr()))),
     };
     let ctx = Context {
-        start: a.ctx.start - preview,
+        start: a.ctx.start.saturating_sub(preview),
         ..a.ctx.clone()
     };
     let fresh = a.reevaluate_first(&ctx)?;
@@ -190,7 +195,7 @@ fn moving_window(
                 );
             }
             let mut out = copy_with(&s, name, values);
-            out.start = s.start + preview;
+            out.start = s.start.saturating_add(preview);
             out
         })
         .collect())
@@ -211,6 +216,9 @@ pub fn percentile(points: &[Option<f64>], n: f64, interpolate: bool) -> Option<f
     }
     sorted.sort_by(f64::total_cmp);
     let fractional = (n / 100.0) * (sorted.len() as f64 + 1.0);
+    if !fractional.is_finite() || fractional.abs() > 1e15 {
+        return None;
+    }
     let mut rank = fractional.trunc() as i64;
     let frac = fractional - rank as f64;
     if !interpolate {
@@ -298,13 +306,17 @@ fn exponential_moving_average(a: &mut Args<'_, '_>) -> Result<Vec<Series>, EvalE
             (p, 2.0 / (p as f64 + 1.0))
         }
         Value::Int(n) => (
-            list.iter().map(|s| s.step).max().unwrap_or(0) * n,
+            list.iter()
+                .map(|s| s.step)
+                .max()
+                .unwrap_or(0)
+                .saturating_mul(*n),
             2.0 / (*n as f64 + 1.0),
         ),
         other => return Err(a.err(format!("invalid windowSize {}", other.py_repr()))),
     };
     let ctx = Context {
-        start: a.ctx.start - preview,
+        start: a.ctx.start.saturating_sub(preview),
         ..a.ctx.clone()
     };
     let fresh = a.reevaluate_first(&ctx)?;
@@ -334,7 +346,7 @@ fn exponential_moving_average(a: &mut Args<'_, '_>) -> Result<Vec<Series>, EvalE
                 }));
             }
             let mut out = copy_with(&s, name, values);
-            out.start = s.start + preview;
+            out.start = s.start.saturating_add(preview);
             out
         })
         .collect())
@@ -357,9 +369,10 @@ fn stdev(a: &mut Args<'_, '_>) -> Result<Vec<Series>, EvalError> {
                 let dropped = if (i as i64) < points {
                     None
                 } else {
-                    usize::try_from(i as i64 - points)
-                        .ok()
-                        .and_then(|j| s.values[j])
+                    (i as i64)
+                        .checked_sub(points)
+                        .and_then(|j| usize::try_from(j).ok())
+                        .and_then(|j| s.values.get(j).copied().flatten())
                 };
                 if dropped.is_some() {
                     valid -= 1;
@@ -458,7 +471,7 @@ fn holt_preview(
     let bootstrap = interval_of(a, a.str(bootstrap_idx, "7d"))?;
     let season = interval_of(a, a.str(season_idx, "1d"))?;
     let ctx = Context {
-        start: a.ctx.start - bootstrap,
+        start: a.ctx.start.saturating_sub(bootstrap),
         ..a.ctx.clone()
     };
     Ok((bootstrap, season, a.reevaluate_first(&ctx)?))
@@ -487,7 +500,7 @@ fn holt_runs(
         s.set_tag("holtWintersDeviation", "1");
         let skip = usize::try_from(bootstrap.div_euclid(s.step)).unwrap_or(0);
         out.push(Holt {
-            start: s.start + bootstrap,
+            start: s.start.saturating_add(bootstrap),
             predictions: p.into_iter().skip(skip).collect(),
             deviations: d.into_iter().skip(skip).collect(),
             series: s,
@@ -608,13 +621,17 @@ fn linear_regression_analysis(s: &Series) -> Option<(f64, f64)> {
         .iter()
         .enumerate()
         .filter_map(|(i, v)| v.map(|v| (i as i64, v)));
-    let n = points.clone().count() as i64;
-    let sum_i: i64 = points.clone().map(|(i, _)| i).sum();
+    let n = points.clone().count() as i128;
+    let sum_i: i128 = points.clone().map(|(i, _)| i128::from(i)).sum();
     let sum_v = util::py_sum(points.clone().map(|(_, v)| v));
-    let sum_ii: i64 = points.clone().map(|(i, _)| i * i).sum();
+    let sum_ii: i128 = points
+        .clone()
+        .map(|(i, _)| i128::from(i) * i128::from(i))
+        .sum();
     let sum_iv = util::py_sum(points.map(|(i, v)| i as f64 * v));
     let denominator =
-        (i128::from(n) * i128::from(sum_ii) - i128::from(sum_i) * i128::from(sum_i)) as f64;
+        n.checked_mul(sum_ii)
+            .and_then(|a| sum_i.checked_mul(sum_i).and_then(|b| a.checked_sub(b)))? as f64;
     if denominator == 0.0 {
         return None;
     }

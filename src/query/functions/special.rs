@@ -119,6 +119,7 @@ pub fn defs() -> Vec<Def> {
         ]), |a| {
             let name = a.str(0, "").to_string();
             let (start, end) = (a.ctx.start, a.ctx.end);
+            super::transform::check_points(a, (end - start) / 60 + 1)?;
             let values = (start..end).step_by(60).map(|t| Some(t as f64)).collect();
             let mut s = util::new_series(&name, start, end, 60, values, a.ctx.x_files_factor);
             s.path_expression = format!("identity(\"{name}\")");
@@ -287,6 +288,7 @@ pub fn series_by_tag(
         }
     }
     let mut series = ctx.source.fetch(&names, ctx.start, ctx.end, ctx.now)?;
+    crate::query::eval::check_points(ctx, &raw, &series)?;
     for s in &mut series {
         s.path_expression.clone_from(&raw);
         s.x_files_factor = ctx.x_files_factor;

@@ -491,10 +491,25 @@ fn transform_null(a: &mut Args<'_, '_>) -> Result<Vec<Series>, EvalError> {
 pub(super) fn interval_of(a: &Args<'_, '_>, text: &str) -> Result<i64, EvalError> {
     let i =
         parse_time_offset(text).map_err(|e| a.err(format!("invalid interval {text:?}: {e}")))?;
-    if i == 0 {
-        return Err(a.err(format!("interval {text:?} is zero")));
+    if i <= 0 {
+        return Err(a.err(format!("interval {text:?} must be positive")));
     }
     Ok(i)
+}
+
+/// Fails when `buckets` points (one series made by a function) exceed the request's
+/// `max_points` limit.
+pub(super) fn check_points(a: &Args<'_, '_>, buckets: i64) -> Result<(), EvalError> {
+    match a.ctx.limits.max_points {
+        Some(max) if usize::try_from(buckets).map_or(true, |b| b > max) => {
+            Err(EvalError::Limit(format!(
+                "{}() would make {buckets} points, more than the limit of {max} per request \
+                 (query.max_points)",
+                a.name
+            )))
+        }
+        _ => Ok(()),
+    }
 }
 
 /// graphite's `_summarizeValues`: `(values, end of the last bucket)`.
@@ -542,6 +557,7 @@ pub fn summarize_values(
 fn summarize(a: &mut Args<'_, '_>) -> Result<Vec<Series>, EvalError> {
     let text = a.str(1, "").to_string();
     let interval = interval_of(a, &text)?;
+    check_points(a, (a.ctx.end - a.ctx.start) / interval + 2)?;
     let func = a.str(2, "sum").to_string();
     let agg = Agg::parse(a.name, &func)?;
     let align = a.bool(3, false);
@@ -606,6 +622,7 @@ fn truncate_local(ctx: &Context<'_>, epoch: i64, interval: i64) -> i64 {
 fn hitcount(a: &mut Args<'_, '_>) -> Result<Vec<Series>, EvalError> {
     let text = a.str(1, "").to_string();
     let interval = interval_of(a, &text)?;
+    check_points(a, (a.ctx.end - a.ctx.start) / interval + 2)?;
     let align = a.bool(2, false);
     let mut list = a.series(0);
     if align {
@@ -707,8 +724,8 @@ fn time_shift(a: &mut Args<'_, '_>) -> Result<Vec<Series>, EvalError> {
     };
     let (first_start, first_end) = (first.start, first.end);
     let mut ctx = Context {
-        start: a.ctx.start + delta,
-        end: a.ctx.end + delta,
+        start: a.ctx.start.saturating_add(delta),
+        end: a.ctx.end.saturating_add(delta),
         ..a.ctx.clone()
     };
     if align_dst {
@@ -948,6 +965,15 @@ fn time_stack(a: &mut Args<'_, '_>) -> Result<Vec<Series>, EvalError> {
     let delta =
         parse_time_offset(&unit).map_err(|e| a.err(format!("invalid unit {unit:?}: {e}")))?;
     let (from, to) = (a.int(2, 0), a.int(3, 7));
+    if let Some(max) = a.ctx.limits.max_series {
+        if usize::try_from(to.saturating_sub(from)).is_ok_and(|n| n > max) {
+            return Err(EvalError::Limit(format!(
+                "timeStack() over {} shifts would make more than {max} series \
+                 (query.max_series)",
+                to.saturating_sub(from)
+            )));
+        }
+    }
     let list = a.series(0);
     let Some(first) = list.first() else {
         return Ok(Vec::new());
@@ -957,8 +983,8 @@ fn time_stack(a: &mut Args<'_, '_>) -> Result<Vec<Series>, EvalError> {
     for shift in from..to {
         super::super::eval::check_deadline(a.ctx)?;
         let ctx = Context {
-            start: a.ctx.start + delta * shift,
-            end: a.ctx.end + delta * shift,
+            start: a.ctx.start.saturating_add(delta.saturating_mul(shift)),
+            end: a.ctx.end.saturating_add(delta.saturating_mul(shift)),
             ..a.ctx.clone()
         };
         for mut s in a.reevaluate_first(&ctx)? {
@@ -976,7 +1002,11 @@ fn time_stack(a: &mut Args<'_, '_>) -> Result<Vec<Series>, EvalError> {
 
 fn integral_by_interval(a: &mut Args<'_, '_>) -> Result<Vec<Series>, EvalError> {
     let unit = a.str(1, "").to_string();
-    let interval = interval_of(a, &unit)?.abs();
+    let interval = parse_time_offset(&unit)
+        .ok()
+        .map(i64::abs)
+        .filter(|i| *i > 0)
+        .ok_or_else(|| a.err(format!("invalid interval {unit:?}")))?;
     let start_time = a.ctx.start;
     let list = a.series(0);
     Ok(list
@@ -1011,6 +1041,7 @@ fn wave(a: &Args<'_, '_>, step: i64, f: impl Fn(f64) -> f64) -> Result<Vec<Serie
     if step <= 0 {
         return Err(a.err(format!("step must be positive, got {step}")));
     }
+    check_points(a, (a.ctx.end - a.ctx.start) / step + 1)?;
     let (start, end) = (a.ctx.start, a.ctx.end);
     let values = (start..end)
         .step_by(usize::try_from(step).unwrap_or(1))
@@ -1089,6 +1120,7 @@ fn align_start(a: &Args<'_, '_>, align: &str) -> Result<i64, EvalError> {
 fn smart_summarize(a: &mut Args<'_, '_>) -> Result<Vec<Series>, EvalError> {
     let text = a.str(1, "").to_string();
     let interval = interval_of(a, &text)?;
+    check_points(a, (a.ctx.end - a.ctx.start) / interval + 2)?;
     let func = a.str(2, "sum").to_string();
     let agg = Agg::parse(a.name, &func)?;
     let mut list = a.series(0);
