@@ -113,6 +113,10 @@ pub fn evaluate_expr(expr: &Expr<'_>, ctx: &Context<'_>) -> Result<Vec<Series>, 
 fn top_level(value: Value) -> Result<Vec<Series>, EvalError> {
     match value {
         Value::Series(s) => Ok(s),
+        Value::SeriesLists(_) => Err(EvalError::param(
+            "mapSeries",
+            "mapSeries makes groups of series for reduceSeries, not series",
+        )),
         other => Err(EvalError::param(
             "template",
             format!("the target evaluates to {}, not to series", other.py_repr()),

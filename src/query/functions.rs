@@ -12,7 +12,8 @@
 //! [`crate::query::eval::Source`] behind the context. Result names, tags and
 //! `pathExpression`s are graphite's byte for byte (see `docs/functions.md`).
 //!
-//! Groups: [`combine`] (sumSeries, aggregate, groupBy…, asPercent, divideSeries),
+//! Groups: [`combine`] (sumSeries, aggregate, groupBy…, asPercent, divideSeries) and
+//! [`lists`] (the `…SeriesLists` forms, weightedAverage, mapSeries/reduceSeries),
 //! [`transform`] (scale, derivative, perSecond, summarize, timeShift…), [`calculate`]
 //! (moving windows, percentiles, Holt-Winters), [`filter`] (highest…,
 //! grep, limit, removeAboveValue…, sortBy…), [`alias`], [`special`] (constantLine,
@@ -24,6 +25,7 @@ pub mod calculate;
 pub mod combine;
 pub mod filter;
 pub mod graph;
+pub mod lists;
 pub mod params;
 pub mod special;
 pub mod transform;
@@ -43,6 +45,8 @@ pub use params::{Default as ParamDefault, Param, ParamType};
 pub enum Value {
     /// A series list (a path, a nested call).
     Series(Vec<Series>),
+    /// Groups of series lists, made by `mapSeries` for `reduceSeries`.
+    SeriesLists(Vec<Vec<Series>>),
     Int(i64),
     Float(f64),
     Str(String),
@@ -55,6 +59,7 @@ impl Value {
     pub fn py_str(&self) -> String {
         match self {
             Value::Series(_) => "<series>".to_string(),
+            Value::SeriesLists(_) => "<series lists>".to_string(),
             Value::Int(i) => i.to_string(),
             Value::Float(f) => py_float(*f),
             Value::Str(s) => s.clone(),
@@ -68,6 +73,7 @@ impl Value {
         match self {
             Value::Str(s) => format!("'{s}'"),
             Value::Series(s) => format!("<{} series>", s.len()),
+            Value::SeriesLists(l) => format!("<{} series lists>", l.len()),
             other => other.py_str(),
         }
     }
@@ -180,6 +186,14 @@ impl Args<'_, '_> {
             .unwrap_or_default()
     }
 
+    /// Takes the groups of a `seriesLists` parameter.
+    pub fn lists(&mut self, i: usize) -> Vec<Vec<Series>> {
+        match self.bound.get_mut(i).and_then(|v| v.first_mut()) {
+            Some(Value::SeriesLists(l)) => std::mem::take(l),
+            _ => Vec::new(),
+        }
+    }
+
     /// A number parameter, or its default.
     pub fn float(&self, i: usize, default: f64) -> f64 {
         self.one(i).and_then(Value::as_f64).unwrap_or(default)
@@ -258,6 +272,7 @@ pub fn lookup(name: &str) -> Option<&'static Def> {
 static FUNCTIONS: std::sync::LazyLock<Vec<Def>> = std::sync::LazyLock::new(|| {
     let mut all = Vec::new();
     all.extend(combine::defs());
+    all.extend(lists::defs());
     all.extend(transform::defs());
     all.extend(calculate::defs());
     all.extend(filter::defs());
@@ -350,6 +365,9 @@ pub fn eval_expr_value(
                 path = path.replace(&var, &val.py_str());
             }
             Ok(Value::Series(fetch_path(&path, ctx)?))
+        }
+        Expr::Call(c) if c.name == "map" || c.name == "mapSeries" => {
+            lists::map_series(c, ctx, scope)
         }
         Expr::Call(c) => Ok(Value::Series(call_in(c, ctx, scope)?)),
         Expr::Template(t) => {

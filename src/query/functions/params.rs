@@ -301,8 +301,12 @@ fn validate(func: &str, param: &Param, value: Value) -> Result<Value, EvalError>
         }
     }
     Ok(match param.ty {
-        ParamType::SeriesList | ParamType::SeriesLists | ParamType::Series => match value {
+        ParamType::SeriesList | ParamType::Series => match value {
             Value::Series(_) => value,
+            other => return Err(bad(&other)),
+        },
+        ParamType::SeriesLists => match value {
+            Value::SeriesLists(_) => value,
             other => return Err(bad(&other)),
         },
         ParamType::Float => match value {

@@ -381,6 +381,13 @@ TARGETS = [
     "cactiStyle(a.b.*,None,'req')", "cactiStyle(e.*)", "legendValue(a.d.c3,'avg','last','si')",
     "legendValue(a.d.*,'max','binary')", "legendValue(a.b.c1,'bogus')",
     "compressPeriodicGaps(e.sparse)", "compressPeriodicGaps(a.b.c1)", "compressPeriodicGaps(e.zero)",
+    "reduceSeries(mapSeries(srv.*.cpu.*,1),'asPercent',3,'user','system')",
+    "reduceSeries(mapSeries(srv.web*.cpu.*,1),'divideSeries',3,'system','user')",
+    "reduce(map(srv.web*.cpu.*,1),'sumSeries',-1,'user','system')",
+    "reduceSeries(map(srv.*.cpu.*,'name'),'sumSeries',1,'web1','web2')",
+    "reduceSeries(mapSeries(srv.*.cpu.*,1),'asPercent',3,'user','nope')",
+    "reduceSeries(mapSeries(srv.web*.cpu.*,1),'nonexistent',3,'user')",
+    "reduceSeries(srv.*.cpu.*,'sumSeries',3,'user')",
     # Calculate
     "movingAverage(a.b.c1,5)", "movingAverage(a.b.c2,'5min')", "movingAverage(a.b.*,10,0.5)",
     "movingAverage(m.*,3)", "movingAverage(m.w,'90s')", "movingAverage(a.b.c1,'30s')",

@@ -1,0 +1,399 @@
+//! The pairwise and grouped members of the "Combine" group: `aggregateSeriesLists` and
+//! its `sum`/`diff`/`multiply`/`divide` forms (first list with first list, …),
+//! `weightedAverage`, and `mapSeries`/`reduceSeries`, which pass groups of series lists
+//! ([`Value::SeriesLists`]) from one to the other.
+
+#![allow(
+    clippy::unnecessary_wraps,
+    reason = "every function has the signature the dispatcher calls"
+)]
+
+use super::combine::aggregate;
+use super::params::{p, ps, Param, ParamType as T};
+use super::{lookup, util, Args, Def, Value};
+use crate::query::eval::{Context, EvalError};
+use crate::query::series::Series;
+
+/// The definitions.
+pub fn defs() -> Vec<Def> {
+    vec![
+
+        Def {
+            name: "aggregateSeriesLists",
+            group: "Combine",
+            signature: "(seriesListFirstPos, seriesListSecondPos, func, xFilesFactor=None)",
+            description: "Merges the two lists pairwise (first with first, second with second, …) with the named aggregation function.",
+            params: ps(vec![
+                p("seriesListFirstPos", T::SeriesList).req(),
+                p("seriesListSecondPos", T::SeriesList).req(),
+                p("func", T::AggFunc).req(),
+                p("xFilesFactor", T::Float),
+            ]),
+            aggregator: false,
+            run: |a| {
+                let func = a.str(2, "").to_string();
+                let xff = a.opt_float(3);
+                aggregate_lists(a, &func, xff)
+            },
+        },
+        lists_def("sumSeriesLists", "Adds the two lists pairwise.", |a| aggregate_lists(a, "sum", None)),
+        lists_def("diffSeriesLists", "Subtracts the second list from the first, pairwise.", |a| aggregate_lists(a, "diff", None)),
+        lists_def("multiplySeriesLists", "Multiplies the two lists pairwise.", |a| aggregate_lists(a, "multiply", None)),
+        Def {
+            name: "divideSeriesLists",
+            group: "Combine",
+            signature: "(dividendSeriesList, divisorSeriesList)",
+            description: "Divides the first list by the second, pairwise.",
+            params: ps(vec![
+                p("dividendSeriesList", T::SeriesList).req(),
+                p("divisorSeriesList", T::SeriesList).req(),
+            ]),
+            aggregator: false,
+            run: divide_series_lists,
+        },
+        Def {
+            name: "weightedAverage",
+            group: "Combine",
+            signature: "(seriesListAvg, seriesListWeight, *nodes)",
+            description: "The average of the first list weighted by the second, series matched by the given nodes.",
+            params: ps(vec![
+                p("seriesListAvg", T::SeriesList).req(),
+                p("seriesListWeight", T::SeriesList).req(),
+                p("nodes", T::NodeOrTag).multi(),
+            ]),
+            aggregator: false,
+            run: weighted_average,
+        },
+        Def {
+            name: "mapSeries",
+            group: "Combine",
+            signature: "(seriesList, *mapNodes)",
+            description: "Splits the series into groups by the given nodes (or tags), for reduceSeries.",
+            params: MAP,
+            aggregator: false,
+            run: map_outside_reduce,
+        },
+        Def {
+            name: "map",
+            group: "Combine",
+            signature: "(seriesList, *mapNodes)",
+            description: "Short name of mapSeries.",
+            params: MAP,
+            aggregator: false,
+            run: map_outside_reduce,
+        },
+        Def {
+            name: "reduceSeries",
+            group: "Combine",
+            signature: "(seriesLists, reduceFunction, reduceNode, *reduceMatchers)",
+            description: "In each group made by mapSeries, picks the series whose node reduceNode equals each matcher and passes them, in matcher order, to reduceFunction; the result is named prefix.reduce.function.",
+            params: REDUCE,
+            aggregator: false,
+            run: reduce_series,
+        },
+        Def {
+            name: "reduce",
+            group: "Combine",
+            signature: "(seriesLists, reduceFunction, reduceNode, *reduceMatchers)",
+            description: "Short name of reduceSeries.",
+            params: REDUCE,
+            aggregator: false,
+            run: reduce_series,
+        },
+    ]
+}
+
+const MAP: &[Param] = &[
+    p("seriesList", T::SeriesList).req(),
+    p("mapNodes", T::NodeOrTag).req().multi(),
+];
+
+const REDUCE: &[Param] = &[
+    p("seriesLists", T::SeriesLists).req(),
+    p("reduceFunction", T::String).req(),
+    p("reduceNode", T::Node).req(),
+    p("reduceMatchers", T::String).req().multi(),
+];
+
+fn lists_def(name: &'static str, description: &'static str, run: super::Run) -> Def {
+    Def {
+        name,
+        group: "Combine",
+        signature: "(seriesListFirstPos, seriesListSecondPos)",
+        description,
+        params: ps(vec![
+            p("seriesListFirstPos", T::SeriesList).req(),
+            p("seriesListSecondPos", T::SeriesList).req(),
+        ]),
+        aggregator: true,
+        run,
+    }
+}
+
+fn aggregate_lists(
+    a: &mut Args<'_, '_>,
+    func: &str,
+    xff: Option<f64>,
+) -> Result<Vec<Series>, EvalError> {
+    let first = a.series(0);
+    let second = a.series(1);
+    if first.len() != second.len() {
+        return Err(
+            a.err("seriesListFirstPos and seriesListSecondPos argument must have equal length")
+        );
+    }
+    let mut out = Vec::with_capacity(first.len());
+    for (s1, s2) in first.into_iter().zip(second) {
+        let pair = format!("Series({},{})", s1.name, s2.name);
+        let Some(mut r) = aggregate(a.ctx, a.name, vec![vec![s1, s2]], func, xff)?
+            .into_iter()
+            .next()
+        else {
+            continue;
+        };
+        let head = r
+            .name
+            .find("Series(")
+            .map_or("", |i| &r.name[..i])
+            .to_string();
+        r.name = head + &pair;
+        out.push(r);
+    }
+    Ok(out)
+}
+
+fn divide_series_lists(a: &mut Args<'_, '_>) -> Result<Vec<Series>, EvalError> {
+    let first = a.series(0);
+    let second = a.series(1);
+    if first.len() != second.len() {
+        return Err(
+            a.err("dividendSeriesList and divisorSeriesList argument must have equal length")
+        );
+    }
+    let mut out = Vec::with_capacity(first.len());
+    for (d, v) in first.into_iter().zip(second) {
+        let name = format!("divideSeries({},{})", d.name, v.name);
+        let mut both = vec![d, v];
+        let (start, end, step) = util::normalize(&mut both).unwrap_or_default();
+        let values = (0..util::max_len(&both))
+            .map(|i| {
+                util::safe_div(
+                    both[0].values.get(i).copied().flatten(),
+                    both[1].values.get(i).copied().flatten(),
+                )
+            })
+            .collect();
+        out.push(util::new_series(
+            &name,
+            start,
+            end,
+            step,
+            values,
+            a.ctx.x_files_factor,
+        ));
+    }
+    Ok(out)
+}
+
+fn weighted_average(a: &mut Args<'_, '_>) -> Result<Vec<Series>, EvalError> {
+    let avg = a.series(0);
+    let weight = a.series(1);
+    let nodes = a.rest(2).to_vec();
+    if avg.len() != weight.len() {
+        return Err(a.err(format!(
+            "weightedAverage must receive the same number of series for seriesListAvg and \
+             seriesListWeight but received respectively {} and {}",
+            avg.len(),
+            weight.len()
+        )));
+    }
+    let mut keyed: Vec<(String, Option<usize>, Option<usize>)> = Vec::new();
+    for (i, (sa, sw)) in avg.iter().zip(&weight).enumerate() {
+        for (key, is_avg) in [
+            (util::agg_key(sa, &nodes), true),
+            (util::agg_key(sw, &nodes), false),
+        ] {
+            let j = if let Some(j) = keyed.iter().position(|(k, _, _)| *k == key) {
+                j
+            } else {
+                keyed.push((key, None, None));
+                keyed.len() - 1
+            };
+            let entry = &mut keyed[j];
+            if is_avg {
+                entry.1 = Some(i);
+            } else {
+                entry.2 = Some(i);
+            }
+        }
+    }
+    let xff = a.ctx.x_files_factor;
+    let mut products = Vec::new();
+    for (_, ai, wi) in &keyed {
+        let (Some(ai), Some(wi)) = (ai, wi) else {
+            continue;
+        };
+        let (sa, sw) = (&avg[*ai], &weight[*wi]);
+        let n = sa.values.len().max(sw.values.len());
+        let values = (0..n)
+            .map(|i| {
+                match (
+                    sa.values.get(i).copied().flatten(),
+                    sw.values.get(i).copied().flatten(),
+                ) {
+                    (Some(x), Some(y)) => Some(x * y),
+                    _ => None,
+                }
+            })
+            .collect();
+        let name = format!("product({},{})", sw.name, sa.name);
+        products.push(util::new_series(
+            &name, sa.start, sa.end, sa.step, values, xff,
+        ));
+    }
+    if products.is_empty() {
+        return Ok(Vec::new());
+    }
+    let paths = |l: &[Series]| {
+        let mut p: Vec<&str> = l.iter().map(|s| s.path_expression.as_str()).collect();
+        p.sort_unstable();
+        p.dedup();
+        p.join(",")
+    };
+    let name = format!(
+        "weightedAverage({}, {}, {})",
+        paths(&avg),
+        paths(&weight),
+        nodes
+            .iter()
+            .map(Value::py_str)
+            .collect::<Vec<_>>()
+            .join(",")
+    );
+    let Some(sum_products) = aggregate(a.ctx, a.name, vec![products], "sum", None)?.pop() else {
+        return Ok(Vec::new());
+    };
+    let Some(sum_weights) = aggregate(a.ctx, a.name, vec![weight], "sum", None)?.pop() else {
+        return Ok(Vec::new());
+    };
+    let n = sum_products.values.len().max(sum_weights.values.len());
+    let values = (0..n)
+        .map(|i| {
+            util::safe_div(
+                sum_products.values.get(i).copied().flatten(),
+                sum_weights.values.get(i).copied().flatten(),
+            )
+        })
+        .collect();
+    Ok(vec![util::new_series(
+        &name,
+        sum_products.start,
+        sum_products.end,
+        sum_products.step,
+        values,
+        xff,
+    )])
+}
+
+/// `mapSeries(seriesList, *mapNodes)`: the series grouped by [`util::agg_key`], in order
+/// of first appearance.
+pub fn map_series(
+    call: &crate::query::grammar::Call<'_>,
+    ctx: &Context<'_>,
+    scope: super::Scope<'_>,
+) -> Result<Value, EvalError> {
+    crate::query::eval::check_deadline(ctx)?;
+    let mut positional = Vec::with_capacity(call.args.len());
+    for arg in &call.args {
+        positional.push(super::eval_arg(&arg.value, ctx, scope)?);
+    }
+    let mut kwargs = Vec::with_capacity(call.kwargs.len());
+    for kw in &call.kwargs {
+        kwargs.push((kw.name, super::eval_arg(&kw.value.value, ctx, scope)?));
+    }
+    let mut bound = super::params::bind(call.name, MAP, positional, kwargs)?;
+    let list = match bound[0].pop() {
+        Some(Value::Series(s)) => s,
+        _ => Vec::new(),
+    };
+    let nodes = std::mem::take(&mut bound[1]);
+    let mut groups: Vec<(String, Vec<Series>)> = Vec::new();
+    for s in list {
+        let key = util::agg_key(&s, &nodes);
+        match groups.iter_mut().find(|(k, _)| *k == key) {
+            Some((_, g)) => g.push(s),
+            None => groups.push((key, vec![s])),
+        }
+    }
+    Ok(Value::SeriesLists(
+        groups.into_iter().map(|(_, g)| g).collect(),
+    ))
+}
+
+fn map_outside_reduce(a: &mut Args<'_, '_>) -> Result<Vec<Series>, EvalError> {
+    Err(a.err("mapSeries makes groups of series for reduceSeries, not series"))
+}
+
+/// Python's `list[i]` for a possibly negative index.
+fn py_index<T>(list: &[T], i: i64) -> Option<&T> {
+    let len = i64::try_from(list.len()).ok()?;
+    let i = if i < 0 { len.checked_add(i)? } else { i };
+    list.get(usize::try_from(i).ok()?)
+}
+
+fn reduce_series(a: &mut Args<'_, '_>) -> Result<Vec<Series>, EvalError> {
+    let lists = a.lists(0);
+    let function = a.str(1, "").to_string();
+    let node = a.int(2, 0);
+    let matchers: Vec<String> = a.rest(3).iter().map(Value::py_str).collect();
+    let def = lookup(&function)
+        .filter(|d| d.name != "mapSeries" && d.name != "map")
+        .ok_or_else(|| a.err(format!("unknown reduceFunction {function:?}")))?;
+    let mut groups: Vec<(String, Vec<Option<Series>>)> = Vec::new();
+    for s in lists.into_iter().flatten() {
+        let nodes: Vec<&str> = s.name.split('.').collect();
+        let Some(this) = py_index(&nodes, node) else {
+            return Err(a.err(format!("{} has no node {node}", s.name)));
+        };
+        let len = i64::try_from(nodes.len()).unwrap_or(0);
+        let cut = if node < 0 {
+            (len + node).max(0)
+        } else {
+            node.min(len)
+        };
+        let prefix = nodes[..usize::try_from(cut).unwrap_or(0)].join(".");
+        let key = format!("{prefix}.reduce.{function}");
+        let Some(i) = matchers.iter().position(|m| m == this) else {
+            continue;
+        };
+        let slot = if let Some(j) = groups.iter().position(|(k, _)| *k == key) {
+            j
+        } else {
+            groups.push((key, vec![None; matchers.len()]));
+            groups.len() - 1
+        };
+        groups[slot].1[i] = Some(s);
+    }
+    let mut out = Vec::with_capacity(groups.len());
+    for (key, members) in groups {
+        let mut args = Vec::with_capacity(members.len());
+        for (m, s) in matchers.iter().zip(members) {
+            let s = s.ok_or_else(|| a.err(format!("{key}: no series matches {m:?}")))?;
+            args.push(Value::Series(vec![s]));
+        }
+        let bound = super::params::bind(def.name, def.params, args, Vec::new())?;
+        let mut inner = Args {
+            name: def.name,
+            ctx: a.ctx,
+            scope: a.scope,
+            first: None,
+            bound,
+            params: def.params,
+        };
+        if let Some(mut s) = (def.run)(&mut inner)?.into_iter().next() {
+            s.name = key;
+            out.push(s);
+        }
+    }
+    Ok(out)
+}
