@@ -118,7 +118,7 @@ pub fn write(d: &Drawing) -> Vec<u8> {
                     s,
                     "<clipPath id=\"c{clips}\"><path clip-rule=\"evenodd\" d=\"{} {}\"/></clipPath>\n<g clip-path=\"url(#c{clips})\">",
                     rect_data(*clip),
-                    path_data(polygons, true)
+                    path_data(&wound_against_rect(polygons), true)
                 );
                 open_clips += 1;
             }
@@ -222,6 +222,30 @@ fn metadata(d: &Drawing) -> Value {
     out
 }
 
+/// Twice the signed area of a polygon (the sign says which way it winds).
+fn signed_area(p: &[Point]) -> f64 {
+    p.iter()
+        .zip(p.iter().cycle().skip(1))
+        .map(|(a, b)| a.0 * b.1 - b.0 * a.1)
+        .sum()
+}
+
+/// The polygons wound against the plot rectangle's direction, so that they cut holes in it
+/// under the non-zero rule too (for renderers that ignore `clip-rule`).
+fn wound_against_rect(polygons: &[Vec<Point>]) -> Vec<Vec<Point>> {
+    // rect_data goes right, down, left: positive in screen coordinates.
+    polygons
+        .iter()
+        .map(|p| {
+            let mut p = p.clone();
+            if signed_area(&p) > 0.0 {
+                p.reverse();
+            }
+            p
+        })
+        .collect()
+}
+
 fn close_clips(s: &mut String, open: &mut usize) {
     for _ in 0..*open {
         s.push_str("</g>\n");
@@ -305,6 +329,17 @@ fn escape(text: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn area_holes_wind_against_the_plot() {
+        let rect = [(0.0, 0.0), (10.0, 0.0), (10.0, 10.0), (0.0, 10.0)];
+        let same_way = vec![(1.0, 1.0), (2.0, 1.0), (2.0, 2.0), (1.0, 2.0)];
+        let other_way: Vec<Point> = same_way.iter().rev().copied().collect();
+        assert!(signed_area(&rect) > 0.0 && signed_area(&same_way) > 0.0);
+        for p in wound_against_rect(&[same_way, other_way]) {
+            assert!(signed_area(&p) < 0.0);
+        }
+    }
 
     #[test]
     fn numbers_and_escapes() {
