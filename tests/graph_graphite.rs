@@ -54,6 +54,10 @@ fn series_of(case: &Value) -> Vec<Series> {
             st.alpha = o["alpha"].as_f64();
             st.draw_as_infinite = o["drawAsInfinite"].as_bool().unwrap_or(false);
             st.second_y_axis = o["secondYAxis"].as_bool().unwrap_or(false);
+            st.invisible = o["invisible"].as_bool().unwrap_or(false);
+            if o["stacked"].as_bool() == Some(true) {
+                st.stack = Some("__DEFAULT__".to_string());
+            }
             out
         })
         .collect()

@@ -223,6 +223,19 @@ CASES = [
     ("offset series", [], [s("early", wave(60, 50, 20, 5)), s("late", wave(30, 30, 20, 4), start=START + 1800)]),
     ("fontSize", [("fontSize", "14"), ("title", "big")], [s("a", wave(60, 50, 20, 5))]),
     ("margin", [("margin", "30")], [s("a", wave(60, 50, 20, 5))]),
+    ("stacked() on two of three", [], [s("a", wave(60, 20, 10, 5), stacked=True),
+                                        s("b", [None if v is None else round(v + 20 + 10 * math.sin(i / 5), 3)
+                                                for i, v in enumerate(wave(60, 15, 5, 8))], stacked=True),
+                                        s("line", wave(60, 30, 20, 6))]),
+    ("areaBetween", [], [s("low", wave(60, 20, 5, 5), stacked=True, invisible=True),
+                         s("high", wave(60, 40, 5, 7), stacked=True)]),
+    ("stacked staircase with an event", [("areaMode", "stacked"), ("lineMode", "staircase")],
+     [s("a", wave(30, 10, 5, 3)), s("ev", [1 if i == 15 else 0 for i in range(30)], drawAsInfinite=True),
+      s("b", wave(30, 5, 2, 4))]),
+    ("yLimit", [("yLimit", "60")], [s("x", wave(60, 50, 30, 7))]),
+    ("second axis limits", [("yMinRight", "0"), ("yMaxRight", "10000"), ("yStepLeft", "10")],
+     [s("a", wave(60, 50, 20, 5)), s("b", wave(60, 3000, 2000, 8), secondYAxis=True)]),
+    ("hideNullFromLegend", [("hideNullFromLegend", "true")], [s("a", wave(30, 5, 2, 3)), s("nothing", [None] * 30)]),
     ("no data", [], []),
 ]
 
