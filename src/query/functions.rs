@@ -14,7 +14,8 @@
 //!
 //! Groups: [`combine`] (sumSeries, aggregate, groupBy…, asPercent, divideSeries) and
 //! [`lists`] (the `…SeriesLists` forms, weightedAverage, mapSeries/reduceSeries),
-//! [`transform`] (scale, derivative, perSecond, summarize, timeShift…), [`calculate`]
+//! [`transform`] (scale, derivative, perSecond, …), [`intervals`] (summarize, hitcount,
+//! timeShift, …), [`calculate`]
 //! (moving windows, percentiles, Holt-Winters), [`filter`] (highest…,
 //! grep, limit, removeAboveValue…, sortBy…), [`alias`], [`special`] (constantLine,
 //! consolidateBy, seriesByTag, events…), [`graph`] (color, dashed, stacked…), with shared
@@ -25,6 +26,7 @@ pub mod calculate;
 pub mod combine;
 pub mod filter;
 pub mod graph;
+pub mod intervals;
 pub mod lists;
 pub mod params;
 pub mod special;
@@ -274,6 +276,7 @@ static FUNCTIONS: std::sync::LazyLock<Vec<Def>> = std::sync::LazyLock::new(|| {
     all.extend(combine::defs());
     all.extend(lists::defs());
     all.extend(transform::defs());
+    all.extend(intervals::defs());
     all.extend(calculate::defs());
     all.extend(filter::defs());
     all.extend(alias::defs());

@@ -8,8 +8,9 @@
     reason = "every function has the signature the dispatcher calls"
 )]
 
+use super::intervals::interval_of;
 use super::params::{p, ps, Default as D, Param, ParamType as T, Suggestion as S};
-use super::transform::{copy_with, interval_of};
+use super::transform::copy_with;
 use super::util::{self, fmt_g, round6, Agg};
 use super::{Args, Def, Run, Value};
 use crate::query::eval::{Context, EvalError};

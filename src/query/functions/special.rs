@@ -119,7 +119,7 @@ pub fn defs() -> Vec<Def> {
         ]), |a| {
             let name = a.str(0, "").to_string();
             let (start, end) = (a.ctx.start, a.ctx.end);
-            super::transform::check_points(a, (end - start) / 60 + 1)?;
+            super::intervals::check_points(a, (end - start) / 60 + 1)?;
             let values = (start..end).step_by(60).map(|t| Some(t as f64)).collect();
             let mut s = util::new_series(&name, start, end, 60, values, a.ctx.x_files_factor);
             s.path_expression = format!("identity(\"{name}\")");
@@ -376,7 +376,7 @@ fn compress_gaps(s: Series) -> Series {
     }
     let interval = guess as i64 * s.step;
     let start = s.start + first as i64 * s.step;
-    let (values, _) = super::transform::summarize_values(&s, Agg::Last, interval, start, s.end);
+    let (values, _) = super::intervals::summarize_values(&s, Agg::Last, interval, start, s.end);
     let end = start + interval * (values.len() as i64 - 1);
     let mut out = s;
     out.start = start;
