@@ -226,7 +226,21 @@ impl Canvas {
         let Some(b) = self.region(paths, width + 2.0, clip) else {
             return Ok(());
         };
-        self.clear_scratch(b);
+        let stroke_width = width.round().max(1.0) as u32;
+        let thin = width.min(1.0);
+        let color = color.with_alpha(color.a * thin);
+        // Lines well inside the clip go straight onto the picture (the common case; the
+        // scratch pass costs the whole region per line).
+        let pad = f64::from(stroke_width) / 2.0 + 1.0;
+        let inside = clip.is_none_or(|c| {
+            paths.iter().flatten().all(|p| {
+                p.0 >= c.x0 + pad && p.0 <= c.x1 - pad && p.1 >= c.y0 + pad && p.1 <= c.y1 - pad
+            })
+        });
+        let direct = inside && color.a >= 1.0;
+        if !direct {
+            self.clear_scratch(b);
+        }
         let dashed;
         let paths = match dash {
             Some(d) if d > 0.0 => {
@@ -235,12 +249,15 @@ impl Canvas {
             }
             _ => paths,
         };
-        let stroke_width = width.round().max(1.0) as u32;
-        let thin = width.min(1.0);
         {
-            let mut bm = BitMapBackend::with_buffer(&mut self.scratch, (self.w, self.h));
+            let (target, ink) = if direct {
+                (&mut self.pixels, RGBAColor(color.r, color.g, color.b, 1.0))
+            } else {
+                (&mut self.scratch, RGBAColor(255, 255, 255, 1.0))
+            };
+            let mut bm = BitMapBackend::with_buffer(target, (self.w, self.h));
             let style = ShapeStyle {
-                color: RGBAColor(255, 255, 255, 1.0),
+                color: ink,
                 filled: false,
                 stroke_width,
             };
@@ -251,7 +268,9 @@ impl Canvas {
                 }
             }
         }
-        self.composite(b, color.with_alpha(color.a * thin), false);
+        if !direct {
+            self.composite(b, color, false);
+        }
         Ok(())
     }
 
