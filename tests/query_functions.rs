@@ -591,3 +591,44 @@ fn limits_stop_large_results() {
         Err(EvalError::Limit(_))
     ));
 }
+
+/// randomWalk cannot be compared with graphite's values: its shape is checked instead
+/// (graphite's: one point per step from the window start, the first 0, each move in
+/// [-0.5, 0.5)).
+#[test]
+fn random_walk_shape() {
+    let (store, _) = load();
+    let source = CaseSource {
+        store: &store,
+        tag_queries: Vec::new(),
+    };
+    let ctx = Context {
+        start: 1_699_996_400,
+        end: 1_700_000_000,
+        now: 1_700_000_000,
+        tz: TimeZone::utc(),
+        x_files_factor: 0.0,
+        templates: &[],
+        limits: Limits::default(),
+        source: &source,
+    };
+    for (target, step) in [("randomWalk('w')", 60), ("randomWalkFunction('w',7)", 7)] {
+        let got = evaluate(target, &ctx).expect("series");
+        assert_eq!(got.len(), 1);
+        let s = &got[0];
+        assert_eq!(
+            (s.name.as_str(), s.start, s.end, s.step),
+            ("w", ctx.start, ctx.end, step)
+        );
+        assert_eq!(
+            s.values.len(),
+            usize::try_from((3600 + step - 1) / step).expect("len")
+        );
+        assert_eq!(s.values[0], Some(0.0));
+        for w in s.values.windows(2) {
+            let d = w[1].expect("value") - w[0].expect("value");
+            assert!((-0.5..0.5).contains(&d), "{d}");
+        }
+        assert!(s.values.windows(2).any(|w| w[0] != w[1]));
+    }
+}

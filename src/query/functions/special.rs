@@ -37,6 +37,10 @@ fn d(
     }
 }
 
+const RANDOM_WALK: &[Param] = &[
+    p("name", T::String).req(),
+    p("step", T::Integer).def(D::Int(60)),
+];
 const CONSOLIDATIONS: &[&str] = &[
     "sum", "average", "avg", "avg_zero", "min", "max", "first", "last",
 ];
@@ -84,6 +88,8 @@ pub fn defs() -> Vec<Def> {
         d("events", "Special", "(*tags)", "The number of events (with any of the tags; '*' for all) in each second of the window.", ps(vec![
             p("tags", T::String).req().multi(),
         ]), events),
+        d("randomWalkFunction", "Special", "(name, step=60)", "A random walk: starts at 0 and moves by a random amount in [-0.5, 0.5) each step.", RANDOM_WALK, random_walk),
+        d("randomWalk", "Special", "(name, step=60)", "Short name of randomWalkFunction.", RANDOM_WALK, random_walk),
         d("cactiStyle", "Special", "(seriesList, system=None, units=None)", "Appends the current, maximum and minimum value to each name, in aligned columns (scaled by a unit system if given).", ps(vec![
             p("seriesList", T::SeriesList).req(),
             p("system", T::String).opts(&["binary", "si"]),
@@ -508,4 +514,47 @@ fn apply_by_node(a: &mut Args<'_, '_>) -> Result<Vec<Series>, EvalError> {
         }
     }
     Ok(out)
+}
+
+fn random_walk(a: &mut Args<'_, '_>) -> Result<Vec<Series>, EvalError> {
+    use std::hash::{BuildHasher, Hasher};
+    let step = a.int(1, 60);
+    if step <= 0 {
+        return Err(a.err(format!("step must be positive, got {step}")));
+    }
+    let (start, end) = (a.ctx.start, a.ctx.end);
+    super::intervals::check_points(a, (end - start) / step + 1)?;
+    // SplitMix64 seeded by the process's random hasher keys
+    let mut state = {
+        let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+        h.write_i64(start);
+        h.finish()
+    };
+    let mut next = || {
+        state = state.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        let mut z = state;
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        z ^= z >> 31;
+        // 53 random bits as a float in [0, 1)
+        (z >> 11) as f64 / (1u64 << 53) as f64
+    };
+    let mut current = 0.0;
+    let values = (start..end)
+        .step_by(usize::try_from(step).unwrap_or(1))
+        .map(|_| {
+            let v = current;
+            current += next() - 0.5;
+            Some(v)
+        })
+        .collect();
+    let name = a.str(0, "").to_string();
+    Ok(vec![util::new_series(
+        &name,
+        start,
+        end,
+        step,
+        values,
+        a.ctx.x_files_factor,
+    )])
 }
