@@ -485,3 +485,35 @@ fn svg_metadata_like_graphite() {
     assert_eq!(meta["series"][1]["data"][0], 30.0);
     assert!(meta["area"]["xmin"].as_f64().is_some_and(|x| x > 10.0));
 }
+
+#[test]
+fn see_through_background_makes_an_rgba_png() {
+    let s = [constant("a", 50.0, 60)];
+    let pairs = [&GRAPH_ONLY[..], &[("bgcolor", "ffffff00")]].concat();
+    let image = render(
+        &s,
+        &params(&pairs),
+        Format::Png,
+        &TimeZone::utc(),
+        START,
+        START,
+    )
+    .expect("png");
+    let mut reader = png::Decoder::new(std::io::Cursor::new(image.bytes))
+        .read_info()
+        .expect("header");
+    let mut rgba = vec![0; reader.output_buffer_size()];
+    let info = reader.next_frame(&mut rgba).expect("frame");
+    assert_eq!(info.color_type, png::ColorType::Rgba);
+    let at = |x: usize, y: usize| {
+        let i = (y * info.width as usize + x) * 4;
+        [rgba[i], rgba[i + 1], rgba[i + 2], rgba[i + 3]]
+    };
+    // Background fully transparent; the line (row 100 of 200) opaque series blue.
+    assert_eq!(at(165, 20)[3], 0);
+    let line: Vec<[u8; 4]> = (95..105)
+        .map(|y| at(165, y))
+        .filter(|p| p[3] == 255)
+        .collect();
+    assert!(line.contains(&[100, 100, 255, 255]), "{line:?}");
+}

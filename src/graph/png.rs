@@ -21,21 +21,31 @@ pub fn encode(d: &Drawing) -> Result<Vec<u8>, GraphError> {
             "the embedded font could not be loaded".to_string(),
         ));
     }
-    let mut c = Canvas::new(d.width, d.height);
+    // A see-through background (`bgcolor=rrggbbaa`) makes an RGBA image, as graphite's
+    // ARGB surface gives; otherwise RGB.
+    let opaque = d.ops.iter().find_map(|op| match op {
+        Op::FillRect { color, .. } => Some(color.a >= 1.0),
+        _ => None,
+    }) != Some(false);
+    let mut c = Canvas::new(d.width, d.height, opaque);
     for op in &d.ops {
         c.op(op)?;
     }
     let mut out = Vec::new();
     {
         let mut enc = png::Encoder::new(&mut out, d.width, d.height);
-        enc.set_color(png::ColorType::Rgb);
+        enc.set_color(if opaque {
+            png::ColorType::Rgb
+        } else {
+            png::ColorType::Rgba
+        });
         enc.set_depth(png::BitDepth::Eight);
         enc.set_adaptive_filter(png::AdaptiveFilterType::Adaptive);
         let mut writer = enc
             .write_header()
             .map_err(|e| GraphError::Draw(format!("png: {e}")))?;
         writer
-            .write_image_data(&c.pixels)
+            .write_image_data(&c.image())
             .map_err(|e| GraphError::Draw(format!("png: {e}")))?;
     }
     Ok(out)
@@ -54,6 +64,8 @@ struct Canvas {
     w: u32,
     h: u32,
     pixels: Vec<u8>,
+    /// Opacity per pixel, when the background is not opaque (else empty).
+    alpha: Vec<f64>,
     scratch: Vec<u8>,
     /// Pixels taken by areas since the last `EndAreas`.
     taken: Vec<bool>,
@@ -107,12 +119,13 @@ fn dashes(path: &[Point], dash: f64) -> Vec<Vec<Point>> {
 }
 
 impl Canvas {
-    fn new(w: u32, h: u32) -> Self {
+    fn new(w: u32, h: u32, opaque: bool) -> Self {
         let n = w as usize * h as usize;
         Canvas {
             w,
             h,
-            pixels: vec![255; n * 3],
+            pixels: vec![if opaque { 255 } else { 0 }; n * 3],
+            alpha: if opaque { Vec::new() } else { vec![0.0; n] },
             scratch: vec![0; n * 3],
             taken: vec![false; n],
         }
@@ -165,12 +178,37 @@ impl Canvas {
         (b.x0 < b.x1 && b.y0 < b.y1).then_some(b)
     }
 
+    /// Paints `color` over pixel `i` at `coverage` ("over" compositing).
     fn blend(&mut self, i: usize, color: Rgba, coverage: f64) {
         let a = (color.a * coverage).clamp(0.0, 1.0);
+        let (keep, scale) = if self.alpha.is_empty() {
+            (1.0 - a, 1.0)
+        } else {
+            let below = self.alpha[i];
+            let out = a + below * (1.0 - a);
+            if out <= 0.0 {
+                return;
+            }
+            self.alpha[i] = out;
+            (below * (1.0 - a), out)
+        };
         for (k, c) in [color.r, color.g, color.b].into_iter().enumerate() {
             let d = f64::from(self.pixels[i * 3 + k]);
-            self.pixels[i * 3 + k] = (d + (f64::from(c) - d) * a).round() as u8;
+            self.pixels[i * 3 + k] = ((f64::from(c) * a + d * keep) / scale).round() as u8;
         }
+    }
+
+    /// The image rows as the PNG encoder takes them: RGB, or RGBA with the opacity.
+    fn image(&self) -> std::borrow::Cow<'_, [u8]> {
+        if self.alpha.is_empty() {
+            return std::borrow::Cow::Borrowed(&self.pixels);
+        }
+        let mut out = Vec::with_capacity(self.alpha.len() * 4);
+        for (rgb, a) in self.pixels.chunks(3).zip(&self.alpha) {
+            out.extend_from_slice(rgb);
+            out.push((a * 255.0).round() as u8);
+        }
+        std::borrow::Cow::Owned(out)
     }
 
     fn fill_rect(&mut self, rect: Rect, color: Rgba) {
@@ -237,7 +275,7 @@ impl Canvas {
                 p.0 >= c.x0 + pad && p.0 <= c.x1 - pad && p.1 >= c.y0 + pad && p.1 <= c.y1 - pad
             })
         });
-        let direct = inside && color.a >= 1.0;
+        let direct = inside && color.a >= 1.0 && self.alpha.is_empty();
         if !direct {
             self.clear_scratch(b);
         }
