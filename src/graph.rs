@@ -47,7 +47,9 @@ pub enum Format {
 /// A drawn graph and its content type.
 #[derive(Debug, Clone)]
 pub struct Image {
+    /// The PNG or SVG document.
     pub bytes: Vec<u8>,
+    /// `image/png` or `image/svg+xml`.
     pub content_type: &'static str,
 }
 

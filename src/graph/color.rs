@@ -4,9 +4,13 @@
 /// An sRGB colour with opacity (`a` in 0..=1).
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Rgba {
+    /// Red.
     pub r: u8,
+    /// Green.
     pub g: u8,
+    /// Blue.
     pub b: u8,
+    /// Opacity, 0 (none) to 1.
     pub a: f64,
 }
 

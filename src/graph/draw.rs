@@ -12,9 +12,13 @@ pub type Point = (f64, f64);
 /// A rectangle: left, top, right, bottom.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Rect {
+    /// Left.
     pub x0: f64,
+    /// Top.
     pub y0: f64,
+    /// Right.
     pub x1: f64,
+    /// Bottom.
     pub y1: f64,
 }
 
@@ -98,16 +102,27 @@ pub enum Op {
 /// A drawn line series as graphite's SVG metadata lists it.
 #[derive(Debug, Clone, PartialEq)]
 pub struct SeriesMeta {
+    /// The series name.
     pub name: String,
+    /// Its first timestamp.
     pub start: i64,
+    /// Its end (exclusive).
     pub end: i64,
+    /// Seconds between its values.
     pub step: i64,
+    /// Values merged into one drawn point.
     pub values_per_point: usize,
+    /// `#rrggbb`.
     pub color: String,
+    /// The values before merging.
     pub values: Vec<Option<f64>>,
+    /// Its own line width, if set.
     pub line_width: Option<f64>,
+    /// Its dash length, if dashed.
     pub dashed: Option<f64>,
+    /// Drawn against the right y axis.
     pub second_y_axis: bool,
+    /// Drawn as vertical lines.
     pub draw_as_infinite: bool,
 }
 
@@ -116,15 +131,17 @@ pub struct SeriesMeta {
 pub struct Meta {
     /// The plot area.
     pub area: Rect,
-    /// The time range drawn.
+    /// The first time drawn.
     pub start: i64,
+    /// The last time drawn.
     pub end: i64,
     /// The y axis (the left one when there are two).
     pub y: Axis,
     /// The right y axis, when series use `secondYAxis()`.
     pub y_right: Option<Axis>,
-    /// The default line width and font size.
+    /// The default line width.
     pub line_width: f64,
+    /// The font size.
     pub font_size: f64,
     /// The line series (graphite leaves areas out).
     pub series: Vec<SeriesMeta>,
@@ -133,8 +150,11 @@ pub struct Meta {
 /// A laid-out graph.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Drawing {
+    /// Image width in pixels.
     pub width: u32,
+    /// Image height in pixels.
     pub height: u32,
+    /// What to draw, in order.
     pub ops: Vec<Op>,
     /// `None` for the "No Data" image.
     pub meta: Option<Meta>,

@@ -53,61 +53,105 @@ pub enum AxisMax {
 /// The limits asked for one y axis.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct AxisLimits {
+    /// The bottom, fixed.
     pub min: Option<f64>,
+    /// The top.
     pub max: AxisMax,
+    /// A top the rounding may not pass.
     pub limit: Option<f64>,
+    /// The label step, fixed.
     pub step: Option<f64>,
 }
 
 /// Per-side overrides for graphs with two y axes (`leftColor`, `rightWidth`, …).
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct SideStyle {
+    /// Colour of every series on that side.
     pub color: Option<Rgba>,
+    /// Line width of every series on that side.
     pub width: Option<f64>,
+    /// Dash length of every series on that side.
     pub dashed: Option<f64>,
 }
 
 /// Every graph option, with graphite's defaults filled in.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Options {
+    /// `width` in pixels.
     pub width: u32,
+    /// `height` in pixels.
     pub height: u32,
+    /// `margin` in pixels.
     pub margin: f64,
+    /// `bgcolor`.
     pub background: Rgba,
+    /// `fgcolor`: text, labels, legend names.
     pub foreground: Rgba,
+    /// `majorGridLineColor`.
     pub major_grid: Rgba,
+    /// `minorGridLineColor`.
     pub minor_grid: Rgba,
+    /// `fontSize` (em size in pixels).
     pub font_size: f64,
+    /// `colorList`: colours given in turn to series without their own.
     pub colors: Vec<Rgba>,
+    /// `title` (`\n` separates lines).
     pub title: Option<String>,
+    /// `vtitle`: vertical title on the left.
     pub vtitle: Option<String>,
+    /// `vtitleRight`: on the right, with two y axes.
     pub vtitle_right: Option<String>,
+    /// `lineMode`.
     pub line_mode: LineMode,
+    /// `lineWidth` (or `thickness`).
     pub line_width: f64,
+    /// `areaMode`.
     pub area_mode: AreaMode,
+    /// `areaAlpha`: opacity of areas.
     pub area_alpha: Option<f64>,
     /// `None`: hidden when there are more than ten series (graphite's `LEGEND_MAX_ITEMS`).
     pub hide_legend: Option<bool>,
+    /// `hideAxes`.
     pub hide_axes: bool,
+    /// `hideXAxis`.
     pub hide_x_axis: bool,
+    /// `hideYAxis`.
     pub hide_y_axis: bool,
+    /// `hideGrid`.
     pub hide_grid: bool,
+    /// `graphOnly`: only the lines, over the whole image.
     pub graph_only: bool,
+    /// `yAxisSide=right`.
     pub y_axis_right: bool,
+    /// `yMin` (`min`), `yMax` (`max`), `yLimit`, `yStep`.
     pub y: AxisLimits,
+    /// `yMinLeft`, `yMaxLeft`, `yLimitLeft`, `yStepLeft`.
     pub y_left: AxisLimits,
+    /// `yMinRight`, `yMaxRight`, `yLimitRight`, `yStepRight`.
     pub y_right: AxisLimits,
+    /// `yDivisors`: allowed numbers of divisions.
     pub y_divisors: Vec<f64>,
+    /// `minorY`: minor grid lines between labels.
     pub minor_y: u32,
+    /// `logBase` (`e` is Euler's number).
     pub log_base: Option<f64>,
+    /// `yUnitSystem`.
     pub unit_system: UnitSystem,
+    /// `drawNullAsZero`.
     pub draw_null_as_zero: bool,
+    /// `uniqueLegend`.
     pub unique_legend: bool,
+    /// `hideNullFromLegend`.
     pub hide_null_from_legend: bool,
+    /// `minXStep`: fewest pixels between drawn points.
     pub min_x_step: f64,
+    /// `connectedLimit`.
     pub connected_limit: Option<usize>,
+    /// `xFormat`: strftime format of time labels.
     pub x_format: Option<String>,
+    /// `leftColor`, `leftWidth`, `leftDashed`.
     pub left: SideStyle,
+    /// `rightColor`, `rightWidth`, `rightDashed`.
     pub right: SideStyle,
 }
 

@@ -17,12 +17,19 @@ const DAY: i64 = 86_400;
 pub struct Config {
     /// Used when at least this many seconds fall on one pixel.
     pub seconds: f64,
+    /// Minor grid lines every `minor_step` × `minor_unit` seconds.
     pub minor_unit: i64,
+    /// See `minor_unit`.
     pub minor_step: f64,
+    /// Major grid lines every `major_step` × `major_unit` seconds.
     pub major_unit: i64,
+    /// See `major_unit`.
     pub major_step: f64,
+    /// Labels every `label_step` × `label_unit` seconds.
     pub label_unit: i64,
+    /// See `label_unit`.
     pub label_step: f64,
+    /// strftime format of the labels.
     pub format: &'static str,
     /// Used only for time ranges up to this many seconds.
     pub max_interval: Option<i64>,

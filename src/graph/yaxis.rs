@@ -27,11 +27,17 @@ enum Source {
 /// A computed axis: the value range drawn and its labels.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Axis {
+    /// The lowest value drawn.
     pub bottom: f64,
+    /// The highest value drawn.
     pub top: f64,
+    /// The value between labels (`None` on a log axis).
     pub step: Option<f64>,
+    /// The values labelled (empty when axes are hidden).
     pub label_values: Vec<f64>,
+    /// Their labels, as graphite writes them.
     pub labels: Vec<String>,
+    /// The logarithm base, for a log axis.
     pub log_base: Option<f64>,
 }
 
