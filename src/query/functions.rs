@@ -316,6 +316,10 @@ pub fn call_in(
     for kw in &call.kwargs {
         kwargs.push((kw.name, eval_arg(&kw.value.value, ctx, scope)?));
     }
+    let kwargs = kwargs
+        .into_iter()
+        .map(|(name, v)| (params::signature_alias(def, name), v))
+        .collect();
     let bound = params::bind(call.name, def.params, positional, kwargs)?;
     let mut args = Args {
         name: call.name,

@@ -221,6 +221,23 @@ fn option_json(o: &str) -> Json {
 /// it as `1e9999`, as graphite's encoder does.
 pub const INF_MARKER: &str = "\u{0}Infinity";
 
+/// The parameter name for a keyword argument spelled as in the Python signature where it
+/// differs from graphite's declaration (`timeShift(…, alignDST=true)` for `alignDst`,
+/// `stacked(…, stackName=…)` for `stack`): graphite only logs the mismatch and passes the
+/// keyword on, so both spellings work there.
+pub fn signature_alias<'n>(def: &super::Def, name: &'n str) -> &'n str {
+    if def.params.iter().any(|p| p.name == name) {
+        return name;
+    }
+    let inner = def.signature.trim_start_matches('(').trim_end_matches(')');
+    inner
+        .split(',')
+        .map(|part| part.trim().split('=').next().unwrap_or(""))
+        .position(|n| n == name)
+        .and_then(|i| def.params.get(i))
+        .map_or(name, |p| p.name)
+}
+
 /// Binds evaluated arguments to `params` (see the module documentation).
 pub fn bind(
     func: &str,
