@@ -65,7 +65,7 @@ struct Canvas {
     h: u32,
     pixels: Vec<u8>,
     /// Opacity per pixel, when the background is not opaque (else empty).
-    alpha: Vec<f64>,
+    alpha: Vec<f32>,
     scratch: Vec<u8>,
     /// Pixels taken by areas since the last `EndAreas`.
     taken: Vec<bool>,
@@ -184,12 +184,12 @@ impl Canvas {
         let (keep, scale) = if self.alpha.is_empty() {
             (1.0 - a, 1.0)
         } else {
-            let below = self.alpha[i];
+            let below = f64::from(self.alpha[i]);
             let out = a + below * (1.0 - a);
             if out <= 0.0 {
                 return;
             }
-            self.alpha[i] = out;
+            self.alpha[i] = out as f32;
             (below * (1.0 - a), out)
         };
         for (k, c) in [color.r, color.g, color.b].into_iter().enumerate() {
