@@ -321,7 +321,7 @@ pub async fn writer_loop(store: Rc<Store>, mut writer: Writer, mut opts: WriterO
         store.publish_cache_size();
         if taken.is_empty() {
             if store.stopping.get() {
-                return;
+                break;
             }
             glommio::timer::sleep(Duration::from_millis(20)).await;
             continue;
@@ -355,7 +355,7 @@ pub async fn writer_loop(store: Rc<Store>, mut writer: Writer, mut opts: WriterO
                         points = left,
                         "stopping with {left} points that could not be written (see the errors above)"
                     );
-                    return;
+                    break;
                 }
             }
             // Back off: the disk will not be better in a microsecond.
@@ -365,6 +365,7 @@ pub async fn writer_loop(store: Rc<Store>, mut writer: Writer, mut opts: WriterO
             glommio::timer::sleep(Duration::from_millis(100)).await;
         }
     }
+    writer.close_all().await;
 }
 
 /// Add the writer's progress since the last call to the shared counters (the cache size

@@ -327,6 +327,12 @@ impl Writer {
         self.rules = rules;
     }
 
+    /// Close every file kept open (at shutdown).
+    pub async fn close_all(&mut self) {
+        let closing = self.open.evict(0, 0);
+        join_all(closing.into_iter().map(BufferedFile::close)).await;
+    }
+
     /// Files open now.
     pub fn open_files(&self) -> usize {
         self.open.map.len()

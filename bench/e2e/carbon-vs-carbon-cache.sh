@@ -109,7 +109,7 @@ pool_build_s() { /usr/bin/python3 -c 'import json,sys; print(json.load(open(sys.
 
 run_lonsdaleite() {
   "$LD" serve --config "$CONF/lonsdaleite.toml" --shards 1 --statsd-addr 127.0.0.1:0 \
-    --admin-addr 127.0.0.1:0 --carbon-addr 127.0.0.1:0 --pickle-addr off \
+    --admin-addr 127.0.0.1:0 --carbon-addr 127.0.0.1:0 --pickle-addr off --http-addr off \
     --flush-interval 3600s --data-dir "$RUN/data" >"$RUN/stdout" 2>"$RUN/stderr" &
   SERVER=$!
   for _ in $(seq 1 100); do grep -q "^listening admin" "$RUN/stdout" 2>/dev/null && break; sleep 0.1; done
@@ -219,8 +219,9 @@ EOF
 report() { # SERVER COMMITTED UPDATES SECONDS CPU_S SAMPLE_OK
   local rate
   rate=$(echo "$2 / $4" | bc -l)
-  printf '%s run %d: %s points in %.2f s = %.0f points/s; %s updates (%.1f points/update); server CPU %.2f s (%.0f points per CPU second); sample complete %s\n' \
-    "$1" "$r" "$2" "$4" "$rate" "$3" "$(echo "$2 / $3" | bc -l)" "$5" "$(echo "$2 / $5" | bc -l)" "$6"
+  printf '%s run %d: %s points in %.2f s = %.0f points/s; %s updates (%.1f points/update); server CPU %.2f s (%.0f points per CPU second); sample complete %s; load average %s\n' \
+    "$1" "$r" "$2" "$4" "$rate" "$3" "$(echo "$2 / $3" | bc -l)" "$5" "$(echo "$2 / $5" | bc -l)" "$6" \
+    "$(cut -d' ' -f1 /proc/loadavg)"
   echo "$1 $rate $(echo "$2 / $5" | bc -l) $(echo "$2 / $3" | bc -l)" >>"$WORK/results"
 }
 
