@@ -241,13 +241,16 @@ for r in $(seq 1 "$RUNS"); do
     [[ -n ${KEEP:-} ]] || rm -rf "$RUN"
   done
 done
-echo "summary (median [min - max] over $RUNS run(s)):"
+echo "summary (median [min - max] over $RUNS run(s), each column on its own):"
+col() { awk -v s="$1" -v c="$2" '$1 == s { print $c }' "$WORK/results" | sort -g |
+  awk '{ v[NR] = $1 } END { printf "%.1f %.1f %.1f", v[int((NR + 1) / 2)], v[1], v[NR] }'; }
 for server in $SERVERS; do
-  awk -v s="$server" '$1 == s { print $2, $3, $4 }' "$WORK/results" | sort -n |
-    awk -v s="$server" '{ r[NR] = $1; c[NR] = $2; p[NR] = $3 }
-      END { m = int((NR + 1) / 2); printf "  %s: %.0f points/s [%.0f - %.0f], %.0f points per CPU second, %.1f points/update\n", s, r[m], r[1], r[NR], c[m], p[m] }'
+  read -r rm rl rh < <(col "$server" 2); read -r cm cl ch < <(col "$server" 3); read -r pm pl ph < <(col "$server" 4)
+  printf '  %s: %.0f points/s [%.0f - %.0f], %.0f points per CPU second [%.0f - %.0f], %.1f points/update [%.1f - %.1f]\n' \
+    "$server" "$rm" "$rl" "$rh" "$cm" "$cl" "$ch" "$pm" "$pl" "$ph"
 done
 if [[ $SERVERS == *lonsdaleite* && $SERVERS == *carbon-cache* ]]; then
-  med() { awk -v s="$1" '$1 == s { print $2 }' "$WORK/results" | sort -n | awk '{ v[NR] = $1 } END { print v[int((NR + 1) / 2)] }'; }
-  printf '  ratio of medians (points/s): %.1fx\n' "$(echo "$(med lonsdaleite) / $(med carbon-cache)" | bc -l)"
+  printf '  ratio of medians: %.1fx in points/s, %.1fx in points per CPU second\n' \
+    "$(echo "$(col lonsdaleite 2 | cut -d' ' -f1) / $(col carbon-cache 2 | cut -d' ' -f1)" | bc -l)" \
+    "$(echo "$(col lonsdaleite 3 | cut -d' ' -f1) / $(col carbon-cache 3 | cut -d' ' -f1)" | bc -l)"
 fi

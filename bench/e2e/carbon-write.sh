@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Points persisted into whisper files through the io_uring writer (issue 3 item 13, our side
-# only; carbon-cache side by side is not scripted yet). Starts the release server with one
+# only, timestamps = now; carbon-cache side by side, with past timestamps so updates carry
+# many points, is bench/e2e/carbon-vs-carbon-cache.sh). Starts the release server with one
 # shard and storage on, sends NAMES carbon series over TCP with loadgen (timestamps = now, so
 # all points of a series fall into few slots) for DURATION, then waits until the write-back
 # cache is empty and reports from the admin `stats`: points received and committed, update
@@ -18,7 +19,7 @@ OUT=${OUT:-$(mktemp -d /tmp/carbon-write.XXXXXX)}
 (cd "$REPO" && cargo build --release --quiet -p lonsdaleite -p loadgen)
 mkdir -p "$OUT/data"
 "$TARGET/release/lonsdaleite" serve --shards "$SHARDS" --statsd-addr 127.0.0.1:0 \
-  --admin-addr 127.0.0.1:0 --carbon-addr 127.0.0.1:0 --pickle-addr off \
+  --admin-addr 127.0.0.1:0 --carbon-addr 127.0.0.1:0 --pickle-addr off --http-addr off \
   --flush-interval 3600s --data-dir "$OUT/data" >"$OUT/stdout" 2>"$OUT/stderr" &
 SERVER=$!
 trap 'kill $SERVER 2>/dev/null || true' EXIT
