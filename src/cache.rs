@@ -151,7 +151,8 @@ impl Cache {
         } else {
             self.used += SERIES_BYTES + batch.name.len();
             let points = batch.points;
-            self.series.insert(Key::from_slice(&batch.name), Pending { points });
+            self.series
+                .insert(Key::from_slice(&batch.name), Pending { points });
         }
         self.used += added * POINT_BYTES;
         self.points += added;
