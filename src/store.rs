@@ -317,7 +317,8 @@ pub async fn writer_loop(store: Rc<Store>, mut writer: Writer, mut opts: WriterO
             // Everything received must reach the disk before exit, new files included.
             writer.lift_create_limit();
         }
-        let taken = store.cache.borrow_mut().take_batch(opts.batch);
+        let round = opts.batch.min(writer.max_open());
+        let taken = store.cache.borrow_mut().take_batch(round);
         store.publish_cache_size();
         if taken.is_empty() {
             if store.stopping.get() {

@@ -333,6 +333,12 @@ impl Writer {
         join_all(closing.into_iter().map(BufferedFile::close)).await;
     }
 
+    /// The most files kept open (a round writes at most this many series, so the bound
+    /// holds during a round too).
+    pub fn max_open(&self) -> usize {
+        self.max_open
+    }
+
     /// Files open now.
     pub fn open_files(&self) -> usize {
         self.open.map.len()
