@@ -578,16 +578,13 @@ fn group_by_nodes(
     callback: &str,
     nodes: &[Value],
 ) -> Result<Vec<Series>, EvalError> {
-    let mut groups: Vec<(String, Vec<Series>)> = Vec::new();
+    let mut groups = util::Groups::default();
     for s in list {
         let key = util::agg_key(&s, nodes);
-        match groups.iter_mut().find(|(k, _)| *k == key) {
-            Some((_, g)) => g.push(s),
-            None => groups.push((key, vec![s])),
-        }
+        groups.push(key, s);
     }
     let mut out = Vec::with_capacity(groups.len());
-    for (key, g) in groups {
+    for (key, g) in groups.into_groups() {
         if let Some(mut s) = merge_group(a, g, callback)? {
             s.name = key;
             out.push(s);
@@ -614,7 +611,7 @@ fn group_by_tags(a: &mut Args<'_, '_>) -> Result<Vec<Series>, EvalError> {
             callback.clone()
         }
     };
-    let mut groups: Vec<(String, Vec<Series>)> = Vec::new();
+    let mut groups = util::Groups::default();
     for s in list {
         let mut parts: Vec<String> = tags
             .iter()
@@ -631,13 +628,10 @@ fn group_by_tags(a: &mut Args<'_, '_>) -> Result<Vec<Series>, EvalError> {
             .chain(parts)
             .collect::<Vec<_>>()
             .join(";");
-        match groups.iter_mut().find(|(k, _)| *k == key) {
-            Some((_, g)) => g.push(s),
-            None => groups.push((key, vec![s])),
-        }
+        groups.push(key, s);
     }
     let mut out = Vec::with_capacity(groups.len());
-    for (key, g) in groups {
+    for (key, g) in groups.into_groups() {
         if let Some(mut s) = merge_group(a, g, &callback)? {
             s.tags = parse_tags(&key);
             s.name.clone_from(&key);
@@ -661,7 +655,7 @@ fn aggregate_with_wildcards(
             _ => None,
         })
         .collect();
-    let mut groups: Vec<(String, Vec<Series>)> = Vec::new();
+    let mut groups = util::Groups::default();
     for s in list {
         let key = s
             .name
@@ -671,13 +665,10 @@ fn aggregate_with_wildcards(
             .map(|(_, n)| n)
             .collect::<Vec<_>>()
             .join(".");
-        match groups.iter_mut().find(|(k, _)| *k == key) {
-            Some((_, g)) => g.push(s),
-            None => groups.push((key, vec![s])),
-        }
+        groups.push(key, s);
     }
     let mut out = Vec::with_capacity(groups.len());
-    for (key, g) in groups {
+    for (key, g) in groups.into_groups() {
         if let Some(mut s) = aggregate(a.ctx, a.name, vec![g], func, None)?
             .into_iter()
             .next()

@@ -317,16 +317,13 @@ pub fn map_series(
         _ => Vec::new(),
     };
     let nodes = std::mem::take(&mut bound[1]);
-    let mut groups: Vec<(String, Vec<Series>)> = Vec::new();
+    let mut groups = util::Groups::default();
     for s in list {
         let key = util::agg_key(&s, &nodes);
-        match groups.iter_mut().find(|(k, _)| *k == key) {
-            Some((_, g)) => g.push(s),
-            None => groups.push((key, vec![s])),
-        }
+        groups.push(key, s);
     }
     Ok(Value::SeriesLists(
-        groups.into_iter().map(|(_, g)| g).collect(),
+        groups.into_groups().into_iter().map(|(_, g)| g).collect(),
     ))
 }
 

@@ -475,3 +475,38 @@ pub fn py_percent(fmt: &str, value: f64) -> Option<String> {
     }
     used.then_some(out)
 }
+
+/// Series grouped by key, groups in order of first appearance (a dict of lists in
+/// graphite); adding is O(1).
+#[derive(Default)]
+pub struct Groups {
+    groups: Vec<(String, Vec<Series>)>,
+    index: std::collections::HashMap<String, usize>,
+}
+
+impl Groups {
+    /// Adds `s` to the group `key`.
+    pub fn push(&mut self, key: String, s: Series) {
+        if let Some(&i) = self.index.get(&key) {
+            self.groups[i].1.push(s);
+        } else {
+            self.index.insert(key.clone(), self.groups.len());
+            self.groups.push((key, vec![s]));
+        }
+    }
+
+    /// The number of groups.
+    pub fn len(&self) -> usize {
+        self.groups.len()
+    }
+
+    /// Whether there is no group.
+    pub fn is_empty(&self) -> bool {
+        self.groups.is_empty()
+    }
+
+    /// The groups, in order of first appearance.
+    pub fn into_groups(self) -> Vec<(String, Vec<Series>)> {
+        self.groups
+    }
+}
