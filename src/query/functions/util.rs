@@ -510,3 +510,65 @@ impl Groups {
         self.groups
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Python's `'%g' % x` for the shapes names use.
+    #[test]
+    fn percent_g_like_python() {
+        for (x, want) in [
+            (0.5, "0.5"),
+            (1.0, "1"),
+            (2.5, "2.5"),
+            (100_000.0, "100000"),
+            (1_000_000.0, "1e+06"),
+            (123_456_789.0, "1.23457e+08"),
+            (1e-5, "1e-05"),
+            (0.0001, "0.0001"),
+            (-1.25e-7, "-1.25e-07"),
+            (-0.0, "-0"),
+            (f64::INFINITY, "inf"),
+        ] {
+            assert_eq!(fmt_g(x), want, "{x}");
+        }
+    }
+
+    #[test]
+    fn printf_subset() {
+        assert_eq!(py_percent("value %d", 5.7).as_deref(), Some("value 5"));
+        assert_eq!(py_percent("%.1f units", 2.25).as_deref(), Some("2.2 units"));
+        assert_eq!(py_percent("v=%s %%", 1.5).as_deref(), Some("v=1.5 %"));
+        assert_eq!(py_percent("%e", 12345.678).as_deref(), Some("1.234568e+04"));
+        assert_eq!(py_percent("%x", 1.0), None);
+        assert_eq!(py_percent("%d %d", 1.0), None);
+        assert_eq!(py_percent("no conversion", 1.0), None);
+    }
+
+    #[test]
+    fn unit_systems() {
+        assert_eq!(
+            format_units(1536.0, "binary", None),
+            (1.5, "Ki".to_string())
+        );
+        assert_eq!(
+            format_units(2000.0, "si", Some("B")),
+            (2.0, "kB".to_string())
+        );
+        assert_eq!(format_units(5.0, "si", None), (5.0, String::new()));
+        assert_eq!(format_units(-3e9, "si", None), (-3.0, "G".to_string()));
+    }
+
+    #[test]
+    fn groups_keep_first_appearance_order() {
+        let mut g = Groups::default();
+        for (k, n) in [("b", "x.1"), ("a", "x.2"), ("b", "x.3")] {
+            g.push(k.to_string(), Series::new(n, 0, 10, 10, vec![None]));
+        }
+        let groups = g.into_groups();
+        let keys: Vec<&str> = groups.iter().map(|(k, _)| k.as_str()).collect();
+        assert_eq!(keys, ["b", "a"]);
+        assert_eq!(groups[0].1.len(), 2);
+    }
+}
