@@ -472,6 +472,9 @@ TARGETS = [
     # Evaluator: nesting, pipes, kwargs, templates, errors
     "a.b.c1 | scale(3) | aliasByNode(2)", "sumSeries(a.b.*) | alias('s')",
     "perSecond(scale(cnt.a,10))", "scale(offset(a.b.c1,1),2)",
+    "a.b.c1 | movingAverage(5)", "a.b.* | timeShift('1h') | aliasByNode(2)",
+    "seriesByTag('name=disk.used') | sumSeries()", "a.b.* | holtWintersForecast('1h','10min')",
+    "sumSeries(a.b.*) | movingAverage('5min') | alias('x')", "a.b.c1|hitcount('10min',true)",
     "noSuchFunction(a.b.c1)", "scale(a.b.c1)", "scale(a.b.c1,2,3)", "scale(a.b.c1,factor=2)",
     "scale(a.b.c1,fator=2)", "limit(a.b.*,1.5)", "alias(a.b.c1)", "movingAverage(a.b.c1,'bad')",
     "timeShift(a.b.c1,'bad')", "divideSeries(a.b.c1,a.b.c1,a.b.c2)", "sortByName(a.b.*,'yes')",
