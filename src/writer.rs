@@ -413,6 +413,9 @@ impl Writer {
         let mut jobs: Vec<Job<'_>> = batches.iter().map(|b| self.job(b)).collect();
         let mut closing = self.revalidate_open(&jobs);
         self.open_missing(&mut jobs).await;
+        for job in jobs.iter().filter(|j| j.pending()) {
+            self.open.touch(&job.batch.name);
+        }
         self.plan(&mut jobs, now).await;
         self.write_planned(&mut jobs).await;
 
@@ -478,9 +481,6 @@ impl Writer {
         let need: Vec<usize> = (0..jobs.len())
             .filter(|&i| jobs[i].pending() && !self.open.map.contains_key(&jobs[i].batch.name))
             .collect();
-        for &i in &need {
-            self.open.touch(&jobs[i].batch.name);
-        }
         let opened = join_all(need.iter().map(|&i| open_rw(&jobs[i].path))).await;
         let mut create = Vec::new();
         for (&i, r) in need.iter().zip(opened) {
@@ -1194,6 +1194,35 @@ mod tests {
             replaced == reference(&[&points_for(1, 4, now)], now),
             "replaced file not reopened"
         );
+    }
+
+    #[test]
+    fn the_least_recently_written_file_is_closed_first() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path().join("whisper");
+        let now = 1_700_000_000;
+        let open = on_glommio(move || {
+            Box::pin(async move {
+                let mut w = Writer::new(root, rules()).with_open_files(2, 1 << 20);
+                for name in ["lru.a", "lru.b", "lru.a", "lru.c"] {
+                    let batch = Batch {
+                        name: name.as_bytes().into(),
+                        points: vec![(now - 60, 1.0)],
+                    };
+                    w.write(&batch, now).await.unwrap();
+                }
+                let mut open: Vec<String> = w
+                    .open
+                    .map
+                    .keys()
+                    .map(|k| String::from_utf8_lossy(k).into_owned())
+                    .collect();
+                open.sort();
+                open
+            })
+        });
+        // "b" was used less recently than "a" when "c" came.
+        assert_eq!(open, ["lru.a", "lru.c"]);
     }
 
     #[test]
