@@ -7,6 +7,8 @@
     reason = "every function has the signature the dispatcher calls"
 )]
 
+use std::collections::{HashMap, HashSet};
+
 use super::params::{p, ps, Default as D, Param, ParamType as T};
 use super::util::{self, Agg};
 use super::{lookup, Args, Def, Value};
@@ -411,47 +413,41 @@ fn as_percent(a: &mut Args<'_, '_>) -> Result<Vec<Series>, EvalError> {
         return Ok(Vec::new());
     }
     if !nodes.is_empty() {
-        let mut keys: Vec<String> = Vec::new();
-        let mut groups: Vec<(String, Vec<Series>)> = Vec::new();
+        let mut grouping = util::Groups::default();
         for s in list {
-            let key = util::agg_key(&s, &nodes);
-            if let Some((_, g)) = groups.iter_mut().find(|(k, _)| *k == key) {
-                g.push(s);
-            } else {
-                keys.push(key.clone());
-                groups.push((key, vec![s]));
-            }
+            grouping.push(util::agg_key(&s, &nodes), s);
         }
-        let mut totals: Vec<(String, Series)> = Vec::new();
+        let ordered = grouping.into_groups();
+        // the series' keys in order of first appearance, then keys found only in totals
+        let mut keys: Vec<String> = ordered.iter().map(|(k, _)| k.clone()).collect();
+        let mut seen: HashSet<String> = keys.iter().cloned().collect();
+        let groups: HashMap<String, Vec<Series>> = ordered.into_iter().collect();
+        let mut totals: HashMap<String, Series> = HashMap::new();
         match total {
             None => {
                 for (k, g) in &groups {
-                    totals.push((k.clone(), group_total(g.clone(), xff)));
+                    totals.insert(k.clone(), group_total(g.clone(), xff));
                 }
             }
             Some(Value::Series(tl)) => {
-                let mut tgroups: Vec<(String, Vec<Series>)> = Vec::new();
+                let mut tgroups = util::Groups::default();
                 for s in tl {
                     let key = util::agg_key(&s, &nodes);
-                    if let Some((_, g)) = tgroups.iter_mut().find(|(k, _)| *k == key) {
-                        g.push(s);
-                    } else {
-                        if !keys.contains(&key) {
-                            keys.push(key.clone());
-                        }
-                        tgroups.push((key, vec![s]));
+                    if seen.insert(key.clone()) {
+                        keys.push(key.clone());
                     }
+                    tgroups.push(key, s);
                 }
-                for (k, g) in tgroups {
-                    totals.push((k, group_total(g, xff)));
+                for (k, g) in tgroups.into_groups() {
+                    totals.insert(k, group_total(g, xff));
                 }
             }
             Some(_) => return Err(a.err("total must be None or a seriesList")),
         }
         let mut out = Vec::new();
         for key in keys {
-            let total = totals.iter().find(|(k, _)| *k == key).map(|(_, s)| s);
-            let Some(group) = groups.iter().find(|(k, _)| *k == key).map(|(_, g)| g) else {
+            let total = totals.get(&key);
+            let Some(group) = groups.get(&key) else {
                 if let Some(t) = total {
                     // graphite reuses the start/end/step of the last normalization here
                     let name = format!("asPercent(MISSING,{})", t.name);
