@@ -1,6 +1,6 @@
 //! graphite-web 1.1.10's render functions (`render/functions.py`), dispatched by name.
 //!
-//! Each function is one entry of [`FUNCTIONS`]: its name, group, parameters (names, types,
+//! Each function is one [`Def`] of [`functions()`]: its name, group, parameters (names, types,
 //! defaults and options exactly as graphite declares them, so `/functions` feeds Grafana's
 //! editor and argument checking follows graphite's `validateParams`), a description written
 //! for this project, and the Rust code. Arguments are evaluated here (series lists, numbers,
@@ -12,14 +12,13 @@
 //! [`crate::query::eval::Source`] behind the context. Result names, tags and
 //! `pathExpression`s are graphite's byte for byte (see `docs/functions.md`).
 //!
-//! Groups: [`combine`] (sumSeries, aggregate, groupBy…, asPercent, divideSeries) and
+//! Files by group: [`combine`] (sumSeries, aggregate, groupBy…, asPercent, divideSeries),
 //! [`lists`] (the `…SeriesLists` forms, weightedAverage, mapSeries/reduceSeries),
 //! [`transform`] (scale, derivative, perSecond, …), [`intervals`] (summarize, hitcount,
-//! timeShift, …), [`calculate`]
-//! (moving windows, percentiles, Holt-Winters), [`filter`] (highest…,
-//! grep, limit, removeAboveValue…, sortBy…), [`alias`], [`special`] (constantLine,
-//! consolidateBy, seriesByTag, events…), [`graph`] (color, dashed, stacked…), with shared
-//! helpers in [`util`] and the parameter model in [`params`].
+//! timeShift, …), [`calculate`] (moving windows, percentiles, Holt-Winters), [`filter`]
+//! (highest…, grep, limit, removeAboveValue…, sortBy…), [`alias`], [`special`]
+//! (constantLine, consolidateBy, seriesByTag, events…), [`graph`] (color, dashed,
+//! stacked…); shared helpers in [`util`], the parameter model in [`params`].
 
 pub mod alias;
 pub mod calculate;
