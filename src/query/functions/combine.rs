@@ -273,16 +273,22 @@ pub fn aggregate(
     };
     let xff = xff.unwrap_or(ctx.x_files_factor);
     let name = format!("{func}Series({})", util::format_path_expressions(&all));
-    let mut values = Vec::with_capacity(util::max_len(&all));
-    let mut row = Vec::with_capacity(all.len());
-    for i in 0..util::max_len(&all) {
-        util::row(&all, i, &mut row);
-        values.push(if util::xff_values(&row, xff) {
-            agg.apply(&row)
-        } else {
-            None
-        });
-    }
+    let values = match agg {
+        Agg::Sum | Agg::Average => sum_by_series(&all, agg, xff),
+        _ => {
+            let mut values = Vec::with_capacity(util::max_len(&all));
+            let mut row = Vec::with_capacity(all.len());
+            for i in 0..util::max_len(&all) {
+                util::row(&all, i, &mut row);
+                values.push(if util::xff_values(&row, xff) {
+                    agg.apply(&row)
+                } else {
+                    None
+                });
+            }
+            values
+        }
+    };
     let mut tags = all[0].tags.clone();
     for s in &all[1..] {
         tags.retain(|(k, v)| s.tag(k) == Some(v.as_str()));
@@ -294,6 +300,32 @@ pub fn aggregate(
     }
     out.set_tag("aggregatedBy", func);
     Ok(vec![out])
+}
+
+/// `sum` and `average` of [`aggregate`], series by series instead of row by row: the
+/// same additions in the same order (so the same floats), without gathering a row from
+/// every series for each point (1000 series read a row at a time miss the cache).
+fn sum_by_series(all: &[Series], agg: Agg, xff: f64) -> Vec<Option<f64>> {
+    let len = util::max_len(all);
+    let mut sums = vec![0.0; len];
+    let mut counts = vec![0usize; len];
+    for s in all {
+        for ((sum, count), v) in sums.iter_mut().zip(&mut counts).zip(&s.values) {
+            if let Some(v) = v {
+                *sum += v;
+                *count += 1;
+            }
+        }
+    }
+    sums.into_iter()
+        .zip(counts)
+        .map(|(sum, count)| {
+            util::xff(count, all.len() as f64, xff).then(|| match agg {
+                Agg::Average => sum / count as f64,
+                _ => sum,
+            })
+        })
+        .collect()
 }
 
 fn count_series(a: &mut Args<'_, '_>) -> Result<Vec<Series>, EvalError> {
