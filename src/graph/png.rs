@@ -1,5 +1,5 @@
 //! PNG output: a [`Drawing`] rasterised with plotters' bitmap backend (its anti-aliased
-//! lines, polygon filler and `ab_glyph` text) and encoded with the `png` crate.
+//! lines and polygon filler; text from [`font::raster`]) and encoded with the `png` crate.
 //!
 //! Lines and areas are first drawn white on a black scratch image; the grey level is then
 //! the coverage with which their colour is blended into the picture, inside the clip
@@ -8,7 +8,7 @@
 //! over pixels an earlier area took) without a backend of our own.
 
 use plotters::backend::{BitMapBackend, DrawingBackend};
-use plotters::style::{FontTransform, RGBAColor, RGBColor, ShapeStyle};
+use plotters::style::{RGBAColor, RGBColor, ShapeStyle};
 
 use super::color::Rgba;
 use super::draw::{Drawing, Op, Point, Rect, Rotation};
@@ -162,7 +162,7 @@ impl Canvas {
                 size,
                 color,
                 rotation,
-            } => self.text(text, *x, *y, *size, *color, *rotation)?,
+            } => self.text(text, *x, *y, *size, *color, *rotation),
         }
         Ok(())
     }
@@ -353,59 +353,25 @@ impl Canvas {
         }
     }
 
-    /// Anti-aliased text (graphite turns anti-aliasing off, but relies on cairo's hinting
-    /// to keep glyphs whole; unhinted glyphs need the grey levels).
-    fn text(
-        &mut self,
-        text: &str,
-        x: f64,
-        y: f64,
-        size: f64,
-        color: Rgba,
-        rotation: Rotation,
-    ) -> Result<(), GraphError> {
-        let half = font::scale(size) / 2.0;
-        let (transform, pos) = match rotation {
-            Rotation::None => (FontTransform::None, (x, y - half)),
-            Rotation::Up => (FontTransform::Rotate270, (x - half, y)),
-            Rotation::Down => (FontTransform::Rotate90, (x + half, y)),
-        };
-        let long = font::width(text, size) + 2.0 * size;
-        let across = 2.0 * font::scale(size);
-        let reach = match rotation {
-            Rotation::None => Rect {
-                x0: x - size,
-                y0: y - across,
-                x1: x + long,
-                y1: y + across,
-            },
-            Rotation::Up => Rect {
-                x0: x - across,
-                y0: y - long,
-                x1: x + across,
-                y1: y + size,
-            },
-            Rotation::Down => Rect {
-                x0: x - across,
-                y0: y - size,
-                x1: x + across,
-                y1: y + long,
-            },
-        };
-        let Some(b) = self.bounds(reach) else {
-            return Ok(());
-        };
-        self.clear_scratch(b);
-        {
-            let style = font::desc(size)
-                .transform(transform)
-                .color(&RGBColor(255, 255, 255));
-            let mut bm = BitMapBackend::with_buffer(&mut self.scratch, (self.w, self.h));
-            bm.draw_text(text, &style, (pos.0.round() as i32, pos.1.round() as i32))
-                .map_err(draw_err)?;
-        }
-        self.composite(b, color, false);
-        Ok(())
+    /// Anti-aliased text with its baseline's left end at (`x`, `y`), turned by `rotation`
+    /// (graphite turns anti-aliasing off, but relies on cairo's hinting to keep glyphs
+    /// whole; unhinted glyphs need the grey levels).
+    fn text(&mut self, text: &str, x: f64, y: f64, size: f64, color: Rgba, rotation: Rotation) {
+        let origin = (x.round() as i64, y.round() as i64);
+        let (width, height) = (i64::from(self.w), i64::from(self.h));
+        font::raster(text, size, |across, up, coverage| {
+            let (along, down) = (i64::from(across), i64::from(up));
+            let (col, row) = match rotation {
+                Rotation::None => (origin.0 + along, origin.1 + down),
+                // Reading upwards: the text's "up" is the image's left.
+                Rotation::Up => (origin.0 + down, origin.1 - along),
+                Rotation::Down => (origin.0 - down, origin.1 + along),
+            };
+            if (0..width).contains(&col) && (0..height).contains(&row) {
+                let i = (row * width + col) as usize;
+                self.blend(i, color, f64::from(coverage));
+            }
+        });
     }
 }
 
