@@ -243,7 +243,7 @@ for r in $(seq 1 "$RUNS"); do
 done
 echo "summary (median [min - max] over $RUNS run(s), each column on its own):"
 col() { awk -v s="$1" -v c="$2" '$1 == s { print $c }' "$WORK/results" | sort -g |
-  awk '{ v[NR] = $1 } END { printf "%.1f %.1f %.1f", v[int((NR + 1) / 2)], v[1], v[NR] }'; }
+  awk '{ v[NR] = $1 } END { printf "%.1f %.1f %.1f\n", v[int((NR + 1) / 2)], v[1], v[NR] }'; }
 for server in $SERVERS; do
   read -r rm rl rh < <(col "$server" 2); read -r cm cl ch < <(col "$server" 3); read -r pm pl ph < <(col "$server" 4)
   printf '  %s: %.0f points/s [%.0f - %.0f], %.0f points per CPU second [%.0f - %.0f], %.1f points/update [%.1f - %.1f]\n' \
