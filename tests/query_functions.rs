@@ -249,6 +249,29 @@ fn diff_series(want: &Value, got: &Series) -> Vec<String> {
             ),
         );
     }
+    // graphite's Python ints are JSON integers in the data (floats are strings).
+    let want_ints: Vec<bool> = want["values"]
+        .as_array()
+        .expect("values")
+        .iter()
+        .map(|v| v.is_i64() || v.is_u64())
+        .collect();
+    let got_ints: Vec<bool> = (0..got.values.len())
+        .map(|i| got.values[i].is_some() && got.is_int(i))
+        .collect();
+    if same && want_ints != got_ints {
+        let first = want_ints
+            .iter()
+            .zip(&got_ints)
+            .position(|(a, b)| a != b)
+            .unwrap_or(0);
+        check(
+            "Python int values",
+            false,
+            format!("int {} at {first}", want_ints[first]),
+            format!("int {}", got_ints[first]),
+        );
+    }
     let cf = want["consolidation"].as_str().expect("cf");
     check(
         "consolidation",

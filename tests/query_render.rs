@@ -2,7 +2,7 @@
 //!
 //! `tests/data/query/render.jsonl` was made by `gen_render.py`, which runs graphite-web's
 //! `renderViewJson`, `renderViewCsv`, `renderViewRaw` and its `TimeSeries` class over
-//! random and hand-picked series and options. Cases where graphite fails (HTTP 500) are
+//! random and hand-picked series and options, some holding Python ints. Cases where graphite fails (HTTP 500) are
 //! only run for absence of panics.
 
 #![expect(
@@ -27,6 +27,8 @@ struct Owned {
     end: i64,
     step: i64,
     values: Vec<Option<f64>>,
+    /// Python ints (JSON integers in the data; floats are repr strings).
+    ints: Vec<bool>,
     consolidation: Consolidation,
     xff: f64,
 }
@@ -52,7 +54,16 @@ fn owned(v: &Value) -> Owned {
             .as_array()
             .unwrap()
             .iter()
-            .map(|x| x.as_str().map(|s| s.parse::<f64>().unwrap()))
+            .map(|x| match x {
+                Value::Number(n) => Some(n.as_f64().unwrap()),
+                _ => x.as_str().map(|s| s.parse::<f64>().unwrap()),
+            })
+            .collect(),
+        ints: v["values"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(Value::is_i64)
             .collect(),
         consolidation: Consolidation::from_name(v["consolidation"].as_str().unwrap()).unwrap(),
         xff: v["xff"].as_f64().unwrap(),
@@ -67,6 +78,7 @@ fn view(o: &Owned) -> RenderSeries<'_> {
         end: o.end,
         step: o.step,
         values: &o.values,
+        ints: Some(&o.ints),
         consolidation: o.consolidation,
         x_files_factor: o.xff,
     }
@@ -140,6 +152,7 @@ fn graphite_test_render_examples() {
         end: 105,
         step: 1,
         values: &values,
+        ints: None,
         consolidation: Consolidation::Average,
         x_files_factor: 0.0,
     };
@@ -280,7 +293,7 @@ proptest! {
         let tags = vec![];
         let s = RenderSeries {
             name: "x", tags: &tags, start, end: start + step * (values.len() as i64 - short), step,
-            values: &values, consolidation: Consolidation::Sum, x_files_factor: 0.5,
+            values: &values, ints: None, consolidation: Consolidation::Sum, x_files_factor: 0.5,
         };
         let options = JsonOptions { max_data_points: mdp, no_null_points: nn, pretty, jsonp: None };
         let _ = render_json(&[s.clone(), s.clone()], &options);

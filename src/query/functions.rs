@@ -328,8 +328,99 @@ pub fn call_in(
         bound,
         params: def.params,
     };
-    (def.run)(&mut args)
+    let mut out = (def.run)(&mut args)?;
+    if !KEEPS_INTS.contains(&def.name) {
+        for s in &mut out {
+            s.ints = None;
+        }
+    }
+    Ok(out)
 }
+
+/// The functions whose results may hold Python ints ([`Series::ints`]): those that make
+/// ints as graphite does (counts, 0/1 flags, the int zeros of `transformNull` and
+/// friends) and those that pass values through untouched (renaming, filtering, sorting,
+/// styling, nulling some points). Every other function computes new values, which are
+/// floats here; its results lose the marks (graphite keeps an int in a few of those,
+/// e.g. `sumSeries` of counts or `scale(…, 2)` of one: see `docs/functions.md`).
+const KEEPS_INTS: &[&str] = &[
+    // Making ints.
+    "countSeries",
+    "aggregate",
+    "groupByNode",
+    "groupByNodes",
+    "groupByTags",
+    "aggregateWithWildcards",
+    "summarize",
+    "smartSummarize",
+    "movingWindow",
+    "transformNull",
+    "isNonNull",
+    "changed",
+    "events",
+    "identity",
+    "exponentialMovingAverage",
+    "holtWintersAberration",
+    // Passing values through.
+    "alias",
+    "aliasByMetric",
+    "aliasByNode",
+    "aliasByTags",
+    "aliasSub",
+    "aliasQuery",
+    "legendValue",
+    "cactiStyle",
+    "upper",
+    "lower",
+    "substr",
+    "applyByNode",
+    "fallbackSeries",
+    "consolidateBy",
+    "cumulative",
+    "setXFilesFactor",
+    "xFilesFactor",
+    "timeSlice",
+    "highest",
+    "lowest",
+    "highestAverage",
+    "highestCurrent",
+    "highestMax",
+    "lowestAverage",
+    "lowestCurrent",
+    "limit",
+    "exclude",
+    "grep",
+    "removeEmptySeries",
+    "unique",
+    "filterSeries",
+    "maximumAbove",
+    "minimumAbove",
+    "maximumBelow",
+    "minimumBelow",
+    "currentAbove",
+    "currentBelow",
+    "averageAbove",
+    "averageBelow",
+    "removeAboveValue",
+    "removeBelowValue",
+    "removeAbovePercentile",
+    "removeBelowPercentile",
+    "removeBetweenPercentile",
+    "mostDeviant",
+    "averageOutsidePercentile",
+    "sortByName",
+    "sortBy",
+    "sortByTotal",
+    "sortByMaxima",
+    "sortByMinima",
+    "color",
+    "alpha",
+    "lineWidth",
+    "dashed",
+    "secondYAxis",
+    "drawAsInfinite",
+    "areaBetween",
+];
 
 /// Evaluates one argument value.
 pub fn eval_arg(

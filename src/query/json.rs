@@ -67,19 +67,25 @@ impl Consolidation {
     /// Applies the function to the usable (non-null) values of one bucket, as Python does:
     /// `sum` from int 0 left to right, `max`/`min` keeping the first of incomparable (NaN)
     /// values.
-    fn apply(self, usable: &[f64]) -> f64 {
+    /// Also returns the index of the value picked, for the functions that pick one.
+    fn apply(self, usable: &[f64]) -> (f64, Option<usize>) {
         let sum = || usable.iter().fold(0.0, |acc, v| acc + v);
+        let pick = |better: fn(f64, f64) -> bool| {
+            let mut best = 0;
+            for (i, &v) in usable.iter().enumerate().skip(1) {
+                if better(v, usable[best]) {
+                    best = i;
+                }
+            }
+            (usable[best], Some(best))
+        };
         match self {
-            Self::Sum => sum(),
-            Self::Average | Self::AvgZero => sum() / usable.len() as f64,
-            Self::Max => usable[1..]
-                .iter()
-                .fold(usable[0], |m, &v| if v > m { v } else { m }),
-            Self::Min => usable[1..]
-                .iter()
-                .fold(usable[0], |m, &v| if v < m { v } else { m }),
-            Self::First => usable[0],
-            Self::Last => usable[usable.len() - 1],
+            Self::Sum => (sum(), None),
+            Self::Average | Self::AvgZero => (sum() / usable.len() as f64, None),
+            Self::Max => pick(|v, m| v > m),
+            Self::Min => pick(|v, m| v < m),
+            Self::First => (usable[0], Some(0)),
+            Self::Last => (usable[usable.len() - 1], Some(usable.len() - 1)),
         }
     }
 }
@@ -94,6 +100,8 @@ pub struct RenderSeries<'a> {
     pub end: i64,
     pub step: i64,
     pub values: &'a [Option<f64>],
+    /// Which values are Python ints, parallel to `values` (`None`: all floats).
+    pub ints: Option<&'a [bool]>,
     pub consolidation: Consolidation,
     pub x_files_factor: f64,
 }
@@ -120,46 +128,85 @@ pub fn consolidate(
     func: Consolidation,
     x_files_factor: f64,
 ) -> Vec<Option<f64>> {
+    consolidate_marked(values, None, values_per_point, func, x_files_factor).0
+}
+
+/// [`consolidate`] keeping track of Python ints (`ints` parallel to `values`): a bucket's
+/// `sum` is an int when all its values are, `max`/`min`/`first`/`last` are the value they
+/// pick, an average is always a float (Python's `/`).
+pub fn consolidate_marked(
+    values: &[Option<f64>],
+    ints: Option<&[bool]>,
+    values_per_point: usize,
+    func: Consolidation,
+    x_files_factor: f64,
+) -> (Vec<Option<f64>>, Option<Vec<bool>>) {
     if values_per_point <= 1 {
-        return values.to_vec();
+        return (values.to_vec(), ints.map(<[bool]>::to_vec));
     }
+    let int_at = |i: usize| ints.is_some_and(|m| m.get(i).copied().unwrap_or(false));
     let mut out = Vec::with_capacity(values.len().div_ceil(values_per_point));
+    let mut out_ints = ints.map(|_| Vec::with_capacity(out.capacity()));
     let mut usable = Vec::with_capacity(values_per_point);
-    for chunk in values.chunks(values_per_point) {
+    let mut usable_ints = Vec::with_capacity(values_per_point);
+    for (c, chunk) in values.chunks(values_per_point).enumerate() {
         usable.clear();
+        usable_ints.clear();
         let mut non_null = 0usize;
-        for v in chunk {
+        for (j, v) in chunk.iter().enumerate() {
             match v {
                 Some(x) => {
                     usable.push(*x);
+                    usable_ints.push(int_at(c * values_per_point + j));
                     non_null += 1;
                 }
-                None if func == Consolidation::AvgZero => usable.push(0.0),
+                None if func == Consolidation::AvgZero => {
+                    usable.push(0.0);
+                    usable_ints.push(true);
+                }
                 None => {}
             }
         }
         let enough = non_null as f64 / values_per_point as f64 >= x_files_factor;
-        out.push((non_null > 0 && enough).then(|| func.apply(&usable)));
+        let (value, int) = if non_null > 0 && enough {
+            let (v, pick) = func.apply(&usable);
+            let int = match (func, pick) {
+                (Consolidation::Sum, _) => usable_ints.iter().all(|b| *b),
+                (_, Some(i)) => usable_ints[i],
+                (_, None) => false,
+            };
+            (Some(v), int)
+        } else {
+            (None, false)
+        };
+        out.push(value);
+        if let Some(m) = out_ints.as_mut() {
+            m.push(int);
+        }
     }
-    out
+    (out, out_ints)
 }
 
 /// The points graphite's json renderer emits for one series after `maxDataPoints`:
-/// `(values, start, step)` where timestamps are `start, start+step, ...` up to `end`.
-fn json_points(
-    s: &RenderSeries<'_>,
-    max_data_points: Option<u64>,
-    time_range: i64,
-) -> (Vec<Option<f64>>, i64, i64) {
+/// `(values, ints, start, step)` where timestamps are `start, start+step, ...` up to `end`.
+type Points = (Vec<Option<f64>>, Option<Vec<bool>>, i64, i64);
+
+fn json_points(s: &RenderSeries<'_>, max_data_points: Option<u64>, time_range: i64) -> Points {
     let step = s.step.max(1);
+    let unchanged = || {
+        (
+            s.values.to_vec(),
+            s.ints.map(<[bool]>::to_vec),
+            s.start,
+            step,
+        )
+    };
     match max_data_points {
         Some(1) => {
             let vpp = s.values.len().max(1);
-            (
-                consolidate(s.values, vpp, s.consolidation, s.x_files_factor),
-                s.start,
-                step * vpp as i64,
-            )
+            let (values, ints) =
+                consolidate_marked(s.values, s.ints, vpp, s.consolidation, s.x_files_factor);
+            (values, ints, s.start, step * vpp as i64)
         }
         Some(max) if max > 1 => {
             let number_of_points = time_range as f64 / step as f64;
@@ -169,20 +216,39 @@ fn json_points(
                 let nudge = seconds_per_point + s.start.rem_euclid(step)
                     - s.start.rem_euclid(seconds_per_point);
                 let start = s.start + nudge;
-                let to_lose = (nudge / step - 1).max(0) as usize;
-                let values = &s.values[to_lose.min(s.values.len())..];
-                let vpp = vpp as usize;
-                (
-                    consolidate(values, vpp, s.consolidation, s.x_files_factor),
-                    start,
-                    seconds_per_point,
-                )
+                let to_lose = ((nudge / step - 1).max(0) as usize).min(s.values.len());
+                let values = &s.values[to_lose..];
+                let ints = s.ints.map(|m| &m[to_lose.min(m.len())..]);
+                let (values, ints) = consolidate_marked(
+                    values,
+                    ints,
+                    vpp as usize,
+                    s.consolidation,
+                    s.x_files_factor,
+                );
+                (values, ints, start, seconds_per_point)
             } else {
-                (s.values.to_vec(), s.start, step)
+                unchanged()
             }
         }
-        _ => (s.values.to_vec(), s.start, step),
+        _ => unchanged(),
     }
+}
+
+/// Whether the value at `i` is written as a Python int: marked, and a whole number (an
+/// int is always one; this keeps a stale mark from turning a fraction into an integer).
+fn int_at(ints: Option<&[bool]>, i: usize, x: f64) -> bool {
+    ints.is_some_and(|m| m.get(i).copied().unwrap_or(false))
+        && x.is_finite()
+        && x.fract() == 0.0
+        && x.abs() < 9.2e18
+}
+
+/// Python's `repr(int)` of a whole `x` (see [`int_at`]).
+fn write_py_int(out: &mut String, x: f64) {
+    #[expect(clippy::cast_possible_truncation, reason = "x is whole and below 2^63")]
+    let n = x as i64;
+    let _ = write!(out, "{n}");
 }
 
 /// The body graphite-web sends for `format=json` (with `jsonp` wrapping if asked).
@@ -200,7 +266,7 @@ pub fn render_json(series: &[RenderSeries<'_>], options: &JsonOptions<'_>) -> St
         let range_end = series.iter().map(|s| s.end).max().unwrap_or(0);
         let time_range = range_end - range_start;
         for s in series {
-            let (values, start, step) = json_points(s, options.max_data_points, time_range);
+            let (values, ints, start, step) = json_points(s, options.max_data_points, time_range);
             let count = if s.end < start {
                 0
             } else {
@@ -210,9 +276,9 @@ pub fn render_json(series: &[RenderSeries<'_>], options: &JsonOptions<'_>) -> St
                 .iter()
                 .take(count)
                 .enumerate()
-                .map(|(i, v)| (*v, start + i as i64 * step))
-                .filter(|(v, _)| !options.no_null_points || v.is_some_and(|x| !x.is_nan()));
-            let points: Vec<(Option<f64>, i64)> = points.collect();
+                .map(|(i, v)| (*v, i, start + i as i64 * step))
+                .filter(|(v, _, _)| !options.no_null_points || v.is_some_and(|x| !x.is_nan()));
+            let points: Vec<(Option<f64>, usize, i64)> = points.collect();
             if options.no_null_points && points.is_empty() {
                 continue;
             }
@@ -248,12 +314,13 @@ pub fn render_json(series: &[RenderSeries<'_>], options: &JsonOptions<'_>) -> St
             } else {
                 w.level += 1;
                 let mut first = true;
-                for (v, ts) in points {
+                for (v, i, ts) in points {
                     w.item(&mut first);
                     w.out.push('[');
                     w.level += 1;
                     w.newline();
                     match v {
+                        Some(x) if int_at(ints.as_deref(), i, x) => write_py_int(&mut w.out, x),
                         Some(x) => write_py_json_float(&mut w.out, x),
                         None => w.out.push_str("null"),
                     }
@@ -350,8 +417,10 @@ pub fn render_csv(series: &[RenderSeries<'_>], tz: &TimeZone) -> String {
             let ts = s.start + i as i64 * s.step;
             let (y, mo, d, h, mi, sec) = tz.local_fields(ts);
             let _ = write!(out, "{y}-{mo:02}-{d:02} {h:02}:{mi:02}:{sec:02},");
-            if let Some(x) = v {
-                write_py_repr_float(&mut out, *x);
+            match v {
+                Some(x) if int_at(s.ints, i, *x) => write_py_int(&mut out, *x),
+                Some(x) => write_py_repr_float(&mut out, *x),
+                None => {}
             }
             out.push_str("\r\n");
         }
@@ -378,6 +447,7 @@ pub fn render_raw(series: &[RenderSeries<'_>]) -> String {
                 out.push(',');
             }
             match v {
+                Some(x) if int_at(s.ints, i, *x) => write_py_int(&mut out, *x),
                 Some(x) => write_py_repr_float(&mut out, *x),
                 None => out.push_str("None"),
             }

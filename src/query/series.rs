@@ -48,6 +48,11 @@ pub struct Series {
     pub end: i64,
     pub step: i64,
     pub values: Vec<Option<f64>>,
+    /// Which values graphite holds as Python ints (`countSeries`, `isNonNull`, the zeros
+    /// of `transformNull`, …), parallel to `values`; `None` when all are floats. The
+    /// json/csv/raw writers print a marked value as `2` where a float is `2.0`. Functions
+    /// that compute new values drop it (see `functions::call_in`) unless they set it.
+    pub ints: Option<Vec<bool>>,
     /// `consolidateBy`; used by `maxDataPoints` and by graph pixel consolidation.
     pub consolidation: Consolidation,
     pub x_files_factor: f64,
@@ -68,6 +73,7 @@ impl Series {
             end,
             step,
             values,
+            ints: None,
             consolidation: Consolidation::default(),
             x_files_factor: 0.0,
             values_per_point: 1,
@@ -84,6 +90,7 @@ impl Series {
             end: self.end,
             step: self.step,
             values: &self.values,
+            ints: self.ints.as_deref(),
             consolidation: self.consolidation,
             x_files_factor: self.x_files_factor,
         }
@@ -106,39 +113,128 @@ impl Series {
         }
     }
 
+    /// Marks every value as a Python int (a count, a 0/1 flag).
+    pub fn mark_all_ints(&mut self) {
+        self.ints = Some(vec![true; self.values.len()]);
+    }
+
+    /// Whether `values[i]` is a Python int.
+    pub fn is_int(&self, i: usize) -> bool {
+        self.ints
+            .as_ref()
+            .is_some_and(|m| m.get(i).copied().unwrap_or(false))
+    }
+
     /// The timestamp of `values[i]`.
     pub fn time_of(&self, i: usize) -> i64 {
         self.start + i as i64 * self.step
     }
 }
 
-/// graphite's `STORE.tagdb.parse(name).tags`, falling back to `{"name": name}` when the
-/// name is not a valid tagged name: `a.b;x=1;c=2` → `[("c","2"), ("x","1"), ("name","a.b")]`
-/// (carbon's `TaggedSeries.parse` sorts the tags, then adds `name` last).
+/// graphite's `STORE.tagdb.parse(name).tags` (`TaggedSeries.parse`), falling back to
+/// `{"name": name}` when the name is not a valid tagged name. Tags keep the order they are
+/// written in, a repeated tag its first place with its last value; `name` (the metric with
+/// leading `~` removed) goes last unless written as a tag, where it keeps that place:
+/// `a.b;x=1;c=2` → `[("x","1"), ("c","2"), ("name","a.b")]`. The OpenMetrics form
+/// `a.b{x="1",c="2"}` is read too.
 pub fn parse_tags(name: &str) -> Vec<(String, String)> {
-    let plain = || vec![("name".to_string(), name.to_string())];
-    let Some((metric, rest)) = name.split_once(';') else {
-        return plain();
+    let parsed = if name.ends_with("\"}") && name.contains('{') {
+        parse_openmetrics(name)
+    } else {
+        parse_carbon(name)
     };
-    let mut tags: Vec<(String, String)> = Vec::new();
-    for segment in rest.split(';') {
-        let Some((k, v)) = segment.split_once('=') else {
-            return plain();
+    parsed.unwrap_or_else(|| vec![("name".to_string(), name.to_string())])
+}
+
+/// `metric;tag=value;…` (`TaggedSeries.parse_carbon`); `None` where graphite raises.
+fn parse_carbon(path: &str) -> Option<Vec<(String, String)>> {
+    let mut segments = path.split(';');
+    let metric = segments.next().filter(|m| !m.is_empty())?;
+    let mut tags = Vec::new();
+    for segment in segments {
+        let (tag, value) = segment.split_once('=')?;
+        if tag.is_empty() {
+            return None;
+        }
+        set_tag(&mut tags, tag, value.to_string())?;
+    }
+    finish_tags(tags, metric)
+}
+
+/// `metric{tag="value",…}` (`TaggedSeries.parse_openmetrics`); `None` where graphite
+/// raises. A value may hold `\"` and `\\`; tags are separated by `,` (or `:,`, as
+/// graphite's pattern `(:?,|$)` also accepts).
+fn parse_openmetrics(path: &str) -> Option<Vec<(String, String)>> {
+    let inner = &path[..path.len() - 1];
+    let (metric, mut raw) = inner.split_once('{')?;
+    if metric.is_empty() || raw.contains('{') {
+        return None;
+    }
+    let mut tags = Vec::new();
+    while !raw.is_empty() {
+        let (tag, rest) = raw.split_once('=')?;
+        if tag.is_empty() {
+            return None;
+        }
+        let rest = rest.strip_prefix('"')?;
+        let bytes = rest.as_bytes();
+        let mut i = 0;
+        while i < bytes.len() && bytes[i] != b'"' {
+            if bytes[i] == b'\\' {
+                if !matches!(bytes.get(i + 1), Some(b'"' | b'\\')) {
+                    return None;
+                }
+                i += 1;
+            }
+            i += 1;
+        }
+        if i == 0 || i >= bytes.len() {
+            return None;
+        }
+        let value = rest[..i].replace("\\\"", "\"").replace("\\\\", "\\");
+        let after = &rest[i + 1..];
+        raw = if let Some(r) = after.strip_prefix(":,") {
+            r
+        } else if let Some(r) = after.strip_prefix(',') {
+            r
+        } else if after.is_empty() {
+            after
+        } else {
+            return None;
         };
-        if k.is_empty() || v.is_empty() {
-            return plain();
-        }
-        match tags.iter_mut().find(|(key, _)| key == k) {
-            Some((_, old)) => *old = v.to_string(),
-            None => tags.push((k.to_string(), v.to_string())),
-        }
+        set_tag(&mut tags, tag, value)?;
     }
-    tags.sort();
+    finish_tags(tags, metric)
+}
+
+/// Checks one tag as `validateTagAndValue` and sets it as a Python dict does.
+fn set_tag(tags: &mut Vec<(String, String)>, tag: &str, value: String) -> Option<()> {
+    if tag.is_empty()
+        || value.is_empty()
+        || tag.contains([';', '!', '^', '='])
+        || value.contains(';')
+        || value.starts_with('~')
+    {
+        return None;
+    }
+    match tags.iter_mut().find(|(k, _)| k == tag) {
+        Some((_, old)) => *old = value,
+        None => tags.push((tag.to_string(), value)),
+    }
+    Some(())
+}
+
+/// Sets `name` to the metric without leading `~` (`None` if nothing is left).
+fn finish_tags(mut tags: Vec<(String, String)>, metric: &str) -> Option<Vec<(String, String)>> {
+    let name = metric.trim_start_matches('~');
+    if name.is_empty() {
+        return None;
+    }
     match tags.iter_mut().find(|(k, _)| k == "name") {
-        Some((_, v)) => *v = metric.to_string(),
-        None => tags.push(("name".to_string(), metric.to_string())),
+        Some((_, v)) => *v = name.to_string(),
+        None => tags.push(("name".to_string(), name.to_string())),
     }
-    tags
+    Some(tags)
 }
 
 #[cfg(test)]
@@ -151,12 +247,57 @@ mod tests {
         assert_eq!(
             parse_tags("disk.used;rack=a1;dc=x"),
             vec![
-                ("dc".to_string(), "x".to_string()),
                 ("rack".to_string(), "a1".to_string()),
+                ("dc".to_string(), "x".to_string()),
                 ("name".to_string(), "disk.used".to_string()),
             ]
         );
         assert_eq!(parse_tags("a;b"), vec![("name".into(), "a;b".into())]);
+    }
+
+    fn pairs(v: &[(&str, &str)]) -> Vec<(String, String)> {
+        v.iter()
+            .map(|(k, v)| ((*k).to_string(), (*v).to_string()))
+            .collect()
+    }
+
+    /// Expected answers are graphite-web 1.1.10's `TaggedSeries.parse(name).tags` (run in
+    /// /work/venv-gw), or `{"name": name}` where it raises.
+    #[test]
+    fn tags_as_graphite_parses_them() {
+        let cases: &[(&str, &[(&str, &str)])] = &[
+            (
+                "a.b;z=1;c=2;z=3",
+                &[("z", "3"), ("c", "2"), ("name", "a.b")],
+            ),
+            (
+                "a.b;c=2;name=x;b=1",
+                &[("c", "2"), ("name", "a.b"), ("b", "1")],
+            ),
+            ("~a.b;x=1", &[("x", "1"), ("name", "a.b")]),
+            ("~a.b", &[("name", "a.b")]),
+            ("~~", &[("name", "~~")]),
+            (";x=1", &[("name", ";x=1")]),
+            ("a;x=~1", &[("name", "a;x=~1")]),
+            ("a;x!=1", &[("name", "a;x!=1")]),
+            ("a;x=1=2", &[("x", "1=2"), ("name", "a")]),
+            ("a;=1", &[("name", "a;=1")]),
+            ("a;x=", &[("name", "a;x=")]),
+            (
+                r#"m{b="2",a="x\"y"}"#,
+                &[("b", "2"), ("a", "x\"y"), ("name", "m")],
+            ),
+            (
+                r#"m{a="1":,b="2"}"#,
+                &[("a", "1"), ("b", "2"), ("name", "m")],
+            ),
+            (r#"m{a="1" b="2"}"#, &[("name", r#"m{a="1" b="2"}"#)]),
+            (r#"{a="1"}"#, &[("name", r#"{a="1"}"#)]),
+            (r#"m{a=""}"#, &[("name", r#"m{a=""}"#)]),
+        ];
+        for (name, want) in cases {
+            assert_eq!(parse_tags(name), pairs(want), "{name}");
+        }
     }
 
     #[test]

@@ -197,6 +197,9 @@ fn moving_window(
             }
             let mut out = copy_with(&s, name, values);
             out.start = s.start.saturating_add(preview);
+            if agg == Agg::Count {
+                out.mark_all_ints();
+            }
             out
         })
         .collect())
@@ -339,6 +342,7 @@ fn exponential_moving_average(a: &mut Args<'_, '_>) -> Result<Vec<Series>, EvalE
             let points = usize::try_from(points).unwrap_or(0);
             let head = &s.values[..points.min(s.values.len())];
             let mut ema = util::safe_avg(head).unwrap_or(0.0);
+            let seed_is_int = ema == 0.0;
             let mut values = vec![Some(round6(ema))];
             for v in s.values.iter().skip(points) {
                 values.push(v.map(|x| {
@@ -348,6 +352,12 @@ fn exponential_moving_average(a: &mut Args<'_, '_>) -> Result<Vec<Series>, EvalE
             }
             let mut out = copy_with(&s, name, values);
             out.start = s.start.saturating_add(preview);
+            if seed_is_int {
+                // graphite's `safeAvg(...) or 0`: no average (or 0.0) gives the int 0.
+                let mut ints = vec![false; out.values.len()];
+                ints[0] = true;
+                out.ints = Some(ints);
+            }
             out
         })
         .collect())
@@ -592,24 +602,29 @@ fn holt_winters_aberration(a: &mut Args<'_, '_>) -> Result<Vec<Series>, EvalErro
         let (Some(lower), Some(upper)) = (find("Lower"), find("Upper")) else {
             return Err(a.err(format!("no confidence band for {}", s.name)));
         };
-        let values = s
+        // graphite appends the int 0 inside the bands and for nulls, a float outside.
+        let (values, ints): (Vec<Option<f64>>, Vec<bool>) = s
             .values
             .iter()
             .enumerate()
             .map(|(i, v)| {
-                let Some(x) = *v else { return Some(0.0) };
+                let Some(x) = *v else {
+                    return (Some(0.0), true);
+                };
                 let up = upper.values.get(i).copied().flatten();
                 let lo = lower.values.get(i).copied().flatten();
-                Some(match (up, lo) {
-                    (Some(u), _) if x > u => x - u,
-                    (_, Some(l)) if x < l => x - l,
-                    _ => 0.0,
-                })
+                match (up, lo) {
+                    (Some(u), _) if x > u => (Some(x - u), false),
+                    (_, Some(l)) if x < l => (Some(x - l), false),
+                    _ => (Some(0.0), true),
+                }
             })
-            .collect();
+            .unzip();
         s.set_tag("holtWintersAberration", "1");
         let name = format!("holtWintersAberration({})", s.name);
-        out.push(copy_with(&s, name, values));
+        let mut series = copy_with(&s, name, values);
+        series.ints = Some(ints);
+        out.push(series);
     }
     Ok(out)
 }

@@ -299,6 +299,9 @@ pub fn aggregate(
         out.set_tag("name", name);
     }
     out.set_tag("aggregatedBy", func);
+    if agg == Agg::Count {
+        out.mark_all_ints();
+    }
     Ok(vec![out])
 }
 
@@ -333,6 +336,7 @@ fn count_series(a: &mut Args<'_, '_>) -> Result<Vec<Series>, EvalError> {
     if lists.is_empty() {
         let mut s = super::special::constant_line(a.ctx, 0.0, "0");
         s.path_expression = "countSeries()".into();
+        s.mark_all_ints();
         return Ok(vec![s]);
     }
     let mut all: Vec<Series> = lists.into_iter().flatten().collect();
@@ -342,14 +346,9 @@ fn count_series(a: &mut Args<'_, '_>) -> Result<Vec<Series>, EvalError> {
     let name = format!("countSeries({})", util::format_path_expressions(&all));
     let n = all.len() as f64;
     let values = vec![Some(n); util::max_len(&all)];
-    Ok(vec![util::new_series(
-        &name,
-        start,
-        end,
-        step,
-        values,
-        a.ctx.x_files_factor,
-    )])
+    let mut out = util::new_series(&name, start, end, step, values, a.ctx.x_files_factor);
+    out.mark_all_ints();
+    Ok(vec![out])
 }
 
 fn divide_series(a: &mut Args<'_, '_>) -> Result<Vec<Series>, EvalError> {

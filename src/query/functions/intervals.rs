@@ -176,6 +176,9 @@ fn summarize(a: &mut Args<'_, '_>) -> Result<Vec<Series>, EvalError> {
             out.start = start;
             out.end = end;
             out.step = interval;
+            if agg == Agg::Count {
+                out.mark_all_ints();
+            }
             out
         })
         .collect())
@@ -496,6 +499,9 @@ fn smart_summarize(a: &mut Args<'_, '_>) -> Result<Vec<Series>, EvalError> {
             let mut out = copy_with(&s, name, values);
             out.end = end;
             out.step = interval;
+            if agg == Agg::Count {
+                out.mark_all_ints();
+            }
             out
         })
         .collect())

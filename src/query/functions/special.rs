@@ -129,6 +129,7 @@ pub fn defs() -> Vec<Def> {
             let values = (start..end).step_by(60).map(|t| Some(t as f64)).collect();
             let mut s = util::new_series(&name, start, end, 60, values, a.ctx.x_files_factor);
             s.path_expression = format!("identity(\"{name}\")");
+            s.mark_all_ints();
             Ok(vec![s])
         }),
         d("threshold", "Graph", "(value, label=None, color=None)", "A constant line at the value, named by the label and drawn in the colour.", ps(vec![
@@ -208,6 +209,7 @@ fn changed(a: &mut Args<'_, '_>) -> Result<Vec<Series>, EvalError> {
                 *v = Some(0.0);
             }
         }
+        s.mark_all_ints();
     }
     Ok(list)
 }
@@ -240,6 +242,7 @@ fn events(a: &mut Args<'_, '_>) -> Result<Vec<Series>, EvalError> {
     }
     let mut s = util::new_series(&name, start, end, 1, values, a.ctx.x_files_factor);
     s.consolidation = Consolidation::Sum;
+    s.mark_all_ints();
     Ok(vec![s])
 }
 

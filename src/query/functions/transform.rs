@@ -128,6 +128,7 @@ pub(super) fn copy_with(s: &Series, name: String, values: Vec<Option<f64>>) -> S
     out.path_expression.clone_from(&name);
     out.name = name;
     out.values = values;
+    out.ints = None;
     out
 }
 
@@ -217,12 +218,14 @@ fn square_root(a: &mut Args<'_, '_>) -> Result<Vec<Series>, EvalError> {
 }
 
 fn is_non_null(a: &mut Args<'_, '_>) -> Result<Vec<Series>, EvalError> {
-    Ok(map_in_place(
+    let mut list = map_in_place(
         a,
         Some(&("isNonNull", "1".into())),
         |s| format!("isNonNull({})", s.name),
         |v| Some(if v.is_some() { 1.0 } else { 0.0 }),
-    ))
+    );
+    list.iter_mut().for_each(Series::mark_all_ints);
+    Ok(list)
 }
 
 fn offset_to_zero(a: &mut Args<'_, '_>) -> Result<Vec<Series>, EvalError> {
@@ -409,6 +412,8 @@ fn keep_last_value(a: &mut Args<'_, '_>) -> Result<Vec<Series>, EvalError> {
 fn transform_null(a: &mut Args<'_, '_>) -> Result<Vec<Series>, EvalError> {
     let default = a.float(1, 0.0);
     let default_text = a.value(1).map_or_else(|| "0".to_string(), Value::py_str);
+    // graphite puts the argument itself in place of a null: an int when written as one.
+    let default_is_int = matches!(a.value(1), None | Some(Value::Int(_)));
     let reference = a.series(2);
     let mut list = a.series(0);
     let defaults: Option<Vec<Option<f64>>> = (!reference.is_empty()).then(|| {
@@ -433,6 +438,7 @@ fn transform_null(a: &mut Args<'_, '_>) -> Result<Vec<Series>, EvalError> {
             s.name = format!("transformNull({},{})", s.name, fmt_g(default));
         }
         s.path_expression.clone_from(&s.name);
+        let nulls: Vec<bool> = s.values.iter().map(Option::is_none).collect();
         match &defaults {
             Some(d) if !d.is_empty() => {
                 let n = s.values.len().max(d.len());
@@ -452,6 +458,16 @@ fn transform_null(a: &mut Args<'_, '_>) -> Result<Vec<Series>, EvalError> {
                 }
             }
         }
+        let ints: Vec<bool> = (0..s.values.len())
+            .map(|i| {
+                if nulls.get(i).copied().unwrap_or(true) {
+                    default_is_int && s.values[i].is_some()
+                } else {
+                    s.is_int(i)
+                }
+            })
+            .collect();
+        s.ints = ints.contains(&true).then_some(ints);
     }
     Ok(list)
 }

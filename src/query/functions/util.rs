@@ -7,7 +7,7 @@ use std::fmt::Write as _;
 
 use crate::query::eval::EvalError;
 use crate::query::grammar::{self, Expr};
-use crate::query::json::consolidate;
+use crate::query::json::consolidate_marked;
 use crate::query::series::{parse_tags, Series};
 
 use super::{py_float, Value};
@@ -200,12 +200,15 @@ pub fn lcm(a: i64, b: i64) -> i64 {
 /// series is then iterated): values merged with its consolidation function, step scaled.
 pub fn consolidate_by(s: &mut Series, factor: i64) {
     if factor > 1 {
-        s.values = consolidate(
+        let (values, ints) = consolidate_marked(
             &s.values,
+            s.ints.as_deref(),
             usize::try_from(factor).unwrap_or(1),
             s.consolidation,
             s.x_files_factor,
         );
+        s.values = values;
+        s.ints = ints;
         s.step *= factor;
     }
 }

@@ -5,7 +5,8 @@ VIEWS_PY and DATALIB_PY are graphite-web 1.1.10's webapp/graphite/render/views.p
 datalib.py (not shipped here). Their renderViewJson, renderViewCsv, renderViewRaw and the
 Tags/TimeSeries classes are taken out with `ast` and run with small stand-ins for Django
 (HttpResponse collects the text; settings.DEFAULT_XFILES_FACTOR = 0; no tag database).
-Values are written as Python repr strings ("1.0", "nan", "inf") or null.
+Values are written as Python repr strings ("1.0", "nan", "inf") or null, Python ints
+(what countSeries, isNonNull, … make) as JSON integers.
 """
 import ast
 import csv
@@ -80,7 +81,10 @@ def build(cases):
 
 
 def enc(v):
-    return None if v is None else repr(v)
+    """Python ints stay JSON integers; floats are repr strings."""
+    if v is None or isinstance(v, int):
+        return v
+    return repr(v)
 
 
 def emit(fmt, cases, options, tz="UTC"):
@@ -127,6 +131,13 @@ shapes = [
 for i in range(12):
     shapes.append([series_case("r.%d.%d" % (i, j), T0 + rnd.randint(0, 100), rnd.choice([1, 10, 60]),
                                rnd.randint(0, 50)) for j in range(rnd.randint(1, 3))])
+
+# Python ints mixed with floats, under every consolidation (a bucket's sum is an int
+# when all its values are; max/min/first/last keep the one they pick; an average is a float).
+mixed = [2, 2.5, None, 3, 1.0, 0, 7, 7.0, -1, 4, 7.0, 7, None, None, 12, 3]
+shapes.append([series_case("ints.%s" % cf, T0, 60, 0, values=list(mixed), cf=cf)
+               for cf in ["average", "sum", "min", "max", "first", "last", "avg_zero"]])
+shapes.append([series_case("countSeries(a.*)", T0 + 20, 10, 0, values=[3] * 40)])
 
 option_sets = [{}, {"pretty": 1}, {"jsonp": "cb"}, {"noNullPoints": 1},
                {"noNullPoints": 1, "pretty": 1}, {"maxDataPoints": 1}, {"maxDataPoints": 2},
