@@ -376,14 +376,14 @@ fn events_and_tags() {
         .unwrap_or_else(|| panic!("{body}"));
     assert!((now() - when.parse::<i64>().unwrap()).abs() < 60);
     assert!(body.ends_with(", \"what\": \"Something Interesting\", \"data\": \"\", \"tags\": [\"tag1\"], \"id\": 1}]"), "{body}");
-    // events() counts them per second.
+    // events() counts them per second, as Python ints (`1`, not `1.0`) like graphite.
     let r = server.get(&format!(
         "/render?target={}&format=json&from=-1h&until=%2B1min&noNullPoints=1",
         enc("events(\"tag1\")")
     ));
     assert_eq!(
         r.text(),
-        format!("[{{\"target\": \"events(\\\"tag1\\\")\", \"tags\": {{\"name\": \"events(\\\"tag1\\\")\"}}, \"datapoints\": [[1.0, {when}]]}}]")
+        format!("[{{\"target\": \"events(\\\"tag1\\\")\", \"tags\": {{\"name\": \"events(\\\"tag1\\\")\"}}, \"datapoints\": [[1, {when}]]}}]")
     );
     let r = server.get("/events/get_data?tags=tag1&from=-1h&jsonp=cb");
     assert!(

@@ -72,8 +72,12 @@ pub fn render_pickle(series: &[Series]) -> Vec<u8> {
             w.out.push(b']');
             if !s.values.is_empty() {
                 w.out.push(b'(');
-                for v in &s.values {
-                    w.value(&v.map_or(P::None, P::Float));
+                for (i, v) in s.values.iter().enumerate() {
+                    w.value(&match (v, s.python_int(i)) {
+                        (_, Some(n)) => P::Int(n),
+                        (Some(x), None) => P::Float(*x),
+                        (None, None) => P::None,
+                    });
                 }
                 w.out.push(b'e');
             }
@@ -110,6 +114,7 @@ mod tests {
             vec![Some(1.5), None, Some(-2.0)],
         );
         a.path_expression = "a.*".into();
+        a.ints = Some(vec![false, false, true]);
         let b = Series::new("c", 5_000_000_000, 5_000_000_010, 10, vec![]);
         let body = render_pickle(&[a, b]);
         let mut child = std::process::Command::new("python3")
@@ -126,7 +131,7 @@ mod tests {
         assert!(out.status.success());
         assert_eq!(
             String::from_utf8(out.stdout).unwrap().trim(),
-            r#"[{"consolidationFunc": "average", "end": 1700000030, "name": "a.b", "pathExpression": "a.*", "start": 1700000000, "step": 10, "values": [1.5, null, -2.0], "valuesPerPoint": 1, "xFilesFactor": 0.0}, {"consolidationFunc": "average", "end": 5000000010, "name": "c", "pathExpression": "c", "start": 5000000000, "step": 10, "values": [], "valuesPerPoint": 1, "xFilesFactor": 0.0}]"#
+            r#"[{"consolidationFunc": "average", "end": 1700000030, "name": "a.b", "pathExpression": "a.*", "start": 1700000000, "step": 10, "values": [1.5, null, -2], "valuesPerPoint": 1, "xFilesFactor": 0.0}, {"consolidationFunc": "average", "end": 5000000010, "name": "c", "pathExpression": "c", "start": 5000000000, "step": 10, "values": [], "valuesPerPoint": 1, "xFilesFactor": 0.0}]"#
         );
         assert_eq!(render_pickle(&[]), b"\x80\x02].");
     }

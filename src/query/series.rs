@@ -125,6 +125,14 @@ impl Series {
             .is_some_and(|m| m.get(i).copied().unwrap_or(false))
     }
 
+    /// `values[i]` as the Python int graphite holds, if it is one (marked, and whole).
+    pub fn python_int(&self, i: usize) -> Option<i64> {
+        let x = self.values.get(i).copied().flatten()?;
+        #[expect(clippy::cast_possible_truncation, reason = "x is whole and below 2^63")]
+        (self.is_int(i) && x.is_finite() && x.fract() == 0.0 && x.abs() < 9.2e18)
+            .then_some(x as i64)
+    }
+
     /// The timestamp of `values[i]`.
     pub fn time_of(&self, i: usize) -> i64 {
         self.start + i as i64 * self.step
@@ -135,8 +143,8 @@ impl Series {
 /// `{"name": name}` when the name is not a valid tagged name. Tags keep the order they are
 /// written in, a repeated tag its first place with its last value; `name` (the metric with
 /// leading `~` removed) goes last unless written as a tag, where it keeps that place:
-/// `a.b;x=1;c=2` → `[("x","1"), ("c","2"), ("name","a.b")]`. The OpenMetrics form
-/// `a.b{x="1",c="2"}` is read too.
+/// `a.b;x=1;c=2` → `[("x","1"), ("c","2"), ("name","a.b")]`. The form
+/// `a.b{x="1",c="2"}` (Prometheus style, graphite's `parse_openmetrics`) is read too.
 pub fn parse_tags(name: &str) -> Vec<(String, String)> {
     let parsed = if name.ends_with("\"}") && name.contains('{') {
         parse_openmetrics(name)
