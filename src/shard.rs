@@ -461,10 +461,7 @@ async fn control_loop(
             }
             Control::Cached { names, reply } => {
                 let points = match &store {
-                    Some(store) => {
-                        let cache = store.cache.borrow();
-                        names.iter().map(|n| cache.points(n.as_bytes())).collect()
-                    }
+                    Some(store) => store.pending(&names),
                     None => vec![Vec::new(); names.len()],
                 };
                 let _ = reply.send(points);

@@ -19,7 +19,7 @@ use std::time::{Duration, Instant, SystemTime};
 
 use tokio::sync::mpsc;
 
-use crate::cache::Cache;
+use crate::cache::{Batch, Cache};
 use crate::route::Router;
 use crate::storage::rules::{StorageRules, AGGREGATION_FILE, SCHEMAS_FILE};
 use crate::writer::{WriteError, Writer, WriterStats};
@@ -72,6 +72,9 @@ pub struct Store {
     pub stopping: Cell<bool>,
     /// Told about each name the first time it enters the cache (the query thread's index).
     pub names: std::cell::OnceCell<crate::index::NameSink>,
+    /// The batches the writer has taken out of the cache and is writing now: still
+    /// readable by the query thread, so a point is never in neither the cache nor its file.
+    pub in_flight: RefCell<Rc<Vec<Batch>>>,
 }
 
 impl Store {
@@ -81,7 +84,30 @@ impl Store {
             stats,
             stopping: Cell::new(false),
             names: std::cell::OnceCell::new(),
+            in_flight: RefCell::default(),
         })
+    }
+
+    /// The points of each series not yet in its file, sorted, one per timestamp: those
+    /// the writer is writing now, overridden by those received since (as carbon's
+    /// cache-query sees its cache).
+    pub fn pending(&self, names: &[String]) -> Vec<Vec<(i64, f64)>> {
+        let cache = self.cache.borrow();
+        let flight = self.in_flight.borrow();
+        let writing: HashMap<&[u8], &[(i64, f64)]> = flight
+            .iter()
+            .map(|b| (&*b.name, b.points.as_slice()))
+            .collect();
+        names
+            .iter()
+            .map(|n| {
+                let newer = cache.points(n.as_bytes());
+                match writing.get(n.as_bytes()) {
+                    Some(older) => merge_newer(older, newer),
+                    None => newer,
+                }
+            })
+            .collect()
     }
 
     /// Add one point of a series this shard owns.
@@ -329,7 +355,12 @@ pub async fn writer_loop(store: Rc<Store>, mut writer: Writer, mut opts: WriterO
         }
         let now = crate::clock::now().as_secs() as i64;
         let (mut failed, mut written) = (false, false);
+        let taken = Rc::new(taken);
+        *store.in_flight.borrow_mut() = taken.clone();
         let results = writer.write_many(&taken, now).await;
+        *store.in_flight.borrow_mut() = Rc::default();
+        // Readers hold the batches only inside a synchronous call, so this is the last.
+        let taken = Rc::try_unwrap(taken).unwrap_or_else(|shared| (*shared).clone());
         for (b, result) in taken.into_iter().zip(results) {
             match result {
                 Ok(_) => written = true,
@@ -385,4 +416,60 @@ fn publish(store: &Store, reported: &mut WriterStats, now: WriterStats) {
     bump(&s.creates, now.creates - reported.creates);
     bump(&s.errors, now.errors - reported.errors);
     *reported = now;
+}
+
+/// Two sorted one-per-timestamp point lists as one, `newer` winning on equal timestamps.
+fn merge_newer(older: &[(i64, f64)], newer: Vec<(i64, f64)>) -> Vec<(i64, f64)> {
+    let mut out = Vec::with_capacity(older.len() + newer.len());
+    let mut old = older.iter().copied().peekable();
+    for p in newer {
+        while let Some(o) = old.next_if(|o| o.0 < p.0) {
+            out.push(o);
+        }
+        old.next_if(|o| o.0 == p.0);
+        out.push(p);
+    }
+    out.extend(old);
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn pending_points_include_the_batch_being_written() {
+        let store = Store::new(1 << 20, Arc::default());
+        store.add(b"a.b", 10, 1.0);
+        store.add(b"a.b", 20, 2.0);
+        store.add(b"c.d", 10, 5.0);
+        let taken = store.cache.borrow_mut().take_batch(16);
+        *store.in_flight.borrow_mut() = Rc::new(taken);
+        // Received while the batch is being written: newer, wins on its timestamp.
+        store.add(b"a.b", 20, 3.0);
+        store.add(b"a.b", 30, 4.0);
+        let names = ["a.b".to_string(), "c.d".to_string(), "e.f".to_string()];
+        assert_eq!(
+            store.pending(&names),
+            vec![
+                vec![(10, 1.0), (20, 3.0), (30, 4.0)],
+                vec![(10, 5.0)],
+                Vec::new()
+            ]
+        );
+        *store.in_flight.borrow_mut() = Rc::default();
+        assert_eq!(store.pending(&names)[0], vec![(20, 3.0), (30, 4.0)]);
+    }
+
+    #[test]
+    fn merge_keeps_order_and_newer_values() {
+        assert_eq!(
+            merge_newer(
+                &[(1, 1.0), (3, 3.0), (5, 5.0)],
+                vec![(2, 20.0), (3, 30.0), (6, 60.0)]
+            ),
+            vec![(1, 1.0), (2, 20.0), (3, 30.0), (5, 5.0), (6, 60.0)]
+        );
+        assert_eq!(merge_newer(&[(1, 1.0)], Vec::new()), vec![(1, 1.0)]);
+    }
 }
