@@ -361,6 +361,15 @@ const KEEPS_INTS: &[&str] = &[
     "identity",
     "exponentialMovingAverage",
     "holtWintersAberration",
+    // Keeping ints ints (an int stays an int through them in Python).
+    "delay",
+    "absolute",
+    "sumSeries",
+    "sum",
+    "diffSeries",
+    "minSeries",
+    "maxSeries",
+    "multiplySeries",
     // Passing values through.
     "alias",
     "aliasByMetric",

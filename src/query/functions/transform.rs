@@ -575,24 +575,32 @@ fn delay(a: &mut Args<'_, '_>) -> Result<Vec<Series>, EvalError> {
     Ok(list
         .into_iter()
         .map(|mut s| {
-            let len = s.values.len();
-            let k = usize::try_from(steps.unsigned_abs()).unwrap_or(usize::MAX);
-            let values: Vec<Option<f64>> = if steps < 0 {
-                let mut v: Vec<Option<f64>> = s.values.iter().skip(k).copied().collect();
-                v.extend(std::iter::repeat_n(None, k.min(len)));
-                v
-            } else {
-                // Python's series[:-0] is empty: delay(x, 0) has no values
-                let keep = if steps == 0 { 0 } else { len.saturating_sub(k) };
-                let mut v = vec![None; k.min(len)];
-                v.extend_from_slice(&s.values[..keep]);
-                v
-            };
+            let values = shift(&s.values, steps, None);
+            let ints = s.ints.as_deref().map(|m| shift(m, steps, false));
             s.set_tag("delay", steps.to_string());
             let name = format!("delay({},{steps})", s.name);
-            copy_with(&s, name, values)
+            let mut out = copy_with(&s, name, values);
+            out.ints = ints;
+            out
         })
         .collect())
+}
+
+/// `delay`'s shift of `v` by `steps` places, `fill` in the places left empty.
+fn shift<T: Copy>(v: &[T], steps: i64, fill: T) -> Vec<T> {
+    let len = v.len();
+    let k = usize::try_from(steps.unsigned_abs()).unwrap_or(usize::MAX);
+    if steps < 0 {
+        let mut out: Vec<T> = v.iter().skip(k).copied().collect();
+        out.extend(std::iter::repeat_n(fill, k.min(len)));
+        out
+    } else {
+        // Python's series[:-0] is empty: delay(x, 0) has no values
+        let keep = if steps == 0 { 0 } else { len.saturating_sub(k) };
+        let mut out = vec![fill; k.min(len)];
+        out.extend_from_slice(&v[..keep]);
+        out
+    }
 }
 
 fn logarithm(a: &mut Args<'_, '_>) -> Result<Vec<Series>, EvalError> {

@@ -480,6 +480,18 @@ TARGETS = [
     "timeShift(a.b.c1,'bad')", "divideSeries(a.b.c1,a.b.c1,a.b.c2)", "sortByName(a.b.*,'yes')",
     "template(a.$x.c1)", "template(scale(a.$x.c1,2), x='b')", "template(a.b.$1, 'c2')",
     "template(sumSeries(a.$x.$y), x='b', y='*')",
+    # Python ints kept (or not) through further functions
+    "sumSeries(countSeries(a.*.*),isNonNull(a.b.c2))", "sumSeries(isNonNull(a.b.*))",
+    "maxSeries(isNonNull(a.b.*))", "minSeries(changed(a.b.*))", "sumSeries(isNonNull(a.b.c1),a.b.c2)",
+    "maxSeries(isNonNull(a.b.c1),scale(isNonNull(a.b.c2),0.5))", "averageSeries(isNonNull(a.b.*))",
+    "aggregate(isNonNull(a.b.*),'last')", "aggregate(isNonNull(a.b.*),'median')",
+    "aggregate(isNonNull(a.b.*),'diff')", "aggregate(isNonNull(a.b.*),'range')",
+    "aggregate(isNonNull(a.b.*),'multiply')", "groupByNode(isNonNull(a.*.*),1,'sum')",
+    "scale(countSeries(a.*.*),2)", "scale(countSeries(a.*.*),0.5)", "offset(isNonNull(a.b.c2),1)",
+    "delay(changed(a.b.c1),2)", "alias(countSeries(a.*.*),'x')", "highestMax(changed(a.b.*),1)",
+    "removeBelowValue(isNonNull(a.b.c2),1)", "transformNull(isNonNull(a.b.c2))",
+    "transformNull(a.b.c2,2.5)", "transformNull(a.b.c2,-1,referenceSeries=a.b.c1)",
+    "movingWindow(a.b.c2,5,'count')", "absolute(isNonNull(a.b.c2))",
 ]
 
 TEMPLATE_CASES = [
