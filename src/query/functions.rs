@@ -114,6 +114,27 @@ impl Scope<'_> {
 /// The code of one function.
 pub type Run = fn(&mut Args<'_, '_>) -> Result<Vec<Series>, EvalError>;
 
+/// The definition of a function that is not a `groupByNode` callback (each group's file
+/// lists its functions with this).
+fn d(
+    name: &'static str,
+    group: &'static str,
+    signature: &'static str,
+    description: &'static str,
+    params: &'static [Param],
+    run: Run,
+) -> Def {
+    Def {
+        name,
+        group,
+        signature,
+        description,
+        params,
+        aggregator: false,
+        run,
+    }
+}
+
 /// One function: see the module documentation.
 pub struct Def {
     pub name: &'static str,

@@ -10,30 +10,9 @@ use std::fmt::Write as _;
 
 use super::params::{p, ps, Default as D, Param, ParamType as T};
 use super::util::{self, Agg};
-use super::{Args, Def, Value};
+use super::{d, Args, Def, Value};
 use crate::query::eval::EvalError;
 use crate::query::series::Series;
-
-type Run = fn(&mut Args<'_, '_>) -> Result<Vec<Series>, EvalError>;
-
-fn d(
-    name: &'static str,
-    group: &'static str,
-    signature: &'static str,
-    description: &'static str,
-    params: &'static [Param],
-    run: Run,
-) -> Def {
-    Def {
-        name,
-        group,
-        signature,
-        description,
-        params,
-        aggregator: false,
-        run,
-    }
-}
 
 const CASE: &[Param] = &[
     p("seriesList", T::SeriesList).req(),

@@ -24,15 +24,7 @@ fn d(
     params: &'static [Param],
     run: Run,
 ) -> Def {
-    Def {
-        name,
-        group: "Calculate",
-        signature,
-        description,
-        params,
-        aggregator: false,
-        run,
-    }
+    super::d(name, "Calculate", signature, description, params, run)
 }
 
 const BOOTSTRAP: &[S] = &[S::Str("7d"), S::Str("30d")];

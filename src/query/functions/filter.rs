@@ -13,30 +13,9 @@ use super::alias::compile;
 use super::calculate::percentile;
 use super::params::{p, ps, Default as D, Param, ParamType as T};
 use super::util::{fmt_g, xff_values, Agg};
-use super::{Args, Def};
+use super::{d, Args, Def};
 use crate::query::eval::EvalError;
 use crate::query::series::Series;
-
-type Run = fn(&mut Args<'_, '_>) -> Result<Vec<Series>, EvalError>;
-
-fn d(
-    name: &'static str,
-    group: &'static str,
-    signature: &'static str,
-    description: &'static str,
-    params: &'static [Param],
-    run: Run,
-) -> Def {
-    Def {
-        name,
-        group,
-        signature,
-        description,
-        params,
-        aggregator: false,
-        run,
-    }
-}
 
 const N_INT: &[Param] = &[
     p("seriesList", T::SeriesList).req(),

@@ -8,11 +8,9 @@
 
 use super::params::{p, ps, Default as D, Param, ParamType as T};
 use super::util::fmt_g;
-use super::{Args, Def, Value};
+use super::{Args, Def, Run, Value};
 use crate::query::eval::EvalError;
 use crate::query::series::Series;
-
-type Run = fn(&mut Args<'_, '_>) -> Result<Vec<Series>, EvalError>;
 
 fn d(
     name: &'static str,
@@ -21,15 +19,7 @@ fn d(
     params: &'static [Param],
     run: Run,
 ) -> Def {
-    Def {
-        name,
-        group: "Graph",
-        signature,
-        description,
-        params,
-        aggregator: false,
-        run,
-    }
+    super::d(name, "Graph", signature, description, params, run)
 }
 
 const SERIES_ONLY: &[Param] = &[p("seriesList", T::SeriesList).req()];

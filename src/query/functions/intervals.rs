@@ -7,32 +7,13 @@
     reason = "every function has the signature the dispatcher calls"
 )]
 
-use super::params::{p, ps, Default as D, Param, ParamType as T, Suggestion as S};
+use super::params::{p, ps, Default as D, ParamType as T, Suggestion as S};
 use super::transform::copy_with;
 use super::util::{self, Agg};
-use super::{Args, Def, Run, Value};
+use super::{d, Args, Def, Value};
 use crate::query::eval::{Context, EvalError};
 use crate::query::series::Series;
 use crate::query::time::{parse_time_offset, Civil};
-
-fn d(
-    name: &'static str,
-    group: &'static str,
-    signature: &'static str,
-    description: &'static str,
-    params: &'static [Param],
-    run: Run,
-) -> Def {
-    Def {
-        name,
-        group,
-        signature,
-        description,
-        params,
-        aggregator: false,
-        run,
-    }
-}
 
 /// The definitions.
 pub fn defs() -> Vec<Def> {

@@ -9,33 +9,12 @@
 
 use super::params::{p, ps, Default as D, Param, ParamType as T};
 use super::util::Agg;
-use super::{eval_arg, py_float, util, Args, Def, Scope, Value};
+use super::{d, eval_arg, py_float, util, Args, Def, Scope, Value};
 use crate::query::eval::{check_deadline, Context, EvalError};
 use crate::query::grammar::Call;
 use crate::query::json::Consolidation;
 use crate::query::series::Series;
 use crate::query::time::parse_at_time;
-
-type Run = fn(&mut Args<'_, '_>) -> Result<Vec<Series>, EvalError>;
-
-fn d(
-    name: &'static str,
-    group: &'static str,
-    signature: &'static str,
-    description: &'static str,
-    params: &'static [Param],
-    run: Run,
-) -> Def {
-    Def {
-        name,
-        group,
-        signature,
-        description,
-        params,
-        aggregator: false,
-        run,
-    }
-}
 
 const RANDOM_WALK: &[Param] = &[
     p("name", T::String).req(),

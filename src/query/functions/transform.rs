@@ -11,7 +11,7 @@
 use super::intervals::check_points;
 use super::params::{p, ps, Default as D, Param, ParamType as T};
 use super::util::{self, fmt_d, fmt_g, round6, Agg};
-use super::{Args, Def, Value};
+use super::{d, Args, Def, Value};
 use crate::query::eval::EvalError;
 use crate::query::series::Series;
 
@@ -21,27 +21,6 @@ const MAX_MIN: &[Param] = &[
     p("maxValue", T::Float),
     p("minValue", T::Float),
 ];
-
-type Run = fn(&mut Args<'_, '_>) -> Result<Vec<Series>, EvalError>;
-
-fn d(
-    name: &'static str,
-    group: &'static str,
-    signature: &'static str,
-    description: &'static str,
-    params: &'static [Param],
-    run: Run,
-) -> Def {
-    Def {
-        name,
-        group,
-        signature,
-        description,
-        params,
-        aggregator: false,
-        run,
-    }
-}
 
 /// The Transform group's definitions (and movingAverage/nPercentile).
 pub fn defs() -> Vec<Def> {
