@@ -106,14 +106,22 @@ pub fn parse_line(line: &[u8], now: i64) -> Result<Point<'_>, BadCarbonLine> {
     let mut fields = [&[][..]; 3];
     let mut n = 0;
     if line.is_ascii() {
-        for field in line
-            .split(|&b| is_ascii_py_space(b))
-            .filter(|f| !f.is_empty())
-        {
+        // One pass over the bytes: skip a run of spaces, take a run of others.
+        let space = |b: u8| b <= b' ' && is_ascii_py_space(b);
+        let mut i = 0;
+        loop {
+            while i < line.len() && space(line[i]) {
+                i += 1;
+            }
+            if i == line.len() {
+                break;
+            }
+            let start = i;
+            i = field_end(line, i);
             if n == 3 {
                 return Err(BadCarbonLine::FieldCount);
             }
-            fields[n] = field;
+            fields[n] = &line[start..i];
             n += 1;
         }
     } else {
@@ -208,6 +216,35 @@ impl<'a> Iterator for DatagramLines<'a> {
     }
 }
 
+/// The end of the field that starts at `i` in an ASCII line: the index of the next Python
+/// space, or the line's length. Eight bytes at a time: for bytes below 0x80,
+/// `(x - 0x2121…) & !x & 0x8080…` sets the high bit of the first byte at most `b' '`
+/// (borrows only mark bytes above it); that byte is then checked, as control characters
+/// such as `\x01` are not spaces.
+fn field_end(line: &[u8], mut i: usize) -> usize {
+    const ONES: u64 = 0x0101_0101_0101_0101;
+    const HIGHS: u64 = 0x8080_8080_8080_8080;
+    while let Some(word) = line.get(i..i + 8) {
+        let mut b = [0u8; 8];
+        b.copy_from_slice(word);
+        let x = u64::from_le_bytes(b);
+        let low = x.wrapping_sub(ONES * 0x21) & !x & HIGHS;
+        if low == 0 {
+            i += 8;
+            continue;
+        }
+        let at = i + (low.trailing_zeros() / 8) as usize;
+        if is_ascii_py_space(line[at]) {
+            return at;
+        }
+        i = at + 1;
+    }
+    while i < line.len() && !is_ascii_py_space(line[i]) {
+        i += 1;
+    }
+    i
+}
+
 /// Python's `str.isspace` on ASCII: `\t\n\x0b\x0c\r`, `\x1c`–`\x1f`, space.
 fn is_ascii_py_space(b: u8) -> bool {
     matches!(b, b'\t'..=b'\r' | 0x1c..=0x1f | b' ')
@@ -260,6 +297,9 @@ fn python_float_token(token: &[u8]) -> Option<f64> {
     if token.is_empty() {
         return None;
     }
+    if let Some(v) = plain_decimal(token) {
+        return Some(v);
+    }
     if token.is_ascii() && !token.contains(&b'_') {
         let s = std::str::from_utf8(token).ok()?;
         return rust_parse(s);
@@ -304,6 +344,56 @@ fn python_float_token(token: &[u8]) -> Option<f64> {
         &heap[..]
     };
     rust_parse(std::str::from_utf8(bytes).ok()?)
+}
+
+/// Powers of ten that `f64` holds exactly (10^0 to 10^22).
+const EXACT_POW10: [f64; 23] = [
+    1e0, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9, 1e10, 1e11, 1e12, 1e13, 1e14, 1e15, 1e16,
+    1e17, 1e18, 1e19, 1e20, 1e21, 1e22,
+];
+
+/// The common case of a carbon value or timestamp, without the general parser: optional
+/// sign, ASCII digits with at most one `.`, at most 19 digits, the digits as an integer at
+/// most 2^53 and at most 22 of them after the `.`. Then the integer and the power of ten
+/// are both exact in `f64` and one division rounds correctly (Clinger's fast path), so the
+/// result is what `str::parse` (and Python's `float()`) give. `None` for anything else
+/// (exponents, `inf`, `_`, non-ASCII digits, long or invalid tokens): the caller then
+/// takes the general path, which accepts or rejects it.
+fn plain_decimal(token: &[u8]) -> Option<f64> {
+    let (negative, digits) = match token.first()? {
+        b'-' => (true, &token[1..]),
+        b'+' => (false, &token[1..]),
+        _ => (false, token),
+    };
+    // Digits beyond 19 may wrap the mantissa; such tokens are refused below.
+    let mut mantissa: u64 = 0;
+    let mut i = 0;
+    while let Some(&b) = digits.get(i).filter(|b| b.is_ascii_digit()) {
+        mantissa = mantissa.wrapping_mul(10).wrapping_add(u64::from(b - b'0'));
+        i += 1;
+    }
+    let whole = i;
+    let mut fraction = 0;
+    if digits.get(i) == Some(&b'.') {
+        i += 1;
+        let start = i;
+        while let Some(&b) = digits.get(i).filter(|b| b.is_ascii_digit()) {
+            mantissa = mantissa.wrapping_mul(10).wrapping_add(u64::from(b - b'0'));
+            i += 1;
+        }
+        fraction = i - start;
+    }
+    let count = whole + fraction;
+    if i != digits.len() || count == 0 || count > 19 || mantissa > 1 << 53 {
+        return None;
+    }
+    let scale = *EXACT_POW10.get(fraction)?;
+    #[expect(
+        clippy::cast_precision_loss,
+        reason = "mantissa is at most 2^53, exact in f64"
+    )]
+    let v = mantissa as f64 / scale;
+    Some(if negative { -v } else { v })
 }
 
 /// Rust's float grammar equals Python's `PyOS_string_to_double` grammar for ASCII without
@@ -404,5 +494,41 @@ mod tests {
         names.sort_unstable();
         names.dedup();
         assert_eq!(names.len(), BadCarbonLine::ALL.len());
+    }
+
+    proptest::proptest! {
+        /// The fast path for plain decimals gives exactly what the general parser gives,
+        /// or leaves the token to it.
+        #[test]
+        fn plain_decimal_matches_str_parse(
+            sign in proptest::sample::select(vec!["", "-", "+"]),
+            int in "[0-9]{0,21}",
+            dot in proptest::bool::ANY,
+            frac in "[0-9]{0,24}",
+        ) {
+            let token = format!("{sign}{int}{}{frac}", if dot { "." } else { "" });
+            let want = token.parse::<f64>().ok();
+            if let Some(got) = plain_decimal(token.as_bytes()) {
+                proptest::prop_assert_eq!(Some(got.to_bits()), want.map(f64::to_bits), "{}", token);
+            }
+            proptest::prop_assert_eq!(
+                python_float_token(token.as_bytes()).map(f64::to_bits),
+                want.map(f64::to_bits)
+            );
+        }
+
+        /// The word-at-a-time field end is the byte-by-byte one, with bytes around
+        /// `b' '` and the control characters that are and are not spaces.
+        #[test]
+        fn field_end_is_bytewise(
+            line in proptest::collection::vec(
+                proptest::sample::select(vec![0u8, 1, 9, 0x0d, 0x0e, 0x1b, 0x1c, 0x1f, b' ', b'!', b'a', 0x7f]),
+                0..40),
+            start in 0usize..40,
+        ) {
+            let start = start.min(line.len());
+            let want = line[start..].iter().position(|&b| is_ascii_py_space(b)).map_or(line.len(), |p| start + p);
+            proptest::prop_assert_eq!(field_end(&line, start), want);
+        }
     }
 }

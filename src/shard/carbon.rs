@@ -56,6 +56,20 @@ fn count(points: &PointRouter, received: u64, bad: u64) {
     bump(&stats.bad_lines, bad);
 }
 
+/// Frame `data` (one read of a plaintext stream) into lines and route every point; count
+/// the received and bad lines. Returns true when some peer's batch is full (then call
+/// [`PointRouter::send_full`]).
+pub fn receive(points: &PointRouter, framer: &mut LineFramer, data: &[u8], now: i64) -> bool {
+    let (mut received, mut bad, mut full) = (0, 0, false);
+    let before = framer.too_long;
+    framer.push(data, |line| {
+        full |= accept_line(points, line, now, &mut received, &mut bad);
+    });
+    bad += framer.too_long - before;
+    count(points, received, bad);
+    full
+}
+
 /// One plaintext TCP connection (accepted by [`super::accept_loop`]).
 pub async fn tcp_conn(mut stream: glommio::net::TcpStream, points: Rc<PointRouter>) {
     let mut framer = LineFramer::new(MAX_LINE);
@@ -68,14 +82,7 @@ pub async fn tcp_conn(mut stream: glommio::net::TcpStream, points: Rc<PointRoute
             Ok(0) | Err(_) => break,
             Ok(n) => n,
         };
-        let (mut received, mut bad, mut full) = (0, 0, false);
-        let now = now_secs();
-        let before = framer.too_long;
-        framer.push(&buf[..n], |line| {
-            full |= accept_line(&points, line, now, &mut received, &mut bad);
-        });
-        bad += framer.too_long - before;
-        count(&points, received, bad);
+        let full = receive(&points, &mut framer, &buf[..n], now_secs());
         if full {
             points.send_full().await;
         }
