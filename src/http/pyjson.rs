@@ -123,27 +123,7 @@ fn separator(out: &mut String, i: usize, style: Style, level: usize) {
 
 /// A JSON string as Python writes it.
 pub fn write_str(out: &mut String, s: &str, ensure_ascii: bool) {
-    if ensure_ascii {
-        crate::query::json::write_py_json_str(out, s);
-        return;
-    }
-    out.push('"');
-    for c in s.chars() {
-        match c {
-            '"' => out.push_str("\\\""),
-            '\\' => out.push_str("\\\\"),
-            '\n' => out.push_str("\\n"),
-            '\r' => out.push_str("\\r"),
-            '\t' => out.push_str("\\t"),
-            '\u{8}' => out.push_str("\\b"),
-            '\u{c}' => out.push_str("\\f"),
-            c if (c as u32) < 0x20 => {
-                let _ = write!(out, "\\u{:04x}", c as u32);
-            }
-            c => out.push(c),
-        }
-    }
-    out.push('"');
+    crate::query::json::write_py_json_string(out, s, ensure_ascii);
 }
 
 #[cfg(test)]

@@ -565,6 +565,13 @@ fn python_tie_break(x: f64, digits: &mut String, exp: &mut i32) {
 
 /// A JSON string as Python's `json.dumps` writes it with `ensure_ascii=True`.
 pub fn write_py_json_str(out: &mut String, s: &str) {
+    write_py_json_string(out, s, true);
+}
+
+/// A JSON string as Python's `json.dumps` writes it, with `ensure_ascii` as given: when
+/// false, characters from DEL up are written as they are (control characters are still
+/// escaped).
+pub fn write_py_json_string(out: &mut String, s: &str, ensure_ascii: bool) {
     out.push('"');
     for c in s.chars() {
         match c {
@@ -576,6 +583,7 @@ pub fn write_py_json_str(out: &mut String, s: &str) {
             '\u{8}' => out.push_str("\\b"),
             '\u{c}' => out.push_str("\\f"),
             ' '..='~' => out.push(c),
+            c if !ensure_ascii && u32::from(c) >= 0x7f => out.push(c),
             _ => {
                 let mut buf = [0u16; 2];
                 for unit in c.encode_utf16(&mut buf) {
