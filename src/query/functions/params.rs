@@ -362,13 +362,22 @@ fn validate(func: &str, param: &Param, value: Value) -> Result<Value, EvalError>
             Value::Float(f) if f.total_cmp(&1.0).is_eq() => Value::Bool(true),
             other => return Err(bad(&other)),
         },
-        ParamType::Interval => match value {
-            Value::Str(ref s) if parse_time_offset(s).is_ok() => value,
-            other => return Err(bad(&other)),
-        },
-        ParamType::IntOrInterval => match value {
-            Value::Int(_) => value,
-            Value::Str(ref s) if parse_time_offset(s).is_ok() => value,
+        ParamType::Interval | ParamType::IntOrInterval => match value {
+            Value::Int(_) if param.ty == ParamType::IntOrInterval => value,
+            Value::Str(ref s) => match parse_time_offset(s) {
+                Ok(_) => value,
+                // Say why: graphite-web answers `'5m'` with a 500 page.
+                Err(e) => {
+                    return Err(EvalError::param(
+                        func,
+                        format!(
+                            "invalid interval for parameter {:?}: {}: {e} (units: s, min, h, d, w, mon, y)",
+                            param.name,
+                            value.py_repr()
+                        ),
+                    ))
+                }
+            },
             other => return Err(bad(&other)),
         },
         ParamType::NodeOrTag => match value {
@@ -389,4 +398,36 @@ fn validate(func: &str, param: &Param, value: Value) -> Result<Value, EvalError>
 /// table is built once).
 pub fn ps(list: Vec<Param>) -> &'static [Param] {
     Vec::leak(list)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_bad_interval_says_why() {
+        let params = [p("windowSize", ParamType::IntOrInterval).req()];
+        let err = bind(
+            "movingAverage",
+            &params,
+            vec![Value::Str("5m".into())],
+            Vec::new(),
+        )
+        .expect_err("'5m' is not a graphite interval");
+        let text = err.to_string();
+        assert!(
+            text.contains("windowSize") && text.contains("'m'"),
+            "{text}"
+        );
+        assert!(bind(
+            "movingAverage",
+            &params,
+            vec![Value::Str("5min".into())],
+            Vec::new()
+        )
+        .is_ok());
+        assert!(bind("movingAverage", &params, vec![Value::Int(5)], Vec::new()).is_ok());
+        let interval = [p("intervalString", ParamType::Interval).req()];
+        assert!(bind("summarize", &interval, vec![Value::Int(5)], Vec::new()).is_err());
+    }
 }
