@@ -78,6 +78,7 @@ EOF
 
 free_port() { /usr/bin/python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 cpu_s() { awk '{printf "%.2f", ($14 + $15) / 100}' "/proc/$1/stat"; }
+user_s() { awk '{printf "%.2f", $14 / 100}' "/proc/$1/stat"; }
 now() { date +%s.%N; }
 
 # Sum of a self-metric (1 s resolution) from FROM on, and the last second in which it was
@@ -123,8 +124,9 @@ run_lonsdaleite() {
     exec 3<&-
   }
   val() { sed -n "s/^$1: //p" <<<"$2"; }
-  local cpu0 t0 t1 s committed size deadline
+  local cpu0 user0 t0 t1 s committed size deadline
   cpu0=$(cpu_s "$SERVER")
+  user0=$(user_s "$SERVER")
   t0=$(now)
   send "${carbon##*:}"
   deadline=$(($(date +%s) + TIMEOUT))
@@ -140,9 +142,13 @@ run_lonsdaleite() {
   t0=$(echo "$t0 + $(pool_build_s)" | bc -l)
   local cpu1 updates
   cpu1=$(cpu_s "$SERVER")
+  local user1
+  user1=$(user_s "$SERVER")
   updates=$(val storage.update_operations "$s")
   report lonsdaleite "$committed" "$updates" "$(echo "$t1 - $t0" | bc -l)" \
     "$(echo "$cpu1 - $cpu0" | bc -l)" "$(check_sample "$RUN/data/whisper")"
+  printf '  of which user %.2f s, system %.2f s\n' "$(echo "$user1 - $user0" | bc -l)" \
+    "$(echo "$cpu1 - $cpu0 - ($user1 - $user0)" | bc -l)"
   kill "$SERVER"; wait "$SERVER" 2>/dev/null || true; SERVER=
 }
 
