@@ -23,7 +23,10 @@
 #   bench/e2e/carbon-vs-carbon-cache.sh
 #     NAMES=5000 HISTORY=720 STEP=60 RUNS=3 SERVERS="lonsdaleite carbon-cache"
 #     RETENTIONS=60s:1d,15m:7d SAMPLE=20 TIMEOUT=1800 KEEP= (set: keep the data, print
-#     where); CARGO_TARGET_DIR as usual.
+#     where); DELETE_AT_END= (set: keep every round's files until the end, so a round's
+#     creates do not follow the previous round's deletes: ext4's inode allocator skips
+#     recently freed inodes, which costs the next round's creates system time);
+#     CARGO_TARGET_DIR as usual.
 # Prints one line per run and a summary (median and range per server, ratio of medians).
 set -euo pipefail
 REPO=$(cd "$(dirname "$0")/../.." && pwd)
@@ -244,7 +247,7 @@ for r in $(seq 1 "$RUNS"); do
       carbon-cache) run_carbon_cache ;;
       *) echo "unknown server $server" >&2; exit 2 ;;
     esac
-    [[ -n ${KEEP:-} ]] || rm -rf "$RUN"
+    [[ -n ${KEEP:-} || -n ${DELETE_AT_END:-} ]] || rm -rf "$RUN"
   done
 done
 echo "summary (median [min - max] over $RUNS run(s), each column on its own):"
