@@ -133,6 +133,52 @@ impl ReadAt for Zeros {
     }
 }
 
+/// How many bytes at the start of a file one read takes: the header, and for the usual
+/// one- or two-archive file the first archive's slot 0 (its base interval), so a fetch
+/// costs one read for all of these plus the read of the range.
+const HEAD_BYTES: usize = 4096;
+
+/// A whisper file with its first bytes read at once; reads inside them are served from
+/// memory, the rest from the file.
+struct HeadFile {
+    file: std::fs::File,
+    head: Box<[u8; HEAD_BYTES]>,
+    /// How many bytes of `head` the file has (less for a file shorter than it).
+    len: usize,
+}
+
+impl HeadFile {
+    fn new(file: std::fs::File) -> std::io::Result<Self> {
+        let mut head = Box::new([0_u8; HEAD_BYTES]);
+        let mut len = 0;
+        while len < HEAD_BYTES {
+            match std::os::unix::fs::FileExt::read_at(&file, &mut head[len..], len as u64) {
+                Ok(0) => break,
+                Ok(n) => len += n,
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(Self { file, head, len })
+    }
+}
+
+impl ReadAt for HeadFile {
+    fn read_at(&mut self, offset: u64, buf: &mut [u8]) -> std::io::Result<()> {
+        let inside = usize::try_from(offset)
+            .ok()
+            .and_then(|start| Some(start..start.checked_add(buf.len())?))
+            .filter(|r| r.end <= self.len);
+        match inside {
+            Some(r) => {
+                buf.copy_from_slice(&self.head[r]);
+                Ok(())
+            }
+            None => ReadAt::read_at(&mut self.file, offset, buf),
+        }
+    }
+}
+
 /// Reads one file: `Ok(None)` when there is no file.
 fn read_file(
     path: &std::path::Path,
@@ -140,11 +186,12 @@ fn read_file(
     end: i64,
     now: i64,
 ) -> Result<Option<(Header, Option<FetchResult>)>, String> {
-    let mut f = match std::fs::File::open(path) {
+    let f = match std::fs::File::open(path) {
         Ok(f) => f,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
         Err(e) => return Err(e.to_string()),
     };
+    let mut f = HeadFile::new(f).map_err(|e| e.to_string())?;
     let header = read_header(&mut f).map_err(|e| e.to_string())?;
     let fetched = fetch_with_header(&mut f, &header, start, Some(end), now, None)
         .map_err(|e| e.to_string())?;
@@ -414,6 +461,41 @@ mod tests {
             step,
             values: vec![None; n],
         }
+    }
+
+    #[test]
+    fn head_file_reads_match_the_file() {
+        use crate::storage::whisper::{create_image, update_many};
+        let dir = std::env::temp_dir().join(format!("ls-headfile-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        // A small file (shorter than the head) and a large one (the ring past it).
+        for points in [10_u32, 2000] {
+            let now = 1_700_000_000;
+            let mut image = create_image(&[(10, points)], 0.5, AggregationMethod::Average).unwrap();
+            let pts: Vec<(i64, f64)> = (0..i64::from(points) + 7)
+                .map(|i| (now - 10 * i, i as f64))
+                .collect();
+            update_many(&mut image, &pts, now).unwrap();
+            let path = dir.join(format!("f{points}.wsp"));
+            std::fs::write(&path, &image).unwrap();
+            let mut f = HeadFile::new(std::fs::File::open(&path).unwrap()).unwrap();
+            assert_eq!(f.len, image.len().min(HEAD_BYTES));
+            for (offset, len) in [(0, 16), (16, 12), (4090, 12), (4096, 24), (0, image.len())] {
+                let mut want = vec![0; len];
+                let mut got = vec![0; len];
+                let w = ReadAt::read_at(&mut image, offset as u64, &mut want);
+                let g = f.read_at(offset as u64, &mut got);
+                assert_eq!(w.is_ok(), g.is_ok(), "{points} {offset} {len}");
+                assert_eq!(want, got);
+            }
+            let span = 10 * i64::from(points) - 100;
+            let mut store = image.clone();
+            let want = crate::storage::whisper::fetch(&mut store, now - span, None, now, None);
+            let (_, got) = read_file(&path, now - span, now, now).unwrap().unwrap();
+            assert_eq!(want.unwrap(), got);
+        }
+        std::fs::remove_dir_all(&dir).unwrap();
+        assert_eq!(read_file(&dir.join("none.wsp"), 0, 1, 1), Ok(None));
     }
 
     #[test]
