@@ -403,28 +403,26 @@ fn divide_series(a: &mut Args<'_, '_>) -> Result<Vec<Series>, EvalError> {
     }
     let mut out = Vec::with_capacity(dividends.len());
     for d in dividends {
-        let name = format!("divideSeries({},{})", d.name, divisor[0].name);
-        let mut both = vec![d, divisor[0].clone()];
-        let (start, end, step) = util::normalize(&mut both).unwrap_or_default();
-        let n = util::max_len(&both);
-        let values = (0..n)
-            .map(|i| {
-                util::safe_div(
-                    both[0].values.get(i).copied().flatten(),
-                    both[1].values.get(i).copied().flatten(),
-                )
-            })
-            .collect();
-        out.push(util::new_series(
-            &name,
-            start,
-            end,
-            step,
-            values,
-            a.ctx.x_files_factor,
-        ));
+        out.push(divide_pair(d, divisor[0].clone(), a.ctx.x_files_factor));
     }
     Ok(out)
+}
+
+/// `dividend / divisor` point by point after normalising the pair, named
+/// `divideSeries(dividend,divisor)` (also what `divideSeriesLists` names its results).
+pub(super) fn divide_pair(dividend: Series, divisor: Series, x_files_factor: f64) -> Series {
+    let name = format!("divideSeries({},{})", dividend.name, divisor.name);
+    let mut both = vec![dividend, divisor];
+    let (start, end, step) = util::normalize(&mut both).unwrap_or_default();
+    let values = (0..util::max_len(&both))
+        .map(|i| {
+            util::safe_div(
+                both[0].values.get(i).copied().flatten(),
+                both[1].values.get(i).copied().flatten(),
+            )
+        })
+        .collect();
+    util::new_series(&name, start, end, step, values, x_files_factor)
 }
 
 fn percent(v: Option<f64>, total: Option<f64>) -> Option<f64> {

@@ -172,25 +172,7 @@ fn divide_series_lists(a: &mut Args<'_, '_>) -> Result<Vec<Series>, EvalError> {
     }
     let mut out = Vec::with_capacity(first.len());
     for (d, v) in first.into_iter().zip(second) {
-        let name = format!("divideSeries({},{})", d.name, v.name);
-        let mut both = vec![d, v];
-        let (start, end, step) = util::normalize(&mut both).unwrap_or_default();
-        let values = (0..util::max_len(&both))
-            .map(|i| {
-                util::safe_div(
-                    both[0].values.get(i).copied().flatten(),
-                    both[1].values.get(i).copied().flatten(),
-                )
-            })
-            .collect();
-        out.push(util::new_series(
-            &name,
-            start,
-            end,
-            step,
-            values,
-            a.ctx.x_files_factor,
-        ));
+        out.push(super::combine::divide_pair(d, v, a.ctx.x_files_factor));
     }
     Ok(out)
 }
