@@ -13,7 +13,7 @@ use std::io::Write as _;
 use std::net::TcpStream;
 use std::time::{Duration, Instant};
 
-use common::{HttpReply, Server};
+use common::{percent_encode, HttpReply, Server};
 
 fn now() -> i64 {
     std::time::SystemTime::now()
@@ -25,18 +25,6 @@ fn now() -> i64 {
 fn send_carbon(server: &Server, lines: &str) {
     let mut c = TcpStream::connect(server.carbon_tcp.unwrap()).unwrap();
     c.write_all(lines.as_bytes()).unwrap();
-}
-
-/// Percent-encodes a query value.
-fn enc(s: &str) -> String {
-    s.bytes()
-        .map(|b| match b {
-            b'a'..=b'z' | b'A'..=b'Z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
-                (b as char).to_string()
-            }
-            _ => format!("%{b:02X}"),
-        })
-        .collect()
 }
 
 /// Repeats `get` until `done` holds for its answer (at most 10 s).
@@ -284,7 +272,7 @@ fn find_expand_index_and_errors() {
     // Functions over received points, and the catalogue Grafana reads.
     let r = server.get(&format!(
         "/render?target={}&format=json&from={}&until={t}",
-        enc("sumSeries(servers.*.cpu.user)"),
+        percent_encode("sumSeries(servers.*.cpu.user)"),
         t - 60
     ));
     assert_eq!(
@@ -326,7 +314,10 @@ fn find_expand_index_and_errors() {
     assert_eq!(server.get("/functions/noSuchFunction").status, 404);
     assert_eq!(server.get("/version").text(), "1.1.10");
     // Errors: a 400 naming the problem, never a crash.
-    let r = server.get(&format!("/render?target={}&format=json", enc("sum(a.b")));
+    let r = server.get(&format!(
+        "/render?target={}&format=json",
+        percent_encode("sum(a.b")
+    ));
     assert_eq!(r.status, 400);
     assert!(
         r.text().contains("sum(a.b") && r.text().contains("at byte 7"),
@@ -387,7 +378,7 @@ fn events_and_tags() {
     // events() counts them per second, as Python ints (`1`, not `1.0`) like graphite.
     let r = server.get(&format!(
         "/render?target={}&format=json&from=-1h&until=%2B1min&noNullPoints=1",
-        enc("events(\"tag1\")")
+        percent_encode("events(\"tag1\")")
     ));
     assert_eq!(
         r.text(),
@@ -462,7 +453,7 @@ fn events_and_tags() {
     // The tagged series renders under its canonical name.
     let target = format!(
         "/render?target={}&format=json&from={}&until={}",
-        enc("disk.used;server=web01;dc=east"),
+        percent_encode("disk.used;server=web01;dc=east"),
         t - 60,
         t
     );

@@ -4,7 +4,7 @@
 
 mod common;
 
-use common::Server;
+use common::{percent_encode, Server};
 
 /// One request with a form body; returns the status, the lower-cased headers and the body.
 fn call(
@@ -21,18 +21,6 @@ fn call(
     );
     let text = r.text();
     (r.status, r.headers, text)
-}
-
-fn form_encode(s: &str) -> String {
-    s.bytes()
-        .map(|b| {
-            if b.is_ascii_alphanumeric() {
-                (b as char).to_string()
-            } else {
-                format!("%{b:02X}")
-            }
-        })
-        .collect()
 }
 
 #[test]
@@ -62,7 +50,7 @@ fn page_is_served() {
 fn dashboards_are_saved_listed_loaded_and_deleted() {
     let server = Server::start(&[]);
     let state = r#"{"version": 1, "from": "-6h", "graphs": [{"targets": ["servers.*.load"]}]}"#;
-    let form = format!("state={}", form_encode(state));
+    let form = format!("state={}", percent_encode(state));
 
     for name in ["web%20hosts", "db", "Web%20Frontends"] {
         let (status, _, body) = call(&server, "POST", &format!("/dashboard/save/{name}"), &form);

@@ -399,3 +399,15 @@ pub fn http_request(
         body: rest,
     }
 }
+
+/// Percent-encodes a query or form value (every byte outside `A-Za-z0-9-_.~`).
+pub fn percent_encode(s: &str) -> String {
+    s.bytes()
+        .map(|b| match b {
+            b'a'..=b'z' | b'A'..=b'Z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
+                (b as char).to_string()
+            }
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}
