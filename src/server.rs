@@ -164,35 +164,13 @@ pub fn bind(cfg: &Config, shards: usize) -> Result<Listeners, ServerError> {
             source,
         }
     };
-    let mut addr = s.addr;
-    let mut statsd_udp = Vec::with_capacity(shards);
-    for _ in 0..shards {
-        let sock = (|| {
-            let sk = reuseport_socket(addr, Type::DGRAM, Protocol::UDP)?;
-            deep_receive_buffer(&sk, s.recv_buffer, "statsd");
-            sk.bind(&addr.into())?;
-            sk.set_nonblocking(true)?;
-            Ok(std::net::UdpSocket::from(sk))
-        })()
-        .map_err(bind_err("statsd udp", addr, "--statsd-addr"))?;
-        addr = sock
-            .local_addr()
-            .map_err(bind_err("statsd udp", addr, "--statsd-addr"))?;
-        statsd_udp.push(sock);
-    }
-    let mut statsd_tcp = Vec::new();
-    if s.tcp {
-        for _ in 0..shards {
-            let l = (|| {
-                let sk = reuseport_socket(addr, Type::STREAM, Protocol::TCP)?;
-                sk.bind(&addr.into())?;
-                sk.listen(1024)?;
-                Ok(std::net::TcpListener::from(sk))
-            })()
-            .map_err(bind_err("statsd tcp", addr, "--statsd-addr"))?;
-            statsd_tcp.push(l);
-        }
-    }
+    let (statsd_udp, statsd_tcp) = bind_pair(s.addr, shards, true, s.tcp, s.recv_buffer, "statsd")
+        .map_err(|(what, source)| ServerError::Bind {
+            what,
+            addr: s.addr.to_string(),
+            flag: "--statsd-addr",
+            source,
+        })?;
     let statsd_unix = if s.unix_socket.is_empty() {
         None
     } else {
@@ -215,25 +193,21 @@ pub fn bind(cfg: &Config, shards: usize) -> Result<Listeners, ServerError> {
         "--admin-addr",
     ))?;
     let (mut carbon_tcp, mut carbon_udp) = (Vec::new(), Vec::new());
-    if let Ok(mut addr) = cfg.carbon.addr.parse::<SocketAddr>() {
-        carbon_tcp = tcp_listeners(&mut addr, shards).map_err(bind_err(
-            "carbon tcp",
+    if let Ok(addr) = cfg.carbon.addr.parse::<SocketAddr>() {
+        (carbon_udp, carbon_tcp) = bind_pair(
             addr,
-            "--carbon-addr",
-        ))?;
-        if cfg.carbon.udp {
-            for _ in 0..shards {
-                let sock = (|| {
-                    let sk = reuseport_socket(addr, Type::DGRAM, Protocol::UDP)?;
-                    deep_receive_buffer(&sk, cfg.statsd.recv_buffer, "carbon");
-                    sk.bind(&addr.into())?;
-                    sk.set_nonblocking(true)?;
-                    Ok(std::net::UdpSocket::from(sk))
-                })()
-                .map_err(bind_err("carbon udp", addr, "--carbon-addr"))?;
-                carbon_udp.push(sock);
-            }
-        }
+            shards,
+            cfg.carbon.udp,
+            true,
+            cfg.statsd.recv_buffer,
+            "carbon",
+        )
+        .map_err(|(what, source)| ServerError::Bind {
+            what,
+            addr: addr.to_string(),
+            flag: "--carbon-addr",
+            source,
+        })?;
     }
     let mut pickle_tcp = Vec::new();
     if let Ok(mut addr) = cfg.carbon.pickle_addr.parse::<SocketAddr>() {
@@ -261,6 +235,66 @@ pub fn bind(cfg: &Config, shards: usize) -> Result<Listeners, ServerError> {
         pickle_tcp,
         http,
     })
+}
+
+type UdpTcp = (Vec<std::net::UdpSocket>, Vec<std::net::TcpListener>);
+
+/// One UDP socket and/or one TCP listener per shard, all on one port number (reuse-port).
+///
+/// With port 0 the kernel picks a port free for UDP (or for TCP when there is no UDP),
+/// but the other protocol's port of that number may be taken, possibly by another
+/// reuse-port listener we would then share it with. So a plain probe socket checks the
+/// number first, and a taken number is given back and another one tried.
+/// On error, returns which socket (`"statsd tcp"`, ...) failed.
+fn bind_pair(
+    addr: SocketAddr,
+    shards: usize,
+    udp: bool,
+    tcp: bool,
+    recv_buffer: usize,
+    what: &'static str,
+) -> Result<UdpTcp, (&'static str, std::io::Error)> {
+    let (udp_what, tcp_what) = match what {
+        "statsd" => ("statsd udp", "statsd tcp"),
+        _ => ("carbon udp", "carbon tcp"),
+    };
+    let mut attempt = 0;
+    loop {
+        attempt += 1;
+        let mut at = addr;
+        let mut udps = Vec::with_capacity(shards);
+        if udp {
+            for _ in 0..shards {
+                let sock = (|| {
+                    let sk = reuseport_socket(at, Type::DGRAM, Protocol::UDP)?;
+                    deep_receive_buffer(&sk, recv_buffer, what);
+                    sk.bind(&at.into())?;
+                    sk.set_nonblocking(true)?;
+                    Ok(std::net::UdpSocket::from(sk))
+                })()
+                .map_err(|e| (udp_what, e))?;
+                at = sock.local_addr().map_err(|e| (udp_what, e))?;
+                udps.push(sock);
+            }
+        }
+        if !tcp {
+            return Ok((udps, Vec::new()));
+        }
+        let retry = addr.port() == 0 && udp && attempt < 64;
+        if retry {
+            // Held only for this check; the reuse-port listeners bind right after.
+            match std::net::TcpListener::bind(at) {
+                Ok(probe) => drop(probe),
+                Err(e) if e.kind() == std::io::ErrorKind::AddrInUse => continue,
+                Err(e) => return Err((tcp_what, e)),
+            }
+        }
+        match tcp_listeners(&mut at, shards) {
+            Ok(tcps) => return Ok((udps, tcps)),
+            Err(e) if retry && e.kind() == std::io::ErrorKind::AddrInUse => {}
+            Err(e) => return Err((tcp_what, e)),
+        }
+    }
 }
 
 /// One reuse-port TCP listener per shard on `addr`; port 0 becomes the port of the first.
@@ -585,6 +619,53 @@ pub fn main(args: &crate::cli::ServeArgs) -> ExitCode {
         Err(e) => {
             eprintln!("lonsdaleite: {e}");
             ExitCode::FAILURE
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn port_zero_never_shares_a_tcp_number_another_listener_holds() {
+        // Reuse-port TCP listeners of this process (same uid, so the kernel would let a
+        // reuse-port bind join them) on kernel-chosen numbers with nothing on UDP.
+        let held: Vec<std::net::TcpListener> = (0..500)
+            .map(|_| {
+                let sk =
+                    reuseport_socket("127.0.0.1:0".parse().unwrap(), Type::STREAM, Protocol::TCP)
+                        .unwrap();
+                sk.bind(&"127.0.0.1:0".parse::<SocketAddr>().unwrap().into())
+                    .unwrap();
+                sk.listen(8).unwrap();
+                sk.into()
+            })
+            .collect();
+        let taken: std::collections::HashSet<u16> = held
+            .iter()
+            .map(|l| l.local_addr().unwrap().port())
+            .collect();
+        // Each round's UDP number falls on a held one with odds of about 500 in 28,000.
+        for _ in 0..200 {
+            let (udp, tcp) = bind_pair(
+                "127.0.0.1:0".parse().unwrap(),
+                2,
+                true,
+                true,
+                1 << 16,
+                "statsd",
+            )
+            .unwrap();
+            assert_eq!((udp.len(), tcp.len()), (2, 2));
+            let port = udp[0].local_addr().unwrap().port();
+            assert!(!taken.contains(&port), "shared TCP port {port}");
+            for p in udp.iter().map(|s| s.local_addr().unwrap().port()) {
+                assert_eq!(p, port);
+            }
+            for p in tcp.iter().map(|l| l.local_addr().unwrap().port()) {
+                assert_eq!(p, port);
+            }
         }
     }
 }
