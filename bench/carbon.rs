@@ -3,12 +3,15 @@
 //! `receive/*`: one thread, what a shard does with one TCP read of carbon lines — framing,
 //! parsing, name normalisation, routing and adding the points to its write-back cache
 //! (`shard::carbon::receive`), no sockets. Lines as loadgen sends them
-//! (`prefix.gNN.metricNNNNNNN V.VV TS`), 5000 series; the cache is emptied between
-//! iterations outside the timing. Throughput is in lines (criterion "elements").
+//! (`prefix.gNN.metricNNNNNNN V.VV TS`), 5000 series visited in one shuffled order per
+//! pass (as loadgen does, so consecutive points land in different series); the cache is
+//! emptied between iterations outside the timing. Throughput is in lines (criterion
+//! "elements").
 //!
-//! `CARBON_BENCH_ONCE=N` runs the receive path over N passes of the lines once and exits,
-//! without criterion: for instruction counts under `valgrind --tool=callgrind` or
-//! `perf stat`, which are free of the machine's noise.
+//! `CARBON_BENCH_ONCE=N` runs the receive path over N passes of the lines once, prints
+//! the time per line, and exits, without criterion: for instruction counts under
+//! `valgrind --tool=callgrind` or `perf stat`, which are free of the machine's noise, and
+//! for a cache as large as the end-to-end benchmark's (`N=720`).
 //!
 //! Figures and the machine they came from: bench/RESULTS.md.
 
@@ -38,12 +41,20 @@ fn lines(passes: u64, tags: u32) -> Vec<u8> {
     use std::io::Write;
     let mut out = Vec::new();
     let mut x: u64 = 0x2545_f491_4f6c_dd1d;
+    let mut next = move || {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        x
+    };
+    // Fisher-Yates with the same generator: one order, every pass.
+    let mut order: Vec<u64> = (0..NAMES).collect();
+    for k in (1..order.len()).rev() {
+        order.swap(k, (next() % (k as u64 + 1)) as usize);
+    }
     for pass in 0..passes {
-        for i in 0..NAMES {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            let v = x % 1_000_000;
+        for &i in &order {
+            let v = next() % 1_000_000;
             write!(out, "bench.g{:02}.metric{i:07}", i % 100).unwrap();
             for j in 0..tags {
                 write!(out, ";tag{j}=v{}", (i + u64::from(j)) % 8).unwrap();
@@ -110,8 +121,15 @@ fn main() {
         let tags = std::env::var("CARBON_BENCH_TAGS").map_or(0, |t| t.parse().expect("tags"));
         let data = lines(passes, tags);
         let points = router();
+        let start = Instant::now();
         run(&points, &data);
-        println!("{} points cached", points.store().cache.borrow().len());
+        let took = start.elapsed();
+        let n = passes * NAMES;
+        println!(
+            "{} points cached; {:.1} ns per line",
+            points.store().cache.borrow().len(),
+            took.as_nanos() as f64 / n as f64
+        );
         return;
     }
     benches();

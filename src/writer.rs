@@ -39,6 +39,8 @@ use std::pin::Pin;
 use std::task::Poll;
 use std::time::{Duration, Instant};
 
+use std::os::fd::{FromRawFd as _, IntoRawFd as _};
+
 use glommio::io::BufferedFile;
 use hashbrown::{HashMap, HashSet};
 
@@ -147,6 +149,9 @@ struct OpenFile {
     header: Option<Header>,
     /// Pages read from the file, updated with every write made to it since.
     pages: HashMap<u64, Vec<u8>>,
+    /// Every page not in `pages` holds zeros: the file was created here, so its data
+    /// region is known without reading it. Cleared when `pages` is forgotten.
+    zero_absent: bool,
     /// When the path was last looked up.
     checked: Instant,
     /// Position in the recency order.
@@ -180,6 +185,7 @@ impl OpenFiles {
 
     fn insert(&mut self, name: &[u8], f: OpenFile) -> Option<BufferedFile> {
         let old = self.remove(name);
+        self.page_bytes += f.page_bytes();
         self.map.insert(name.into(), f);
         self.touch(name);
         old
@@ -198,7 +204,26 @@ impl OpenFiles {
             self.page_bytes -= f.page_bytes();
             f.pages.clear();
             f.header = None;
+            f.zero_absent = false;
         }
+    }
+
+    /// Apply a write made to `name` to its known pages (and, for a file whose absent
+    /// pages are zeros, to the zero page it turns into a known one).
+    fn patch(&mut self, name: &[u8], offset: u64, data: &[u8]) {
+        let Some(f) = self.map.get_mut(name) else {
+            return;
+        };
+        if f.zero_absent {
+            for (p, _, _) in page_spans(offset, data.len()) {
+                if !f.pages.contains_key(&p) {
+                    let n = PAGE.min(f.len - p * PAGE) as usize;
+                    f.pages.insert(p, vec![0; n]);
+                    self.page_bytes += n;
+                }
+            }
+        }
+        patch_pages(&mut f.pages, offset, data);
     }
 
     fn add_page(&mut self, name: &[u8], page: u64, bytes: Vec<u8>) {
@@ -514,10 +539,19 @@ impl Writer {
         let mut reopen = Vec::new();
         for (&i, r) in allowed.iter().zip(created) {
             match r {
-                Ok(()) => {
+                Ok(Created::New {
+                    file,
+                    header,
+                    id,
+                    len,
+                }) => {
                     self.stats.creates += 1;
-                    reopen.push(i);
+                    // SAFETY: `into_raw_fd` hands over the only owner of an open
+                    // descriptor of a regular file; the BufferedFile owns and closes it.
+                    let file = unsafe { BufferedFile::from_raw_fd(file.into_raw_fd()) };
+                    self.keep_known(&jobs[i], file, id, len, Some(header));
                 }
+                Ok(Created::Existed) => reopen.push(i),
                 Err(source) => {
                     let path = jobs[i].path.clone();
                     jobs[i].fail(WriteError::Whisper { path, source });
@@ -536,24 +570,46 @@ impl Writer {
     /// Add a just opened file to the open set.
     fn keep(&mut self, job: &mut Job<'_>, file: BufferedFile) {
         match file_id(&job.path) {
-            Ok((id, len)) => {
-                let f = OpenFile {
-                    file,
-                    id,
-                    len,
-                    header: None,
-                    pages: HashMap::new(),
-                    checked: Instant::now(),
-                    tick: 0,
-                };
-                if let Some(old) = self.open.insert(&job.batch.name, f) {
-                    drop(old);
-                }
-            }
+            Ok((id, len)) => self.keep_known(job, file, id, len, None),
             Err(e) => {
                 drop(file);
                 job.io_error(e);
             }
+        }
+    }
+
+    /// Add an open file whose identity (and, for a file just created, header) is known.
+    fn keep_known(
+        &mut self,
+        job: &Job<'_>,
+        file: BufferedFile,
+        id: (u64, u64),
+        len: u64,
+        header: Option<Header>,
+    ) {
+        let mut pages = HashMap::new();
+        let mut zero_absent = false;
+        if let Some(h) = &header {
+            // The header page as created; every other page is zeros.
+            let mut first = h.encode();
+            if first.len() as u64 <= PAGE.min(len) {
+                first.resize(PAGE.min(len) as usize, 0);
+                pages.insert(0, first);
+                zero_absent = true;
+            }
+        }
+        let f = OpenFile {
+            file,
+            id,
+            len,
+            zero_absent,
+            header,
+            pages,
+            checked: Instant::now(),
+            tick: 0,
+        };
+        if let Some(old) = self.open.insert(&job.batch.name, f) {
+            drop(old);
         }
     }
 
@@ -570,7 +626,7 @@ impl Writer {
                     job.io_error(io::Error::other("whisper file not open"));
                     continue;
                 };
-                let mut img = PagedImage::new(&f.pages, f.len);
+                let mut img = PagedImage::new(&f.pages, f.len, f.zero_absent);
                 let header = match &f.header {
                     Some(h) => Ok(h.clone()),
                     None => read_header(&mut img),
@@ -635,10 +691,8 @@ impl Writer {
             if !job.pending() || job.writes.is_empty() {
                 continue;
             }
-            if let Some(f) = self.open.map.get_mut(&job.batch.name) {
-                for (offset, bytes) in &job.writes {
-                    patch_pages(&mut f.pages, *offset, bytes);
-                }
+            for (offset, bytes) in &job.writes {
+                self.open.patch(&job.batch.name, *offset, bytes);
             }
             for (offset, bytes) in std::mem::take(&mut job.writes) {
                 ops.push((i, offset, bytes));
@@ -814,6 +868,8 @@ impl DirtyPage {
 /// over them, and the pages that were needed but not known yet.
 pub struct PagedImage<'a> {
     clean: &'a HashMap<u64, Vec<u8>>,
+    /// Pages absent from `clean` are zeros (a file created here).
+    zero_absent: bool,
     dirty: HashMap<u64, DirtyPage>,
     len: u64,
     missing: BTreeSet<u64>,
@@ -821,9 +877,10 @@ pub struct PagedImage<'a> {
 }
 
 impl<'a> PagedImage<'a> {
-    fn new(clean: &'a HashMap<u64, Vec<u8>>, len: u64) -> Self {
+    fn new(clean: &'a HashMap<u64, Vec<u8>>, len: u64, zero_absent: bool) -> Self {
         Self {
             clean,
+            zero_absent,
             dirty: HashMap::new(),
             len,
             missing: BTreeSet::new(),
@@ -871,6 +928,8 @@ impl ReadAt for PagedImage<'_> {
             };
             if let Some(page) = known {
                 dst.copy_from_slice(&page[in_page]);
+            } else if self.zero_absent && !self.dirty.contains_key(&p) {
+                dst.fill(0);
             } else {
                 // Not known yet: note it and go on with zeros; this run's result is
                 // discarded and the run repeated once the page is here.
@@ -892,12 +951,17 @@ impl WriteAt for PagedImage<'_> {
             ));
         }
         self.writes.push((offset, data.to_vec()));
-        let (clean, len) = (self.clean, self.len);
+        let (clean, len, zero_absent) = (self.clean, self.len, self.zero_absent);
         for (p, in_page, at) in page_spans(offset, data.len()) {
             let page = self.dirty.entry(p).or_insert_with(|| {
                 if let Some(c) = clean.get(&p) {
                     DirtyPage {
                         bytes: c.clone(),
+                        known: None,
+                    }
+                } else if zero_absent {
+                    DirtyPage {
+                        bytes: vec![0; PAGE.min(len - p * PAGE) as usize],
                         known: None,
                     }
                 } else {
@@ -923,42 +987,119 @@ async fn open_rw(path: &Path) -> io::Result<glommio::io::BufferedFile> {
         .map_err(Into::into)
 }
 
+/// A new series' file, as [`create_atomically`] left it.
+#[derive(Debug)]
+pub enum Created {
+    /// The file was created: it is open for reading and writing, with its header, its
+    /// (device, inode) and its length, so the writer neither reopens nor reads it.
+    New {
+        file: std::fs::File,
+        header: Header,
+        id: (u64, u64),
+        len: u64,
+    },
+    /// A file appeared under the path meanwhile; it was left alone.
+    Existed,
+}
+
 /// Create `path` for a new series through a temporary file in the same directory and a
-/// rename, creating directories, so no reader ever sees a partial file. An existing file
-/// is left alone (it was created meanwhile). Like whisper and carbon, nothing is fsynced.
+/// rename that never replaces a file, creating directories, so no reader ever sees a
+/// partial file and a file that appeared meanwhile is left alone. Like whisper and
+/// carbon, nothing is fsynced.
+///
+/// The usual case costs one open, one write, the reservation and one rename: the
+/// directory is created only when the open says it is missing, and a temporary file left
+/// by a crash of a process with this id is removed only when the open meets it.
 pub fn create_atomically(
     path: &Path,
     new: &NewFile,
     prealloc: Preallocate,
-) -> Result<(), WhisperError> {
+) -> Result<Created, WhisperError> {
+    use std::os::unix::fs::MetadataExt as _;
     let io = |source: io::Error| WhisperError::Io {
         path: path.display().to_string(),
         source,
     };
+    let header = crate::storage::whisper::header_for(&new.archives, new.x_files_factor, new.method)?;
     let dir = path
         .parent()
         .ok_or_else(|| io(io::Error::other("whisper path has no directory")))?;
-    std::fs::create_dir_all(dir).map_err(io)?;
-    if path.exists() {
-        return Ok(());
-    }
     let file_name = path
         .file_name()
         .map_or_else(Default::default, |n| n.to_string_lossy().into_owned());
     let tmp = dir.join(format!(".{file_name}.{}.tmp", std::process::id()));
-    // A leftover of an earlier crash of this same process id.
-    let _ = std::fs::remove_file(&tmp);
-    file::create(
-        &tmp,
-        &new.archives,
-        new.x_files_factor,
-        new.method,
-        prealloc,
-    )?;
-    std::fs::rename(&tmp, path).map_err(|e| {
-        let _ = std::fs::remove_file(&tmp);
-        io(e)
-    })
+    let open = || {
+        std::fs::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create_new(true)
+            .open(&tmp)
+    };
+    let mut file = match open() {
+        Ok(f) => f,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => {
+            std::fs::create_dir_all(dir).map_err(io)?;
+            open().map_err(io)?
+        }
+        Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {
+            std::fs::remove_file(&tmp).map_err(io)?;
+            open().map_err(io)?
+        }
+        Err(e) => return Err(io(e)),
+    };
+    file::fill_new(&mut file, &tmp, &header, prealloc)?;
+    match rename_no_replace(&tmp, path) {
+        Ok(()) => {
+            let m = file.metadata().map_err(io)?;
+            Ok(Created::New {
+                file,
+                header,
+                id: (m.dev(), m.ino()),
+                len: m.len(),
+            })
+        }
+        Err(e) => {
+            let _ = std::fs::remove_file(&tmp);
+            if e.kind() == io::ErrorKind::AlreadyExists {
+                Ok(Created::Existed)
+            } else {
+                Err(io(e))
+            }
+        }
+    }
+}
+
+/// Rename `from` to `to` unless `to` exists (`AlreadyExists` then). On a file system
+/// without `RENAME_NOREPLACE` the check and the rename are two steps.
+fn rename_no_replace(from: &Path, to: &Path) -> io::Result<()> {
+    use std::os::unix::ffi::OsStrExt as _;
+    let c = |p: &Path| {
+        std::ffi::CString::new(p.as_os_str().as_bytes())
+            .map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "path holds a NUL byte"))
+    };
+    let (cf, ct) = (c(from)?, c(to)?);
+    // SAFETY: both pointers are NUL-terminated strings that outlive the call; renameat2
+    // only reads them.
+    let rc = unsafe {
+        libc::renameat2(
+            libc::AT_FDCWD,
+            cf.as_ptr(),
+            libc::AT_FDCWD,
+            ct.as_ptr(),
+            libc::RENAME_NOREPLACE,
+        )
+    };
+    if rc == 0 {
+        return Ok(());
+    }
+    let e = io::Error::last_os_error();
+    if e.raw_os_error() != Some(libc::EINVAL) {
+        return Err(e);
+    }
+    if to.exists() {
+        return Err(io::Error::from(io::ErrorKind::AlreadyExists));
+    }
+    std::fs::rename(from, to)
 }
 
 #[cfg(test)]

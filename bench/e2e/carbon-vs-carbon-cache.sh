@@ -22,10 +22,16 @@
 #
 #   bench/e2e/carbon-vs-carbon-cache.sh
 #     NAMES=5000 HISTORY=720 STEP=60 RUNS=3 SERVERS="lonsdaleite carbon-cache"
-#     RETENTIONS=60s:1d,15m:7d SAMPLE=20 TIMEOUT=1800 KEEP= (set: keep the data, print
-#     where); DELETE_AT_END= (set: keep every round's files until the end, so a round's
-#     creates do not follow the previous round's deletes: ext4's inode allocator skips
-#     recently freed inodes, which costs the next round's creates system time);
+#     RETENTIONS=60s:1d,15m:7d SAMPLE=20 TIMEOUT=1800 KEEP= (set: keep the data, with FS=fresh as images, print
+#     where); SHARDS=1 (lonsdaleite's shards); CONNECTIONS=1 (loadgen's TCP connections,
+#     each a thread sending its share of the passes); FS=fresh (each round writes into a new
+#     ext4 file system: a sparse image made with mkfs.ext4's defaults, loop-mounted; needs
+#     root) or FS=tmp (a directory under /tmp). Why fresh: on an ext4 without a journal (as
+#     this machine's root is) creating a file skips every inode deleted in the last 60-360 s,
+#     one buffer lookup each, so a round's creates cost more the more files anything deleted
+#     just before (earlier rounds, a build); a new file system per round starts every server
+#     from the same state. DELETE_AT_END= (FS=tmp only; set: keep every round's files until
+#     the end, so a round's creates do not follow the previous round's deletes).
 #     CARGO_TARGET_DIR as usual.
 # Prints one line per run and a summary (median and range per server, ratio of medians).
 set -euo pipefail
@@ -39,8 +45,15 @@ SERVERS=${SERVERS:-"lonsdaleite carbon-cache"}
 RETENTIONS=${RETENTIONS:-60s:1d,15m:7d}
 SAMPLE=${SAMPLE:-20}
 TIMEOUT=${TIMEOUT:-1800}
+SHARDS=${SHARDS:-1}
+CONNECTIONS=${CONNECTIONS:-1}
+FS=${FS:-fresh}
 TOTAL=$((NAMES * HISTORY))
 
+if [[ $FS == fresh ]] && { [[ $(id -u) != 0 ]] || ! command -v mkfs.ext4 >/dev/null; }; then
+  echo "FS=fresh needs root and mkfs.ext4 (a new loop-mounted ext4 per round); run as root or set FS=tmp" >&2
+  exit 2
+fi
 if ! command -v carbon-cache >/dev/null; then
   DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends graphite-carbon >/dev/null
 fi
@@ -52,6 +65,7 @@ WORK=$(mktemp -d /tmp/carbon-vs.XXXXXX)
 SERVER=
 cleanup() {
   [[ -n $SERVER ]] && kill "$SERVER" 2>/dev/null && wait "$SERVER" 2>/dev/null
+  [[ -n ${RUN:-} ]] && mountpoint -q "$RUN" && umount "$RUN"
   [[ -n ${KEEP:-} ]] || rm -rf "$WORK"
 }
 trap cleanup EXIT
@@ -104,7 +118,7 @@ check_sample() { # WHISPER_DIR
 
 send() { # PORT
   "$LG" --protocol carbon-tcp --target "127.0.0.1:$1" --names "$NAMES" --history "$HISTORY" \
-    --step "$STEP" --count "$TOTAL" --prefix bench --per-packet 100 -q --json >"$RUN/loadgen.json"
+    --step "$STEP" --count "$TOTAL" --prefix bench --per-packet 100 --threads "$CONNECTIONS" -q --json >"$RUN/loadgen.json"
 }
 
 # Seconds loadgen spent rendering its pool before the first line was sent (the window
@@ -112,7 +126,7 @@ send() { # PORT
 pool_build_s() { /usr/bin/python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["pool_build_s"])' "$RUN/loadgen.json"; }
 
 run_lonsdaleite() {
-  "$LD" serve --config "$CONF/lonsdaleite.toml" --shards 1 --statsd-addr 127.0.0.1:0 \
+  "$LD" serve --config "$CONF/lonsdaleite.toml" --shards "$SHARDS" --statsd-addr 127.0.0.1:0 \
     --admin-addr 127.0.0.1:0 --carbon-addr 127.0.0.1:0 --pickle-addr off --http-addr off \
     --flush-interval 3600s --data-dir "$RUN/data" >"$RUN/stdout" 2>"$RUN/stderr" &
   SERVER=$!
@@ -236,18 +250,28 @@ report() { # SERVER COMMITTED UPDATES SECONDS CPU_S SAMPLE_OK
 
 [[ -n ${KEEP:-} ]] && echo "data kept in $WORK"
 echo "load: $NAMES series x $HISTORY points ($TOTAL points, step ${STEP}s), retentions $RETENTIONS, $RUNS run(s) each"
-echo "machine: $(lscpu | sed -n 's/^Model name: *//p') x $(nproc), $(uname -r), $(findmnt -n -o FSTYPE --target "$WORK"); $(date -u +%FT%TZ)"
+echo "machine: $(lscpu | sed -n 's/^Model name: *//p') x $(nproc), $(uname -r); files on: $([[ $FS == fresh ]] && echo "a new loop-mounted ext4 (mkfs.ext4 defaults) per round" || echo "$(findmnt -n -o FSTYPE --target "$WORK") under /tmp"); $(date -u +%FT%TZ)"
 echo "carbon-cache: graphite-carbon $(dpkg-query -W -f '${Version}' graphite-carbon), python3-whisper $(dpkg-query -W -f '${Version}' python3-whisper); lonsdaleite $(git -C "$REPO" rev-parse --short HEAD)"
 for r in $(seq 1 "$RUNS"); do
   for server in $SERVERS; do
     RUN=$WORK/$server-$r
     mkdir -p "$RUN"
+    if [[ $FS == fresh ]]; then
+      truncate -s 4G "$RUN.img"
+      mkfs.ext4 -q -F "$RUN.img"
+      mount -o loop "$RUN.img" "$RUN"
+    fi
     case $server in
       lonsdaleite) run_lonsdaleite ;;
       carbon-cache) run_carbon_cache ;;
       *) echo "unknown server $server" >&2; exit 2 ;;
     esac
-    [[ -n ${KEEP:-} || -n ${DELETE_AT_END:-} ]] || rm -rf "$RUN"
+    if [[ $FS == fresh ]]; then
+      umount "$RUN"
+      [[ -n ${KEEP:-} ]] || rm -f "$RUN.img"
+    else
+      [[ -n ${KEEP:-} || -n ${DELETE_AT_END:-} ]] || rm -rf "$RUN"
+    fi
   done
 done
 echo "summary (median [min - max] over $RUNS run(s), each column on its own):"

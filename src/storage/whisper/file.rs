@@ -62,6 +62,14 @@ pub fn create(
             })
         }
     };
+    fill_new(&mut file, path, &header, prealloc)?;
+    Ok(header)
+}
+
+/// Write a whisper file with `header` into `file`, new and empty, opened for writing at
+/// `path`: the header and an all-zero data region reserved as `prealloc` says. On error
+/// the path is removed.
+pub fn fill_new(file: &mut File, path: &Path, header: &Header, prealloc: Preallocate) -> Result<()> {
     let written = (|| -> std::io::Result<()> {
         file.write_all(&header.encode())?;
         let mut remaining = header.file_size() - header.size();
@@ -87,14 +95,13 @@ pub fn create(
         file.flush()
     })();
     if let Err(source) = written {
-        drop(file);
         let _ = std::fs::remove_file(path);
         return Err(WhisperError::Io {
             path: path.display().to_string(),
             source,
         });
     }
-    Ok(header)
+    Ok(())
 }
 
 /// Whisper's `info`: the validated header.
