@@ -1020,7 +1020,8 @@ pub fn create_atomically(
         path: path.display().to_string(),
         source,
     };
-    let header = crate::storage::whisper::header_for(&new.archives, new.x_files_factor, new.method)?;
+    let header =
+        crate::storage::whisper::header_for(&new.archives, new.x_files_factor, new.method)?;
     let dir = path
         .parent()
         .ok_or_else(|| io(io::Error::other("whisper path has no directory")))?;
@@ -1377,6 +1378,62 @@ mod tests {
             w(11, b"Z"),
         ]);
         assert_eq!(merged, vec![w(10, b"aZbbcc"), w(30, b"x")]);
+    }
+
+    #[test]
+    fn create_makes_directories_replaces_a_stale_temp_file_and_never_an_existing_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let new = rules().for_metric("a.b.c");
+        let path = dir.path().join("a/b/c.wsp");
+        // The directories are missing, and a crash of a process with our id left a temp file.
+        let Created::New {
+            file,
+            header,
+            id,
+            len,
+        } = create_atomically(&path, &new, Preallocate::Fallocate).unwrap()
+        else {
+            panic!("a new path must be created");
+        };
+        drop(file);
+        let stale = dir
+            .path()
+            .join(format!("a/b/.d.wsp.{}.tmp", std::process::id()));
+        std::fs::write(&stale, b"half a file").unwrap();
+        let other = dir.path().join("a/b/d.wsp");
+        assert!(matches!(
+            create_atomically(&other, &new, Preallocate::Zeros).unwrap(),
+            Created::New { .. }
+        ));
+        assert!(!stale.exists(), "the stale temp file is gone");
+        // Same bytes as whisper's create, and what was reported is what is on disk.
+        let reference = dir.path().join("ref.wsp");
+        file::create(
+            &reference,
+            &new.archives,
+            new.x_files_factor,
+            new.method,
+            Preallocate::Zeros,
+        )
+        .unwrap();
+        let bytes = std::fs::read(&path).unwrap();
+        assert!(bytes == std::fs::read(&reference).unwrap());
+        assert!(bytes == std::fs::read(&other).unwrap());
+        assert_eq!(header, file::info(&path).unwrap());
+        assert_eq!((id, len), file_id(&path).unwrap());
+        // A file already at the path is left as it is.
+        std::fs::write(&path, b"someone else's").unwrap();
+        assert!(matches!(
+            create_atomically(&path, &new, Preallocate::Fallocate).unwrap(),
+            Created::Existed
+        ));
+        assert_eq!(std::fs::read(&path).unwrap(), b"someone else's");
+        let left: Vec<_> = std::fs::read_dir(dir.path().join("a/b"))
+            .unwrap()
+            .map(|e| e.unwrap().file_name().into_string().unwrap())
+            .filter(|n| n.ends_with(".tmp"))
+            .collect();
+        assert!(left.is_empty(), "temp files left: {left:?}");
     }
 
     proptest! {

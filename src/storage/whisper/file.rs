@@ -69,7 +69,12 @@ pub fn create(
 /// Write a whisper file with `header` into `file`, new and empty, opened for writing at
 /// `path`: the header and an all-zero data region reserved as `prealloc` says. On error
 /// the path is removed.
-pub fn fill_new(file: &mut File, path: &Path, header: &Header, prealloc: Preallocate) -> Result<()> {
+pub fn fill_new(
+    file: &mut File,
+    path: &Path,
+    header: &Header,
+    prealloc: Preallocate,
+) -> Result<()> {
     let written = (|| -> std::io::Result<()> {
         file.write_all(&header.encode())?;
         let mut remaining = header.file_size() - header.size();
