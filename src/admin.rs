@@ -199,6 +199,13 @@ async fn stats(state: &AdminState) -> String {
         for (name, field) in fields {
             let _ = writeln!(s, "{name}: {}", crate::store::total(&state.storage, field));
         }
+        let last = state
+            .storage
+            .iter()
+            .map(|x| x.last_commit_unix_ms.load(Ordering::Relaxed))
+            .max()
+            .unwrap_or(0);
+        let _ = writeln!(s, "storage.last_commit_unix_ms: {last}");
     }
     if let Ok(guard) = state.index.lock() {
         match guard.as_ref() {

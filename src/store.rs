@@ -50,6 +50,9 @@ pub struct StoreStats {
     pub bad_names: AtomicU64,
     /// Points for another shard dropped because that shard had stopped.
     pub lost_in_shutdown: AtomicU64,
+    /// When points were last committed, in milliseconds since the Unix epoch (0: never).
+    /// For timing a load from outside without polling finely.
+    pub last_commit_unix_ms: AtomicU64,
 }
 
 /// One of the [`StoreStats`] counters.
@@ -415,6 +418,12 @@ fn publish(store: &Store, reported: &mut WriterStats, now: WriterStats) {
     bump(&s.update_micros, now.update_micros - reported.update_micros);
     bump(&s.creates, now.creates - reported.creates);
     bump(&s.errors, now.errors - reported.errors);
+    if now.committed_points > reported.committed_points {
+        let ms = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_millis() as u64);
+        s.last_commit_unix_ms.fetch_max(ms, Ordering::Relaxed);
+    }
     *reported = now;
 }
 

@@ -1431,7 +1431,7 @@ mod tests {
         let left: Vec<_> = std::fs::read_dir(dir.path().join("a/b"))
             .unwrap()
             .map(|e| e.unwrap().file_name().into_string().unwrap())
-            .filter(|n| n.ends_with(".tmp"))
+            .filter(|n| Path::new(n).extension().is_some_and(|e| e == "tmp"))
             .collect();
         assert!(left.is_empty(), "temp files left: {left:?}");
     }

@@ -571,6 +571,7 @@ fn an_unwritable_data_directory_gives_counted_errors_and_no_corrupt_files() {
 fn a_small_open_file_set_writes_every_point_of_many_series() {
     use std::fmt::Write as _;
     use std::io::Write;
+    let started = std::time::SystemTime::now();
     let (srv, _conf) = start_configured(
         "1",
         &[(
@@ -600,6 +601,15 @@ fn a_small_open_file_set_writes_every_point_of_many_series() {
         assert!(Instant::now() < end, "not every point was committed");
         std::thread::sleep(Duration::from_millis(50));
     }
+    // The time of the last commit is reported, within this test's window.
+    let unix_ms = |t: std::time::SystemTime| {
+        t.duration_since(std::time::UNIX_EPOCH).unwrap().as_millis() as u64
+    };
+    let last = srv.stat("storage.last_commit_unix_ms");
+    assert!(
+        last >= unix_ms(started) && last <= unix_ms(std::time::SystemTime::now()),
+        "storage.last_commit_unix_ms {last} is outside the test's window"
+    );
     let dir = srv.stop_keeping_data();
     for s in 0..series {
         let path = wsp(dir.path(), &format!("lru.s{s}"));
