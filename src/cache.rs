@@ -61,6 +61,8 @@ pub struct Cache {
     budget: usize,
     used: usize,
     points: usize,
+    /// Points ever added (never decreases): tells the writer whether points are arriving.
+    arrived: u64,
 }
 
 impl Cache {
@@ -72,6 +74,7 @@ impl Cache {
             budget: budget_bytes,
             used: 0,
             points: 0,
+            arrived: 0,
         }
     }
 
@@ -97,7 +100,13 @@ impl Cache {
         }
         self.used += POINT_BYTES;
         self.points += 1;
+        self.arrived += 1;
         Ok(())
+    }
+
+    /// Points ever added to this cache (not counting those put back after a failed write).
+    pub fn arrived(&self) -> u64 {
+        self.arrived
     }
 
     /// Remove up to `n` series, those with the most pending points first. As carbon's

@@ -35,7 +35,7 @@
 #     just before (earlier rounds, a build); a new file system per round starts every server
 #     from the same state. DELETE_AT_END= (FS=tmp only; set: keep every round's files until
 #     the end, so a round's creates do not follow the previous round's deletes).
-#     CARGO_TARGET_DIR as usual.
+#     LD= (another lonsdaleite binary, e.g. to compare two builds); CARGO_TARGET_DIR as usual.
 # Prints one line per run and a summary (median and range per server, ratio of medians).
 set -euo pipefail
 REPO=$(cd "$(dirname "$0")/../.." && pwd)
@@ -61,7 +61,7 @@ if ! command -v carbon-cache >/dev/null; then
   DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends graphite-carbon >/dev/null
 fi
 (cd "$REPO" && cargo build --release --quiet -p lonsdaleite -p loadgen)
-LD="$TARGET/release/lonsdaleite"
+LD=${LD:-$TARGET/release/lonsdaleite}
 LG="$TARGET/release/loadgen"
 
 WORK=$(mktemp -d /tmp/carbon-vs.XXXXXX)
@@ -228,6 +228,11 @@ EOF
       read -r sum last < <(series_sum "$agent/committedPoints.wsp" "$t0s")
       # Done once the load is in and a further second committed nothing.
       if ((sum >= TOTAL)) && (($(date +%s) > last + 2)); then break; fi
+      # Nothing committed for 30 s short of the load: report what it committed.
+      if ((last > 0 && $(date +%s) > last + 30)); then
+        echo "carbon-cache committed $sum of $TOTAL points and then nothing for 30 s" >&2
+        break
+      fi
     fi
     (($(date +%s) > deadline)) && { echo "timeout" >&2; break; }
   done
