@@ -1,12 +1,14 @@
 #!/usr/bin/env bash
-# Points persisted into whisper files per second: lonsdaleite (one shard) against Debian's
-# graphite-carbon (carbon-cache, one process) in the same run (issue 3 item 13).
+# Points persisted into whisper files per second: lonsdaleite (SHARDS shards, one by
+# default) against Debian's graphite-carbon (carbon-cache, one process) in the same run
+# (issue 3 item 13).
 #
 # Each server gets the same load from loadgen: NAMES carbon series × HISTORY points each,
 # timestamps one STEP apart in the past (pass k over the names carries the k-th oldest),
-# over one plaintext TCP connection, as fast as the server reads. Both use the same
-# storage-schemas.conf / storage-aggregation.conf (bench series: RETENTIONS; self-metrics
-# `carbon.*`: 1s:1h) and write under a temporary directory that is deleted afterwards.
+# over CONNECTIONS plaintext TCP connections, as fast as the server reads. Both use the
+# same storage-schemas.conf / storage-aggregation.conf (bench series: RETENTIONS;
+# self-metrics `carbon.*`: 1s:1h) and write into a new file system per round (FS below)
+# that is deleted afterwards.
 #
 # Measured per run, from the first line sent (after loadgen rendered its pool) to the last
 # point persisted:
@@ -257,7 +259,7 @@ report() { # SERVER COMMITTED UPDATES SECONDS CPU_S SAMPLE_OK
 }
 
 [[ -n ${KEEP:-} ]] && echo "data kept in $WORK"
-echo "load: $NAMES series x $HISTORY points ($TOTAL points, step ${STEP}s), retentions $RETENTIONS, $RUNS run(s) each"
+echo "load: $NAMES series x $HISTORY points ($TOTAL points, step ${STEP}s), retentions $RETENTIONS, $RUNS run(s) each; lonsdaleite with $SHARDS shard(s), loadgen over $CONNECTIONS connection(s)"
 echo "machine: $(lscpu | sed -n 's/^Model name: *//p') x $(nproc), $(uname -r); files on: $([[ $FS == fresh ]] && echo "a new loop-mounted ext4 (mkfs.ext4 defaults) per round" || echo "$(findmnt -n -o FSTYPE --target "$WORK") under /tmp"); $(date -u +%FT%TZ)"
 echo "carbon-cache: graphite-carbon $(dpkg-query -W -f '${Version}' graphite-carbon), python3-whisper $(dpkg-query -W -f '${Version}' python3-whisper); lonsdaleite $(git -C "$REPO" rev-parse --short HEAD)"
 for r in $(seq 1 "$RUNS"); do
