@@ -507,7 +507,7 @@ fn publish(store: &Store, reported: &mut WriterStats, now: WriterStats) {
     bump(&s.creates, now.creates - reported.creates);
     bump(&s.errors, now.errors - reported.errors);
     if now.committed_points > reported.committed_points {
-        let ms = std::time::SystemTime::now()
+        let ms = SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .map_or(0, |d| d.as_millis() as u64);
         s.last_commit_unix_ms.fetch_max(ms, Ordering::Relaxed);

@@ -34,12 +34,11 @@ use std::collections::BTreeMap;
 use std::collections::BTreeSet;
 use std::future::Future;
 use std::io;
+use std::os::fd::{FromRawFd as _, IntoRawFd as _};
 use std::path::{Path, PathBuf};
 use std::pin::Pin;
 use std::task::Poll;
 use std::time::{Duration, Instant};
-
-use std::os::fd::{FromRawFd as _, IntoRawFd as _};
 
 use glommio::io::BufferedFile;
 use hashbrown::{HashMap, HashSet};
