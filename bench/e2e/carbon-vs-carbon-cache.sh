@@ -37,6 +37,8 @@
 #     just before (earlier rounds, a build); a new file system per round starts every server
 #     from the same state. DELETE_AT_END= (FS=tmp only; set: keep every round's files until
 #     the end, so a round's creates do not follow the previous round's deletes).
+#     MOUNT_OPTIONS= (FS=fresh: extra mount options for the round's file system, e.g.
+#     lazytime).
 #     LD= (another lonsdaleite binary, e.g. to compare two builds); CARGO_TARGET_DIR as usual.
 # Prints one line per run and a summary (median and range per server, ratio of medians).
 set -euo pipefail
@@ -260,7 +262,7 @@ report() { # SERVER COMMITTED UPDATES SECONDS CPU_S SAMPLE_OK
 
 [[ -n ${KEEP:-} ]] && echo "data kept in $WORK"
 echo "load: $NAMES series x $HISTORY points ($TOTAL points, step ${STEP}s), retentions $RETENTIONS, $RUNS run(s) each; lonsdaleite with $SHARDS shard(s), loadgen over $CONNECTIONS connection(s)"
-echo "machine: $(lscpu | sed -n 's/^Model name: *//p') x $(nproc), $(uname -r); files on: $([[ $FS == fresh ]] && echo "a new loop-mounted ext4 (mkfs.ext4 defaults) per round" || echo "$(findmnt -n -o FSTYPE --target "$WORK") under /tmp"); $(date -u +%FT%TZ)"
+echo "machine: $(lscpu | sed -n 's/^Model name: *//p') x $(nproc), $(uname -r); files on: $([[ $FS == fresh ]] && echo "a new loop-mounted ext4 (mkfs.ext4 defaults${MOUNT_OPTIONS:+, mounted with $MOUNT_OPTIONS}) per round" || echo "$(findmnt -n -o FSTYPE --target "$WORK") under /tmp"); $(date -u +%FT%TZ)"
 echo "carbon-cache: graphite-carbon $(dpkg-query -W -f '${Version}' graphite-carbon), python3-whisper $(dpkg-query -W -f '${Version}' python3-whisper); lonsdaleite $(git -C "$REPO" rev-parse --short HEAD)"
 for r in $(seq 1 "$RUNS"); do
   for server in $SERVERS; do
@@ -269,7 +271,7 @@ for r in $(seq 1 "$RUNS"); do
     if [[ $FS == fresh ]]; then
       truncate -s 4G "$RUN.img"
       mkfs.ext4 -q -F "$RUN.img"
-      mount -o loop "$RUN.img" "$RUN"
+      mount -o "loop${MOUNT_OPTIONS:+,$MOUNT_OPTIONS}" "$RUN.img" "$RUN"
     fi
     case $server in
       lonsdaleite) run_lonsdaleite ;;
