@@ -164,13 +164,13 @@ pub fn bind(cfg: &Config, shards: usize) -> Result<Listeners, ServerError> {
             source,
         }
     };
-    let (statsd_udp, statsd_tcp) = bind_pair(s.addr, shards, true, s.tcp, s.recv_buffer, "statsd")
+    let (statsd_udp, statsd_tcp) = bind_pair(s.addr, shards, true, s.tcp, s.recv_buffer, &STATSD)
         .map_err(|(what, source)| ServerError::Bind {
-            what,
-            addr: s.addr.to_string(),
-            flag: "--statsd-addr",
-            source,
-        })?;
+        what,
+        addr: s.addr.to_string(),
+        flag: "--statsd-addr",
+        source,
+    })?;
     let statsd_unix = if s.unix_socket.is_empty() {
         None
     } else {
@@ -200,7 +200,7 @@ pub fn bind(cfg: &Config, shards: usize) -> Result<Listeners, ServerError> {
             cfg.carbon.udp,
             true,
             cfg.statsd.recv_buffer,
-            "carbon",
+            &CARBON,
         )
         .map_err(|(what, source)| ServerError::Bind {
             what,
@@ -239,25 +239,40 @@ pub fn bind(cfg: &Config, shards: usize) -> Result<Listeners, ServerError> {
 
 type UdpTcp = (Vec<std::net::UdpSocket>, Vec<std::net::TcpListener>);
 
+/// How a service's sockets are named in logs and bind errors.
+struct Labels {
+    name: &'static str,
+    udp: &'static str,
+    tcp: &'static str,
+}
+
+const STATSD: Labels = Labels {
+    name: "statsd",
+    udp: "statsd udp",
+    tcp: "statsd tcp",
+};
+
+const CARBON: Labels = Labels {
+    name: "carbon",
+    udp: "carbon udp",
+    tcp: "carbon tcp",
+};
+
 /// One UDP socket and/or one TCP listener per shard, all on one port number (reuse-port).
 ///
 /// With port 0 the kernel picks a port free for UDP (or for TCP when there is no UDP),
 /// but the other protocol's port of that number may be taken, possibly by another
 /// reuse-port listener we would then share it with. So a plain probe socket checks the
 /// number first, and a taken number is given back and another one tried.
-/// On error, returns which socket (`"statsd tcp"`, ...) failed.
+/// On error, returns which socket (`labels.udp` or `labels.tcp`) failed.
 fn bind_pair(
     addr: SocketAddr,
     shards: usize,
     udp: bool,
     tcp: bool,
     recv_buffer: usize,
-    what: &'static str,
+    labels: &Labels,
 ) -> Result<UdpTcp, (&'static str, std::io::Error)> {
-    let (udp_what, tcp_what) = match what {
-        "statsd" => ("statsd udp", "statsd tcp"),
-        _ => ("carbon udp", "carbon tcp"),
-    };
     let mut attempt = 0;
     loop {
         attempt += 1;
@@ -267,13 +282,13 @@ fn bind_pair(
             for _ in 0..shards {
                 let sock = (|| {
                     let sk = reuseport_socket(at, Type::DGRAM, Protocol::UDP)?;
-                    deep_receive_buffer(&sk, recv_buffer, what);
+                    deep_receive_buffer(&sk, recv_buffer, labels.name);
                     sk.bind(&at.into())?;
                     sk.set_nonblocking(true)?;
                     Ok(std::net::UdpSocket::from(sk))
                 })()
-                .map_err(|e| (udp_what, e))?;
-                at = sock.local_addr().map_err(|e| (udp_what, e))?;
+                .map_err(|e| (labels.udp, e))?;
+                at = sock.local_addr().map_err(|e| (labels.udp, e))?;
                 udps.push(sock);
             }
         }
@@ -286,13 +301,13 @@ fn bind_pair(
             match std::net::TcpListener::bind(at) {
                 Ok(probe) => drop(probe),
                 Err(e) if e.kind() == std::io::ErrorKind::AddrInUse => continue,
-                Err(e) => return Err((tcp_what, e)),
+                Err(e) => return Err((labels.tcp, e)),
             }
         }
         match tcp_listeners(&mut at, shards) {
             Ok(tcps) => return Ok((udps, tcps)),
             Err(e) if retry && e.kind() == std::io::ErrorKind::AddrInUse => {}
-            Err(e) => return Err((tcp_what, e)),
+            Err(e) => return Err((labels.tcp, e)),
         }
     }
 }
@@ -654,7 +669,7 @@ mod tests {
                 true,
                 true,
                 1 << 16,
-                "statsd",
+                &STATSD,
             )
             .unwrap();
             assert_eq!((udp.len(), tcp.len()), (2, 2));
