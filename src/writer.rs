@@ -768,9 +768,13 @@ fn raise_nofile_limit() -> u64 {
 
 /// (device, inode) and length of the file at `path`.
 fn file_id(path: &Path) -> io::Result<((u64, u64), u64)> {
+    Ok(identity(&std::fs::metadata(path)?))
+}
+
+/// (device, inode) and length, as a file's metadata gives them.
+fn identity(m: &std::fs::Metadata) -> ((u64, u64), u64) {
     use std::os::unix::fs::MetadataExt as _;
-    let m = std::fs::metadata(path)?;
-    Ok(((m.dev(), m.ino()), m.len()))
+    ((m.dev(), m.ino()), m.len())
 }
 
 /// Await every future; outputs in order. The futures' I/O is submitted together.
@@ -1014,7 +1018,6 @@ pub fn create_atomically(
     new: &NewFile,
     prealloc: Preallocate,
 ) -> Result<Created, WhisperError> {
-    use std::os::unix::fs::MetadataExt as _;
     let io = |source: io::Error| WhisperError::Io {
         path: path.display().to_string(),
         source,
@@ -1050,12 +1053,12 @@ pub fn create_atomically(
     file::fill_new(&mut file, &tmp, &header, prealloc)?;
     match rename_no_replace(&tmp, path) {
         Ok(()) => {
-            let m = file.metadata().map_err(io)?;
+            let (id, len) = identity(&file.metadata().map_err(io)?);
             Ok(Created::New {
                 file,
                 header,
-                id: (m.dev(), m.ino()),
-                len: m.len(),
+                id,
+                len,
             })
         }
         Err(e) => {
