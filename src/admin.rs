@@ -206,6 +206,10 @@ async fn stats(state: &AdminState) -> String {
             .max()
             .unwrap_or(0);
         let _ = writeln!(s, "storage.last_commit_unix_ms: {last}");
+        for (id, x) in state.storage.iter().enumerate() {
+            let open = x.connections.load(Ordering::Relaxed);
+            let _ = writeln!(s, "carbon.shard.{id}.connections: {open}");
+        }
     }
     if let Ok(guard) = state.index.lock() {
         match guard.as_ref() {

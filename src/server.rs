@@ -394,6 +394,8 @@ pub fn run(cfg: Config, listeners: Listeners, shutdown: &Arc<Shutdown>) -> Resul
     let storage = storage_rules(&cfg)?;
     let store_stats: Vec<Arc<StoreStats>> = (0..shards).map(|_| Arc::default()).collect();
     let mut point_rx = point_rx.into_iter();
+    let mut carbon_handoff = crate::shard::balance::mesh(shards).into_iter();
+    let mut pickle_handoff = crate::shard::balance::mesh(shards).into_iter();
     let (name_feed, name_rx) = if listeners.http.is_some() {
         let (feed, rx) = crate::index::NameFeed::new();
         (Some(feed), Some(rx))
@@ -423,6 +425,8 @@ pub fn run(cfg: Config, listeners: Listeners, shutdown: &Arc<Shutdown>) -> Resul
             point_inbox: point_rx.next().expect("one point inbox per shard"),
             store_stats: store_stats.clone(),
             names: name_feed.clone(),
+            carbon_handoff: carbon_handoff.next(),
+            pickle_handoff: pickle_handoff.next(),
         };
         let placement = if cpus.is_empty() {
             glommio::Placement::Unbound

@@ -15,6 +15,7 @@
 //! Counted here: packets, lines, bad lines by reason, series-cap overflow, truncated
 //! datagrams, over-long TCP lines, batches sent, kernel UDP drops.
 
+pub mod balance;
 pub mod carbon;
 pub mod stats;
 pub mod udp;
@@ -119,6 +120,9 @@ pub struct ShardParams {
     pub store_stats: Vec<Arc<StoreStats>>,
     /// Where new names are reported for the query thread's index (None: no HTTP API).
     pub names: Option<crate::index::NameFeed>,
+    /// This shard's ends of the carbon plaintext and pickle hand-off meshes.
+    pub carbon_handoff: Option<balance::Handoff>,
+    pub pickle_handoff: Option<balance::Handoff>,
 }
 
 struct State {
@@ -247,13 +251,16 @@ pub async fn run(p: ShardParams) {
     ));
     let mut carbon_tasks = Vec::new();
     if let Some((points, _, _)) = &store {
-        if let Some(l) = p.sockets.carbon_tcp {
+        if let (Some(l), Some(handoff)) = (p.sockets.carbon_tcp, p.carbon_handoff) {
             // SAFETY: ownership of the listening fd moves to glommio (into_raw_fd).
             let l = unsafe { glommio::net::TcpListener::from_raw_fd(l.into_raw_fd()) };
             let points = points.clone();
-            carbon_tasks.push(glommio::spawn_local(accept_loop(
+            carbon_tasks.push(glommio::spawn_local(balance::accept_loop(
                 l,
                 "carbon tcp",
+                p.id,
+                p.store_stats.clone(),
+                handoff,
                 move |s| carbon::tcp_conn(s, points.clone()),
             )));
         }
@@ -262,13 +269,16 @@ pub async fn run(p: ShardParams) {
             let u = unsafe { glommio::net::UdpSocket::from_raw_fd(u.into_raw_fd()) };
             carbon_tasks.push(glommio::spawn_local(carbon::udp_loop(u, points.clone())));
         }
-        if let Some(l) = p.sockets.pickle_tcp {
+        if let (Some(l), Some(handoff)) = (p.sockets.pickle_tcp, p.pickle_handoff) {
             // SAFETY: ownership of the listening fd moves to glommio (into_raw_fd).
             let l = unsafe { glommio::net::TcpListener::from_raw_fd(l.into_raw_fd()) };
             let points = points.clone();
-            carbon_tasks.push(glommio::spawn_local(accept_loop(
+            carbon_tasks.push(glommio::spawn_local(balance::accept_loop(
                 l,
                 "carbon pickle",
+                p.id,
+                p.store_stats.clone(),
+                handoff,
                 move |s| carbon::pickle_conn(s, points.clone()),
             )));
         }

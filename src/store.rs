@@ -96,6 +96,8 @@ pub struct StoreStats {
     pub bad_names: AtomicU64,
     /// Points for another shard dropped because that shard had stopped.
     pub lost_in_shutdown: AtomicU64,
+    /// Carbon TCP connections (plaintext and pickle) this shard serves now.
+    pub connections: AtomicU64,
     /// When points were last committed, in milliseconds since the Unix epoch (0: never).
     /// For timing a load from outside without polling finely.
     pub last_commit_unix_ms: AtomicU64,

@@ -223,6 +223,51 @@ fn carbon_plaintext_over_tcp_and_udp_is_stored_and_bad_lines_do_not_break_the_co
 }
 
 #[test]
+fn carbon_connections_are_spread_over_the_shards_and_each_still_stores_its_points() {
+    use std::io::Write;
+    let srv = Server::start(&["--shards", "2", "--flush-interval", "1000s"]);
+    let t = now() - 30;
+    let addr = srv.carbon_tcp.expect("carbon tcp announced");
+    let per_shard = |srv: &Server| {
+        (
+            srv.stat("carbon.shard.0.connections"),
+            srv.stat("carbon.shard.1.connections"),
+        )
+    };
+    // The kernel picks a shard's listener by a hash of the addresses, so four connections
+    // land two and two only 6 times in 16 without the hand-over. Each connection is open
+    // (its line received) before the next one connects.
+    let mut conns = Vec::new();
+    for i in 0..4 {
+        let mut c = std::net::TcpStream::connect(addr).unwrap();
+        c.write_all(format!("spread.conn{i} {i} {t}\n").as_bytes())
+            .unwrap();
+        conns.push(c);
+        let end = Instant::now() + Duration::from_secs(10);
+        while srv.stat("carbon.metrics_received") < i + 1 {
+            assert!(Instant::now() < end, "line {i} not received");
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    }
+    assert_eq!(per_shard(&srv), (2, 2));
+    // Connections handed to the other shard are read there: more lines on every one.
+    for (i, c) in conns.iter_mut().enumerate() {
+        c.write_all(format!("spread.conn{i} {} {t}\n", i + 10).as_bytes())
+            .unwrap();
+    }
+    drop(conns);
+    let end = Instant::now() + Duration::from_secs(10);
+    while per_shard(&srv) != (0, 0) {
+        assert!(Instant::now() < end, "closed connections still counted");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    let dir = srv.data_dir.path().to_owned();
+    for i in 0..4 {
+        wait_value(&wsp(&dir, &format!("spread.conn{i}")), f64::from(i + 10));
+    }
+}
+
+#[test]
 fn carbon_pickle_is_stored_and_objects_are_refused() {
     use std::io::Write;
     let srv = Server::start(&["--shards", "1", "--flush-interval", "1000s"]);
