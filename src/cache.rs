@@ -213,6 +213,11 @@ fn sorted_last_wins(mut points: Vec<(i64, f64)>) -> Vec<(i64, f64)> {
     if points.windows(2).all(|w| w[0].0 < w[1].0) {
         return points;
     }
+    // Several senders each replaying their own stretch of time (relays, backfills)
+    // interleave a few rising streams: merging those is linear, a sort is not.
+    if let Some(merged) = merge_rising_streams(&points) {
+        return merged;
+    }
     // A stable sort keeps arrival order among equal timestamps; then keep the last of each
     // run of equal timestamps, in place.
     points.sort_by_key(|p| p.0);
@@ -227,6 +232,53 @@ fn sorted_last_wins(mut points: Vec<(i64, f64)>) -> Vec<(i64, f64)> {
     }
     points.truncate(kept);
     points
+}
+
+/// At most this many interleaved rising streams are merged; more take the sort.
+const STREAMS: usize = 4;
+
+/// `points` as at most [`STREAMS`] interleaved streams of rising timestamps, merged in
+/// timestamp order. Each point joins the stream whose last timestamp is the largest below
+/// its own, in arrival order. `None` (then sort) when more streams would be needed or a
+/// timestamp comes twice, so which of the two arrived last never needs deciding here.
+fn merge_rising_streams(points: &[(i64, f64)]) -> Option<Vec<(i64, f64)>> {
+    let mut streams: SmallVec<[Vec<(i64, f64)>; STREAMS]> = SmallVec::new();
+    for &p in points {
+        let mut best: Option<(usize, i64)> = None;
+        for (k, stream) in streams.iter().enumerate() {
+            let last = stream.last().map_or(i64::MIN, |q| q.0);
+            if last == p.0 {
+                return None;
+            }
+            if last < p.0 && best.is_none_or(|(_, b)| b < last) {
+                best = Some((k, last));
+            }
+        }
+        match best {
+            Some((k, _)) => streams[k].push(p),
+            None if streams.len() < STREAMS => streams.push(vec![p]),
+            None => return None,
+        }
+    }
+    let mut out = Vec::with_capacity(points.len());
+    let mut heads: SmallVec<[usize; STREAMS]> = SmallVec::from_elem(0, streams.len());
+    loop {
+        let mut next: Option<(usize, i64)> = None;
+        for (k, stream) in streams.iter().enumerate() {
+            if let Some(&(t, _)) = stream.get(heads[k]) {
+                match next {
+                    Some((_, n)) if n == t => return None,
+                    Some((_, n)) if n < t => {}
+                    _ => next = Some((k, t)),
+                }
+            }
+        }
+        let Some((k, _)) = next else {
+            return Some(out);
+        };
+        out.push(streams[k][heads[k]]);
+        heads[k] += 1;
+    }
 }
 
 #[cfg(test)]
@@ -309,6 +361,35 @@ mod tests {
             if in_order {
                 points.sort_by_key(|p| p.0);
                 points.dedup_by_key(|p| p.0);
+            }
+            let mut want = std::collections::BTreeMap::new();
+            for &(t, v) in &points {
+                want.insert(t, v);
+            }
+            let want: Vec<(i64, f64)> = want.into_iter().collect();
+            prop_assert_eq!(sorted_last_wins(points), want);
+        }
+
+        /// Up to six senders, each with rising timestamps of its own (sometimes the same
+        /// as another's), interleaved: merged, or sorted when too many or a tie, the
+        /// result is what a map would keep.
+        #[test]
+        fn interleaved_rising_streams_come_out_sorted_last_wins(
+            streams in proptest::collection::vec(
+                proptest::collection::btree_set(0i64..300, 0..60), 1..7),
+            picks in proptest::collection::vec(0usize..6, 0..400),
+        ) {
+            let mut streams: Vec<Vec<i64>> =
+                streams.into_iter().map(|s| s.into_iter().collect()).collect();
+            let mut points = Vec::new();
+            let mut pick = picks.into_iter().cycle();
+            let mut value = 0.0;
+            while streams.iter().any(|s| !s.is_empty()) {
+                let k = pick.next().unwrap_or(0) % streams.len();
+                if let Some(k) = (k..streams.len()).chain(0..k).find(|&k| !streams[k].is_empty()) {
+                    value += 1.0;
+                    points.push((streams[k].remove(0), value));
+                }
             }
             let mut want = std::collections::BTreeMap::new();
             for &(t, v) in &points {
