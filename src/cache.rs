@@ -104,6 +104,12 @@ impl Cache {
         Ok(())
     }
 
+    /// True when the current pass is used up: the next [`Cache::take_batch`] ranks the
+    /// series again.
+    pub fn pass_done(&self) -> bool {
+        self.queue.is_empty()
+    }
+
     /// Points ever added to this cache (not counting those put back after a failed write).
     pub fn arrived(&self) -> u64 {
         self.arrived

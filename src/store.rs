@@ -391,6 +391,7 @@ pub async fn writer_loop(store: Rc<Store>, mut writer: Writer, mut opts: WriterO
     let mut log = ErrorLog::default();
     let mut suppressed = 0u64;
     let mut stop_deadline: Option<Instant> = None;
+    let mut pass_started = Instant::now();
     let mut reported = WriterStats::default();
     loop {
         if let Some(rules) = opts.rules.as_mut().and_then(|r| r.poll(opts.rules_every)) {
@@ -401,6 +402,10 @@ pub async fn writer_loop(store: Rc<Store>, mut writer: Writer, mut opts: WriterO
             writer.lift_create_limit();
         }
         let round = opts.batch.min(writer.max_open());
+        if store.cache.borrow().pass_done() {
+            // The next take ranks the series again: a new pass.
+            pass_started = Instant::now();
+        }
         let taken = store.cache.borrow_mut().take_batch(round);
         store.publish_cache_size();
         if taken.is_empty() {
@@ -464,6 +469,7 @@ pub async fn writer_loop(store: Rc<Store>, mut writer: Writer, mut opts: WriterO
                 round_series,
                 arrived_before,
                 round_started.elapsed(),
+                pass_started.elapsed(),
             ) {
                 pause_while_arriving(&store, pause).await;
             }
@@ -480,6 +486,9 @@ const TARGET_UPDATE_POINTS: usize = 1024;
 const MAX_PAUSE_ROUNDS: f64 = 32.0;
 /// How often a pause looks whether points still arrive.
 const PAUSE_STEP: Duration = Duration::from_millis(5);
+/// A pass over the pending series that has taken this long goes on without pauses, so a
+/// point waits in the cache about two such passes at most while the writer paces itself.
+const PACED_PASS: Duration = Duration::from_secs(5);
 
 /// How long the writer may wait after a round, if at all. After a round whose updates
 /// carried `p` points on average, below [`TARGET_UPDATE_POINTS`], made while points kept
@@ -488,19 +497,25 @@ const PAUSE_STEP: Duration = Duration::from_millis(5);
 /// smaller the updates, the less of the shard the writer takes from the receivers (carbon's
 /// cache batches the same way while its writer is busy). No pause when nothing arrived
 /// during the round (the rest is written at once), when stopping, or once the cache holds
-/// a quarter of its budget. The caller also skips the pause after a round that created
-/// files: a create costs the same later.
+/// a quarter of its budget, or once the pass over the pending series has taken
+/// [`PACED_PASS`]. The caller also skips the pause after a round that created files: a
+/// create costs the same later.
 fn pace(
     store: &Store,
     round_points: usize,
     round_series: usize,
     arrived_before: u64,
     round_took: Duration,
+    pass_age: Duration,
 ) -> Option<Duration> {
     let cache = store.cache.borrow();
     let arriving = cache.arrived() != arrived_before;
     let small = round_points < round_series * TARGET_UPDATE_POINTS;
-    if !(arriving && small) || store.stopping.get() || cache.is_above(0.25) {
+    if !(arriving && small)
+        || store.stopping.get()
+        || cache.is_above(0.25)
+        || pass_age >= PACED_PASS
+    {
         return None;
     }
     let per_update = (round_points as f64 / round_series.max(1) as f64).max(1.0);
@@ -576,25 +591,36 @@ mod tests {
         let took = Duration::from_millis(3);
         let before = store.cache.borrow().arrived();
         // Nothing arrived during the round: the rest is written at once.
-        assert_eq!(pace(&store, 10, 10, before, took), None);
+        assert_eq!(pace(&store, 10, 10, before, took, Duration::ZERO), None);
         store.add(b"a.b", 1, 1.0);
         // Small updates while points arrive: the smaller, the longer the pause, up to 32
         // rounds.
-        assert_eq!(pace(&store, 10, 10, before, took), Some(took * 32));
-        assert_eq!(pace(&store, 2560, 10, before, took), Some(took * 3));
-        assert_eq!(pace(&store, 5120, 10, before, took), Some(took));
+        assert_eq!(
+            pace(&store, 10, 10, before, took, Duration::ZERO),
+            Some(took * 32)
+        );
+        assert_eq!(
+            pace(&store, 2560, 10, before, took, Duration::ZERO),
+            Some(took * 3)
+        );
+        assert_eq!(
+            pace(&store, 5120, 10, before, took, Duration::ZERO),
+            Some(took)
+        );
+        // A pass that has gone on for PACED_PASS: no pause.
+        assert_eq!(pace(&store, 10, 10, before, took, PACED_PASS), None);
         // Updates of the target size and more: no pause.
-        assert_eq!(pace(&store, 10_240, 10, before, took), None);
+        assert_eq!(pace(&store, 10_240, 10, before, took, Duration::ZERO), None);
         // Stopping: no pause.
         store.stopping.set(true);
-        assert_eq!(pace(&store, 10, 10, before, took), None);
+        assert_eq!(pace(&store, 10, 10, before, took, Duration::ZERO), None);
         store.stopping.set(false);
         // A cache a quarter full: no pause.
         for t in 0..2000 {
             store.add(b"a.c", t, 1.0);
         }
         assert!(store.cache.borrow().is_above(0.25));
-        assert_eq!(pace(&store, 10, 10, before, took), None);
+        assert_eq!(pace(&store, 10, 10, before, took, Duration::ZERO), None);
     }
 
     #[test]
