@@ -27,9 +27,11 @@ pub struct ArchiveInfo {
 }
 
 impl ArchiveInfo {
-    /// Seconds covered: `seconds_per_point * points`.
+    /// Seconds covered: `seconds_per_point * points` (Python's integers never overflow;
+    /// here a damaged header's product past `i64::MAX` saturates, still larger than any
+    /// age it is compared with).
     pub fn retention(&self) -> i64 {
-        i64::from(self.seconds_per_point) * i64::from(self.points)
+        i64::from(self.seconds_per_point).saturating_mul(i64::from(self.points))
     }
 
     /// Bytes of data: `points * 12`.
@@ -228,6 +230,17 @@ mod tests {
             .step_by(2)
             .map(|i| u8::from_str_radix(&s[i..i + 2], 16).unwrap())
             .collect()
+    }
+
+    #[test]
+    fn a_damaged_headers_retention_saturates_instead_of_overflowing() {
+        let a = |seconds_per_point, points| ArchiveInfo {
+            offset: 28,
+            seconds_per_point,
+            points,
+        };
+        assert_eq!(a(60, 1440).retention(), 86_400);
+        assert_eq!(a(u32::MAX, u32::MAX).retention(), i64::MAX);
     }
 
     /// §1.1 worked example: `10s:6h,1m:7d,10m:5y`.
