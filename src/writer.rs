@@ -218,7 +218,7 @@ impl OpenFiles {
         if f.zero_absent {
             for (p, _, _) in page_spans(offset, data.len()) {
                 if !f.pages.contains_key(&p) {
-                    let n = PAGE.min(f.len - p * PAGE) as usize;
+                    let n = page_len(f.len, p);
                     f.pages.insert(p, vec![0; n]);
                     self.page_bytes += n;
                 }
@@ -550,12 +550,12 @@ impl Writer {
         for (&i, r) in which.iter().zip(opened) {
             let (file, id, len, header) = match r {
                 Ok(Opened::Existing { file, id, len }) => (file, id, len, None),
-                Ok(Opened::New {
+                Ok(Opened::New(NewFileOpen {
                     file,
                     header,
                     id,
                     len,
-                }) => {
+                })) => {
                     self.stats.creates += 1;
                     (file, id, len, Some(header))
                 }
@@ -590,8 +590,9 @@ impl Writer {
         if let Some(h) = &header {
             // The header page as created; every other page is zeros.
             let mut first = h.encode();
-            if first.len() as u64 <= PAGE.min(len) {
-                first.resize(PAGE.min(len) as usize, 0);
+            let n = page_len(len, 0);
+            if first.len() <= n {
+                first.resize(n, 0);
                 pages.insert(0, first);
                 zero_absent = true;
             }
@@ -656,7 +657,7 @@ impl Writer {
             }
             let reads = misses.iter().map(|&(i, p)| {
                 let f = &self.open.map[&jobs[i].batch.name];
-                let size = PAGE.min(f.len - p * PAGE) as usize;
+                let size = page_len(f.len, p);
                 f.file.read_at(p * PAGE, size)
             });
             let pages = join_all(reads).await;
@@ -918,6 +919,11 @@ impl<'a> PagedImage<'a> {
     }
 }
 
+/// Bytes of page `p` of a file `len` bytes long (the last page may be short).
+fn page_len(len: u64, p: u64) -> usize {
+    PAGE.min(len - p * PAGE) as usize
+}
+
 /// The pieces of the byte range `offset..offset + len` page by page: (page number, range
 /// within that page, range within the caller's buffer).
 fn page_spans(
@@ -939,7 +945,31 @@ fn page_spans(
     })
 }
 
+/// What a [`PagedImage`] knows of some bytes within one page.
+enum Known<'p> {
+    /// The page holding them.
+    Page(&'p [u8]),
+    /// They are zeros (a page of a file created here, not written yet).
+    Zeros,
+    /// Not known: the page must be fetched.
+    Unknown,
+}
+
 impl PagedImage<'_> {
+    /// What is known of the bytes `in_page` of page `p`: this run's writes first, then
+    /// the fetched page, then zeros for a file created here.
+    fn known(&self, p: u64, in_page: &std::ops::Range<usize>) -> Known<'_> {
+        match self.dirty.get(&p) {
+            Some(d) if d.knows(in_page) => Known::Page(&d.bytes),
+            Some(_) => Known::Unknown,
+            None => match self.clean.get(&p) {
+                Some(c) => Known::Page(c),
+                None if self.zero_absent => Known::Zeros,
+                None => Known::Unknown,
+            },
+        }
+    }
+
     /// The bytes at `offset..offset + len` if all of them are known, without noting
     /// anything as missing.
     fn known_bytes(&self, offset: u64, len: usize) -> Option<Vec<u8>> {
@@ -948,16 +978,11 @@ impl PagedImage<'_> {
         }
         let mut out = vec![0; len];
         for (p, in_page, at) in page_spans(offset, len) {
-            let page = match self.dirty.get(&p) {
-                Some(d) if d.knows(&in_page) => &d.bytes,
-                Some(_) => return None,
-                None => match self.clean.get(&p) {
-                    Some(c) => c,
-                    None if self.zero_absent => continue,
-                    None => return None,
-                },
-            };
-            out[at].copy_from_slice(&page[in_page]);
+            match self.known(p, &in_page) {
+                Known::Page(page) => out[at].copy_from_slice(&page[in_page]),
+                Known::Zeros => {}
+                Known::Unknown => return None,
+            }
         }
         Some(out)
     }
@@ -974,20 +999,15 @@ impl ReadAt for PagedImage<'_> {
         }
         for (p, in_page, at) in page_spans(offset, buf.len()) {
             let dst = &mut buf[at];
-            let known = match self.dirty.get(&p) {
-                Some(d) if d.knows(&in_page) => Some(&d.bytes),
-                Some(_) => None,
-                None => self.clean.get(&p),
-            };
-            if let Some(page) = known {
-                dst.copy_from_slice(&page[in_page]);
-            } else if self.zero_absent && !self.dirty.contains_key(&p) {
-                dst.fill(0);
-            } else {
-                // Not known yet: note it and go on with zeros; this run's result is
-                // discarded and the run repeated once the page is here.
-                self.missing.insert(p);
-                dst.fill(0);
+            match self.known(p, &in_page) {
+                Known::Page(page) => dst.copy_from_slice(&page[in_page]),
+                Known::Zeros => dst.fill(0),
+                Known::Unknown => {
+                    // Not known yet: note it and go on with zeros; this run's result is
+                    // discarded and the run repeated once the page is here.
+                    self.missing.insert(p);
+                    dst.fill(0);
+                }
             }
         }
         Ok(())
@@ -1012,16 +1032,11 @@ impl WriteAt for PagedImage<'_> {
                         bytes: c.clone(),
                         known: None,
                     }
-                } else if zero_absent {
-                    DirtyPage {
-                        bytes: vec![0; PAGE.min(len - p * PAGE) as usize],
-                        known: None,
-                    }
                 } else {
-                    let n = PAGE.min(len - p * PAGE) as usize;
+                    let n = page_len(len, p);
                     DirtyPage {
                         bytes: vec![0; n],
-                        known: Some(vec![0; n.div_ceil(64)]),
+                        known: (!zero_absent).then(|| vec![0; n.div_ceil(64)]),
                     }
                 }
             });
@@ -1031,17 +1046,21 @@ impl WriteAt for PagedImage<'_> {
     }
 }
 
+/// A file just created: open for reading and writing, with its header, its (device,
+/// inode) and its length, so the writer neither reopens nor reads it.
+#[derive(Debug)]
+pub struct NewFileOpen {
+    pub file: std::fs::File,
+    pub header: Header,
+    pub id: (u64, u64),
+    pub len: u64,
+}
+
 /// A new series' file, as [`create_atomically`] left it.
 #[derive(Debug)]
 pub enum Created {
-    /// The file was created: it is open for reading and writing, with its header, its
-    /// (device, inode) and its length, so the writer neither reopens nor reads it.
-    New {
-        file: std::fs::File,
-        header: Header,
-        id: (u64, u64),
-        len: u64,
-    },
+    /// The file was created.
+    New(NewFileOpen),
     /// A file appeared under the path meanwhile; it was left alone.
     Existed,
 }
@@ -1056,13 +1075,8 @@ pub enum Opened {
         id: (u64, u64),
         len: u64,
     },
-    /// It did not exist and was created ([`Created::New`]).
-    New {
-        file: std::fs::File,
-        header: Header,
-        id: (u64, u64),
-        len: u64,
-    },
+    /// It did not exist and was created.
+    New(NewFileOpen),
     /// It does not exist, and creating it was not asked for.
     Missing,
 }
@@ -1099,17 +1113,7 @@ pub fn open_or_create(
         return Ok(Opened::Missing);
     };
     match create_atomically(path, new, prealloc) {
-        Ok(Created::New {
-            file,
-            header,
-            id,
-            len,
-        }) => Ok(Opened::New {
-            file,
-            header,
-            id,
-            len,
-        }),
+        Ok(Created::New(created)) => Ok(Opened::New(created)),
         Ok(Created::Existed) => existing(open().map_err(io)?),
         Err(source) => Err(WriteError::Whisper {
             path: path.to_path_buf(),
@@ -1167,12 +1171,12 @@ pub fn create_atomically(
     match rename_no_replace(&tmp, path) {
         Ok(()) => {
             let (id, len) = identity(&file.metadata().map_err(io)?);
-            Ok(Created::New {
+            Ok(Created::New(NewFileOpen {
                 file,
                 header,
                 id,
                 len,
-            })
+            }))
         }
         Err(e) => {
             let _ = std::fs::remove_file(&tmp);
@@ -1523,7 +1527,7 @@ mod tests {
         let path = dir.path().join("a/b.wsp");
         assert!(matches!(open_or_create(&path, None), Ok(Opened::Missing)));
         assert!(!path.exists());
-        let Ok(Opened::New { header, len, .. }) =
+        let Ok(Opened::New(NewFileOpen { header, len, .. })) =
             open_or_create(&path, Some((&new, Preallocate::Fallocate)))
         else {
             panic!("not created");
@@ -1548,12 +1552,12 @@ mod tests {
         let new = rules().for_metric("a.b.c");
         let path = dir.path().join("a/b/c.wsp");
         // The directories are missing, and a crash of a process with our id left a temp file.
-        let Created::New {
+        let Created::New(NewFileOpen {
             file,
             header,
             id,
             len,
-        } = create_atomically(&path, &new, Preallocate::Fallocate).unwrap()
+        }) = create_atomically(&path, &new, Preallocate::Fallocate).unwrap()
         else {
             panic!("a new path must be created");
         };
@@ -1565,7 +1569,7 @@ mod tests {
         let other = dir.path().join("a/b/d.wsp");
         assert!(matches!(
             create_atomically(&other, &new, Preallocate::Zeros).unwrap(),
-            Created::New { .. }
+            Created::New(_)
         ));
         assert!(!stale.exists(), "the stale temp file is gone");
         // Same bytes as whisper's create, and what was reported is what is on disk.
