@@ -508,19 +508,20 @@ fn pace(
     round_took: Duration,
     pass_age: Duration,
 ) -> Option<Duration> {
-    let cache = store.cache.borrow();
-    let arriving = cache.arrived() != arrived_before;
+    let arriving = store.cache.borrow().arrived() != arrived_before;
     let small = round_points < round_series * TARGET_UPDATE_POINTS;
-    if !(arriving && small)
-        || store.stopping.get()
-        || cache.is_above(0.25)
-        || pass_age >= PACED_PASS
-    {
+    if !(arriving && small && may_pause(store)) || pass_age >= PACED_PASS {
         return None;
     }
     let per_update = (round_points as f64 / round_series.max(1) as f64).max(1.0);
     let rounds = (TARGET_UPDATE_POINTS as f64 / per_update - 1.0).min(MAX_PAUSE_ROUNDS);
     Some(round_took.mul_f64(rounds))
+}
+
+/// Whether the writer may pause at all: not while stopping, nor once the cache holds a
+/// quarter of its budget (then it writes as fast as the disk takes it).
+fn may_pause(store: &Store) -> bool {
+    !store.stopping.get() && !store.cache.borrow().is_above(0.25)
 }
 
 /// Wait up to `pause`, in steps of [`PAUSE_STEP`]; a step in which no point arrived ends
@@ -535,8 +536,7 @@ async fn pause_while_arriving(store: &Store, pause: Duration) {
         }
         let before = store.cache.borrow().arrived();
         glommio::timer::sleep(PAUSE_STEP.min(end - now)).await;
-        let cache = store.cache.borrow();
-        if cache.arrived() == before || store.stopping.get() || cache.is_above(0.25) {
+        if store.cache.borrow().arrived() == before || !may_pause(store) {
             return;
         }
     }
