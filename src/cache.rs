@@ -225,18 +225,16 @@ fn sorted_last_wins(mut points: Vec<(i64, f64)>) -> Vec<(i64, f64)> {
         return merged;
     }
     // A stable sort keeps arrival order among equal timestamps; then keep the last of each
-    // run of equal timestamps, in place.
+    // run of equal timestamps, in place (`dedup_by` drops the later one, so it first takes
+    // the later value).
     points.sort_by_key(|p| p.0);
-    let mut kept = 0;
-    for i in 0..points.len() {
-        if kept > 0 && points[kept - 1].0 == points[i].0 {
-            points[kept - 1] = points[i];
-        } else {
-            points[kept] = points[i];
-            kept += 1;
+    points.dedup_by(|later, kept| {
+        let same = later.0 == kept.0;
+        if same {
+            *kept = *later;
         }
-    }
-    points.truncate(kept);
+        same
+    });
     points
 }
 
@@ -354,6 +352,16 @@ mod tests {
         assert!(c.is_above(1.0));
     }
 
+    /// What a map from timestamp to value keeps of `points` inserted in order: the
+    /// reference for `sorted_last_wins`.
+    fn as_a_map_keeps(points: &[(i64, f64)]) -> Vec<(i64, f64)> {
+        let mut map = std::collections::BTreeMap::new();
+        for &(t, v) in points {
+            map.insert(t, v);
+        }
+        map.into_iter().collect()
+    }
+
     proptest! {
         /// Sorted, one point per timestamp, the last received winning: as a map would
         /// keep them (in-order input, the fast path, included).
@@ -368,11 +376,7 @@ mod tests {
                 points.sort_by_key(|p| p.0);
                 points.dedup_by_key(|p| p.0);
             }
-            let mut want = std::collections::BTreeMap::new();
-            for &(t, v) in &points {
-                want.insert(t, v);
-            }
-            let want: Vec<(i64, f64)> = want.into_iter().collect();
+            let want = as_a_map_keeps(&points);
             prop_assert_eq!(sorted_last_wins(points), want);
         }
 
@@ -397,11 +401,7 @@ mod tests {
                     points.push((streams[k].remove(0), value));
                 }
             }
-            let mut want = std::collections::BTreeMap::new();
-            for &(t, v) in &points {
-                want.insert(t, v);
-            }
-            let want: Vec<(i64, f64)> = want.into_iter().collect();
+            let want = as_a_map_keeps(&points);
             prop_assert_eq!(sorted_last_wins(points), want);
         }
 
