@@ -70,6 +70,21 @@ fn carbon_vectors() {
     );
 }
 
+/// The property below on one input it found (issue 11): an `OpenMetrics` name whose metric
+/// part holds `;`. Carbon turns `;{}="="}` into `;;}==`, which it then refuses to parse; we
+/// refuse the name itself (carbon's rule for a name it cannot parse: stored as sent), and
+/// the raw name then maps to itself.
+#[test]
+fn semicolon_in_openmetrics_metric_is_refused() {
+    for input in [&b";{}=\"=\"}"[..], b"b;z=1{a=\"y\"}", b"a;b=c{x=\"y\"}"] {
+        assert_eq!(normalize(input), Err(TagError::SemicolonInMetric));
+        assert_eq!(
+            relative_path(std::str::from_utf8(input).unwrap()).unwrap(),
+            storage_path(input, true)
+        );
+    }
+}
+
 proptest! {
     /// No input panics; an accepted result is never empty and contains no tag named
     /// `name`; a result that is not itself in OpenMetrics form is a fixed point.

@@ -61,9 +61,9 @@ if [[ $FS == fresh ]] && { [[ $(id -u) != 0 ]] || ! command -v mkfs.ext4 >/dev/n
   echo "FS=fresh needs root and mkfs.ext4 (a new loop-mounted ext4 per round); run as root or set FS=tmp" >&2
   exit 2
 fi
-if ! command -v carbon-cache >/dev/null; then
-  DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends graphite-carbon >/dev/null
-fi
+# shellcheck source=tests/lib/need.sh
+source "$REPO/tests/lib/need.sh"
+need_command carbon-cache graphite-carbon
 (cd "$REPO" && cargo build --release --quiet -p lonsdaleite -p loadgen)
 LD=${LD:-$TARGET/release/lonsdaleite}
 LG="$TARGET/release/loadgen"

@@ -53,10 +53,10 @@ trap cleanup EXIT
 
 # --- graphite-web 1.1.10 -------------------------------------------------------------------
 if [[ $ONLY != lonsdaleite ]] && ! "$GW_VENV/bin/python" -c 'import graphite, whisper, gunicorn, django' 2>/dev/null; then
-  if ! /usr/bin/python3 -c 'import django, gunicorn, pytz, six, urllib3, pyparsing, cairo' 2>/dev/null; then
-    DEBIAN_FRONTEND=noninteractive apt-get install -y -q python3-django gunicorn python3-tz \
-      python3-six python3-urllib3 python3-pyparsing python3-cairo python3-venv >/dev/null
-  fi
+  # shellcheck source=tests/lib/need.sh
+  source "$REPO/tests/lib/need.sh"
+  need_package python3-django gunicorn python3-tz python3-six python3-urllib3 python3-pyparsing \
+    python3-cairo python3-venv
   /usr/bin/python3 -m venv --system-site-packages "$GW_VENV"
   "$GW_VENV/bin/pip" install -q --no-deps graphite-web==1.1.10 whisper==1.1.10 django-tagging==0.4.3
 fi

@@ -91,7 +91,10 @@ secs() { # 10s, 500ms, 2m -> seconds (float)
         if (u == "ms") n /= 1000; else if (u == "m") n *= 60; print n }'
 }
 
-for tool in cargo node npm jq taskset awk; do
+# shellcheck source=tests/lib/need.sh
+source "$REPO/tests/lib/need.sh"
+need_command node nodejs && need_command npm npm && need_command jq jq || die "see above"
+for tool in cargo taskset awk; do
     command -v "$tool" >/dev/null || die "$tool not found"
 done
 mkdir -p "$OUT"

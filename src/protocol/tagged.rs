@@ -21,7 +21,9 @@
 //! - `OpenMetrics` form `name{tag="value",…}`, recognised by a trailing `"}` and a `{`:
 //!   exactly one `{` before the final `}`; each segment is `tag="value"` (the tag is
 //!   everything up to the first `=`, the value allows `\"` and `\\` escapes), followed by
-//!   `,`, `:,` or the end; same tag and value checks after unescaping.
+//!   `,`, `:,` or the end; same tag and value checks after unescaping. One deliberate
+//!   difference: a metric part containing `;` is refused ([`TagError::SemicolonInMetric`]);
+//!   carbon accepts it and produces a name that does not parse back to itself.
 //! - The name loses its leading `~`s (`~a` → `a`; all tildes is an error) and becomes the
 //!   `name` tag, overriding any `name=` segment. The normal form is the name followed by
 //!   `;tag=value` for every other tag, sorted by that `;tag=value` text (so `a-b=2` sorts
@@ -61,6 +63,12 @@ pub enum TagError {
     /// A value starting with `~`.
     #[error("a tag value starts with '~'")]
     TildeValue,
+    /// An `OpenMetrics` name whose metric part (before `{`) contains `;`. Carbon accepts it
+    /// and stores a name that its own parser then reads differently or refuses
+    /// (`;{}="="}` becomes `;;}==`, which has no metric); we refuse it, so a normal form
+    /// always normalises to itself.
+    #[error("the metric name before '{{' contains ';'")]
+    SemicolonInMetric,
 }
 
 impl TagError {
@@ -72,6 +80,7 @@ impl TagError {
         TagError::EmptyValue,
         TagError::ForbiddenChar,
         TagError::TildeValue,
+        TagError::SemicolonInMetric,
     ];
 
     /// `snake_case` name, for a self-metric such as `carbon.bad_tags.<name>`.
@@ -83,6 +92,7 @@ impl TagError {
             TagError::EmptyValue => "empty_value",
             TagError::ForbiddenChar => "forbidden_char",
             TagError::TildeValue => "tilde_value",
+            TagError::SemicolonInMetric => "semicolon_in_metric",
         }
     }
 }
@@ -260,6 +270,10 @@ fn parse_openmetrics(name: &[u8]) -> Result<(&[u8], Tags<'_>), TagError> {
         tags.push(Tag { key, value });
         raw = &rest[used..];
     }
+    // Checked where carbon would succeed, so every other refusal keeps carbon's reason.
+    if metric.contains(&b';') {
+        return Err(TagError::SemicolonInMetric);
+    }
     Ok((metric, tags))
 }
 
@@ -371,6 +385,10 @@ mod tests {
         assert_eq!(norm("a;b!=c"), Err(TagError::ForbiddenChar));
         assert_eq!(norm("a;b=~c"), Err(TagError::TildeValue));
         assert_eq!(norm("a;"), Err(TagError::BadSegment));
+        // Carbon would give `;;}==` and `b;z=1;a=y`, which its parser refuses or reorders.
+        assert_eq!(norm(";{}=\"=\"}"), Err(TagError::SemicolonInMetric));
+        assert_eq!(norm("b;z=1{a=\"y\"}"), Err(TagError::SemicolonInMetric));
+        assert_eq!(norm(";{a=\"y\"}"), Err(TagError::SemicolonInMetric));
     }
 
     #[test]
