@@ -13,11 +13,16 @@
 //! and numbers: counters, then timers, then gauges, then sets, each in first-seen order.
 //! Shard 0 adds the process-wide self-metrics ([`emit_globals`]).
 //!
+//! At shutdown a shard does not flush an unfinished interval: it takes a
+//! [`snapshot::Snapshot`] of everything it holds, which the next start restores
+//! ([`Aggregator::restore`]) under any shard count.
+//!
 //! Where sharding changes etsy's arithmetic: a gauge that receives deltas on several
 //! shards in one interval is the last set value plus the sum of the deltas, added in a
 //! different order than etsy's one event loop (a last-bit difference for non-integers).
 
 mod intern;
+pub mod snapshot;
 mod timer;
 
 use std::collections::VecDeque;

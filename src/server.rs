@@ -402,6 +402,17 @@ pub fn run(cfg: Config, listeners: Listeners, shutdown: &Arc<Shutdown>) -> Resul
     } else {
         (None, None)
     };
+    // The StatsD state the previous run saved, each key handed to its owner under this
+    // run's shard count; the shards take it back before they receive anything.
+    let key_router = crate::route::Router::new(shards);
+    let mut saved = crate::shard::statefile::load(&cfg.data_dir, shards, |k| key_router.owner(k));
+    if saved.keys > 0 {
+        tracing::info!(
+            keys = saved.keys,
+            "statsd: restoring the state saved at the last shutdown"
+        );
+    }
+    let mut restored = std::mem::take(&mut saved.per_shard).into_iter();
     for (id, (inbox, control)) in inbox_rx.into_iter().zip(control_rx).enumerate() {
         let params = ShardParams {
             id,
@@ -427,6 +438,7 @@ pub fn run(cfg: Config, listeners: Listeners, shutdown: &Arc<Shutdown>) -> Resul
             names: name_feed.clone(),
             carbon_handoff: carbon_handoff.next(),
             pickle_handoff: pickle_handoff.next(),
+            restored: restored.next().unwrap_or_default(),
         };
         let placement = if cpus.is_empty() {
             glommio::Placement::Unbound
@@ -446,6 +458,8 @@ pub fn run(cfg: Config, listeners: Listeners, shutdown: &Arc<Shutdown>) -> Resul
     drop(inbox_tx);
     drop(point_tx);
     drop(output);
+    // Every shard holds its part of the saved state now and saves it again at shutdown.
+    saved.consume();
 
     let admin = AdminState {
         shards: control_tx,

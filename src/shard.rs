@@ -12,11 +12,19 @@
 //! waiting for the timer until a round in which every shard said `last`, so partials
 //! received late by one shard still reach their owner before it exits.
 //!
+//! Restarts lose no interval and write no boundary twice: a shutdown round that comes
+//! before its boundary (the usual case) moves partials to their owners but does not
+//! flush; the shard then saves everything it holds with the first boundary it has not
+//! flushed ([`statefile`]). At start, a saved interval whose boundary has passed is
+//! flushed first under that boundary; one whose boundary is still ahead carries on and is
+//! flushed with the rest of the interval.
+//!
 //! Counted here: packets, lines, bad lines by reason, series-cap overflow, truncated
 //! datagrams, over-long TCP lines, batches sent, kernel UDP drops.
 
 pub mod balance;
 pub mod carbon;
+pub mod statefile;
 pub mod stats;
 pub mod udp;
 
@@ -30,6 +38,7 @@ use std::time::{Duration, Instant};
 use futures_lite::AsyncReadExt;
 use tokio::sync::{mpsc, oneshot};
 
+use crate::aggregate::snapshot::Snapshot;
 use crate::aggregate::{
     emit_globals, Aggregator, FlushCursor, FlushSummary, Globals, Internal, Partials,
 };
@@ -123,6 +132,9 @@ pub struct ShardParams {
     /// This shard's ends of the carbon plaintext and pickle hand-off meshes.
     pub carbon_handoff: Option<balance::Handoff>,
     pub pickle_handoff: Option<balance::Handoff>,
+    /// The StatsD state saved by the previous run for keys this shard owns, in ascending
+    /// boundary order ([`statefile::load`]).
+    pub restored: Vec<Snapshot>,
 }
 
 struct State {
@@ -295,6 +307,7 @@ pub async fn run(p: ShardParams) {
 
     let mut flusher = Flusher {
         id: p.id,
+        pending: None,
         router: Router::new(p.peers.len()),
         config: p.config.clone(),
         peers: p.peers,
@@ -308,20 +321,25 @@ pub async fn run(p: ShardParams) {
         points: store.as_ref().map(|s| s.0.clone()),
     };
     let interval = cfg.flush_interval;
+    flusher.restore(p.restored).await;
     let mut round = 0u64;
     loop {
         round += 1;
         let due = p.epoch + interval * u32::try_from(round).unwrap_or(u32::MAX);
         let last = wait_until(due, &p.shutdown).await;
-        let ts = if last {
-            crate::clock::flush_timestamp(crate::clock::now())
-        } else {
-            crate::clock::flush_timestamp(due)
-        };
-        if flusher.round(round, ts, last).await {
+        // A shutdown round before its boundary does not flush (the interval is saved
+        // instead); neither does any round after one that did not.
+        let save = last && (flusher.pending.is_some() || crate::clock::now() < due);
+        if save && flusher.pending.is_none() {
+            flusher.pending = Some(due);
+        }
+        let ts = crate::clock::flush_timestamp(due);
+        if flusher.round(round, ts, last, save).await {
             break;
         }
     }
+    let next = p.epoch + interval * u32::try_from(round + 1).unwrap_or(u32::MAX);
+    flusher.save(flusher.pending.unwrap_or(next), interval);
     // Every point of the final round is routed; once all shards drop their senders the
     // intake ends, and the writer drains what is left to disk.
     drop(flusher);
@@ -496,11 +514,43 @@ struct Flusher {
     reported: ShardCounters,
     last_ts: Option<i64>,
     points: Option<Rc<PointRouter>>,
+    /// Set by the first shutdown round that saved instead of flushing: the boundary of
+    /// the interval the owned state now holds.
+    pending: Option<Duration>,
+}
+
+/// What one flush produced, all stamped `ts`: plaintext lines for the forwarder, and
+/// points for storage when storing.
+struct Flushed {
+    ts: i64,
+    storing: bool,
+    lines: Vec<u8>,
+    points: Vec<(Box<[u8]>, f64)>,
+}
+
+impl Flushed {
+    fn new(ts: i64, storing: bool) -> Self {
+        Self {
+            ts,
+            storing,
+            lines: Vec::with_capacity(64 * 1024),
+            points: Vec::new(),
+        }
+    }
+
+    fn emit(&mut self, name: &[u8], value: f64) {
+        push_line(&mut self.lines, name, value, self.ts);
+        if self.storing {
+            self.points.push((name.into(), value));
+        }
+    }
 }
 
 impl Flusher {
-    /// One flush round. Returns true when every shard said `last` (time to exit).
-    async fn round(&mut self, round: u64, ts: i64, last: bool) -> bool {
+    /// One flush round. With `save`, partials still move to their owners but nothing is
+    /// flushed (a shutdown before the boundary). Returns true when every shard said
+    /// `last` (time to exit).
+    async fn round(&mut self, round: u64, ts: i64, last: bool, save: bool) -> bool {
         let started = Instant::now();
         let shards = self.peers.len();
         let outgoing = {
@@ -537,17 +587,40 @@ impl Flusher {
                 _ => all_last = true, // a peer is gone: nothing more will come
             }
         }
-        let mut out = Vec::with_capacity(64 * 1024);
-        let mut points: Vec<(Box<[u8]>, f64)> = Vec::new();
-        let storing = self.points.is_some();
-        let mut emit = |name: &[u8], value: f64| {
-            push_line(&mut out, name, value, ts);
-            if storing {
-                points.push((name.into(), value));
-            }
+        let (summary, mut out) = if save {
+            (FlushSummary::default(), Flushed::new(ts, false))
+        } else {
+            self.flush_owned(ts).await
         };
-        // In slices, yielding in between, so the receive loops keep draining the sockets
-        // while a flush of a million names is computed.
+        if self.id == 0 {
+            let mut total = summary;
+            for _ in 1..shards {
+                if let Some(MeshMsg::Summary { summary, .. }) = self.next_msg(round, false).await {
+                    total.num_stats += summary.num_stats;
+                    total.calculation_ms += summary.calculation_ms;
+                }
+            }
+            if !save {
+                self.emit_globals(&total, started, &mut out);
+            }
+        } else {
+            let _ = self.peers[0]
+                .send(MeshMsg::Summary { round, summary })
+                .await;
+        }
+        if !save {
+            self.last_ts = Some(ts);
+            self.deliver(out).await;
+        }
+        all_last
+    }
+
+    /// Emit every owned key with timestamp `ts`, in slices, yielding in between so the
+    /// receive loops keep draining the sockets while a flush of a million names is
+    /// computed.
+    async fn flush_owned(&mut self, ts: i64) -> (FlushSummary, Flushed) {
+        let mut out = Flushed::new(ts, self.points.is_some());
+        let mut emit = |name: &[u8], value: f64| out.emit(name, value);
         self.state.borrow_mut().flushing = true;
         let mut cursor = FlushCursor::default();
         let summary = loop {
@@ -562,47 +635,104 @@ impl Flusher {
             glommio::yield_if_needed().await;
         };
         self.state.borrow_mut().flushing = false;
-        if self.id == 0 {
-            let mut total = summary;
-            for _ in 1..shards {
-                if let Some(MeshMsg::Summary { summary, .. }) = self.next_msg(round, false).await {
-                    total.num_stats += summary.num_stats;
-                    total.calculation_ms += summary.calculation_ms;
-                }
-            }
-            let report: FlushReport = self.output.report();
-            let g = Globals {
-                num_stats: total.num_stats,
-                calculation_ms: total.calculation_ms,
-                processing_ms: started.elapsed().as_secs_f64() * 1000.0,
-                timestamp_lag: self.last_ts.map(|prev| {
-                    (ts - prev) as f64 - self.config.statsd.flush_interval.as_secs_f64()
-                }),
-                last_exception: report.last_exception,
-                last_flush: report.last_flush,
-                flush_time_ms: report.flush_time_ms,
-                flush_length: report.flush_length,
-                forward_failures: report.failures,
-                forward_dropped_points: report.dropped_points,
-                forward_backlog_bytes: report.backlog_bytes,
-            };
-            emit_globals(&self.config.statsd, &g, &mut emit);
-        } else {
-            let _ = self.peers[0]
-                .send(MeshMsg::Summary { round, summary })
-                .await;
-        }
-        self.last_ts = Some(ts);
-        self.output.send(out);
+        (summary, out)
+    }
+
+    /// Shard 0: etsy's process-wide statistics for this round.
+    fn emit_globals(&self, total: &FlushSummary, started: Instant, out: &mut Flushed) {
+        let ts = out.ts;
+        let report: FlushReport = self.output.report();
+        let g = Globals {
+            num_stats: total.num_stats,
+            calculation_ms: total.calculation_ms,
+            processing_ms: started.elapsed().as_secs_f64() * 1000.0,
+            timestamp_lag: self
+                .last_ts
+                .map(|prev| (ts - prev) as f64 - self.config.statsd.flush_interval.as_secs_f64()),
+            last_exception: report.last_exception,
+            last_flush: report.last_flush,
+            flush_time_ms: report.flush_time_ms,
+            flush_length: report.flush_length,
+            forward_failures: report.failures,
+            forward_dropped_points: report.dropped_points,
+            forward_backlog_bytes: report.backlog_bytes,
+        };
+        emit_globals(&self.config.statsd, &g, &mut |name, value| {
+            out.emit(name, value);
+        });
+    }
+
+    /// Hand a flush's lines to the forwarder and its points to their owners' storage.
+    async fn deliver(&mut self, out: Flushed) {
+        self.output.send(out.lines);
         if let Some(router) = &self.points {
-            for (name, value) in &points {
-                if router.add(name, ts, *value) {
+            for (name, value) in &out.points {
+                if router.add(name, out.ts, *value) {
                     router.send_full().await;
                 }
             }
             router.send_all().await;
         }
-        all_last
+    }
+
+    /// Take back the state the previous run saved (keys this shard owns under the current
+    /// shard count). An interval whose boundary has passed is flushed now under that
+    /// boundary, as it would have been; one still ahead stays in the owned state and goes
+    /// out with the next flush.
+    async fn restore(&mut self, saved: Vec<Snapshot>) {
+        for snap in saved {
+            let boundary = Duration::from_millis(snap.boundary_ms);
+            let keys = snap.len();
+            self.state.borrow_mut().agg.restore(snap);
+            let passed = boundary <= crate::clock::now();
+            let ts = crate::clock::flush_timestamp(boundary);
+            tracing::info!(
+                shard = self.id,
+                keys,
+                boundary = ts,
+                "statsd: restored the interval saved at the last shutdown{}",
+                if passed {
+                    "; its boundary has passed, flushing it now"
+                } else {
+                    "; it goes out with the next flush"
+                }
+            );
+            if passed {
+                let (_, out) = self.flush_owned(ts).await;
+                self.deliver(out).await;
+            }
+        }
+    }
+
+    /// Save everything this shard holds (at shutdown, after the last round) as the
+    /// interval ending at `boundary`, for the next start.
+    fn save(&mut self, boundary: Duration, interval: Duration) {
+        let state = self.state.clone();
+        let mut st = state.borrow_mut();
+        // What arrived since the last round's counters were taken belongs to it too.
+        self.report_self_metrics(&mut st);
+        let snap = st.agg.snapshot(
+            u64::try_from(boundary.as_millis()).unwrap_or(u64::MAX),
+            u64::try_from(interval.as_millis()).unwrap_or(u64::MAX),
+        );
+        let keys = snap.len();
+        match statefile::save(&self.config.data_dir, self.id, &snap) {
+            Ok((path, bytes)) => tracing::info!(
+                shard = self.id,
+                keys,
+                bytes,
+                boundary = crate::clock::flush_timestamp(boundary),
+                file = %path.display(),
+                "statsd: saved the unfinished interval for the next start"
+            ),
+            Err(e) => tracing::error!(
+                shard = self.id,
+                keys,
+                error = %e,
+                dir = %self.config.data_dir.join(statefile::DIR).display(),
+                "statsd: cannot save the unfinished interval; it is lost (check that the data directory is writable)"
+            ),
+        }
     }
 
     /// Merge a peer's (or our own) partials in slices, yielding in between.

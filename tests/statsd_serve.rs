@@ -1,6 +1,8 @@
 //! Black-box tests of `lonsdaleite serve`: real binary, real sockets on 127.0.0.1, a
-//! Graphite sink as the forward target. The flush interval is long and the final flush
-//! is triggered by SIGTERM, so every test sees exactly one deterministic flush.
+//! Graphite sink as the forward target. Flushes happen on wall-clock multiples of the
+//! interval (2 s here): a test sends just after a boundary and reads the one flush at the
+//! next boundary. (SIGTERM does not flush an unfinished interval; it saves it for the
+//! next start, see tests/statsd_restart.rs.)
 
 mod common;
 
@@ -8,21 +10,32 @@ use std::io::Write;
 use std::net::TcpStream;
 use std::time::Duration;
 
-use common::{value_of, Server, Sink};
+use common::{start_of_interval, value_of, Server, Sink};
 
-const LONG: &str = "1000s";
+const INTERVAL: f64 = 2.0;
 
 fn start(sink: &Sink, extra: &[&str]) -> Server {
     let fwd = sink.addr.to_string();
-    let mut args = vec!["--flush-interval", LONG, "--forward", fwd.as_str()];
+    let mut args = vec!["--flush-interval", "2s", "--forward", fwd.as_str()];
     args.extend_from_slice(extra);
     Server::start(&args)
 }
 
+/// Wait for the start of an interval; returns when what is sent next is flushed.
+fn next_flush() -> i64 {
+    start_of_interval(INTERVAL, 0.05) + INTERVAL as i64
+}
+
+/// The points of the flush at `ts`.
+fn flush(sink: &Sink, ts: i64) -> Vec<(String, String)> {
+    sink.flush_at(ts, Duration::from_secs(10))
+}
+
 #[test]
-fn udp_lines_aggregate_like_etsy_and_sigterm_flushes_them() {
+fn udp_lines_aggregate_like_etsy_and_flush_at_the_boundary() {
     let sink = Sink::start();
     let srv = start(&sink, &["--shards", "1"]);
+    let at = next_flush();
     srv.send_udp(&[
         b"cnt:1|c|@0.1",
         b"cnt:2|c",
@@ -35,10 +48,10 @@ fn udp_lines_aggregate_like_etsy_and_sigterm_flushes_them() {
         b"multi:1|c:200|ms",
     ]);
     srv.wait_lines(13);
+    let p = flush(&sink, at);
     srv.stop();
-    let p = sink.points();
     assert_eq!(value_of(&p, "stats_counts.cnt"), "12");
-    assert_eq!(value_of(&p, "stats.cnt"), "0.012");
+    assert_eq!(value_of(&p, "stats.cnt"), "6"); // 12 per 2 s interval
     assert_eq!(value_of(&p, "stats.timers.glork.count"), "11");
     assert_eq!(value_of(&p, "stats.timers.glork.mean_90"), "210");
     assert_eq!(value_of(&p, "stats.timers.glork.std"), "110");
@@ -60,14 +73,15 @@ fn udp_lines_aggregate_like_etsy_and_sigterm_flushes_them() {
 fn two_shards_merge_one_series_received_on_both() {
     let sink = Sink::start();
     let srv = start(&sink, &["--shards", "2"]);
+    let at = next_flush();
     // Many client sockets (source ports), so SO_REUSEPORT spreads them over both shards.
     for i in 0..40 {
         let line = format!("spread:1|c\nspread_t:{i}|ms\nspread_g:+1|g");
         srv.send_udp(&[line.as_bytes()]);
     }
     srv.wait_lines(120);
+    let p = flush(&sink, at);
     srv.stop();
-    let p = sink.points();
     assert_eq!(value_of(&p, "stats_counts.spread"), "40");
     assert_eq!(value_of(&p, "stats.timers.spread_t.count"), "40");
     assert_eq!(value_of(&p, "stats.timers.spread_t.upper"), "39");
@@ -83,6 +97,7 @@ fn two_shards_merge_one_series_received_on_both() {
 fn tcp_lines_split_across_writes_and_bad_input_is_counted() {
     let sink = Sink::start();
     let srv = start(&sink, &["--shards", "1"]);
+    let at = next_flush();
     let mut c = TcpStream::connect(srv.statsd_tcp.expect("tcp listener announced")).unwrap();
     c.write_all(b"tcp_a:5|c\ntcp_").unwrap();
     c.flush().unwrap();
@@ -93,8 +108,8 @@ fn tcp_lines_split_across_writes_and_bad_input_is_counted() {
     srv.wait_lines(8);
     let bad = srv.stat("messages.bad_lines_seen");
     assert!(bad >= 3, "bad lines counted: {bad}");
+    let p = flush(&sink, at);
     srv.stop();
-    let p = sink.points();
     assert_eq!(value_of(&p, "stats_counts.tcp_a"), "12");
     assert_eq!(value_of(&p, "stats_counts.ok_after_garbage"), "1");
     assert_eq!(
@@ -107,6 +122,7 @@ fn tcp_lines_split_across_writes_and_bad_input_is_counted() {
 fn admin_commands_are_answered_in_order() {
     let sink = Sink::start();
     let srv = start(&sink, &[]);
+    let at = next_flush();
     srv.send_udp(&[b"admin_c:3|c\nadmin_g:9|g"]);
     srv.wait_lines(2);
     let reply = srv.admin(
@@ -127,13 +143,12 @@ fn admin_commands_are_answered_in_order() {
     assert!(reply.contains("metric nothing.* not found"), "{reply}");
     let reply = srv.admin("bogus\n", "ERROR", 1);
     assert_eq!(reply, "ERROR\n");
+    let p = flush(&sink, at);
     srv.stop();
+    assert_eq!(value_of(&p, "stats.gauges.admin_g"), "9");
     assert!(
-        !sink
-            .points()
-            .iter()
-            .any(|(n, _)| n == "stats_counts.admin_c"),
-        "deleted counter was flushed"
+        !p.iter().any(|(n, _)| n == "stats_counts.admin_c"),
+        "deleted counter was flushed: {p:#?}"
     );
 }
 

@@ -1,6 +1,6 @@
 //! Black-box tests of the storage path: StatsD flushes written into whisper files under
-//! `<data-dir>/whisper` in carbon's layout, by the shard that owns each series, drained on
-//! SIGTERM, and kept in memory while the disk cannot take them.
+//! `<data-dir>/whisper` in carbon's layout, by the shard that owns each series, the cache
+//! drained on SIGTERM, and kept in memory while the disk cannot take them.
 #![allow(clippy::unwrap_used)]
 
 mod common;
@@ -29,7 +29,10 @@ fn wsp(dir: &Path, name: &str) -> std::path::PathBuf {
 
 #[test]
 fn flushed_points_land_in_whisper_files_on_every_owner() {
-    let srv = Server::start(&["--shards", "2", "--flush-interval", "1000s"]);
+    let srv = Server::start(&["--shards", "2", "--flush-interval", "2s"]);
+    // Send just after a boundary; stop after the next flush and before the one after it,
+    // so each file holds exactly that flush (later ones would write 0 into its 10 s slot).
+    let flushed_at = common::start_of_interval(2.0, 0.05) + 2;
     let mut lines = Vec::new();
     for i in 0..20 {
         lines.push(format!(
@@ -40,6 +43,7 @@ fn flushed_points_land_in_whisper_files_on_every_owner() {
     let datagrams: Vec<&[u8]> = lines.iter().map(String::as_bytes).collect();
     srv.send_udp(&datagrams);
     srv.wait_lines(60);
+    common::sleep_until(flushed_at as f64 + 0.5);
     let dir = srv.stop_keeping_data();
     for i in 0..20 {
         let count = wsp(dir.path(), &format!("stats_counts.app.c{i}"));

@@ -21,6 +21,7 @@
 
 use hdrhistogram::Histogram;
 
+use super::snapshot::{Dec, Enc, SnapshotError};
 use crate::config::{Bin, HistogramRule, StatsdConfig};
 use crate::protocol::number::write_js_number;
 
@@ -320,6 +321,77 @@ impl TimerAgg {
                 }
             }
             Some(o) => self.switch_to_hdr().absorb(&o),
+        }
+    }
+
+    /// Append the byte form (see [`super::snapshot`]): weight, then the exact values or
+    /// the histogram with its running totals.
+    pub fn encode(&self, e: &mut Enc) {
+        e.f64(self.weight);
+        match &self.hdr {
+            None => {
+                e.u8(0);
+                e.u32(self.values.len() as u32);
+                for &v in &self.values {
+                    e.f64(v);
+                }
+            }
+            Some(h) => {
+                e.u8(1);
+                e.u64(h.n);
+                for v in [h.sum, h.sum_sq, h.min, h.max, h.mean, h.m2] {
+                    e.f64(v);
+                }
+                let recorded: Vec<(u64, u64)> = h
+                    .hist
+                    .iter_recorded()
+                    .map(|it| (it.value_iterated_to(), it.count_at_value()))
+                    .collect();
+                e.u32(recorded.len() as u32);
+                for (value, count) in recorded {
+                    e.u64(value);
+                    e.u64(count);
+                }
+            }
+        }
+    }
+
+    /// Read [`encode`](Self::encode)'s form; each histogram bucket is recorded again at its
+    /// highest equivalent value, which lands in the same bucket.
+    pub fn decode(d: &mut Dec<'_>) -> Result<Self, SnapshotError> {
+        let weight = d.f64()?;
+        match d.u8()? {
+            0 => {
+                let n = d.count(8)?;
+                let values = (0..n).map(|_| d.f64()).collect::<Result<Vec<_>, _>>()?;
+                Ok(Self {
+                    weight,
+                    values,
+                    hdr: None,
+                })
+            }
+            1 => {
+                let mut h = Hdr::new();
+                h.n = d.u64()?;
+                h.sum = d.f64()?;
+                h.sum_sq = d.f64()?;
+                h.min = d.f64()?;
+                h.max = d.f64()?;
+                h.mean = d.f64()?;
+                h.m2 = d.f64()?;
+                for _ in 0..d.count(16)? {
+                    let (value, count) = (d.u64()?, d.u64()?);
+                    if h.hist.record_n(value, count).is_err() {
+                        h.hist.saturating_record_n(value, count);
+                    }
+                }
+                Ok(Self {
+                    weight,
+                    values: Vec::new(),
+                    hdr: Some(Box::new(h)),
+                })
+            }
+            _ => Err(SnapshotError::Malformed(0)),
         }
     }
 

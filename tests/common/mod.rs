@@ -66,6 +66,28 @@ impl Sink {
         }
     }
 
+    /// The `name value` pairs of the flush stamped `ts`, once its first line arrived
+    /// (then 200 ms more for the rest of it).
+    pub fn flush_at(&self, ts: i64, timeout: Duration) -> Vec<(String, String)> {
+        let stamp = format!(" {ts}");
+        let end = Instant::now() + timeout;
+        while !self.lines().iter().any(|l| l.ends_with(&stamp)) {
+            assert!(
+                Instant::now() < end,
+                "no flush stamped {ts} within {timeout:?}; got {:#?}",
+                self.lines()
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        std::thread::sleep(Duration::from_millis(200));
+        self.lines()
+            .iter()
+            .filter_map(|l| l.strip_suffix(&stamp))
+            .filter_map(|l| l.split_once(' '))
+            .map(|(n, v)| (n.to_owned(), v.to_owned()))
+            .collect()
+    }
+
     /// `name value` pairs (timestamp dropped).
     pub fn points(&self) -> Vec<(String, String)> {
         self.lines()
@@ -100,7 +122,11 @@ pub fn bin() -> &'static str {
 impl Server {
     /// Start `serve` on loopback ports with extra arguments.
     pub fn start(extra: &[&str]) -> Self {
-        let data_dir = tempfile::tempdir().unwrap();
+        Self::start_in(tempfile::tempdir().unwrap(), extra)
+    }
+
+    /// Start `serve` on `data_dir` (a restart: the directory a stopped server kept).
+    pub fn start_in(data_dir: tempfile::TempDir, extra: &[&str]) -> Self {
         let mut child = Command::new(bin())
             .args([
                 "serve",
@@ -299,6 +325,31 @@ impl Drop for Server {
     fn drop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
+    }
+}
+
+/// Seconds since the Unix epoch.
+pub fn unix_now() -> f64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs_f64()
+}
+
+/// Flushes happen at wall-clock multiples of the flush interval. Sleep until `margin`
+/// seconds past the next multiple of `interval` seconds and return that multiple: what is
+/// sent next belongs to the interval flushed at the returned time + `interval`.
+pub fn start_of_interval(interval: f64, margin: f64) -> i64 {
+    let boundary = ((unix_now() / interval).floor() + 1.0) * interval;
+    sleep_until(boundary + margin);
+    boundary as i64
+}
+
+/// Sleep until the wall clock reads `t` (Unix seconds); returns at once if it has passed.
+pub fn sleep_until(t: f64) {
+    let left = t - unix_now();
+    if left > 0.0 {
+        std::thread::sleep(Duration::from_secs_f64(left));
     }
 }
 
