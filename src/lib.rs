@@ -7,6 +7,7 @@
 //! - [`sys`]: preflight checks of the host (memlock, io_uring) with the fix to apply.
 //! - [`clock`]: wall-clock access and interval alignment, injected where time matters.
 //! - [`protocol`]: wire formats: framing, StatsD lines, JS-style number output.
+//! - [`py`]: Python's float formatting (`repr`, `%g`) and parsing (`float()`, `int()`), once.
 //! - [`aggregate`]: etsy-exact StatsD aggregation: partial tables, owned state, flush.
 //! - [`route`]: which shard owns a name (fixed-seed ahash).
 //! - [`shard`]: one pinned glommio executor per shard: listeners, ingest, flush.
@@ -40,6 +41,7 @@ pub mod graph;
 pub mod http;
 pub mod index;
 pub mod protocol;
+pub mod py;
 pub mod query;
 pub mod route;
 pub mod server;

@@ -5,13 +5,11 @@
 //! - [`aggregation`]: `storage-aggregation.conf`: a new file's xFilesFactor and method.
 //! - [`rules`]: both files from the config directory (built-in defaults), per-metric lookup.
 //! - [`layout`]: metric name → `<data-dir>/whisper/a/b/c.wsp`, carbon's tree layout.
-//! - `pyparse`: Python's `int()`/`float()` on strings, for CLI arguments and config values.
 //! - [`whisper_cli`]: `lonsdaleite whisper …`, the operator commands of whisper's scripts.
 
 pub mod aggregation;
 mod ini;
 pub mod layout;
-pub(crate) mod pyparse;
 pub mod rules;
 pub mod schemas;
 pub mod whisper;

@@ -12,7 +12,8 @@
 use std::io::Write;
 use std::process::{Command, Stdio};
 
-use lonsdaleite::protocol::carbon::{datagram_lines, parse_line, python_float, BadCarbonLine};
+use lonsdaleite::protocol::carbon::{datagram_lines, parse_line, BadCarbonLine};
+use lonsdaleite::py::parse::float as python_float;
 use proptest::prelude::*;
 
 const NOW: i64 = 1_700_000_000;

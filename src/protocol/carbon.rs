@@ -8,8 +8,8 @@
 //! - [`datagram_lines`]: splits a UDP datagram into lines the way carbon's UDP receiver does
 //!   (Python's `str.splitlines`: `\n`, `\r`, `\r\n`, `\x0b`, `\x0c`, `\x1c`–`\x1e`, U+0085,
 //!   U+2028, U+2029).
-//! - [`python_float`]: Python's `float()` applied to text; [`finish_point`]: the checks
-//!   carbon applies to every received point (shared with the pickle receiver).
+//! - [`finish_point`]: the checks carbon applies to every received point (shared with the
+//!   pickle receiver). Numbers are read by [`crate::py::parse::float`], Python's `float()`.
 //! - [`BadCarbonLine::ALL`] lists every drop reason; [`BadCarbonLine::name`] names its counter.
 //!
 //! What carbon 1.1 (`protocols.py MetricLineReceiver`, `MetricReceiver.metricReceived`)
@@ -35,6 +35,8 @@
 //! `MIN_TIMESTAMP_RESOLUTION` rounding is not applied here.
 
 use std::borrow::Cow;
+
+use crate::py::parse as py;
 
 /// Longest accepted line in bytes, without the `\n` (Twisted's `LineOnlyReceiver.MAX_LENGTH`
 /// as carbon uses it: 16384 is accepted, 16385 is not).
@@ -107,7 +109,7 @@ pub fn parse_line(line: &[u8], now: i64) -> Result<Point<'_>, BadCarbonLine> {
     let mut n = 0;
     if line.is_ascii() {
         // One pass over the bytes: skip a run of spaces, take a run of others.
-        let space = |b: u8| b <= b' ' && is_ascii_py_space(b);
+        let space = |b: u8| b <= b' ' && py::is_ascii_space(b);
         let mut i = 0;
         loop {
             while i < line.len() && space(line[i]) {
@@ -126,7 +128,7 @@ pub fn parse_line(line: &[u8], now: i64) -> Result<Point<'_>, BadCarbonLine> {
         }
     } else {
         let text = std::str::from_utf8(line).map_err(|_| BadCarbonLine::InvalidUtf8)?;
-        for field in text.split(is_py_space).filter(|f| !f.is_empty()) {
+        for field in text.split(py::is_space).filter(|f| !f.is_empty()) {
             if n == 3 {
                 return Err(BadCarbonLine::FieldCount);
             }
@@ -141,8 +143,8 @@ pub fn parse_line(line: &[u8], now: i64) -> Result<Point<'_>, BadCarbonLine> {
     }
     // Carbon evaluates `float(timestamp)` before `float(value)`; both are the same
     // ValueError to it, so the order only decides which reason we report.
-    let timestamp = python_float_token(fields[2]).ok_or(BadCarbonLine::BadTimestamp)?;
-    let value = python_float_token(fields[1]).ok_or(BadCarbonLine::BadValue)?;
+    let timestamp = py::float_token(fields[2]).ok_or(BadCarbonLine::BadTimestamp)?;
+    let value = py::float_token(fields[1]).ok_or(BadCarbonLine::BadValue)?;
     Ok(Point {
         name: Cow::Borrowed(fields[0]),
         timestamp: stored_timestamp(timestamp, value, now)?,
@@ -245,173 +247,15 @@ fn field_end(line: &[u8], mut i: usize) -> usize {
             continue;
         }
         let at = i + (low.trailing_zeros() / 8) as usize;
-        if is_ascii_py_space(line[at]) {
+        if py::is_ascii_space(line[at]) {
             return at;
         }
         i = at + 1;
     }
-    while i < line.len() && !is_ascii_py_space(line[i]) {
+    while i < line.len() && !py::is_ascii_space(line[i]) {
         i += 1;
     }
     i
-}
-
-/// Python's `str.isspace` on ASCII: `\t\n\x0b\x0c\r`, `\x1c`–`\x1f`, space.
-fn is_ascii_py_space(b: u8) -> bool {
-    matches!(b, b'\t'..=b'\r' | 0x1c..=0x1f | b' ')
-}
-
-/// Python's `str.isspace` (what `str.split()` and `str.strip()` split and strip on).
-fn is_py_space(c: char) -> bool {
-    match c {
-        '\0'..='\x7f' => is_ascii_py_space(c as u8),
-        _ => matches!(
-            c,
-            '\u{85}' | '\u{a0}' | '\u{1680}' | '\u{2000}'
-                ..='\u{200a}' | '\u{2028}' | '\u{2029}' | '\u{202f}' | '\u{205f}' | '\u{3000}'
-        ),
-    }
-}
-
-/// The code point of the digit zero of every Unicode decimal-digit block (`Nd`; each block
-/// holds 0..9 contiguously), as Python 3.11 (Unicode 14) knows them. Python's `float()`
-/// reads any of these digits as its ASCII counterpart.
-const DECIMAL_ZEROS: [u32; 66] = [
-    0x30, 0x660, 0x6f0, 0x7c0, 0x966, 0x9e6, 0xa66, 0xae6, 0xb66, 0xbe6, 0xc66, 0xce6, 0xd66,
-    0xde6, 0xe50, 0xed0, 0xf20, 0x1040, 0x1090, 0x17e0, 0x1810, 0x1946, 0x19d0, 0x1a80, 0x1a90,
-    0x1b50, 0x1bb0, 0x1c40, 0x1c50, 0xa620, 0xa8d0, 0xa900, 0xa9d0, 0xa9f0, 0xaa50, 0xabf0, 0xff10,
-    0x104a0, 0x10d30, 0x11066, 0x110f0, 0x11136, 0x111d0, 0x112f0, 0x11450, 0x114d0, 0x11650,
-    0x116c0, 0x11730, 0x118e0, 0x11950, 0x11c50, 0x11d50, 0x11da0, 0x16a60, 0x16ac0, 0x16b50,
-    0x1d7ce, 0x1d7d8, 0x1d7e2, 0x1d7ec, 0x1d7f6, 0x1e140, 0x1e2f0, 0x1e950, 0x1fbf0,
-];
-
-/// The decimal value of a non-ASCII Unicode decimal digit, if `c` is one.
-fn unicode_digit(c: char) -> Option<u8> {
-    let cp = c as u32;
-    let i = DECIMAL_ZEROS.partition_point(|&z| z <= cp);
-    let zero = *DECIMAL_ZEROS.get(i.checked_sub(1)?)?;
-    (cp - zero < 10).then(|| (cp - zero) as u8)
-}
-
-/// Python's `float(text)` for `str` text: surrounding Python whitespace is ignored. `None`
-/// where Python raises `ValueError`. Bytes that are not UTF-8 are rejected.
-pub fn python_float(text: &[u8]) -> Option<f64> {
-    let s = std::str::from_utf8(text).ok()?;
-    python_float_token(s.trim_matches(is_py_space).as_bytes())
-}
-
-/// Python's `float()` on a token without surrounding whitespace.
-fn python_float_token(token: &[u8]) -> Option<f64> {
-    // Longest token worth copying on the stack; Python accepts longer ones (e.g. many
-    // leading zeros), which take the heap path.
-    const STACK: usize = 64;
-    if token.is_empty() {
-        return None;
-    }
-    if let Some(v) = plain_decimal(token) {
-        return Some(v);
-    }
-    if token.is_ascii() && !token.contains(&b'_') {
-        let s = std::str::from_utf8(token).ok()?;
-        return rust_parse(s);
-    }
-    // Slow path: map Unicode digits to ASCII and remove valid underscores.
-    let text = std::str::from_utf8(token).ok()?;
-    let mut stack = [0u8; STACK];
-    let mut heap = Vec::new();
-    let mut len = 0;
-    let mut prev_digit = false;
-    let mut chars = text.chars().peekable();
-    while let Some(c) = chars.next() {
-        let b = if c.is_ascii() {
-            c as u8
-        } else {
-            b'0' + unicode_digit(c)?
-        };
-        if b == b'_' {
-            let next_digit = chars
-                .peek()
-                .is_some_and(|&n| n.is_ascii_digit() || unicode_digit(n).is_some());
-            if !(prev_digit && next_digit) {
-                return None;
-            }
-            prev_digit = false;
-            continue;
-        }
-        prev_digit = b.is_ascii_digit();
-        if len < STACK {
-            stack[len] = b;
-        } else {
-            if len == STACK {
-                heap.extend_from_slice(&stack);
-            }
-            heap.push(b);
-        }
-        len += 1;
-    }
-    let bytes = if len <= STACK {
-        &stack[..len]
-    } else {
-        &heap[..]
-    };
-    rust_parse(std::str::from_utf8(bytes).ok()?)
-}
-
-/// Powers of ten that `f64` holds exactly (10^0 to 10^22).
-const EXACT_POW10: [f64; 23] = [
-    1e0, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9, 1e10, 1e11, 1e12, 1e13, 1e14, 1e15, 1e16,
-    1e17, 1e18, 1e19, 1e20, 1e21, 1e22,
-];
-
-/// The common case of a carbon value or timestamp, without the general parser: optional
-/// sign, ASCII digits with at most one `.`, at most 19 digits, the digits as an integer at
-/// most 2^53 and at most 22 of them after the `.`. Then the integer and the power of ten
-/// are both exact in `f64` and one division rounds correctly (Clinger's fast path), so the
-/// result is what `str::parse` (and Python's `float()`) give. `None` for anything else
-/// (exponents, `inf`, `_`, non-ASCII digits, long or invalid tokens): the caller then
-/// takes the general path, which accepts or rejects it.
-fn plain_decimal(token: &[u8]) -> Option<f64> {
-    let (negative, digits) = match token.first()? {
-        b'-' => (true, &token[1..]),
-        b'+' => (false, &token[1..]),
-        _ => (false, token),
-    };
-    // Digits beyond 19 may wrap the mantissa; such tokens are refused below.
-    let mut mantissa: u64 = 0;
-    let mut i = 0;
-    while let Some(&b) = digits.get(i).filter(|b| b.is_ascii_digit()) {
-        mantissa = mantissa.wrapping_mul(10).wrapping_add(u64::from(b - b'0'));
-        i += 1;
-    }
-    let whole = i;
-    let mut fraction = 0;
-    if digits.get(i) == Some(&b'.') {
-        i += 1;
-        let start = i;
-        while let Some(&b) = digits.get(i).filter(|b| b.is_ascii_digit()) {
-            mantissa = mantissa.wrapping_mul(10).wrapping_add(u64::from(b - b'0'));
-            i += 1;
-        }
-        fraction = i - start;
-    }
-    let count = whole + fraction;
-    if i != digits.len() || count == 0 || count > 19 || mantissa > 1 << 53 {
-        return None;
-    }
-    let scale = *EXACT_POW10.get(fraction)?;
-    #[expect(
-        clippy::cast_precision_loss,
-        reason = "mantissa is at most 2^53, exact in f64"
-    )]
-    let v = mantissa as f64 / scale;
-    Some(if negative { -v } else { v })
-}
-
-/// Rust's float grammar equals Python's `PyOS_string_to_double` grammar for ASCII without
-/// underscores (sign, digits, `.`, exponent, `inf`/`infinity`/`nan` in any case); both
-/// round correctly. The tests compare the two on generated tokens.
-fn rust_parse(s: &str) -> Option<f64> {
-    s.parse::<f64>().ok()
 }
 
 #[cfg(test)]
@@ -508,26 +352,6 @@ mod tests {
     }
 
     proptest::proptest! {
-        /// The fast path for plain decimals gives exactly what the general parser gives,
-        /// or leaves the token to it.
-        #[test]
-        fn plain_decimal_matches_str_parse(
-            sign in proptest::sample::select(vec!["", "-", "+"]),
-            int in "[0-9]{0,21}",
-            dot in proptest::bool::ANY,
-            frac in "[0-9]{0,24}",
-        ) {
-            let token = format!("{sign}{int}{}{frac}", if dot { "." } else { "" });
-            let want = token.parse::<f64>().ok();
-            if let Some(got) = plain_decimal(token.as_bytes()) {
-                proptest::prop_assert_eq!(Some(got.to_bits()), want.map(f64::to_bits), "{}", token);
-            }
-            proptest::prop_assert_eq!(
-                python_float_token(token.as_bytes()).map(f64::to_bits),
-                want.map(f64::to_bits)
-            );
-        }
-
         /// The word-at-a-time field end is the byte-by-byte one, with bytes around
         /// `b' '` and the control characters that are and are not spaces.
         #[test]
@@ -538,7 +362,7 @@ mod tests {
             start in 0usize..40,
         ) {
             let start = start.min(line.len());
-            let want = line[start..].iter().position(|&b| is_ascii_py_space(b)).map_or(line.len(), |p| start + p);
+            let want = line[start..].iter().position(|&b| py::is_ascii_space(b)).map_or(line.len(), |p| start + p);
             proptest::prop_assert_eq!(field_end(&line, start), want);
         }
     }

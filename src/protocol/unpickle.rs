@@ -48,7 +48,8 @@
 use std::borrow::Cow;
 use std::collections::HashMap;
 
-use crate::protocol::carbon::{finish_point, python_float, BadCarbonLine, Point};
+use crate::protocol::carbon::{finish_point, BadCarbonLine, Point};
+use crate::py::parse::float as python_float;
 
 /// Carbon's default `PICKLE_RECEIVER_MAX_LENGTH`: 1 MiB.
 pub const MAX_MESSAGE: usize = 1 << 20;

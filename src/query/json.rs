@@ -321,7 +321,7 @@ pub fn render_json(series: &[RenderSeries<'_>], options: &JsonOptions<'_>) -> St
                     w.newline();
                     match v {
                         Some(x) if int_at(ints.as_deref(), i, x) => write_py_int(&mut w.out, x),
-                        Some(x) => write_py_json_float(&mut w.out, x),
+                        Some(x) => crate::py::format::write_json_float(&mut w.out, x),
                         None => w.out.push_str("null"),
                     }
                     w.out.push(',');
@@ -419,7 +419,7 @@ pub fn render_csv(series: &[RenderSeries<'_>], tz: &TimeZone) -> String {
             let _ = write!(out, "{y}-{mo:02}-{d:02} {h:02}:{mi:02}:{sec:02},");
             match v {
                 Some(x) if int_at(s.ints, i, *x) => write_py_int(&mut out, *x),
-                Some(x) => write_py_repr_float(&mut out, *x),
+                Some(x) => crate::py::format::write_repr(&mut out, *x),
                 None => {}
             }
             out.push_str("\r\n");
@@ -448,7 +448,7 @@ pub fn render_raw(series: &[RenderSeries<'_>]) -> String {
             }
             match v {
                 Some(x) if int_at(s.ints, i, *x) => write_py_int(&mut out, *x),
-                Some(x) => write_py_repr_float(&mut out, *x),
+                Some(x) => crate::py::format::write_repr(&mut out, *x),
                 None => out.push_str("None"),
             }
         }
@@ -457,111 +457,10 @@ pub fn render_raw(series: &[RenderSeries<'_>]) -> String {
     out
 }
 
-/// Python's `repr(float)`: `nan`, `inf`, `-inf`, else [`write_py_float`].
-pub fn write_py_repr_float(out: &mut String, x: f64) {
-    if x.is_nan() {
-        out.push_str("nan");
-    } else if x.is_infinite() {
-        out.push_str(if x > 0.0 { "inf" } else { "-inf" });
-    } else {
-        write_py_float(out, x);
-    }
-}
-
-/// `json.dumps` of a float: `NaN`, `Infinity`, `-Infinity`, else [`write_py_float`].
-pub fn write_py_json_float(out: &mut String, x: f64) {
-    if x.is_nan() {
-        out.push_str("NaN");
-    } else if x.is_infinite() {
-        out.push_str(if x > 0.0 { "Infinity" } else { "-Infinity" });
-    } else {
-        write_py_float(out, x);
-    }
-}
-
-/// Python's `float.__repr__` for a finite value: the shortest digits that round-trip, in
-/// fixed notation when the decimal exponent is in `-4..16` (with `.0` if integral), else
-/// `d.ddde+XX`. Non-finite values are written as `repr` does (`nan`, `inf`).
-pub fn write_py_float(out: &mut String, x: f64) {
-    if !x.is_finite() {
-        write_py_repr_float(out, x);
-        return;
-    }
-    if x == 0.0 {
-        out.push_str(if x.is_sign_negative() { "-0.0" } else { "0.0" });
-        return;
-    }
-    // Rust's `{:e}` gives the shortest round-trip digits: "-1.2345e-5"
-    let sci = format!("{x:e}");
-    let (mantissa, exp) = sci.split_once('e').unwrap_or((&sci, "0"));
-    let exp: i32 = exp.parse().unwrap_or(0);
-    let (negative, mantissa) = match mantissa.strip_prefix('-') {
-        Some(m) => (true, m),
-        None => (false, mantissa),
-    };
-    let mut digits: String = mantissa.chars().filter(char::is_ascii_digit).collect();
-    let mut exp = exp;
-    python_tie_break(x, &mut digits, &mut exp);
-    if negative {
-        out.push('-');
-    }
-    if (-4..16).contains(&exp) {
-        if exp >= 0 {
-            let int_len = exp as usize + 1;
-            if digits.len() <= int_len {
-                out.push_str(&digits);
-                out.extend(std::iter::repeat_n('0', int_len - digits.len()));
-                out.push_str(".0");
-            } else {
-                out.push_str(&digits[..int_len]);
-                out.push('.');
-                out.push_str(&digits[int_len..]);
-            }
-        } else {
-            out.push_str("0.");
-            out.extend(std::iter::repeat_n('0', (-exp - 1) as usize));
-            out.push_str(&digits);
-        }
-    } else {
-        out.push_str(&digits[..1]);
-        if digits.len() > 1 {
-            out.push('.');
-            out.push_str(&digits[1..]);
-        }
-        let sign = if exp < 0 { '-' } else { '+' };
-        let _ = write!(out, "e{sign}{:02}", exp.unsigned_abs());
-    }
-}
-
-/// Python's shortest repr rounds a half-way last digit to even (David Gay's `dtoa` mode
-/// 0) where Rust's picks the upper one: `829348089372219.25` is `...219.2` in Python. When
-/// Rust's last digit is odd and the candidate one below also reads back as `x`, the exact
-/// expansion decides: if `x` lies exactly half-way, the even (lower) candidate wins.
-fn python_tie_break(x: f64, digits: &mut String, exp: &mut i32) {
-    let Some(last) = digits.bytes().last() else {
-        return;
-    };
-    if (last - b'0') % 2 == 0 {
-        return;
-    }
-    let mut lower = digits.clone();
-    lower.pop();
-    lower.push(char::from(last - 1));
-    let lower_value = format!("{}.{}e{}", &lower[..1], &lower[1..], *exp).parse::<f64>();
-    if lower_value.map(f64::abs) != Ok(x.abs()) {
-        return;
-    }
-    // exact digits of |x|: is it lower followed by a 5 and nothing else?
-    let n = digits.len();
-    let exact = format!("{:.*e}", n + 40, x.abs());
-    let (mantissa, exact_exp) = exact.split_once('e').unwrap_or((&exact, "0"));
-    let exact_digits: Vec<u8> = mantissa.bytes().filter(u8::is_ascii_digit).collect();
-    let tie =
-        exact_digits.get(n) == Some(&b'5') && exact_digits[n + 1..].iter().all(|&d| d == b'0');
-    if tie && exact_digits[..n] == *lower.as_bytes() && exact_exp.parse() == Ok(*exp) {
-        *digits = lower;
-    }
-}
+/// `json.dumps` of a float (see [`crate::py::format`]).
+pub use crate::py::format::write_json_float as write_py_json_float;
+/// Python's `repr(float)` (see [`crate::py::format`]).
+pub use crate::py::format::write_repr as write_py_float;
 
 /// A JSON string as Python's `json.dumps` writes it with `ensure_ascii=True`.
 pub fn write_py_json_str(out: &mut String, s: &str) {
@@ -598,33 +497,6 @@ pub fn write_py_json_string(out: &mut String, s: &str, ensure_ascii: bool) {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn f(x: f64) -> String {
-        let mut s = String::new();
-        write_py_float(&mut s, x);
-        s
-    }
-
-    #[test]
-    fn python_float_repr() {
-        for (x, want) in [
-            (1.0, "1.0"),
-            (0.1, "0.1"),
-            (1e16, "1e+16"),
-            (1e15, "1000000000000000.0"),
-            (123_456_789_012_345_680.0, "1.2345678901234568e+17"),
-            (0.0001, "0.0001"),
-            (0.00001, "1e-05"),
-            (-0.0, "-0.0"),
-            (1.5e-7, "1.5e-07"),
-            (5e-324, "5e-324"),
-            (1e100, "1e+100"),
-            (12345.678, "12345.678"),
-            (0.123_456_789_012_345_68, "0.12345678901234568"),
-        ] {
-            assert_eq!(f(x), want, "{x:e}");
-        }
-    }
 
     #[test]
     fn json_string_escapes_like_ensure_ascii() {

@@ -64,7 +64,7 @@ impl AggregationRules {
             };
             let x_files_factor = match get("xfilesfactor") {
                 None => None,
-                Some(e) => match super::pyparse::py_float(&e.value) {
+                Some(e) => match crate::py::parse::float(e.value.as_bytes()) {
                     None => {
                         warnings.push(warn(format!("xFilesFactor {:?} is not a number", e.value)));
                         continue;

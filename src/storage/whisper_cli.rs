@@ -11,7 +11,6 @@
 
 mod clock;
 mod fill;
-mod pyfmt;
 mod read;
 mod resize;
 mod write;

@@ -57,36 +57,8 @@ impl fmt::Display for Value {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match *self {
             Value::Int(i) => write!(f, "{i}"),
-            Value::Float(x) => f.write_str(&py_float(x)),
+            Value::Float(x) => f.write_str(&crate::py::format::repr(x)),
         }
-    }
-}
-
-/// Python's `repr(float)`: shortest round-trip digits; scientific below 1e-4
-/// and from 1e16 on (`1e-05`, `1e+16`); otherwise at least one decimal.
-pub fn py_float(x: f64) -> String {
-    if x.is_nan() {
-        return "nan".into();
-    }
-    if x.is_infinite() {
-        return if x > 0.0 { "inf" } else { "-inf" }.into();
-    }
-    let a = x.abs();
-    if a != 0.0 && !(1e-4..1e16).contains(&a) {
-        // Rust's `{:e}` gives the same shortest digits as `1e-5` / `1.5e16`.
-        let s = format!("{x:e}");
-        let (mant, exp) = s.split_once('e').unwrap_or((&s, "0"));
-        let (sign, digits) = match exp.strip_prefix('-') {
-            Some(d) => ('-', d),
-            None => ('+', exp),
-        };
-        return format!("{mant}e{sign}{digits:0>2}");
-    }
-    let s = format!("{x}");
-    if s.contains('.') {
-        s
-    } else {
-        format!("{s}.0")
     }
 }
 
@@ -172,6 +144,7 @@ pub fn carbon_lines(metrics: &[Metric], prefix: &str, suffix: &str, timestamp: u
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::py::format::repr as py_float;
 
     #[test]
     fn numbers_print_like_python() {

@@ -5,8 +5,8 @@ use std::fmt::Write as _;
 use std::io::Write;
 use std::path::Path;
 
-use super::pyfmt::{self, percent_f, percent_g, repr};
 use super::{clock, Failure, Outcome};
+use crate::py::format::{self as pyfmt, percent_f, percent_g, repr};
 use crate::storage::whisper::file;
 use crate::storage::whisper::{read_header_lenient, Header, POINT_SIZE};
 

@@ -6,7 +6,7 @@ use std::io::{BufRead, Write};
 use std::path::Path;
 
 use super::{method_named, parse_archives, Failure, Outcome};
-use crate::storage::pyparse;
+use crate::py::parse as pyparse;
 use crate::storage::whisper::file::{self, Preallocate};
 
 /// whisper-create.py's `byte_format`.
@@ -97,9 +97,9 @@ fn parse_points(items: &[String], now: i64) -> Result<Vec<(i64, f64)>, Failure> 
                     item.trim_end()
                 )));
             };
-            let ts = pyparse::py_int(ts)
+            let ts = pyparse::int(ts)
                 .ok_or_else(|| Failure::error(format!("invalid timestamp {:?}", ts.trim_end())))?;
-            let value = pyparse::py_float(value).ok_or_else(|| {
+            let value = pyparse::float(value.as_bytes()).ok_or_else(|| {
                 Failure::error(format!(
                     "could not convert string to float: {:?}",
                     value.trim_end()
@@ -142,7 +142,7 @@ pub(super) fn set_aggregation_method(
     let xff = match xff {
         None => None,
         Some(s) => Some(
-            pyparse::py_float(s)
+            pyparse::float(s.as_bytes())
                 .ok_or_else(|| Failure::error(format!("Invalid xFilesFactor {s}, not a float")))?,
         ),
     };
