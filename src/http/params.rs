@@ -21,18 +21,12 @@ impl Params {
         p
     }
 
-    /// Adds `a=b&c=d` pairs (`+` is a space, `%XX` a byte; invalid UTF-8 is replaced).
+    /// Adds `a=b&c=d` pairs (`+` is a space, `%XX` a byte; invalid UTF-8 is replaced; empty
+    /// parts are skipped, a part without `=` has an empty value).
     pub fn add_encoded(&mut self, s: &[u8]) {
-        for part in s.split(|&b| b == b'&') {
-            if part.is_empty() {
-                continue;
-            }
-            let (k, v) = match part.iter().position(|&b| b == b'=') {
-                Some(i) => (&part[..i], &part[i + 1..]),
-                None => (part, &b""[..]),
-            };
-            self.pairs.push((decode(k), decode(v)));
-        }
+        self.pairs.extend(
+            form_urlencoded::parse(s).map(|(k, v)| (k.into_owned(), v.into_owned())),
+        );
     }
 
     /// The last value of `key`.
@@ -90,34 +84,13 @@ impl Params {
     }
 }
 
-/// `application/x-www-form-urlencoded` decoding of one key or value.
+/// `application/x-www-form-urlencoded` decoding of one key or value (Python's
+/// `unquote_plus`): `+` is a space, `%XX` a byte, invalid UTF-8 replaced.
 pub fn decode(s: &[u8]) -> String {
-    let mut out = Vec::with_capacity(s.len());
-    let mut i = 0;
-    while i < s.len() {
-        match s[i] {
-            b'+' => out.push(b' '),
-            b'%' if i + 2 < s.len() => match (hex(s[i + 1]), hex(s[i + 2])) {
-                (Some(h), Some(l)) => {
-                    out.push(h * 16 + l);
-                    i += 2;
-                }
-                _ => out.push(b'%'),
-            },
-            b => out.push(b),
-        }
-        i += 1;
-    }
-    String::from_utf8_lossy(&out).into_owned()
-}
-
-fn hex(b: u8) -> Option<u8> {
-    match b {
-        b'0'..=b'9' => Some(b - b'0'),
-        b'a'..=b'f' => Some(b - b'a' + 10),
-        b'A'..=b'F' => Some(b - b'A' + 10),
-        _ => None,
-    }
+    let plus_as_space: Vec<u8> = s.iter().map(|&b| if b == b'+' { b' ' } else { b }).collect();
+    percent_encoding::percent_decode(&plus_as_space)
+        .decode_utf8_lossy()
+        .into_owned()
 }
 
 #[cfg(test)]
