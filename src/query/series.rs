@@ -113,6 +113,13 @@ impl Series {
         }
     }
 
+    /// graphite's `series.name = series.pathExpression = name`: a function's result named
+    /// for what made it (a later `aliasByNode` reads the new expression).
+    pub fn rename(&mut self, name: String) {
+        self.path_expression.clone_from(&name);
+        self.name = name;
+    }
+
     /// Marks every value as a Python int (a count, a 0/1 flag).
     pub fn mark_all_ints(&mut self) {
         self.ints = Some(vec![true; self.values.len()]);

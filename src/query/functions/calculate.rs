@@ -10,7 +10,7 @@
 
 use super::intervals::interval_of;
 use super::params::{p, ps, Default as D, Param, ParamType as T, Suggestion as S};
-use super::transform::copy_with;
+use super::transform::{copy_each, copy_with};
 use super::util::{self, fmt_g, round6, Agg};
 use super::{Args, Def, Run, Value};
 use crate::query::eval::{Context, EvalError};
@@ -280,8 +280,7 @@ fn aggregate_line(a: &mut Args<'_, '_>) -> Result<Vec<Series>, EvalError> {
                 let label = value.map_or_else(|| "None".to_string(), super::py_float);
                 let mut line = super::special::constant_line(a.ctx, 0.0, &label);
                 line.values = vec![value; 3];
-                line.path_expression.clone_from(&name);
-                line.name = name;
+                line.rename(name);
                 line
             }
         })
@@ -358,49 +357,44 @@ fn exponential_moving_average(a: &mut Args<'_, '_>) -> Result<Vec<Series>, EvalE
 fn stdev(a: &mut Args<'_, '_>) -> Result<Vec<Series>, EvalError> {
     let points = a.int(1, 0);
     let tolerance = a.float(2, 0.1);
-    let list = a.series(0);
-    Ok(list
-        .into_iter()
-        .map(|mut s| {
-            s.set_tag("stdev", points.to_string());
-            let name = format!("stdev({},{points})", s.name);
-            let mut valid = 0i64;
-            let mut sum = 0.0;
-            let mut squares = 0.0;
-            let mut values = Vec::with_capacity(s.values.len());
-            for (i, v) in s.values.iter().enumerate() {
-                let dropped = if (i as i64) < points {
-                    None
-                } else {
-                    (i as i64)
-                        .checked_sub(points)
-                        .and_then(|j| usize::try_from(j).ok())
-                        .and_then(|j| s.values.get(j).copied().flatten())
-                };
-                if dropped.is_some() {
-                    valid -= 1;
-                }
-                if v.is_some() {
-                    valid += 1;
-                }
-                if let Some(d) = dropped {
-                    sum -= d;
-                    squares -= d * d;
-                }
-                if let Some(x) = v {
-                    sum += x;
-                    squares += x * x;
-                }
-                values.push(if valid > 0 && valid as f64 / points as f64 >= tolerance {
-                    let inner = valid as f64 * squares - sum * sum;
-                    (inner >= 0.0).then(|| inner.sqrt() / valid as f64)
-                } else {
-                    None
-                });
+    let args = format!(",{points}");
+    Ok(copy_each(a, "stdev", &points.to_string(), &args, |s| {
+        let mut valid = 0i64;
+        let mut sum = 0.0;
+        let mut squares = 0.0;
+        let mut values = Vec::with_capacity(s.values.len());
+        for (i, v) in s.values.iter().enumerate() {
+            let dropped = if (i as i64) < points {
+                None
+            } else {
+                (i as i64)
+                    .checked_sub(points)
+                    .and_then(|j| usize::try_from(j).ok())
+                    .and_then(|j| s.values.get(j).copied().flatten())
+            };
+            if dropped.is_some() {
+                valid -= 1;
             }
-            copy_with(&s, name, values)
-        })
-        .collect())
+            if v.is_some() {
+                valid += 1;
+            }
+            if let Some(d) = dropped {
+                sum -= d;
+                squares -= d * d;
+            }
+            if let Some(x) = v {
+                sum += x;
+                squares += x * x;
+            }
+            values.push(if valid > 0 && valid as f64 / points as f64 >= tolerance {
+                let inner = valid as f64 * squares - sum * sum;
+                (inner >= 0.0).then(|| inner.sqrt() / valid as f64)
+            } else {
+                None
+            });
+        }
+        values
+    }))
 }
 
 /// graphite's `holtWintersAnalysis`: `(predictions, deviations)`.
@@ -518,8 +512,7 @@ fn holt_winters_forecast(a: &mut Args<'_, '_>) -> Result<Vec<Series>, EvalError>
         .map(|h| {
             let name = format!("holtWintersForecast({})", h.series.name);
             let mut out = h.series;
-            out.path_expression.clone_from(&name);
-            out.name = name;
+            out.rename(name);
             out.start = h.start;
             out.values = h.predictions;
             out
@@ -573,8 +566,7 @@ fn holt_winters_area(a: &mut Args<'_, '_>) -> Result<Vec<Series>, EvalError> {
         .replace("areaBetween", "holtWintersConfidenceArea");
     for (i, s) in list.iter_mut().enumerate() {
         s.set_tag("holtWintersConfidenceArea", "1");
-        s.name.clone_from(&name);
-        s.path_expression.clone_from(&name);
+        s.rename(name.clone());
         s.style.area_between = true;
         s.style.stack = Some("__DEFAULT__".into());
         s.style.invisible = i == 0;

@@ -389,8 +389,7 @@ fn divide_series(a: &mut Args<'_, '_>) -> Result<Vec<Series>, EvalError> {
     let divisor = a.series(1);
     if divisor.is_empty() {
         for s in &mut dividends {
-            s.name = format!("divideSeries({},MISSING)", s.name);
-            s.path_expression = s.name.clone();
+            s.rename(format!("divideSeries({},MISSING)", s.name));
             s.values.iter_mut().for_each(|v| *v = None);
         }
         return Ok(dividends);
@@ -692,8 +691,7 @@ fn group_by_tags(a: &mut Args<'_, '_>) -> Result<Vec<Series>, EvalError> {
     for (key, g) in groups.into_groups() {
         if let Some(mut s) = merge_group(a, g, &callback)? {
             s.tags = parse_tags(&key);
-            s.name.clone_from(&key);
-            s.path_expression = key;
+            s.rename(key);
             out.push(s);
         }
     }

@@ -236,8 +236,7 @@ fn remove_value(
     let n = a.float(1, 0.0);
     let mut list = a.series(0);
     for s in &mut list {
-        s.name = format!("{fname}({}, {})", s.name, fmt_g(n));
-        s.path_expression.clone_from(&s.name);
+        s.rename(format!("{fname}({}, {})", s.name, fmt_g(n)));
         for v in &mut s.values {
             if v.is_some_and(|x| drop(x, n)) {
                 *v = None;
@@ -309,8 +308,7 @@ fn remove_percentile(
     let text = a.value(1).map(super::Value::py_str).unwrap_or_default();
     let mut list = a.series(0);
     for s in &mut list {
-        s.name = format!("{fname}({}, {})", s.name, fmt_g(n));
-        s.path_expression.clone_from(&s.name);
+        s.rename(format!("{fname}({}, {})", s.name, fmt_g(n)));
         let Some(p) = percentile(&s.values, n, false) else {
             continue;
         };

@@ -167,8 +167,7 @@ fn stacked(a: &mut Args<'_, '_>) -> Result<Vec<Series>, EvalError> {
             } else {
                 s.name.clone()
             };
-            s.path_expression.clone_from(&name);
-            s.name = name;
+            s.rename(name);
             s.values = values;
             s.style.stack = Some(stack.clone());
             s

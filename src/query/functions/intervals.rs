@@ -8,7 +8,7 @@
 )]
 
 use super::params::{p, ps, Default as D, ParamType as T, Suggestion as S};
-use super::transform::copy_with;
+use super::transform::{copy_each, copy_with};
 use super::util::{self, Agg};
 use super::{d, Args, Def, Value};
 use crate::query::eval::{Context, EvalError};
@@ -358,8 +358,7 @@ fn time_stack(a: &mut Args<'_, '_>) -> Result<Vec<Series>, EvalError> {
         for mut s in a.reevaluate_first(&ctx)? {
             s.set_tag("timeShiftUnit", unit.clone());
             s.set_tag("timeShift", shift.to_string());
-            s.name = format!("timeShift({}, {unit}, {shift})", s.name);
-            s.path_expression.clone_from(&s.name);
+            s.rename(format!("timeShift({}, {unit}, {shift})", s.name));
             s.start = start;
             s.end = end;
             out.push(s);
@@ -376,33 +375,26 @@ fn integral_by_interval(a: &mut Args<'_, '_>) -> Result<Vec<Series>, EvalError> 
         .filter(|i| *i > 0)
         .ok_or_else(|| a.err(format!("invalid interval {unit:?}")))?;
     let start_time = a.ctx.start;
-    let list = a.series(0);
-    Ok(list
-        .into_iter()
-        .map(|mut s| {
-            let mut t = s.start;
-            let mut current = 0.0;
-            let values = s
-                .values
-                .iter()
-                .map(|v| {
-                    if (t - start_time).div_euclid(interval)
-                        != (t - start_time - s.step).div_euclid(interval)
-                    {
-                        current = 0.0;
-                    }
-                    if let Some(x) = v {
-                        current += x;
-                    }
-                    t += s.step;
-                    Some(current)
-                })
-                .collect();
-            s.set_tag("integralByInterval", unit.clone());
-            let name = format!("integralByInterval({},'{unit}')", s.name);
-            copy_with(&s, name, values)
-        })
-        .collect())
+    let args = format!(",'{unit}'");
+    Ok(copy_each(a, "integralByInterval", &unit, &args, |s| {
+        let mut t = s.start;
+        let mut current = 0.0;
+        s.values
+            .iter()
+            .map(|v| {
+                if (t - start_time).div_euclid(interval)
+                    != (t - start_time - s.step).div_euclid(interval)
+                {
+                    current = 0.0;
+                }
+                if let Some(x) = v {
+                    current += x;
+                }
+                t += s.step;
+                Some(current)
+            })
+            .collect()
+    }))
 }
 
 /// The window start aligned to the start of its year, month, ISO week (Monday, or the

@@ -154,8 +154,7 @@ fn consolidate_by(mut list: Vec<Series>, func: &str) -> Vec<Series> {
     for s in &mut list {
         s.consolidation = c;
         s.set_tag("consolidateBy", func);
-        s.name = format!("consolidateBy({},\"{}\")", s.name, c.name());
-        s.path_expression.clone_from(&s.name);
+        s.rename(format!("consolidateBy({},\"{}\")", s.name, c.name()));
     }
     list
 }
@@ -173,8 +172,7 @@ fn set_xff(a: &mut Args<'_, '_>) -> Result<Vec<Series>, EvalError> {
 fn changed(a: &mut Args<'_, '_>) -> Result<Vec<Series>, EvalError> {
     let mut list = a.series(0);
     for s in &mut list {
-        s.name = format!("changed({})", s.name);
-        s.path_expression.clone_from(&s.name);
+        s.rename(format!("changed({})", s.name));
         let mut previous: Option<f64> = None;
         for v in &mut s.values {
             let value = *v;
@@ -378,8 +376,7 @@ fn compress_periodic_gaps(a: &mut Args<'_, '_>) -> Result<Vec<Series>, EvalError
     Ok(a.series(0)
         .into_iter()
         .map(|mut s| {
-            s.name = format!("compressPeriodicGaps({})", s.name);
-            s.path_expression.clone_from(&s.name);
+            s.rename(format!("compressPeriodicGaps({})", s.name));
             compress_gaps(s)
         })
         .collect())

@@ -104,26 +104,50 @@ const TIME: &[Param] = &[
 /// `pathExpression` reset to the new name.
 pub(super) fn copy_with(s: &Series, name: String, values: Vec<Option<f64>>) -> Series {
     let mut out = s.clone();
-    out.path_expression.clone_from(&name);
-    out.name = name;
+    out.rename(name);
     out.values = values;
     out.ints = None;
     out
 }
 
-fn map_in_place(
+/// The functions graphite writes as `series.tags[fname] = tag` then
+/// `series.copy(name="fname(name{args})", values=…)` (`derivative`, `integral`, `log`,
+/// `stdev`, …): each series of the first argument, with the values `values` computes from
+/// it.
+pub(super) fn copy_each(
     a: &mut Args<'_, '_>,
-    tag: Option<&(&str, String)>,
-    name: impl Fn(&Series) -> String,
+    fname: &str,
+    tag: &str,
+    args: &str,
+    mut values: impl FnMut(&Series) -> Vec<Option<f64>>,
+) -> Vec<Series> {
+    a.series(0)
+        .into_iter()
+        .map(|mut s| {
+            let new = values(&s);
+            s.set_tag(fname, tag);
+            let name = format!("{fname}({}{args})", s.name);
+            copy_with(&s, name, new)
+        })
+        .collect()
+}
+
+/// The point functions graphite writes as a loop that tags, renames and changes each
+/// series in place (`absolute`, `invert`, `scale`, …): each series of the first argument
+/// tagged `fname=tag`, named `fname(name{args})`, every value mapped by `f`. Python int
+/// marks are left as they are ([`super::call_in`] drops them where the values are new).
+fn map_points(
+    a: &mut Args<'_, '_>,
+    fname: &str,
+    tag: impl Into<String>,
+    args: &str,
     f: impl Fn(Option<f64>) -> Option<f64>,
 ) -> Vec<Series> {
+    let tag = tag.into();
     let mut list = a.series(0);
     for s in &mut list {
-        if let Some((k, v)) = tag {
-            s.set_tag(k, v.clone());
-        }
-        s.name = name(s);
-        s.path_expression.clone_from(&s.name);
+        s.set_tag(fname, tag.clone());
+        s.rename(format!("{fname}({}{args})", s.name));
         for v in &mut s.values {
             *v = f(*v);
         }
@@ -131,35 +155,32 @@ fn map_in_place(
     list
 }
 
+/// [`map_points`] for `fname(seriesList, constant)` (`scale`, `offset`, `pow`, `add`):
+/// tagged with the constant as written, named with it formatted by `fmt` (graphite's `%g`
+/// or `%d`), `f(x, constant)` for every non-null `x`.
+fn with_constant(
+    a: &mut Args<'_, '_>,
+    fname: &str,
+    default: f64,
+    fmt: fn(f64) -> String,
+    f: impl Fn(f64, f64) -> Option<f64>,
+) -> Vec<Series> {
+    let c = a.float(1, default);
+    let text = a.value(1).map(Value::py_str).unwrap_or_default();
+    let args = format!(",{}", fmt(c));
+    map_points(a, fname, text, &args, |v| v.and_then(|x| f(x, c)))
+}
+
 fn absolute(a: &mut Args<'_, '_>) -> Result<Vec<Series>, EvalError> {
-    Ok(map_in_place(
-        a,
-        Some(&("absolute", "1".into())),
-        |s| format!("absolute({})", s.name),
-        |v| v.map(f64::abs),
-    ))
+    Ok(map_points(a, "absolute", "1", "", |v| v.map(f64::abs)))
 }
 
 fn scale(a: &mut Args<'_, '_>) -> Result<Vec<Series>, EvalError> {
-    let factor = a.float(1, 1.0);
-    let text = a.value(1).map(Value::py_str).unwrap_or_default();
-    Ok(map_in_place(
-        a,
-        Some(&("scale", text)),
-        |s| format!("scale({},{})", s.name, fmt_g(factor)),
-        |v| v.map(|x| x * factor),
-    ))
+    Ok(with_constant(a, "scale", 1.0, fmt_g, |x, c| Some(x * c)))
 }
 
 fn offset(a: &mut Args<'_, '_>) -> Result<Vec<Series>, EvalError> {
-    let factor = a.float(1, 0.0);
-    let text = a.value(1).map(Value::py_str).unwrap_or_default();
-    Ok(map_in_place(
-        a,
-        Some(&("offset", text)),
-        |s| format!("offset({},{})", s.name, fmt_g(factor)),
-        |v| v.map(|x| x + factor),
-    ))
+    Ok(with_constant(a, "offset", 0.0, fmt_g, |x, c| Some(x + c)))
 }
 
 fn scale_to_seconds(a: &mut Args<'_, '_>) -> Result<Vec<Series>, EvalError> {
@@ -168,8 +189,7 @@ fn scale_to_seconds(a: &mut Args<'_, '_>) -> Result<Vec<Series>, EvalError> {
     let mut list = a.series(0);
     for s in &mut list {
         s.set_tag("scaleToSeconds", text.clone());
-        s.name = format!("scaleToSeconds({},{})", s.name, fmt_d(seconds));
-        s.path_expression.clone_from(&s.name);
+        s.rename(format!("scaleToSeconds({},{})", s.name, fmt_d(seconds)));
         let factor = seconds / s.step as f64;
         for v in &mut s.values {
             *v = v.map(|x| round6(x * factor));
@@ -179,30 +199,21 @@ fn scale_to_seconds(a: &mut Args<'_, '_>) -> Result<Vec<Series>, EvalError> {
 }
 
 fn invert(a: &mut Args<'_, '_>) -> Result<Vec<Series>, EvalError> {
-    Ok(map_in_place(
-        a,
-        Some(&("invert", "1".into())),
-        |s| format!("invert({})", s.name),
-        |v| v.and_then(|x| if x == 0.0 { None } else { Some(x.powf(-1.0)) }),
-    ))
+    Ok(map_points(a, "invert", "1", "", |v| {
+        v.and_then(|x| if x == 0.0 { None } else { Some(x.powf(-1.0)) })
+    }))
 }
 
 fn square_root(a: &mut Args<'_, '_>) -> Result<Vec<Series>, EvalError> {
-    Ok(map_in_place(
-        a,
-        Some(&("squareRoot", "1".into())),
-        |s| format!("squareRoot({})", s.name),
-        |v| v.and_then(|x| if x < 0.0 { None } else { Some(x.powf(0.5)) }),
-    ))
+    Ok(map_points(a, "squareRoot", "1", "", |v| {
+        v.and_then(|x| if x < 0.0 { None } else { Some(x.powf(0.5)) })
+    }))
 }
 
 fn is_non_null(a: &mut Args<'_, '_>) -> Result<Vec<Series>, EvalError> {
-    let mut list = map_in_place(
-        a,
-        Some(&("isNonNull", "1".into())),
-        |s| format!("isNonNull({})", s.name),
-        |v| Some(if v.is_some() { 1.0 } else { 0.0 }),
-    );
+    let mut list = map_points(a, "isNonNull", "1", "", |v| {
+        Some(if v.is_some() { 1.0 } else { 0.0 })
+    });
     list.iter_mut().for_each(Series::mark_all_ints);
     Ok(list)
 }
@@ -215,8 +226,7 @@ fn offset_to_zero(a: &mut Args<'_, '_>) -> Result<Vec<Series>, EvalError> {
             "offsetToZero",
             min.map_or_else(|| "None".to_string(), super::py_float),
         );
-        s.name = format!("offsetToZero({})", s.name);
-        s.path_expression.clone_from(&s.name);
+        s.rename(format!("offsetToZero({})", s.name));
         if let Some(m) = min {
             for v in &mut s.values {
                 *v = v.map(|x| x - m);
@@ -227,51 +237,35 @@ fn offset_to_zero(a: &mut Args<'_, '_>) -> Result<Vec<Series>, EvalError> {
 }
 
 fn derivative(a: &mut Args<'_, '_>) -> Result<Vec<Series>, EvalError> {
-    let list = a.series(0);
-    Ok(list
-        .into_iter()
-        .map(|mut s| {
-            let mut prev: Option<f64> = None;
-            let values = s
-                .values
-                .iter()
-                .map(|v| {
-                    let out = match (prev, *v) {
-                        (Some(p), Some(x)) => Some(x - p),
-                        _ => None,
-                    };
-                    prev = *v;
-                    out
-                })
-                .collect();
-            s.set_tag("derivative", "1");
-            let name = format!("derivative({})", s.name);
-            copy_with(&s, name, values)
-        })
-        .collect())
+    Ok(copy_each(a, "derivative", "1", "", |s| {
+        let mut prev: Option<f64> = None;
+        s.values
+            .iter()
+            .map(|v| {
+                let out = match (prev, *v) {
+                    (Some(p), Some(x)) => Some(x - p),
+                    _ => None,
+                };
+                prev = *v;
+                out
+            })
+            .collect()
+    }))
 }
 
 fn integral(a: &mut Args<'_, '_>) -> Result<Vec<Series>, EvalError> {
-    let list = a.series(0);
-    Ok(list
-        .into_iter()
-        .map(|mut s| {
-            let mut current = 0.0;
-            let values = s
-                .values
-                .iter()
-                .map(|v| {
-                    v.map(|x| {
-                        current += x;
-                        current
-                    })
+    Ok(copy_each(a, "integral", "1", "", |s| {
+        let mut current = 0.0;
+        s.values
+            .iter()
+            .map(|v| {
+                v.map(|x| {
+                    current += x;
+                    current
                 })
-                .collect();
-            s.set_tag("integral", "1");
-            let name = format!("integral({})", s.name);
-            copy_with(&s, name, values)
-        })
-        .collect())
+            })
+            .collect()
+    }))
 }
 
 /// graphite's `_nonNegativeDelta`: `(delta, new prev)`.
@@ -306,51 +300,35 @@ fn non_negative_delta(
     (None, val)
 }
 
+/// The [`non_negative_delta`] of every point of `values` from the one before it.
+fn non_negative_deltas(
+    values: &[Option<f64>],
+    max: Option<f64>,
+    min: Option<f64>,
+) -> impl Iterator<Item = Option<f64>> + '_ {
+    let mut prev = None;
+    values.iter().map(move |v| {
+        let (delta, p) = non_negative_delta(*v, prev, max, min);
+        prev = p;
+        delta
+    })
+}
+
 fn non_negative_derivative(a: &mut Args<'_, '_>) -> Result<Vec<Series>, EvalError> {
     let (max, min) = (a.opt_float(1), a.opt_float(2));
-    let list = a.series(0);
-    Ok(list
-        .into_iter()
-        .map(|mut s| {
-            let mut prev = None;
-            let values = s
-                .values
-                .iter()
-                .map(|v| {
-                    let (delta, p) = non_negative_delta(*v, prev, max, min);
-                    prev = p;
-                    delta
-                })
-                .collect();
-            s.set_tag("nonNegativeDerivative", "1");
-            let name = format!("nonNegativeDerivative({})", s.name);
-            copy_with(&s, name, values)
-        })
-        .collect())
+    Ok(copy_each(a, "nonNegativeDerivative", "1", "", |s| {
+        non_negative_deltas(&s.values, max, min).collect()
+    }))
 }
 
 fn per_second(a: &mut Args<'_, '_>) -> Result<Vec<Series>, EvalError> {
     let (max, min) = (a.opt_float(1), a.opt_float(2));
-    let list = a.series(0);
-    Ok(list
-        .into_iter()
-        .map(|mut s| {
-            let mut prev = None;
-            let step = s.step as f64;
-            let values = s
-                .values
-                .iter()
-                .map(|v| {
-                    let (delta, p) = non_negative_delta(*v, prev, max, min);
-                    prev = p;
-                    delta.map(|d| round6(d / step))
-                })
-                .collect();
-            s.set_tag("perSecond", "1");
-            let name = format!("perSecond({})", s.name);
-            copy_with(&s, name, values)
-        })
-        .collect())
+    Ok(copy_each(a, "perSecond", "1", "", |s| {
+        let step = s.step as f64;
+        non_negative_deltas(&s.values, max, min)
+            .map(|delta| delta.map(|d| round6(d / step)))
+            .collect()
+    }))
 }
 
 fn keep_last_value(a: &mut Args<'_, '_>) -> Result<Vec<Series>, EvalError> {
@@ -360,8 +338,7 @@ fn keep_last_value(a: &mut Args<'_, '_>) -> Result<Vec<Series>, EvalError> {
     };
     let mut list = a.series(0);
     for s in &mut list {
-        s.name = format!("keepLastValue({})", s.name);
-        s.path_expression.clone_from(&s.name);
+        s.rename(format!("keepLastValue({})", s.name));
         let mut nones = 0usize;
         let mut last: Option<f64> = None;
         let n = s.values.len();
@@ -406,17 +383,17 @@ fn transform_null(a: &mut Args<'_, '_>) -> Result<Vec<Series>, EvalError> {
     });
     for s in &mut list {
         s.set_tag("transformNull", default_text.clone());
-        if defaults.is_some() {
+        let reference = if defaults.is_some() {
             s.set_tag("referenceSeries", "1");
-            s.name = format!(
-                "transformNull({},{},referenceSeries)",
-                s.name,
-                fmt_g(default)
-            );
+            ",referenceSeries"
         } else {
-            s.name = format!("transformNull({},{})", s.name, fmt_g(default));
-        }
-        s.path_expression.clone_from(&s.name);
+            ""
+        };
+        s.rename(format!(
+            "transformNull({},{}{reference})",
+            s.name,
+            fmt_g(default)
+        ));
         let nulls: Vec<bool> = s.values.iter().map(Option::is_none).collect();
         match &defaults {
             Some(d) if !d.is_empty() => {
@@ -452,66 +429,37 @@ fn transform_null(a: &mut Args<'_, '_>) -> Result<Vec<Series>, EvalError> {
 }
 
 fn pow(a: &mut Args<'_, '_>) -> Result<Vec<Series>, EvalError> {
-    let factor = a.float(1, 1.0);
-    let text = a.value(1).map(Value::py_str).unwrap_or_default();
-    Ok(map_in_place(
-        a,
-        Some(&("pow", text)),
-        |s| format!("pow({},{})", s.name, fmt_g(factor)),
-        |v| v.and_then(|x| util::safe_pow(x, factor)),
-    ))
+    Ok(with_constant(a, "pow", 1.0, fmt_g, util::safe_pow))
 }
 
 fn exp(a: &mut Args<'_, '_>) -> Result<Vec<Series>, EvalError> {
-    Ok(map_in_place(
-        a,
-        Some(&("exp", "e".into())),
-        |s| format!("exp({})", s.name),
-        |v| v.map(f64::exp),
-    ))
+    Ok(map_points(a, "exp", "e", "", |v| v.map(f64::exp)))
 }
 
 fn add(a: &mut Args<'_, '_>) -> Result<Vec<Series>, EvalError> {
-    let c = a.float(1, 0.0);
-    let text = a.value(1).map(Value::py_str).unwrap_or_default();
-    Ok(map_in_place(
-        a,
-        Some(&("add", text)),
-        |s| format!("add({},{})", s.name, fmt_d(c)),
-        |v| v.map(|x| x + c),
-    ))
+    Ok(with_constant(a, "add", 0.0, fmt_d, |x, c| Some(x + c)))
 }
 
 fn sigmoid(a: &mut Args<'_, '_>) -> Result<Vec<Series>, EvalError> {
-    Ok(map_in_place(
-        a,
-        Some(&("sigmoid", "sigmoid".into())),
-        |s| format!("sigmoid({})", s.name),
-        |v| {
-            v.and_then(|x| {
-                let d = 1.0 + (-x).exp();
-                (d != 0.0).then(|| 1.0 / d)
-            })
-        },
-    ))
+    Ok(map_points(a, "sigmoid", "sigmoid", "", |v| {
+        v.and_then(|x| {
+            let d = 1.0 + (-x).exp();
+            (d != 0.0).then(|| 1.0 / d)
+        })
+    }))
 }
 
 fn logit(a: &mut Args<'_, '_>) -> Result<Vec<Series>, EvalError> {
-    Ok(map_in_place(
-        a,
-        Some(&("logit", "logit".into())),
-        |s| format!("logit({})", s.name),
-        |v| {
-            v.and_then(|x| {
-                let d = 1.0 - x;
-                if d == 0.0 {
-                    return None;
-                }
-                let r = x / d;
-                (r > 0.0).then(|| r.ln())
-            })
-        },
-    ))
+    Ok(map_points(a, "logit", "logit", "", |v| {
+        v.and_then(|x| {
+            let d = 1.0 - x;
+            if d == 0.0 {
+                return None;
+            }
+            let r = x / d;
+            (r > 0.0).then(|| r.ln())
+        })
+    }))
 }
 
 /// Python's `round(x, n)`: half to even on the exact binary value.
@@ -531,21 +479,15 @@ fn py_round(x: f64, n: i64) -> f64 {
 }
 
 fn round(a: &mut Args<'_, '_>) -> Result<Vec<Series>, EvalError> {
-    let given = a.value(1).cloned();
     let n = a.int(1, 0);
-    let mut list = a.series(0);
-    for s in &mut list {
-        s.set_tag("round", n.to_string());
-        s.name = match given {
-            None => format!("round({})", s.name),
-            Some(_) => format!("round({},{n})", s.name),
-        };
-        s.path_expression.clone_from(&s.name);
-        for v in &mut s.values {
-            *v = v.map(|x| py_round(x, n));
-        }
-    }
-    Ok(list)
+    let args = if a.has(1) {
+        format!(",{n}")
+    } else {
+        String::new()
+    };
+    Ok(map_points(a, "round", n.to_string(), &args, |v| {
+        v.map(|x| py_round(x, n))
+    }))
 }
 
 fn delay(a: &mut Args<'_, '_>) -> Result<Vec<Series>, EvalError> {
@@ -588,27 +530,19 @@ fn logarithm(a: &mut Args<'_, '_>) -> Result<Vec<Series>, EvalError> {
         return Err(a.err(format!("invalid base {base}")));
     }
     let lb = (base as f64).ln();
-    let list = a.series(0);
-    Ok(list
-        .into_iter()
-        .map(|mut s| {
-            let values = s
-                .values
-                .iter()
-                .map(|v| v.and_then(|x| (x > 0.0).then(|| x.ln() / lb)))
-                .collect();
-            s.set_tag("log", base.to_string());
-            let name = format!("log({}, {base})", s.name);
-            copy_with(&s, name, values)
-        })
-        .collect())
+    let args = format!(", {base}");
+    Ok(copy_each(a, "log", &base.to_string(), &args, |s| {
+        s.values
+            .iter()
+            .map(|v| v.and_then(|x| (x > 0.0).then(|| x.ln() / lb)))
+            .collect()
+    }))
 }
 
 fn min_max(a: &mut Args<'_, '_>) -> Result<Vec<Series>, EvalError> {
     let mut list = a.series(0);
     for s in &mut list {
-        s.name = format!("minMax({})", s.name);
-        s.path_expression.clone_from(&s.name);
+        s.rename(format!("minMax({})", s.name));
         let min = Agg::Min.apply(&s.values).unwrap_or(0.0);
         let max = Agg::Max.apply(&s.values).unwrap_or(0.0);
         for v in &mut s.values {
@@ -632,8 +566,7 @@ fn interpolate(a: &mut Args<'_, '_>) -> Result<Vec<Series>, EvalError> {
     };
     let mut list = a.series(0);
     for s in &mut list {
-        s.name = format!("interpolate({})", s.name);
-        s.path_expression.clone_from(&s.name);
+        s.rename(format!("interpolate({})", s.name));
         let mut nones = 0usize;
         for i in 1..s.values.len() {
             match s.values[i] {
