@@ -8,6 +8,7 @@
 )]
 
 use super::params::{p, ps, Default as D, Param, ParamType as T};
+use super::transform::generated;
 use super::util::Agg;
 use super::{d, eval_arg, py_float, util, Args, Def, Scope, Value};
 use crate::query::eval::{check_deadline, Context, EvalError};
@@ -102,12 +103,8 @@ pub fn defs() -> Vec<Def> {
         d("identity", "Calculate", "(name)", "A series whose value is its own timestamp, one point a minute.", ps(vec![
             p("name", T::String).req(),
         ]), |a| {
-            let name = a.str(0, "").to_string();
-            let (start, end) = (a.ctx.start, a.ctx.end);
-            super::intervals::check_points(a, (end - start) / 60 + 1)?;
-            let values = (start..end).step_by(60).map(|t| Some(t as f64)).collect();
-            let mut s = util::new_series(&name, start, end, 60, values, a.ctx.x_files_factor);
-            s.path_expression = format!("identity(\"{name}\")");
+            let mut s = generated(a, 60, |t| t as f64)?;
+            s.path_expression = format!("identity(\"{}\")", s.name);
             s.mark_all_ints();
             Ok(vec![s])
         }),
@@ -497,16 +494,10 @@ fn apply_by_node(a: &mut Args<'_, '_>) -> Result<Vec<Series>, EvalError> {
 
 fn random_walk(a: &mut Args<'_, '_>) -> Result<Vec<Series>, EvalError> {
     use std::hash::{BuildHasher, Hasher};
-    let step = a.int(1, 60);
-    if step <= 0 {
-        return Err(a.err(format!("step must be positive, got {step}")));
-    }
-    let (start, end) = (a.ctx.start, a.ctx.end);
-    super::intervals::check_points(a, (end - start) / step + 1)?;
     // SplitMix64 seeded by the process's random hasher keys
     let mut state = {
         let mut h = std::collections::hash_map::RandomState::new().build_hasher();
-        h.write_i64(start);
+        h.write_i64(a.ctx.start);
         h.finish()
     };
     let mut next = || {
@@ -519,21 +510,9 @@ fn random_walk(a: &mut Args<'_, '_>) -> Result<Vec<Series>, EvalError> {
         (z >> 11) as f64 / (1u64 << 53) as f64
     };
     let mut current = 0.0;
-    let values = (start..end)
-        .step_by(usize::try_from(step).unwrap_or(1))
-        .map(|_| {
-            let v = current;
-            current += next() - 0.5;
-            Some(v)
-        })
-        .collect();
-    let name = a.str(0, "").to_string();
-    Ok(vec![util::new_series(
-        &name,
-        start,
-        end,
-        step,
-        values,
-        a.ctx.x_files_factor,
-    )])
+    Ok(vec![generated(a, a.int(1, 60), |_| {
+        let v = current;
+        current += next() - 0.5;
+        v
+    })?])
 }

@@ -594,7 +594,14 @@ fn interpolate(a: &mut Args<'_, '_>) -> Result<Vec<Series>, EvalError> {
     Ok(list)
 }
 
-fn wave(a: &Args<'_, '_>, step: i64, f: impl Fn(f64) -> f64) -> Result<Vec<Series>, EvalError> {
+/// graphite's generators (`sinFunction`, `timeFunction`, `randomWalkFunction`,
+/// `identity`): a series named by the first argument, with the value `f(t)` at every
+/// `step` seconds of the window.
+pub(super) fn generated(
+    a: &Args<'_, '_>,
+    step: i64,
+    f: impl FnMut(i64) -> f64,
+) -> Result<Series, EvalError> {
     if step <= 0 {
         return Err(a.err(format!("step must be positive, got {step}")));
     }
@@ -602,24 +609,27 @@ fn wave(a: &Args<'_, '_>, step: i64, f: impl Fn(f64) -> f64) -> Result<Vec<Serie
     let (start, end) = (a.ctx.start, a.ctx.end);
     let values = (start..end)
         .step_by(usize::try_from(step).unwrap_or(1))
-        .map(|t| Some(f(t as f64)))
+        .map(f)
+        .map(Some)
         .collect();
     let name = a.str(0, "");
-    Ok(vec![util::new_series(
+    Ok(util::new_series(
         name,
         start,
         end,
         step,
         values,
         a.ctx.x_files_factor,
-    )])
+    ))
 }
 
 fn sin_function(a: &mut Args<'_, '_>) -> Result<Vec<Series>, EvalError> {
     let amplitude = a.int(1, 1) as f64;
-    wave(a, a.int(2, 60), |t| t.sin() * amplitude)
+    Ok(vec![generated(a, a.int(2, 60), |t| {
+        (t as f64).sin() * amplitude
+    })?])
 }
 
 fn time_function(a: &mut Args<'_, '_>) -> Result<Vec<Series>, EvalError> {
-    wave(a, a.int(1, 60), |t| t)
+    Ok(vec![generated(a, a.int(1, 60), |t| t as f64)?])
 }
