@@ -11,6 +11,9 @@ use super::params::Options;
 /// Legend swatch outline (graphite's `darkgrey`).
 const SWATCH_BORDER: Rgba = Rgba::rgb(111, 111, 111);
 
+/// Draws the legend of `elements` (name, colour, on the right axis) under the plot and
+/// takes its height off the bottom of `area`; draws nothing when too little room to plot
+/// would be left.
 pub(super) fn legend(
     pen: &mut Pen,
     area: &mut Area,
@@ -50,6 +53,20 @@ pub(super) fn legend(
             color: SWATCH_BORDER,
         });
     };
+    // A left-side entry: the swatch at `(x, y)`, the name after it. Right-side entries
+    // put the name before the swatch, at graphite's different offsets for one and two axes.
+    let left_entry = |pen: &mut Pen, x: f64, y: f64, name: &str, color: Rgba| {
+        swatch(pen, x, y, color);
+        pen.text(
+            name,
+            x + box_size + padding,
+            y,
+            fs,
+            fg,
+            Align::Left,
+            Valign::Top,
+        );
+    };
 
     if two_axes && right_side_labels {
         let mut columns = ((w - area.xmin) / label_width).floor().max(1.0);
@@ -78,16 +95,7 @@ pub(super) fn legend(
                 }
             } else {
                 nl += 1.0;
-                swatch(pen, x, y, *color);
-                pen.text(
-                    name,
-                    x + box_size + padding,
-                    y,
-                    fs,
-                    fg,
-                    Align::Left,
-                    Valign::Top,
-                );
+                left_entry(pen, x, y, name, *color);
                 x += label_width;
                 if nl % columns == 0.0 {
                     x = area.xmin;
@@ -111,16 +119,7 @@ pub(super) fn legend(
             swatch(pen, x + label_width + padding, y, *color);
             pen.text(name, x + label_width, y, fs, fg, Align::Right, Valign::Top);
         } else {
-            swatch(pen, x, y, *color);
-            pen.text(
-                name,
-                x + box_size + padding,
-                y,
-                fs,
-                fg,
-                Align::Left,
-                Valign::Top,
-            );
+            left_entry(pen, x, y, name, *color);
         }
         x += label_width;
         if (i + 1) as f64 % columns == 0.0 {
