@@ -128,6 +128,56 @@ fn capitalize(s: &str) -> String {
         .unwrap_or_default()
 }
 
+/// The `windowSize` of the moving-window functions: a number of points, or an interval
+/// (`'5min'`).
+struct Window<'v> {
+    size: &'v Value,
+    /// The seconds fetched before the request's start, so that the first window is full.
+    preview: i64,
+}
+
+impl<'v> Window<'v> {
+    /// graphite's `previewSeconds`: the interval, or the count times the largest step.
+    fn parse(a: &Args<'_, '_>, size: &'v Value, list: &[Series]) -> Result<Self, EvalError> {
+        let preview = match size {
+            Value::Str(s) => parse_time_offset(s)
+                .map_err(|e| a.err(format!("invalid windowSize {s:?}: {e}")))?
+                .abs(),
+            Value::Int(n) => list
+                .iter()
+                .map(|s| s.step)
+                .max()
+                .unwrap_or(0)
+                .saturating_mul(*n),
+            other => return Err(a.err(format!("invalid windowSize {}", other.py_repr()))),
+        };
+        Ok(Window { size, preview })
+    }
+
+    /// The first argument evaluated again from `preview` seconds before the start.
+    fn fetch(&self, a: &Args<'_, '_>) -> Result<Vec<Series>, EvalError> {
+        let ctx = Context {
+            start: a.ctx.start.saturating_sub(self.preview),
+            ..a.ctx.clone()
+        };
+        a.reevaluate_first(&ctx)
+    }
+
+    /// The name `fname(name,size)` (an interval in double quotes) and the window's length
+    /// in points of `s`.
+    fn name_and_points(&self, fname: &str, s: &Series) -> (String, usize) {
+        let (name, points) = match self.size {
+            Value::Str(w) => (
+                format!("{fname}({},\"{w}\")", s.name),
+                self.preview.checked_div(s.step).unwrap_or(0),
+            ),
+            Value::Int(n) => (format!("{fname}({},{n})", s.name), *n),
+            other => (format!("{fname}({},{})", s.name, other.py_str()), 0),
+        };
+        (name, usize::try_from(points).unwrap_or(0))
+    }
+}
+
 fn moving_window(
     a: &mut Args<'_, '_>,
     window: &Value,
@@ -139,41 +189,16 @@ fn moving_window(
         return Ok(Vec::new());
     }
     let agg = Agg::parse(a.name, func)?;
-    let preview = match window {
-        Value::Str(s) => parse_time_offset(s)
-            .map_err(|e| a.err(format!("invalid windowSize {s:?}: {e}")))?
-            .abs(),
-        Value::Int(n) => list
-            .iter()
-            .map(|s| s.step)
-            .max()
-            .unwrap_or(0)
-            .saturating_mul(*n),
-        other => return Err(a.err(format!("invalid windowSize {}", other.py_repr()))),
-    };
-    let ctx = Context {
-        start: a.ctx.start.saturating_sub(preview),
-        ..a.ctx.clone()
-    };
-    let fresh = a.reevaluate_first(&ctx)?;
+    let window = Window::parse(a, window, &list)?;
     let tag = format!("moving{}", capitalize(func));
-    let window_text = window.py_str();
-    Ok(fresh
+    let window_text = window.size.py_str();
+    Ok(window
+        .fetch(a)?
         .into_iter()
         .map(|mut s| {
-            let (name, points) = match window {
-                Value::Str(w) => (
-                    format!("{tag}({},\"{w}\")", s.name),
-                    preview.checked_div(s.step).unwrap_or(0),
-                ),
-                _ => (
-                    format!("{tag}({},{window_text})", s.name),
-                    window_as_int(window),
-                ),
-            };
+            let (name, points) = window.name_and_points(&tag, &s);
             s.set_tag(&tag, window_text.clone());
             let effective = xff.unwrap_or(s.x_files_factor);
-            let points = usize::try_from(points).unwrap_or(0);
             let mut values = Vec::new();
             let mut non_null = Vec::with_capacity(points);
             for i in (points + 1)..=s.values.len() {
@@ -188,20 +213,13 @@ fn moving_window(
                 );
             }
             let mut out = copy_with(&s, name, values);
-            out.start = s.start.saturating_add(preview);
+            out.start = s.start.saturating_add(window.preview);
             if agg == Agg::Count {
                 out.mark_all_ints();
             }
             out
         })
         .collect())
-}
-
-fn window_as_int(v: &Value) -> i64 {
-    match v {
-        Value::Int(n) => *n,
-        _ => 0,
-    }
 }
 
 /// graphite's `_getPercentile(points, n, interpolate)`.
@@ -288,49 +306,23 @@ fn aggregate_line(a: &mut Args<'_, '_>) -> Result<Vec<Series>, EvalError> {
 }
 
 fn exponential_moving_average(a: &mut Args<'_, '_>) -> Result<Vec<Series>, EvalError> {
-    let window = a.value(1).cloned().unwrap_or(Value::None);
+    let size = a.value(1).cloned().unwrap_or(Value::None);
     let list = a.series(0);
     if list.is_empty() {
         return Ok(Vec::new());
     }
-    let (preview, constant) = match &window {
-        Value::Str(s) => {
-            let p = parse_time_offset(s)
-                .map_err(|e| a.err(format!("invalid windowSize {s:?}: {e}")))?
-                .abs();
-            (p, 2.0 / (p as f64 + 1.0))
-        }
-        Value::Int(n) => (
-            list.iter()
-                .map(|s| s.step)
-                .max()
-                .unwrap_or(0)
-                .saturating_mul(*n),
-            2.0 / (*n as f64 + 1.0),
-        ),
-        other => return Err(a.err(format!("invalid windowSize {}", other.py_repr()))),
+    let window = Window::parse(a, &size, &list)?;
+    let constant = match &size {
+        Value::Int(n) => 2.0 / (*n as f64 + 1.0),
+        _ => 2.0 / (window.preview as f64 + 1.0),
     };
-    let ctx = Context {
-        start: a.ctx.start.saturating_sub(preview),
-        ..a.ctx.clone()
-    };
-    let fresh = a.reevaluate_first(&ctx)?;
-    let text = window.py_str();
-    Ok(fresh
+    let text = size.py_str();
+    Ok(window
+        .fetch(a)?
         .into_iter()
         .map(|mut s| {
-            let (name, points) = match &window {
-                Value::Str(w) => (
-                    format!("exponentialMovingAverage({},\"{w}\")", s.name),
-                    preview.checked_div(s.step).unwrap_or(0),
-                ),
-                _ => (
-                    format!("exponentialMovingAverage({},{text})", s.name),
-                    window_as_int(&window),
-                ),
-            };
+            let (name, points) = window.name_and_points("exponentialMovingAverage", &s);
             s.set_tag("exponentialMovingAverage", text.clone());
-            let points = usize::try_from(points).unwrap_or(0);
             let head = &s.values[..points.min(s.values.len())];
             let mut ema = util::safe_avg(head).unwrap_or(0.0);
             let seed_is_int = ema == 0.0;
@@ -342,7 +334,7 @@ fn exponential_moving_average(a: &mut Args<'_, '_>) -> Result<Vec<Series>, EvalE
                 }));
             }
             let mut out = copy_with(&s, name, values);
-            out.start = s.start.saturating_add(preview);
+            out.start = s.start.saturating_add(window.preview);
             if seed_is_int {
                 // graphite's `safeAvg(...) or 0`: no average (or 0.0) gives the int 0.
                 let mut ints = vec![false; out.values.len()];

@@ -121,45 +121,68 @@ pub fn summarize_values(
     (out, ts)
 }
 
+/// The `intervalString` and `func` arguments of `summarize` and `smartSummarize`.
+struct Buckets {
+    text: String,
+    interval: i64,
+    func: String,
+    agg: Agg,
+}
+
+impl Buckets {
+    fn parse(a: &Args<'_, '_>) -> Result<Buckets, EvalError> {
+        let text = a.str(1, "").to_string();
+        let interval = interval_of(a, &text)?;
+        check_points(a, (a.ctx.end - a.ctx.start) / interval + 2)?;
+        let func = a.str(2, "sum").to_string();
+        let agg = Agg::parse(a.name, &func)?;
+        Ok(Buckets {
+            text,
+            interval,
+            func,
+            agg,
+        })
+    }
+
+    /// `s` summarized into buckets from `start` to `end`, as both functions copy it:
+    /// tagged `fname` and `fnameFunction`, named `fname(name, "interval", "func"{args})`,
+    /// ending where the last bucket ends; a count is ints.
+    fn summarize(&self, mut s: Series, fname: &str, args: &str, start: i64, end: i64) -> Series {
+        let (values, buckets_end) = summarize_values(&s, self.agg, self.interval, start, end);
+        s.set_tag(fname, self.text.clone());
+        s.set_tag(&format!("{fname}Function"), self.func.clone());
+        let name = format!(
+            "{fname}({}, \"{}\", \"{}\"{args})",
+            s.name, self.text, self.func
+        );
+        let mut out = copy_with(&s, name, values);
+        out.start = start;
+        out.end = buckets_end;
+        out.step = self.interval;
+        if self.agg == Agg::Count {
+            out.mark_all_ints();
+        }
+        out
+    }
+}
+
 fn summarize(a: &mut Args<'_, '_>) -> Result<Vec<Series>, EvalError> {
-    let text = a.str(1, "").to_string();
-    let interval = interval_of(a, &text)?;
-    check_points(a, (a.ctx.end - a.ctx.start) / interval + 2)?;
-    let func = a.str(2, "sum").to_string();
-    let agg = Agg::parse(a.name, &func)?;
+    let buckets = Buckets::parse(a)?;
+    let interval = buckets.interval;
     let align = a.bool(3, false);
     let list = a.series(0);
     Ok(list
         .into_iter()
-        .map(|mut s| {
-            let (start, mut end) = if align {
-                (s.start, s.end)
-            } else {
-                (
-                    s.start - s.start.rem_euclid(interval),
-                    s.end - s.end.rem_euclid(interval) + interval,
-                )
-            };
-            let (values, aligned_end) = summarize_values(&s, agg, interval, start, end);
+        .map(|s| {
             if align {
-                end = aligned_end;
+                let (start, end) = (s.start, s.end);
+                return buckets.summarize(s, "summarize", ", true", start, end);
             }
-            s.set_tag("summarize", text.clone());
-            s.set_tag("summarizeFunction", func.clone());
-            let name = format!(
-                "summarize({}, \"{}\", \"{}\"{})",
-                s.name,
-                text,
-                func,
-                if align { ", true" } else { "" }
-            );
-            let mut out = copy_with(&s, name, values);
-            out.start = start;
+            let start = s.start - s.start.rem_euclid(interval);
+            let end = s.end - s.end.rem_euclid(interval) + interval;
+            let mut out = buckets.summarize(s, "summarize", "", start, end);
+            // graphite keeps the end it aligned to the interval
             out.end = end;
-            out.step = interval;
-            if agg == Agg::Count {
-                out.mark_all_ints();
-            }
             out
         })
         .collect())
@@ -448,11 +471,7 @@ fn align_start(a: &Args<'_, '_>, align: &str) -> Result<i64, EvalError> {
 }
 
 fn smart_summarize(a: &mut Args<'_, '_>) -> Result<Vec<Series>, EvalError> {
-    let text = a.str(1, "").to_string();
-    let interval = interval_of(a, &text)?;
-    check_points(a, (a.ctx.end - a.ctx.start) / interval + 2)?;
-    let func = a.str(2, "sum").to_string();
-    let agg = Agg::parse(a.name, &func)?;
+    let buckets = Buckets::parse(a)?;
     let mut list = a.series(0);
     if let Some(Value::Str(align)) = a.value(3) {
         let start = align_start(a, align)?;
@@ -464,18 +483,9 @@ fn smart_summarize(a: &mut Args<'_, '_>) -> Result<Vec<Series>, EvalError> {
     }
     Ok(list
         .into_iter()
-        .map(|mut s| {
-            let (values, end) = summarize_values(&s, agg, interval, s.start, s.end);
-            s.set_tag("smartSummarize", text.clone());
-            s.set_tag("smartSummarizeFunction", func.clone());
-            let name = format!("smartSummarize({}, \"{text}\", \"{func}\")", s.name);
-            let mut out = copy_with(&s, name, values);
-            out.end = end;
-            out.step = interval;
-            if agg == Agg::Count {
-                out.mark_all_ints();
-            }
-            out
+        .map(|s| {
+            let (start, end) = (s.start, s.end);
+            buckets.summarize(s, "smartSummarize", "", start, end)
         })
         .collect())
 }
