@@ -213,6 +213,11 @@ impl<'a> Reader<'a> {
             .map(|(_, v)| v.as_str())
     }
 
+    /// The error for `name`, read but out of its range, with its value as given.
+    fn out_of_range(&self, name: &str, message: impl Into<String>) -> GraphError {
+        bad(name, self.raw(name).unwrap_or_default(), message)
+    }
+
     fn typed(&self, name: &str) -> Option<(Typed<'a>, &'a str)> {
         let raw = self.raw(name)?;
         autotype(name, raw).map(|t| (t, raw))
@@ -229,11 +234,7 @@ impl<'a> Reader<'a> {
 
     fn positive(&self, name: &str) -> Result<Option<f64>, GraphError> {
         match self.number(name)? {
-            Some(v) if v <= 0.0 => Err(bad(
-                name,
-                self.raw(name).unwrap_or_default(),
-                "must be greater than zero",
-            )),
+            Some(v) if v <= 0.0 => Err(self.out_of_range(name, "must be greater than zero")),
             v => Ok(v),
         }
     }
@@ -326,11 +327,7 @@ impl<'a> Reader<'a> {
         };
         let v = v.trunc();
         if v < 1.0 || v > f64::from(MAX_SIDE) {
-            return Err(bad(
-                name,
-                self.raw(name).unwrap_or_default(),
-                format!("must be between 1 and {MAX_SIDE}"),
-            ));
+            return Err(self.out_of_range(name, format!("must be between 1 and {MAX_SIDE}")));
         }
         Ok(v as u32)
     }
@@ -396,13 +393,7 @@ impl Options {
         let font_size = match r.number("fontSize")? {
             None => 10.0,
             Some(s) if (1.0..=200.0).contains(&s.trunc()) => s.trunc(),
-            Some(_) => {
-                return Err(bad(
-                    "fontSize",
-                    r.raw("fontSize").unwrap_or_default(),
-                    "must be between 1 and 200",
-                ))
-            }
+            Some(_) => return Err(r.out_of_range("fontSize", "must be between 1 and 200")),
         };
         let colors = match r.typed("colorList") {
             None => color_list(color::DEFAULT_COLOR_LIST).unwrap_or_default(),
@@ -465,24 +456,12 @@ impl Options {
         let connected_limit = match r.number("connectedLimit")? {
             None => None,
             Some(v) if v >= 0.0 => Some(v as usize),
-            Some(_) => {
-                return Err(bad(
-                    "connectedLimit",
-                    r.raw("connectedLimit").unwrap_or_default(),
-                    "must not be negative",
-                ))
-            }
+            Some(_) => return Err(r.out_of_range("connectedLimit", "must not be negative")),
         };
         let minor_y = match r.number("minorY")? {
             None => 1,
             Some(v) if (0.0..=100.0).contains(&v) => v as u32,
-            Some(_) => {
-                return Err(bad(
-                    "minorY",
-                    r.raw("minorY").unwrap_or_default(),
-                    "must be between 0 and 100",
-                ))
-            }
+            Some(_) => return Err(r.out_of_range("minorY", "must be between 0 and 100")),
         };
         let x_format = r.text("xFormat");
         if let Some(f) = &x_format {
