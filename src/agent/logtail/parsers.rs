@@ -71,17 +71,31 @@ pub(crate) fn per_second(count: f64, duration: f64) -> super::metric::Value {
     })
 }
 
-/// Index of the status class of an HTTP status: 1xx → 0 … 5xx and above → 4 (Logster's buckets).
-pub(crate) fn status_class(status: u16) -> usize {
-    match status {
-        0..=199 => 0,
-        200..=299 => 1,
-        300..=399 => 2,
-        400..=499 => 3,
-        _ => 4,
+/// Lines counted per HTTP status class, Logster's buckets: below 200, 300, 400, 500, and
+/// the rest; reported as `http_1xx` … `http_5xx` per second (the access and Squid parsers).
+#[derive(Debug, Default)]
+pub(crate) struct StatusClasses([u64; 5]);
+
+impl StatusClasses {
+    /// Counts one line with HTTP status `status`.
+    pub(crate) fn count(&mut self, status: u16) {
+        let class = match status {
+            0..=199 => 0,
+            200..=299 => 1,
+            300..=399 => 2,
+            400..=499 => 3,
+            _ => 4,
+        };
+        self.0[class] += 1;
+    }
+
+    /// `http_1xx` … `http_5xx` per second over `duration`; the next interval starts from zero.
+    pub(crate) fn take_metrics(&mut self, duration: f64) -> Vec<Metric> {
+        const NAMES: [&str; 5] = ["http_1xx", "http_2xx", "http_3xx", "http_4xx", "http_5xx"];
+        NAMES
+            .iter()
+            .zip(std::mem::take(&mut self.0))
+            .map(|(n, c)| Metric::gauge(*n, per_second(c as f64, duration)))
+            .collect()
     }
 }
-
-/// `http_1xx` … `http_5xx`.
-pub(crate) const HTTP_CLASSES: [&str; 5] =
-    ["http_1xx", "http_2xx", "http_3xx", "http_4xx", "http_5xx"];

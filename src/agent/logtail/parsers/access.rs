@@ -16,13 +16,13 @@
 use regex::Regex;
 
 use super::super::metric::{Kind, Metric, Value};
-use super::{per_second, status_class, Parser, HTTP_CLASSES};
+use super::{per_second, Parser, StatusClasses};
 
 /// The access-log parser's counts for one interval.
 #[derive(Debug)]
 pub struct Access {
     re: Regex,
-    classes: [u64; 5],
+    classes: StatusClasses,
     bytes: u64,
     times_ms: Vec<f64>,
 }
@@ -40,7 +40,7 @@ impl Access {
                 r#"^\S+ \S+ .*? \[[^\]]*\] "(?:[^"\\]|\\.)*" ([0-9]{3}) ([0-9]+|-)(?: "(?:[^"\\]|\\.)*" "(?:[^"\\]|\\.)*")?(?:\s+(?:rt=|request_time=)?([0-9]+(?:\.[0-9]*)?))?"#,
             )
             .expect("built-in access pattern is valid"),
-            classes: [0; 5],
+            classes: StatusClasses::default(),
             bytes: 0,
             times_ms: Vec::new(),
         }
@@ -55,7 +55,7 @@ impl Parser for Access {
         let Ok(status) = c[1].parse::<u16>() else {
             return false;
         };
-        self.classes[status_class(status)] += 1;
+        self.classes.count(status);
         self.bytes += c[2].parse::<u64>().unwrap_or(0);
         if let Some(t) = c.get(3) {
             let t = t.as_str();
@@ -71,11 +71,7 @@ impl Parser for Access {
     }
 
     fn take_metrics(&mut self, duration: f64) -> Vec<Metric> {
-        let mut out: Vec<Metric> = HTTP_CLASSES
-            .iter()
-            .zip(self.classes)
-            .map(|(n, c)| Metric::gauge(*n, per_second(c as f64, duration)))
-            .collect();
+        let mut out = self.classes.take_metrics(duration);
         out.push(Metric::gauge(
             "bytes",
             per_second(self.bytes as f64, duration),
@@ -85,7 +81,6 @@ impl Parser for Access {
             value: Value::Float(ms),
             kind: Kind::Timer,
         }));
-        self.classes = [0; 5];
         self.bytes = 0;
         out
     }

@@ -13,7 +13,7 @@
 use regex::Regex;
 
 use super::super::metric::Metric;
-use super::{per_second, status_class, Parser, HTTP_CLASSES};
+use super::{per_second, Parser, StatusClasses};
 
 /// The Squid codes Logster counts by name; the rest count as `OTHER`.
 pub const CODES: [&str; 5] = ["TCP_MISS", "TCP_DENIED", "TCP_HIT", "TCP_MEM_HIT", "OTHER"];
@@ -22,7 +22,7 @@ pub const CODES: [&str; 5] = ["TCP_MISS", "TCP_DENIED", "TCP_HIT", "TCP_MEM_HIT"
 #[derive(Debug)]
 pub struct Squid {
     re: Regex,
-    classes: [u64; 5],
+    classes: StatusClasses,
     codes: [u64; 5],
     size: u64,
 }
@@ -38,7 +38,7 @@ impl Squid {
         Self {
             re: Regex::new(r"^[0-9.]+ +([0-9]+) .*((?:TCP|UDP|NONE)_[A-Z_]+)/([0-9]{3}) ")
                 .expect("built-in squid pattern is valid"),
-            classes: [0; 5],
+            classes: StatusClasses::default(),
             codes: [0; 5],
             size: 0,
         }
@@ -53,7 +53,7 @@ impl Parser for Squid {
         let (Ok(size), Ok(status)) = (c[1].parse::<u64>(), c[3].parse::<u16>()) else {
             return false;
         };
-        self.classes[status_class(status)] += 1;
+        self.classes.count(status);
         let code = CODES[..4].iter().position(|k| *k == &c[2]).unwrap_or(4);
         self.codes[code] += 1;
         self.size += size;
@@ -61,11 +61,7 @@ impl Parser for Squid {
     }
 
     fn take_metrics(&mut self, duration: f64) -> Vec<Metric> {
-        let mut out: Vec<Metric> = HTTP_CLASSES
-            .iter()
-            .zip(self.classes)
-            .map(|(n, c)| Metric::gauge(*n, per_second(c as f64, duration)))
-            .collect();
+        let mut out = self.classes.take_metrics(duration);
         out.push(Metric::gauge(
             "size",
             per_second(self.size as f64, duration),
@@ -76,7 +72,6 @@ impl Parser for Squid {
                 per_second(n as f64, duration),
             ));
         }
-        self.classes = [0; 5];
         self.codes = [0; 5];
         self.size = 0;
         out
