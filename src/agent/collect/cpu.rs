@@ -12,7 +12,7 @@ use std::path::Path;
 
 use procfs::{CpuTime, ExplicitSystemInfo, FromReadSI, KernelStats};
 
-use super::sample::{delta, parse_error, read_file, CollectError, Collector, Point};
+use super::sample::{delta, parse_error, rate_base, read_file, CollectError, Collector, Point};
 
 const REL: &str = "proc/stat";
 
@@ -102,10 +102,9 @@ pub fn read(root: &Path, ticks_per_second: u64) -> Result<Cpu, CollectError> {
 
 /// Percent per state since `prev`, `elapsed` seconds earlier; nothing without `prev`.
 pub fn points(prev: Option<&Cpu>, cur: &Cpu, elapsed: f64, percore: bool, out: &mut Vec<Point>) {
-    let Some(prev) = prev else { return };
-    if elapsed <= 0.0 {
+    let Some(prev) = rate_base(prev, elapsed) else {
         return;
-    }
+    };
     out.push(Point::new("cpu.cpu_count", cur.count() as f64, 2));
     let scale = 100.0 / (cur.ticks_per_second.max(1) as f64 * elapsed);
     for line in &cur.lines {

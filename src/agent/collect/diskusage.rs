@@ -27,7 +27,7 @@ use std::path::Path;
 use procfs::DiskStat;
 use regex::Regex;
 
-use super::sample::{delta, read_file, CollectError, Collector, Point};
+use super::sample::{delta, rate_base, read_file, CollectError, Collector, Point};
 
 const REL: &str = "proc/diskstats";
 
@@ -103,10 +103,9 @@ pub fn read(root: &Path, filter: &Filter) -> Result<Vec<Disk>, CollectError> {
 const SECTOR: f64 = 512.0;
 
 pub fn points(prev: Option<&[Disk]>, cur: &[Disk], elapsed: f64, out: &mut Vec<Point>) {
-    let Some(prev) = prev else { return };
-    if elapsed <= 0.0 {
+    let Some(prev) = rate_base(prev, elapsed) else {
         return;
-    }
+    };
     for d in cur {
         let Some(p) = prev.iter().find(|p| p.name == d.name) else {
             continue;

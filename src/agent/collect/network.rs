@@ -15,7 +15,7 @@ use std::path::Path;
 use procfs::net::{DeviceStatus, InterfaceDeviceStatus};
 use procfs::FromRead;
 
-use super::sample::{delta, parse_error, read_file, CollectError, Collector, Point};
+use super::sample::{delta, parse_error, rate_base, read_file, CollectError, Collector, Point};
 
 const REL: &str = "proc/net/dev";
 
@@ -113,10 +113,9 @@ pub fn read(root: &Path, filter: &Filter) -> Result<Vec<Interface>, CollectError
 }
 
 pub fn points(prev: Option<&[Interface]>, cur: &[Interface], elapsed: f64, out: &mut Vec<Point>) {
-    let Some(prev) = prev else { return };
-    if elapsed <= 0.0 {
+    let Some(prev) = rate_base(prev, elapsed) else {
         return;
-    }
+    };
     for i in cur {
         let Some(p) = prev.iter().find(|p| p.name == i.name) else {
             continue;

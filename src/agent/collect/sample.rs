@@ -8,8 +8,8 @@
 //! - [`points`] is pure: it turns the previous and the current reading and the
 //!   seconds between them into [`Point`]s named as Diamond names them, below
 //!   `<prefix>.<host>`. Counter collectors (cpu, diskusage, network, vmstat)
-//!   need a previous reading and stay silent without one; gauge collectors
-//!   always report.
+//!   need a previous reading, taken more than 0 s earlier, and stay silent
+//!   without one (`rate_base`); gauge collectors always report.
 //! - [`carbon_lines`] formats points as Diamond's handler does:
 //!   `path value timestamp`, the value with the collector's fixed decimals;
 //!   [`statsd_lines`] as statsd gauges `path:value|g`.
@@ -262,6 +262,16 @@ pub fn statsd_lines(base: &str, points: &[Point]) -> Vec<String> {
         .iter()
         .map(|p| format!("{base}.{}:{:.prec$}|g", p.path, p.value, prec = p.precision))
         .collect()
+}
+
+/// The reading a counter collector takes its rates against: `prev`, unless there is none
+/// (the first reading is only a baseline) or no time has passed since it (`elapsed` ≤ 0).
+pub(crate) fn rate_base<T: ?Sized>(prev: Option<&T>, elapsed: f64) -> Option<&T> {
+    if elapsed <= 0.0 {
+        None
+    } else {
+        prev
+    }
 }
 
 /// Counter difference; a counter that went backwards (reset or wrap) counts as 0.

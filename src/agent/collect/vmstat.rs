@@ -8,7 +8,7 @@ use std::path::Path;
 
 use procfs::{FromRead, VmStat as ProcVmStat};
 
-use super::sample::{delta, parse_error, read_file, CollectError, Collector, Point};
+use super::sample::{delta, parse_error, rate_base, read_file, CollectError, Collector, Point};
 
 const REL: &str = "proc/vmstat";
 
@@ -47,10 +47,9 @@ pub fn read(root: &Path) -> Result<VmStat, CollectError> {
 }
 
 pub fn points(prev: Option<&VmStat>, cur: &VmStat, elapsed: f64, out: &mut Vec<Point>) {
-    let Some(prev) = prev else { return };
-    if elapsed <= 0.0 {
+    let Some(prev) = rate_base(prev, elapsed) else {
         return;
-    }
+    };
     for &(k, v) in &cur.counters {
         if let Some(&(_, old)) = prev.counters.iter().find(|(p, _)| *p == k) {
             out.push(Point::new(
