@@ -148,6 +148,17 @@ pub struct Def {
     pub run: Run,
 }
 
+impl Def {
+    /// This function, usable as a `groupByNode` callback too (graphite's
+    /// `aggregator = True`).
+    fn as_aggregator(self) -> Def {
+        Def {
+            aggregator: true,
+            ..self
+        }
+    }
+}
+
 /// The arguments of one call, bound to its parameters.
 pub struct Args<'a, 'c> {
     /// The name the function was called by (`sum`, `sumSeries`).

@@ -12,20 +12,10 @@ use super::intervals::interval_of;
 use super::params::{p, ps, Default as D, Param, ParamType as T, Suggestion as S};
 use super::transform::{copy_each, copy_with};
 use super::util::{self, fmt_g, round6, Agg};
-use super::{Args, Def, Run, Value};
+use super::{d, Args, Def, Value};
 use crate::query::eval::{Context, EvalError};
 use crate::query::series::Series;
 use crate::query::time::parse_time_offset;
-
-fn d(
-    name: &'static str,
-    signature: &'static str,
-    description: &'static str,
-    params: &'static [Param],
-    run: Run,
-) -> Def {
-    super::d(name, "Calculate", signature, description, params, run)
-}
 
 const BOOTSTRAP: &[S] = &[S::Str("7d"), S::Str("30d")];
 const SEASONALITY: &[S] = &[S::Str("1d"), S::Str("7d")];
@@ -43,40 +33,40 @@ const HOLT_BANDS: &[Param] = &[
 /// The Calculate group's definitions.
 pub fn defs() -> Vec<Def> {
     vec![
-        d("linearRegression", "(seriesList, startSourceAt=None, endSourceAt=None)", "The least-squares straight line through each series (fitted over another time range if given), drawn over the window.", ps(vec![
+        d("linearRegression", "Calculate", "(seriesList, startSourceAt=None, endSourceAt=None)", "The least-squares straight line through each series (fitted over another time range if given), drawn over the window.", ps(vec![
             p("seriesList", T::SeriesList).req(),
             p("startSourceAt", T::Date),
             p("endSourceAt", T::Date),
         ]), linear_regression),
-        d("holtWintersForecast", "(seriesList, bootstrapInterval='7d', seasonality='1d')", "The Holt-Winters prediction of each series, trained on bootstrapInterval of history before the window.", ps(vec![
+        d("holtWintersForecast", "Calculate", "(seriesList, bootstrapInterval='7d', seasonality='1d')", "The Holt-Winters prediction of each series, trained on bootstrapInterval of history before the window.", ps(vec![
             p("seriesList", T::SeriesList).req(),
             p("bootstrapInterval", T::Interval).def(D::Str("7d")).sugg(BOOTSTRAP),
             p("seasonality", T::Interval).def(D::Str("1d")).sugg(SEASONALITY),
         ]), holt_winters_forecast),
-        d("holtWintersConfidenceBands", "(seriesList, delta=3, bootstrapInterval='7d', seasonality='1d')", "The lower and upper Holt-Winters confidence bands (prediction ± delta deviations) of each series.", HOLT_BANDS, holt_winters_bands),
-        d("holtWintersConfidenceArea", "(seriesList, delta=3, bootstrapInterval='7d', seasonality='1d')", "The Holt-Winters confidence bands of one series, drawn as a filled area.", HOLT_BANDS, holt_winters_area),
-        d("holtWintersAberration", "(seriesList, delta=3, bootstrapInterval='7d', seasonality='1d')", "How far each point lies outside its Holt-Winters confidence band (0 inside).", HOLT_BANDS, holt_winters_aberration),
+        d("holtWintersConfidenceBands", "Calculate", "(seriesList, delta=3, bootstrapInterval='7d', seasonality='1d')", "The lower and upper Holt-Winters confidence bands (prediction ± delta deviations) of each series.", HOLT_BANDS, holt_winters_bands),
+        d("holtWintersConfidenceArea", "Calculate", "(seriesList, delta=3, bootstrapInterval='7d', seasonality='1d')", "The Holt-Winters confidence bands of one series, drawn as a filled area.", HOLT_BANDS, holt_winters_area),
+        d("holtWintersAberration", "Calculate", "(seriesList, delta=3, bootstrapInterval='7d', seasonality='1d')", "How far each point lies outside its Holt-Winters confidence band (0 inside).", HOLT_BANDS, holt_winters_aberration),
 
-        d("aggregateLine", "(seriesList, func='average', keepStep=False)", "A flat line at an aggregate (average, max, …) of each series.", ps(vec![
+        d("aggregateLine", "Calculate", "(seriesList, func='average', keepStep=False)", "A flat line at an aggregate (average, max, …) of each series.", ps(vec![
             p("seriesList", T::SeriesList).req(),
             p("func", T::AggFunc).def(D::Str("average")),
             p("keepStep", T::Boolean).def(D::Bool(false)),
         ]), aggregate_line),
-        d("exponentialMovingAverage", "(seriesList, windowSize)", "An exponential moving average, seeded with the mean of the first window (rounded to 6 decimals).", ps(vec![
+        d("exponentialMovingAverage", "Calculate", "(seriesList, windowSize)", "An exponential moving average, seeded with the mean of the first window (rounded to 6 decimals).", ps(vec![
             p("seriesList", T::SeriesList).req(),
             p("windowSize", T::IntOrInterval).req().sugg(INTERVAL_SUGGESTIONS),
         ]), exponential_moving_average),
-        d("stdev", "(seriesList, points, windowTolerance=0.1)", "The standard deviation over a moving window of points (null when fewer than windowTolerance of them have values).", ps(vec![
+        d("stdev", "Calculate", "(seriesList, points, windowTolerance=0.1)", "The standard deviation over a moving window of points (null when fewer than windowTolerance of them have values).", ps(vec![
             p("seriesList", T::SeriesList).req(),
             p("points", T::Integer).req(),
             p("windowTolerance", T::Float).def(D::Float(0.1)),
         ]), stdev),
-        d("movingAverage", "(seriesList, windowSize, xFilesFactor=None)", "The mean of the last windowSize points (a count, or an interval such as '5min') at each point; history before the window start is fetched.", MOVING, |a| moving(a, "average")),
-        d("movingSum", "(seriesList, windowSize, xFilesFactor=None)", "The sum over a moving window of points or time.", MOVING, |a| moving(a, "sum")),
-        d("movingMin", "(seriesList, windowSize, xFilesFactor=None)", "The minimum over a moving window of points or time.", MOVING, |a| moving(a, "min")),
-        d("movingMax", "(seriesList, windowSize, xFilesFactor=None)", "The maximum over a moving window of points or time.", MOVING, |a| moving(a, "max")),
-        d("movingMedian", "(seriesList, windowSize, xFilesFactor=None)", "The median over a moving window of points or time.", MOVING, |a| moving(a, "median")),
-        d("movingWindow", "(seriesList, windowSize, func='average', xFilesFactor=None)", "Any aggregation function over a moving window of points or time.", ps(vec![
+        d("movingAverage", "Calculate", "(seriesList, windowSize, xFilesFactor=None)", "The mean of the last windowSize points (a count, or an interval such as '5min') at each point; history before the window start is fetched.", MOVING, |a| moving(a, "average")),
+        d("movingSum", "Calculate", "(seriesList, windowSize, xFilesFactor=None)", "The sum over a moving window of points or time.", MOVING, |a| moving(a, "sum")),
+        d("movingMin", "Calculate", "(seriesList, windowSize, xFilesFactor=None)", "The minimum over a moving window of points or time.", MOVING, |a| moving(a, "min")),
+        d("movingMax", "Calculate", "(seriesList, windowSize, xFilesFactor=None)", "The maximum over a moving window of points or time.", MOVING, |a| moving(a, "max")),
+        d("movingMedian", "Calculate", "(seriesList, windowSize, xFilesFactor=None)", "The median over a moving window of points or time.", MOVING, |a| moving(a, "median")),
+        d("movingWindow", "Calculate", "(seriesList, windowSize, func='average', xFilesFactor=None)", "Any aggregation function over a moving window of points or time.", ps(vec![
             p("seriesList", T::SeriesList).req(),
             p("windowSize", T::IntOrInterval).req().sugg(INTERVAL_SUGGESTIONS),
             p("func", T::AggFunc).def(D::Str("average")),
@@ -87,7 +77,7 @@ pub fn defs() -> Vec<Def> {
             let xff = a.opt_float(3);
             moving_window(a, &window, &func, xff)
         }),
-        d("nPercentile", "(seriesList, n)", "A flat line at the n-th percentile of each series' values.", ps(vec![
+        d("nPercentile", "Calculate", "(seriesList, n)", "A flat line at the n-th percentile of each series' values.", ps(vec![
             p("seriesList", T::SeriesList).req(),
             p("n", T::Float).req(),
         ]), n_percentile),

@@ -11,32 +11,33 @@ use std::collections::{HashMap, HashSet};
 
 use super::params::{p, ps, Default as D, Param, ParamType as T};
 use super::util::{self, Agg};
-use super::{lookup, Args, Def, Value};
+use super::{d, lookup, Args, Def, Run, Value};
 use crate::query::eval::{Context, EvalError};
 use crate::query::series::{parse_tags, Series};
 
 const SERIES_LISTS: &[Param] = &[p("seriesLists", T::SeriesList).req().multi()];
 
+/// A point-by-point aggregation of all the series given (`sumSeries`, `maxSeries`, …).
 fn agg_def(name: &'static str, func: &'static str, description: &'static str) -> Def {
-    let _ = func;
-    Def {
+    let run: Run = match func {
+        "sum" => |a| simple_aggregate(a, "sum"),
+        "average" => |a| simple_aggregate(a, "average"),
+        "max" => |a| simple_aggregate(a, "max"),
+        "min" => |a| simple_aggregate(a, "min"),
+        "diff" => |a| simple_aggregate(a, "diff"),
+        "stddev" => |a| simple_aggregate(a, "stddev"),
+        "rangeOf" => |a| simple_aggregate(a, "rangeOf"),
+        _ => multiply_series,
+    };
+    d(
         name,
-        group: "Combine",
-        signature: "(*seriesLists)",
+        "Combine",
+        "(*seriesLists)",
         description,
-        params: SERIES_LISTS,
-        aggregator: true,
-        run: match name {
-            "sumSeries" | "sum" => |a| simple_aggregate(a, "sum"),
-            "averageSeries" | "avg" => |a| simple_aggregate(a, "average"),
-            "maxSeries" => |a| simple_aggregate(a, "max"),
-            "minSeries" => |a| simple_aggregate(a, "min"),
-            "diffSeries" => |a| simple_aggregate(a, "diff"),
-            "stddevSeries" => |a| simple_aggregate(a, "stddev"),
-            "rangeOfSeries" => |a| simple_aggregate(a, "rangeOf"),
-            _ => multiply_series,
-        },
-    }
+        SERIES_LISTS,
+        run,
+    )
+    .as_aggregator()
 }
 
 /// The Combine group's definitions.
@@ -52,166 +53,81 @@ pub fn defs() -> Vec<Def> {
         agg_def("stddevSeries", "stddev", "The point-by-point population standard deviation of the series."),
         agg_def("rangeOfSeries", "rangeOf", "The point-by-point difference between the largest and the smallest value."),
         agg_def("multiplySeries", "multiply", "Multiplies the series point by point; a null in any series gives null."),
-        Def {
-            name: "aggregate",
-            group: "Combine",
-            signature: "(seriesList, func, xFilesFactor=None)",
-            description: "Merges the series into one with the named aggregation function (average, avg_zero, median, sum, min, max, diff, stddev, count, range, multiply, last and their aliases).",
-            params: ps(vec![
-                p("seriesList", T::SeriesList).req(),
-                p("func", T::AggFunc).req(),
-                p("xFilesFactor", T::Float),
-            ]),
-            aggregator: false,
-            run: |a| {
-                let list = a.series(0);
-                let func = a.str(1, "").to_string();
-                let xff = a.opt_float(2);
-                aggregate(a.ctx, a.name, vec![list], &func, xff)
-            },
-        },
-        Def {
-            name: "countSeries",
-            group: "Combine",
-            signature: "(*seriesLists)",
-            description: "The number of series at each point (nulls included); with no series, a constant line at 0.",
-            params: ps(vec![p("seriesLists", T::SeriesList).multi()]),
-            aggregator: true,
-            run: count_series,
-        },
-        Def {
-            name: "divideSeries",
-            group: "Combine",
-            signature: "(dividendSeriesList, divisorSeries)",
-            description: "Divides each series by the single divisor series, point by point (division by zero or null gives null).",
-            params: ps(vec![
-                p("dividendSeriesList", T::SeriesList).req(),
-                p("divisorSeries", T::SeriesList).req(),
-            ]),
-            aggregator: false,
-            run: divide_series,
-        },
-        Def {
-            name: "asPercent",
-            group: "Combine",
-            signature: "(seriesList, total=None, *nodes)",
-            description: "Each series as a percentage of a total: the sum of the list, a number, one series, a matching list, or per group of nodes.",
-            params: AS_PERCENT,
-            aggregator: true,
-            run: as_percent,
-        },
-        Def {
-            name: "pct",
-            group: "Combine",
-            signature: "(seriesList, total=None, *nodes)",
-            description: "Short name of asPercent.",
-            params: AS_PERCENT,
-            aggregator: true,
-            run: as_percent,
-        },
-        Def {
-            name: "groupByNode",
-            group: "Combine",
-            signature: "(seriesList, nodeNum, callback='average')",
-            description: "Groups the series by one node (or tag) of their names and merges each group with the callback; the group key becomes the name.",
-            params: ps(vec![
-                p("seriesList", T::SeriesList).req(),
-                p("nodeNum", T::NodeOrTag).req(),
-                p("callback", T::AggOrSeriesFunc).def(D::Str("average")),
-            ]),
-            aggregator: false,
-            run: |a| {
-                let list = a.series(0);
-                let node = a.value(1).cloned().unwrap_or(Value::None);
-                let cb = a.str(2, "average").to_string();
-                group_by_nodes(a, list, &cb, &[node])
-            },
-        },
-        Def {
-            name: "groupByNodes",
-            group: "Combine",
-            signature: "(seriesList, callback, *nodes)",
-            description: "Groups the series by several nodes (or tags) of their names, joined by dots, and merges each group with the callback.",
-            params: ps(vec![
-                p("seriesList", T::SeriesList).req(),
-                p("callback", T::AggOrSeriesFunc).req(),
-                p("nodes", T::NodeOrTag).multi(),
-            ]),
-            aggregator: false,
-            run: |a| {
-                let list = a.series(0);
-                let cb = a.str(1, "").to_string();
-                let nodes = a.rest(2).to_vec();
-                group_by_nodes(a, list, &cb, &nodes)
-            },
-        },
-        Def {
-            name: "groupByTags",
-            group: "Combine",
-            signature: "(seriesList, callback, *tags)",
-            description: "Groups tagged series by the values of the given tags and merges each group with the callback; results are named name;tag=value….",
-            params: ps(vec![
-                p("seriesList", T::SeriesList).req(),
-                p("callback", T::AggOrSeriesFunc).req(),
-                p("tags", T::Tag).req().multi(),
-            ]),
-            aggregator: false,
-            run: group_by_tags,
-        },
+        d("aggregate", "Combine", "(seriesList, func, xFilesFactor=None)", "Merges the series into one with the named aggregation function (average, avg_zero, median, sum, min, max, diff, stddev, count, range, multiply, last and their aliases).", ps(vec![
+            p("seriesList", T::SeriesList).req(),
+            p("func", T::AggFunc).req(),
+            p("xFilesFactor", T::Float),
+        ]), |a| {
+            let list = a.series(0);
+            let func = a.str(1, "").to_string();
+            let xff = a.opt_float(2);
+            aggregate(a.ctx, a.name, vec![list], &func, xff)
+        }),
+        d("countSeries", "Combine", "(*seriesLists)", "The number of series at each point (nulls included); with no series, a constant line at 0.", ps(vec![
+            p("seriesLists", T::SeriesList).multi(),
+        ]), count_series).as_aggregator(),
+        d("divideSeries", "Combine", "(dividendSeriesList, divisorSeries)", "Divides each series by the single divisor series, point by point (division by zero or null gives null).", ps(vec![
+            p("dividendSeriesList", T::SeriesList).req(),
+            p("divisorSeries", T::SeriesList).req(),
+        ]), divide_series),
+        d("asPercent", "Combine", "(seriesList, total=None, *nodes)", "Each series as a percentage of a total: the sum of the list, a number, one series, a matching list, or per group of nodes.", AS_PERCENT, as_percent).as_aggregator(),
+        d("pct", "Combine", "(seriesList, total=None, *nodes)", "Short name of asPercent.", AS_PERCENT, as_percent).as_aggregator(),
+        d("groupByNode", "Combine", "(seriesList, nodeNum, callback='average')", "Groups the series by one node (or tag) of their names and merges each group with the callback; the group key becomes the name.", ps(vec![
+            p("seriesList", T::SeriesList).req(),
+            p("nodeNum", T::NodeOrTag).req(),
+            p("callback", T::AggOrSeriesFunc).def(D::Str("average")),
+        ]), |a| {
+            let list = a.series(0);
+            let node = a.value(1).cloned().unwrap_or(Value::None);
+            let cb = a.str(2, "average").to_string();
+            group_by_nodes(a, list, &cb, &[node])
+        }),
+        d("groupByNodes", "Combine", "(seriesList, callback, *nodes)", "Groups the series by several nodes (or tags) of their names, joined by dots, and merges each group with the callback.", ps(vec![
+            p("seriesList", T::SeriesList).req(),
+            p("callback", T::AggOrSeriesFunc).req(),
+            p("nodes", T::NodeOrTag).multi(),
+        ]), |a| {
+            let list = a.series(0);
+            let cb = a.str(1, "").to_string();
+            let nodes = a.rest(2).to_vec();
+            group_by_nodes(a, list, &cb, &nodes)
+        }),
+        d("groupByTags", "Combine", "(seriesList, callback, *tags)", "Groups tagged series by the values of the given tags and merges each group with the callback; results are named name;tag=value….", ps(vec![
+            p("seriesList", T::SeriesList).req(),
+            p("callback", T::AggOrSeriesFunc).req(),
+            p("tags", T::Tag).req().multi(),
+        ]), group_by_tags),
         wildcards_def("sumSeriesWithWildcards", "sum", "Sums the series whose names match once the given node positions are removed."),
         wildcards_def("averageSeriesWithWildcards", "average", "Averages the series whose names match once the given node positions are removed."),
         wildcards_def("multiplySeriesWithWildcards", "multiply", "Multiplies the series whose names match once the given node positions are removed."),
-        Def {
-            name: "aggregateWithWildcards",
-            group: "Combine",
-            signature: "(seriesList, func, *positions)",
-            description: "Merges, with the named function, the series whose names match once the given node positions are removed.",
-            params: ps(vec![
-                p("seriesList", T::SeriesList).req(),
-                p("func", T::AggFunc).req(),
-                p("position", T::Node).multi(),
-            ]),
-            aggregator: false,
-            run: |a| {
-                let list = a.series(0);
-                let func = a.str(1, "").to_string();
-                let pos = a.rest(2).to_vec();
-                aggregate_with_wildcards(a, list, &func, &pos)
-            },
-        },
-        Def {
-            name: "powSeries",
-            group: "Combine",
-            signature: "(*seriesLists)",
-            description: "Raises the first series to the power of the second, the result to the third, and so on, point by point.",
-            params: ps(vec![p("seriesList", T::SeriesList).req().multi()]),
-            aggregator: true,
-            run: pow_series,
-        },
-        Def {
-            name: "percentileOfSeries",
-            group: "Combine",
-            signature: "(seriesList, n, interpolate=False)",
-            description: "The n-th percentile of the series' values at each point.",
-            params: ps(vec![
-                p("seriesList", T::SeriesList).req(),
-                p("n", T::Float).req(),
-                p("interpolate", T::Boolean).def(D::Bool(false)),
-            ]),
-            aggregator: false,
-            run: percentile_of_series,
-        },
-        Def {
-            name: "group",
-            group: "Combine",
-            signature: "(*seriesLists)",
-            description: "Joins several series lists into one.",
-            params: ps(vec![p("seriesLists", T::SeriesList).multi()]),
-            aggregator: false,
-            run: |a| Ok(a.series_lists(0).into_iter().flatten().collect()),
-        },
+        d("aggregateWithWildcards", "Combine", "(seriesList, func, *positions)", "Merges, with the named function, the series whose names match once the given node positions are removed.", ps(vec![
+            p("seriesList", T::SeriesList).req(),
+            p("func", T::AggFunc).req(),
+            p("position", T::Node).multi(),
+        ]), |a| {
+            let list = a.series(0);
+            let func = a.str(1, "").to_string();
+            let pos = a.rest(2).to_vec();
+            aggregate_with_wildcards(a, list, &func, &pos)
+        }),
+        d("powSeries", "Combine", "(*seriesLists)", "Raises the first series to the power of the second, the result to the third, and so on, point by point.", ps(vec![
+            p("seriesList", T::SeriesList).req().multi(),
+        ]), pow_series).as_aggregator(),
+        d("percentileOfSeries", "Combine", "(seriesList, n, interpolate=False)", "The n-th percentile of the series' values at each point.", ps(vec![
+            p("seriesList", T::SeriesList).req(),
+            p("n", T::Float).req(),
+            p("interpolate", T::Boolean).def(D::Bool(false)),
+        ]), percentile_of_series),
+        d("group", "Combine", "(*seriesLists)", "Joins several series lists into one.", ps(vec![
+            p("seriesLists", T::SeriesList).multi(),
+        ]), |a| Ok(a.series_lists(0).into_iter().flatten().collect())),
     ]
 }
+
+const POSITIONS: &[Param] = &[
+    p("seriesList", T::SeriesList).req(),
+    p("position", T::Node).multi(),
+];
 
 const AS_PERCENT: &[Param] = &[
     p("seriesList", T::SeriesList).req(),
@@ -219,23 +135,22 @@ const AS_PERCENT: &[Param] = &[
     p("nodes", T::NodeOrTag).multi(),
 ];
 
+/// `aggregateWithWildcards` with the function in the name (`sumSeriesWithWildcards`, …).
 fn wildcards_def(name: &'static str, func: &'static str, description: &'static str) -> Def {
-    Def {
+    let run: Run = match func {
+        "sum" => |a| wildcards(a, "sum"),
+        "average" => |a| wildcards(a, "average"),
+        _ => |a| wildcards(a, "multiply"),
+    };
+    d(
         name,
-        group: "Combine",
-        signature: "(seriesList, *position)",
+        "Combine",
+        "(seriesList, *position)",
         description,
-        params: ps(vec![
-            p("seriesList", T::SeriesList).req(),
-            p("position", T::Node).multi(),
-        ]),
-        aggregator: true,
-        run: match func {
-            "sum" => |a| wildcards(a, "sum"),
-            "average" => |a| wildcards(a, "average"),
-            _ => |a| wildcards(a, "multiply"),
-        },
-    }
+        POSITIONS,
+        run,
+    )
+    .as_aggregator()
 }
 
 fn wildcards(a: &mut Args<'_, '_>, func: &str) -> Result<Vec<Series>, EvalError> {

@@ -8,19 +8,9 @@
 
 use super::params::{p, ps, Default as D, Param, ParamType as T};
 use super::util::fmt_g;
-use super::{Args, Def, Run, Value};
+use super::{d, Args, Def, Value};
 use crate::query::eval::EvalError;
 use crate::query::series::Series;
-
-fn d(
-    name: &'static str,
-    signature: &'static str,
-    description: &'static str,
-    params: &'static [Param],
-    run: Run,
-) -> Def {
-    super::d(name, "Graph", signature, description, params, run)
-}
 
 const SERIES_ONLY: &[Param] = &[p("seriesList", T::SeriesList).req()];
 
@@ -29,6 +19,7 @@ pub fn defs() -> Vec<Def> {
     vec![
         d(
             "color",
+            "Graph",
             "(seriesList, theColor)",
             "Draws the series in a colour (a name or rrggbb[aa] hex).",
             ps(vec![
@@ -42,6 +33,7 @@ pub fn defs() -> Vec<Def> {
         ),
         d(
             "alpha",
+            "Graph",
             "(seriesList, alpha)",
             "Draws the series with an opacity between 0 and 1.",
             ps(vec![
@@ -55,6 +47,7 @@ pub fn defs() -> Vec<Def> {
         ),
         d(
             "lineWidth",
+            "Graph",
             "(seriesList, width)",
             "Draws the series with a line of the given width.",
             ps(vec![
@@ -68,6 +61,7 @@ pub fn defs() -> Vec<Def> {
         ),
         d(
             "dashed",
+            "Graph",
             "(seriesList, dashLength=5)",
             "Draws the series as a dashed line.",
             ps(vec![
@@ -90,6 +84,7 @@ pub fn defs() -> Vec<Def> {
         ),
         d(
             "secondYAxis",
+            "Graph",
             "(seriesList)",
             "Draws the series against a second Y axis on the right.",
             SERIES_ONLY,
@@ -103,6 +98,7 @@ pub fn defs() -> Vec<Def> {
         ),
         d(
             "drawAsInfinite",
+            "Graph",
             "(seriesList)",
             "Draws each non-zero point as a vertical line across the whole graph.",
             SERIES_ONLY,
@@ -116,6 +112,7 @@ pub fn defs() -> Vec<Def> {
         ),
         d(
             "stacked",
+            "Graph",
             "(seriesLists, stackName='__DEFAULT__')",
             "Stacks the series on top of each other (values become running totals).",
             ps(vec![
@@ -126,6 +123,7 @@ pub fn defs() -> Vec<Def> {
         ),
         d(
             "areaBetween",
+            "Graph",
             "(seriesList)",
             "Fills the area between exactly two series (lower, then upper).",
             SERIES_ONLY,

@@ -10,96 +10,39 @@
 
 use super::combine::aggregate;
 use super::params::{p, ps, Param, ParamType as T};
-use super::{lookup, util, Args, Def, Value};
+use super::{d, lookup, util, Args, Def, Value};
 use crate::query::eval::{Context, EvalError};
 use crate::query::series::Series;
 
 /// The definitions.
 pub fn defs() -> Vec<Def> {
     vec![
-
-        Def {
-            name: "aggregateSeriesLists",
-            group: "Combine",
-            signature: "(seriesListFirstPos, seriesListSecondPos, func, xFilesFactor=None)",
-            description: "Merges the two lists pairwise (first with first, second with second, …) with the named aggregation function.",
-            params: ps(vec![
-                p("seriesListFirstPos", T::SeriesList).req(),
-                p("seriesListSecondPos", T::SeriesList).req(),
-                p("func", T::AggFunc).req(),
-                p("xFilesFactor", T::Float),
-            ]),
-            aggregator: false,
-            run: |a| {
-                let func = a.str(2, "").to_string();
-                let xff = a.opt_float(3);
-                aggregate_lists(a, &func, xff)
-            },
-        },
+        d("aggregateSeriesLists", "Combine", "(seriesListFirstPos, seriesListSecondPos, func, xFilesFactor=None)", "Merges the two lists pairwise (first with first, second with second, …) with the named aggregation function.", ps(vec![
+            p("seriesListFirstPos", T::SeriesList).req(),
+            p("seriesListSecondPos", T::SeriesList).req(),
+            p("func", T::AggFunc).req(),
+            p("xFilesFactor", T::Float),
+        ]), |a| {
+            let func = a.str(2, "").to_string();
+            let xff = a.opt_float(3);
+            aggregate_lists(a, &func, xff)
+        }),
         lists_def("sumSeriesLists", "Adds the two lists pairwise.", |a| aggregate_lists(a, "sum", None)),
         lists_def("diffSeriesLists", "Subtracts the second list from the first, pairwise.", |a| aggregate_lists(a, "diff", None)),
         lists_def("multiplySeriesLists", "Multiplies the two lists pairwise.", |a| aggregate_lists(a, "multiply", None)),
-        Def {
-            name: "divideSeriesLists",
-            group: "Combine",
-            signature: "(dividendSeriesList, divisorSeriesList)",
-            description: "Divides the first list by the second, pairwise.",
-            params: ps(vec![
-                p("dividendSeriesList", T::SeriesList).req(),
-                p("divisorSeriesList", T::SeriesList).req(),
-            ]),
-            aggregator: false,
-            run: divide_series_lists,
-        },
-        Def {
-            name: "weightedAverage",
-            group: "Combine",
-            signature: "(seriesListAvg, seriesListWeight, *nodes)",
-            description: "The average of the first list weighted by the second, series matched by the given nodes.",
-            params: ps(vec![
-                p("seriesListAvg", T::SeriesList).req(),
-                p("seriesListWeight", T::SeriesList).req(),
-                p("nodes", T::NodeOrTag).multi(),
-            ]),
-            aggregator: false,
-            run: weighted_average,
-        },
-        Def {
-            name: "mapSeries",
-            group: "Combine",
-            signature: "(seriesList, *mapNodes)",
-            description: "Splits the series into groups by the given nodes (or tags), for reduceSeries.",
-            params: MAP,
-            aggregator: false,
-            run: map_outside_reduce,
-        },
-        Def {
-            name: "map",
-            group: "Combine",
-            signature: "(seriesList, *mapNodes)",
-            description: "Short name of mapSeries.",
-            params: MAP,
-            aggregator: false,
-            run: map_outside_reduce,
-        },
-        Def {
-            name: "reduceSeries",
-            group: "Combine",
-            signature: "(seriesLists, reduceFunction, reduceNode, *reduceMatchers)",
-            description: "In each group made by mapSeries, picks the series whose node reduceNode equals each matcher and passes them, in matcher order, to reduceFunction; the result is named prefix.reduce.function.",
-            params: REDUCE,
-            aggregator: false,
-            run: reduce_series,
-        },
-        Def {
-            name: "reduce",
-            group: "Combine",
-            signature: "(seriesLists, reduceFunction, reduceNode, *reduceMatchers)",
-            description: "Short name of reduceSeries.",
-            params: REDUCE,
-            aggregator: false,
-            run: reduce_series,
-        },
+        d("divideSeriesLists", "Combine", "(dividendSeriesList, divisorSeriesList)", "Divides the first list by the second, pairwise.", ps(vec![
+            p("dividendSeriesList", T::SeriesList).req(),
+            p("divisorSeriesList", T::SeriesList).req(),
+        ]), divide_series_lists),
+        d("weightedAverage", "Combine", "(seriesListAvg, seriesListWeight, *nodes)", "The average of the first list weighted by the second, series matched by the given nodes.", ps(vec![
+            p("seriesListAvg", T::SeriesList).req(),
+            p("seriesListWeight", T::SeriesList).req(),
+            p("nodes", T::NodeOrTag).multi(),
+        ]), weighted_average),
+        d("mapSeries", "Combine", "(seriesList, *mapNodes)", "Splits the series into groups by the given nodes (or tags), for reduceSeries.", MAP, map_outside_reduce),
+        d("map", "Combine", "(seriesList, *mapNodes)", "Short name of mapSeries.", MAP, map_outside_reduce),
+        d("reduceSeries", "Combine", "(seriesLists, reduceFunction, reduceNode, *reduceMatchers)", "In each group made by mapSeries, picks the series whose node reduceNode equals each matcher and passes them, in matcher order, to reduceFunction; the result is named prefix.reduce.function.", REDUCE, reduce_series),
+        d("reduce", "Combine", "(seriesLists, reduceFunction, reduceNode, *reduceMatchers)", "Short name of reduceSeries.", REDUCE, reduce_series),
     ]
 }
 
@@ -115,19 +58,29 @@ const REDUCE: &[Param] = &[
     p("reduceMatchers", T::String).req().multi(),
 ];
 
+/// A pairwise aggregation of two lists (`sumSeriesLists`, …).
 fn lists_def(name: &'static str, description: &'static str, run: super::Run) -> Def {
-    Def {
-        name,
-        group: "Combine",
-        signature: "(seriesListFirstPos, seriesListSecondPos)",
-        description,
-        params: ps(vec![
-            p("seriesListFirstPos", T::SeriesList).req(),
-            p("seriesListSecondPos", T::SeriesList).req(),
-        ]),
-        aggregator: true,
-        run,
+    let signature = "(seriesListFirstPos, seriesListSecondPos)";
+    d(name, "Combine", signature, description, TWO_LISTS, run).as_aggregator()
+}
+
+const TWO_LISTS: &[Param] = &[
+    p("seriesListFirstPos", T::SeriesList).req(),
+    p("seriesListSecondPos", T::SeriesList).req(),
+];
+
+/// The two series lists of a pairwise function, of equal length.
+fn two_lists(a: &mut Args<'_, '_>) -> Result<(Vec<Series>, Vec<Series>), EvalError> {
+    let first = a.series(0);
+    let second = a.series(1);
+    if first.len() != second.len() {
+        // graphite names the two parameters
+        return Err(a.err(format!(
+            "{} and {} argument must have equal length",
+            a.params[0].name, a.params[1].name
+        )));
     }
+    Ok((first, second))
 }
 
 fn aggregate_lists(
@@ -135,13 +88,7 @@ fn aggregate_lists(
     func: &str,
     xff: Option<f64>,
 ) -> Result<Vec<Series>, EvalError> {
-    let first = a.series(0);
-    let second = a.series(1);
-    if first.len() != second.len() {
-        return Err(
-            a.err("seriesListFirstPos and seriesListSecondPos argument must have equal length")
-        );
-    }
+    let (first, second) = two_lists(a)?;
     let mut out = Vec::with_capacity(first.len());
     for (s1, s2) in first.into_iter().zip(second) {
         let pair = format!("Series({},{})", s1.name, s2.name);
@@ -163,13 +110,7 @@ fn aggregate_lists(
 }
 
 fn divide_series_lists(a: &mut Args<'_, '_>) -> Result<Vec<Series>, EvalError> {
-    let first = a.series(0);
-    let second = a.series(1);
-    if first.len() != second.len() {
-        return Err(
-            a.err("dividendSeriesList and divisorSeriesList argument must have equal length")
-        );
-    }
+    let (first, second) = two_lists(a)?;
     let mut out = Vec::with_capacity(first.len());
     for (d, v) in first.into_iter().zip(second) {
         out.push(super::combine::divide_pair(d, v, a.ctx.x_files_factor));
