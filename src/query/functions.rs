@@ -151,7 +151,7 @@ pub struct Def {
 impl Def {
     /// This function, usable as a `groupByNode` callback too (graphite's
     /// `aggregator = True`).
-    fn as_aggregator(self) -> Def {
+    fn also_aggregator(self) -> Def {
         Def {
             aggregator: true,
             ..self

@@ -37,7 +37,7 @@ fn agg_def(name: &'static str, func: &'static str, description: &'static str) ->
         SERIES_LISTS,
         run,
     )
-    .as_aggregator()
+    .also_aggregator()
 }
 
 /// The Combine group's definitions.
@@ -65,13 +65,13 @@ pub fn defs() -> Vec<Def> {
         }),
         d("countSeries", "Combine", "(*seriesLists)", "The number of series at each point (nulls included); with no series, a constant line at 0.", ps(vec![
             p("seriesLists", T::SeriesList).multi(),
-        ]), count_series).as_aggregator(),
+        ]), count_series).also_aggregator(),
         d("divideSeries", "Combine", "(dividendSeriesList, divisorSeries)", "Divides each series by the single divisor series, point by point (division by zero or null gives null).", ps(vec![
             p("dividendSeriesList", T::SeriesList).req(),
             p("divisorSeries", T::SeriesList).req(),
         ]), divide_series),
-        d("asPercent", "Combine", "(seriesList, total=None, *nodes)", "Each series as a percentage of a total: the sum of the list, a number, one series, a matching list, or per group of nodes.", AS_PERCENT, as_percent).as_aggregator(),
-        d("pct", "Combine", "(seriesList, total=None, *nodes)", "Short name of asPercent.", AS_PERCENT, as_percent).as_aggregator(),
+        d("asPercent", "Combine", "(seriesList, total=None, *nodes)", "Each series as a percentage of a total: the sum of the list, a number, one series, a matching list, or per group of nodes.", AS_PERCENT, as_percent).also_aggregator(),
+        d("pct", "Combine", "(seriesList, total=None, *nodes)", "Short name of asPercent.", AS_PERCENT, as_percent).also_aggregator(),
         d("groupByNode", "Combine", "(seriesList, nodeNum, callback='average')", "Groups the series by one node (or tag) of their names and merges each group with the callback; the group key becomes the name.", ps(vec![
             p("seriesList", T::SeriesList).req(),
             p("nodeNum", T::NodeOrTag).req(),
@@ -112,7 +112,7 @@ pub fn defs() -> Vec<Def> {
         }),
         d("powSeries", "Combine", "(*seriesLists)", "Raises the first series to the power of the second, the result to the third, and so on, point by point.", ps(vec![
             p("seriesList", T::SeriesList).req().multi(),
-        ]), pow_series).as_aggregator(),
+        ]), pow_series).also_aggregator(),
         d("percentileOfSeries", "Combine", "(seriesList, n, interpolate=False)", "The n-th percentile of the series' values at each point.", ps(vec![
             p("seriesList", T::SeriesList).req(),
             p("n", T::Float).req(),
@@ -150,7 +150,7 @@ fn wildcards_def(name: &'static str, func: &'static str, description: &'static s
         POSITIONS,
         run,
     )
-    .as_aggregator()
+    .also_aggregator()
 }
 
 fn wildcards(a: &mut Args<'_, '_>, func: &str) -> Result<Vec<Series>, EvalError> {

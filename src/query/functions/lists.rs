@@ -61,7 +61,7 @@ const REDUCE: &[Param] = &[
 /// A pairwise aggregation of two lists (`sumSeriesLists`, …).
 fn lists_def(name: &'static str, description: &'static str, run: super::Run) -> Def {
     let signature = "(seriesListFirstPos, seriesListSecondPos)";
-    d(name, "Combine", signature, description, TWO_LISTS, run).as_aggregator()
+    d(name, "Combine", signature, description, TWO_LISTS, run).also_aggregator()
 }
 
 const TWO_LISTS: &[Param] = &[
