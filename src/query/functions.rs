@@ -339,14 +339,7 @@ pub fn call_in(
         ));
     }
     let def = lookup(call.name).ok_or_else(|| EvalError::UnknownFunction(call.name.to_string()))?;
-    let mut positional = Vec::with_capacity(call.args.len());
-    for arg in &call.args {
-        positional.push(eval_arg(&arg.value, ctx, scope)?);
-    }
-    let mut kwargs = Vec::with_capacity(call.kwargs.len());
-    for kw in &call.kwargs {
-        kwargs.push((kw.name, eval_arg(&kw.value.value, ctx, scope)?));
-    }
+    let (positional, kwargs) = eval_args(call, ctx, scope)?;
     let kwargs = kwargs
         .into_iter()
         .map(|(name, v)| (params::signature_alias(def, name), v))
@@ -463,20 +456,36 @@ const KEEPS_INTS: &[&str] = &[
     "areaBetween",
 ];
 
+/// A call's positional and keyword arguments, evaluated in order.
+type Evaluated<'n> = (Vec<Value>, Vec<(&'n str, Value)>);
+
+/// Evaluates the arguments of `call` (for [`call_in`] and `mapSeries`).
+fn eval_args<'n>(
+    call: &grammar::Call<'n>,
+    ctx: &Context<'_>,
+    scope: Scope<'_>,
+) -> Result<Evaluated<'n>, EvalError> {
+    let mut positional = Vec::with_capacity(call.args.len());
+    for arg in &call.args {
+        positional.push(eval_arg(&arg.value, ctx, scope)?);
+    }
+    let mut kwargs = Vec::with_capacity(call.kwargs.len());
+    for kw in &call.kwargs {
+        kwargs.push((kw.name, eval_arg(&kw.value.value, ctx, scope)?));
+    }
+    Ok((positional, kwargs))
+}
+
 /// Evaluates one argument value.
 pub fn eval_arg(
     value: &grammar::Value<'_>,
     ctx: &Context<'_>,
     scope: Scope<'_>,
 ) -> Result<Value, EvalError> {
-    Ok(match value {
-        grammar::Value::Int(i) => Value::Int(*i),
-        grammar::Value::Float(f) => Value::Float(*f),
-        grammar::Value::Str(s) => Value::Str((*s).to_string()),
-        grammar::Value::Bool(b) => Value::Bool(*b),
-        grammar::Value::None => Value::None,
-        grammar::Value::Expr(e) => eval_expr_value(e, ctx, scope)?,
-    })
+    match value {
+        grammar::Value::Expr(e) => eval_expr_value(e, ctx, scope),
+        literal => scalar(literal),
+    }
 }
 
 /// Evaluates an expression to a value: a series list, or a scalar when a template variable
@@ -532,6 +541,8 @@ pub fn eval_expr_value(
     }
 }
 
+/// A literal argument's value; an expression is refused (as an argument of `template()`
+/// must be).
 fn scalar(v: &grammar::Value<'_>) -> Result<Value, EvalError> {
     Ok(match v {
         grammar::Value::Int(i) => Value::Int(*i),

@@ -226,14 +226,7 @@ pub fn map_series(
     scope: super::Scope<'_>,
 ) -> Result<Value, EvalError> {
     crate::query::eval::check_deadline(ctx)?;
-    let mut positional = Vec::with_capacity(call.args.len());
-    for arg in &call.args {
-        positional.push(super::eval_arg(&arg.value, ctx, scope)?);
-    }
-    let mut kwargs = Vec::with_capacity(call.kwargs.len());
-    for kw in &call.kwargs {
-        kwargs.push((kw.name, super::eval_arg(&kw.value.value, ctx, scope)?));
-    }
+    let (positional, kwargs) = super::eval_args(call, ctx, scope)?;
     let mut bound = super::params::bind(call.name, MAP, positional, kwargs)?;
     let list = match bound[0].pop() {
         Some(Value::Series(s)) => s,
