@@ -255,7 +255,7 @@ impl Graph {
         }
     }
 
-    /// The size of the title font (graphite's `fontSize + log(fontSize)`, floored).
+    /// The size of the title font: `fontSize` plus its natural logarithm rounded down.
     fn title_size(&self) -> f64 {
         let fs = self.opts.font_size;
         fs + fs.ln().floor()
@@ -267,12 +267,10 @@ impl Graph {
         let Some(title) = self.opts.title.as_deref().filter(|t| !t.is_empty()) else {
             return;
         };
-        let size = self.title_size();
+        let (size, fg, x) = (self.title_size(), self.opts.foreground, self.width / 2.0);
         self.pen.ops.push(Op::Begin(Part::Title));
         let mut y = self.area.ymin;
         for line in title.split('\n') {
-            let x = self.width / 2.0;
-            let fg = self.opts.foreground;
             self.pen
                 .text(line, x, y, size, fg, Align::Center, Valign::Top);
             y += font::height(size);
@@ -301,7 +299,7 @@ impl Graph {
     /// One vertical title, on the right when `right` (graphite's `rightAlign`).
     fn draw_vtitle(&mut self, text: &str, right: bool) {
         self.pen.ops.push(Op::Begin(Part::Vtitle));
-        let size = self.title_size();
+        let (size, fg, y) = (self.title_size(), self.opts.foreground, self.height / 2.0);
         let lh = font::height(size);
         // Lines go inwards from the edge: rightwards on the left, leftwards on the right.
         let (step, edge, rotation) = if right {
@@ -311,9 +309,7 @@ impl Graph {
         };
         let mut x = edge + step;
         for line in text.split('\n') {
-            let fg = self.opts.foreground;
-            self.pen
-                .vtext(line, x, self.height / 2.0, size, fg, rotation);
+            self.pen.vtext(line, x, y, size, fg, rotation);
             x += step;
         }
         if right {
