@@ -97,6 +97,17 @@ struct Parser<'a> {
 
 const SYMBOLS: &[u8] = b"(){},.'\"\\|";
 
+/// An argument written at `start..end`, and the position after it.
+fn spanned(value: Value<'_>, start: usize, end: usize) -> (Arg<'_>, usize) {
+    (
+        Arg {
+            value,
+            span: Span { start, end },
+        },
+        end,
+    )
+}
+
 fn is_ident_start(c: u8) -> bool {
     c.is_ascii_alphabetic() || c == b'_'
 }
@@ -370,13 +381,7 @@ impl<'a> Parser<'a> {
             .map(|e| (true, e))
             .or_else(|| self.keyword(pos, "false").map(|e| (false, e)))
         {
-            return Ok((
-                Arg {
-                    value: Value::Bool(b),
-                    span: Span { start: pos, end },
-                },
-                end,
-            ));
+            return Ok(spanned(Value::Bool(b), pos, end));
         }
         match self.number(pos) {
             Ok(r) => return Ok(r),
@@ -384,26 +389,13 @@ impl<'a> Parser<'a> {
             Err(()) => {}
         }
         if let Some(end) = self.keyword(pos, "none") {
-            return Ok((
-                Arg {
-                    value: Value::None,
-                    span: Span { start: pos, end },
-                },
-                end,
-            ));
+            return Ok(spanned(Value::None, pos, end));
         }
         if let Some(r) = self.string(pos) {
             return Ok(r);
         }
         if let Some(end) = self.keyword(pos, "inf") {
-            let value = Value::Float(f64::INFINITY);
-            return Ok((
-                Arg {
-                    value,
-                    span: Span { start: pos, end },
-                },
-                end,
-            ));
+            return Ok(spanned(Value::Float(f64::INFINITY), pos, end));
         }
         let Ok((e, end)) = self.expression(pos, depth) else {
             if self.hard.is_none() {
@@ -411,14 +403,7 @@ impl<'a> Parser<'a> {
             }
             return Err(());
         };
-        let value = Value::Expr(e);
-        Ok((
-            Arg {
-                value,
-                span: Span { start: pos, end },
-            },
-            end,
-        ))
+        Ok(spanned(Value::Expr(e), pos, end))
     }
 
     /// A number or a string (template arguments).
@@ -498,36 +483,18 @@ impl<'a> Parser<'a> {
     }
 
     fn number(&mut self, pos: usize) -> Res<Arg<'a>> {
-        let make_float = |text: &str| text.parse::<f64>().map(Value::Float).map_err(|_| ());
-        if let Some(end) = self.sci_token(pos).filter(|&e| self.after_number(e)) {
-            let value = make_float(&self.s[pos..end])?;
-            return Ok((
-                Arg {
-                    value,
-                    span: Span { start: pos, end },
-                },
-                end,
-            ));
+        let ends_here = |end: &usize| self.after_number(*end);
+        let float_end = self
+            .sci_token(pos)
+            .filter(ends_here)
+            .or_else(|| self.float_token(pos).filter(ends_here));
+        if let Some(end) = float_end {
+            let value = self.s[pos..end].parse::<f64>().map_err(|_| ())?;
+            return Ok(spanned(Value::Float(value), pos, end));
         }
-        if let Some(end) = self.float_token(pos).filter(|&e| self.after_number(e)) {
-            let value = make_float(&self.s[pos..end])?;
-            return Ok((
-                Arg {
-                    value,
-                    span: Span { start: pos, end },
-                },
-                end,
-            ));
-        }
-        if let Some(end) = self.int_token(pos).filter(|&e| self.after_number(e)) {
+        if let Some(end) = self.int_token(pos).filter(ends_here) {
             return match self.s[pos..end].parse::<i64>() {
-                Ok(v) => Ok((
-                    Arg {
-                        value: Value::Int(v),
-                        span: Span { start: pos, end },
-                    },
-                    end,
-                )),
+                Ok(v) => Ok(spanned(Value::Int(v), pos, end)),
                 Err(_) => self.hard_fail(pos, ParseErrorKind::IntegerOutOfRange),
             };
         }
@@ -575,13 +542,7 @@ impl<'a> Parser<'a> {
         if self.peek(at) == Some(quote) {
             let end = at + 1;
             let value = Value::Str(&self.s[pos + 1..at]);
-            Some((
-                Arg {
-                    value,
-                    span: Span { start: pos, end },
-                },
-                end,
-            ))
+            Some(spanned(value, pos, end))
         } else {
             self.fail::<()>(at, Expected::CLOSE_QUOTE).ok();
             None
