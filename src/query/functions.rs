@@ -157,6 +157,25 @@ impl Def {
             ..self
         }
     }
+
+    /// Calls this function from inside another one, in its context, with positional
+    /// arguments (`groupByNode`'s callback, `reduceSeries`'s function).
+    fn call_from(
+        &self,
+        caller: &Args<'_, '_>,
+        positional: Vec<Value>,
+    ) -> Result<Vec<Series>, EvalError> {
+        let bound = params::bind(self.name, self.params, positional, Vec::new())?;
+        let mut args = Args {
+            name: self.name,
+            ctx: caller.ctx,
+            scope: caller.scope,
+            first: None,
+            bound,
+            params: self.params,
+        };
+        (self.run)(&mut args)
+    }
 }
 
 /// The arguments of one call, bound to its parameters.

@@ -526,19 +526,7 @@ fn merge_group(
     callback: &str,
 ) -> Result<Option<Series>, EvalError> {
     let result = match lookup(callback).filter(|d| d.aggregator) {
-        Some(def) => {
-            let bound =
-                super::params::bind(def.name, def.params, vec![Value::Series(group)], Vec::new())?;
-            let mut args = Args {
-                name: def.name,
-                ctx: a.ctx,
-                scope: a.scope,
-                first: None,
-                bound,
-                params: def.params,
-            };
-            (def.run)(&mut args)?
-        }
+        Some(def) => def.call_from(a, vec![Value::Series(group)])?,
         None => aggregate(a.ctx, a.name, vec![group], callback, None)?,
     };
     Ok(result.into_iter().next())

@@ -294,16 +294,7 @@ fn reduce_series(a: &mut Args<'_, '_>) -> Result<Vec<Series>, EvalError> {
             let s = s.ok_or_else(|| a.err(format!("{key}: no series matches {m:?}")))?;
             args.push(Value::Series(vec![s]));
         }
-        let bound = super::params::bind(def.name, def.params, args, Vec::new())?;
-        let mut inner = Args {
-            name: def.name,
-            ctx: a.ctx,
-            scope: a.scope,
-            first: None,
-            bound,
-            params: def.params,
-        };
-        if let Some(mut s) = (def.run)(&mut inner)?.into_iter().next() {
+        if let Some(mut s) = def.call_from(a, args)?.into_iter().next() {
             s.name = key;
             out.push(s);
         }
