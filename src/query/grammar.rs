@@ -47,14 +47,7 @@ pub fn parse(target: &str) -> Result<Expr<'_>, ParseError> {
 
 /// [`parse`] with explicit options.
 pub fn parse_with(target: &str, options: Options) -> Result<Expr<'_>, ParseError> {
-    let mut p = Parser::new(target, options);
-    let start = p.skip_ws(0);
-    if start == target.len() {
-        return Err(ParseError {
-            position: start,
-            kind: ParseErrorKind::Empty,
-        });
-    }
+    let (mut p, start) = Parser::begin(target, options)?;
     match p.expression(start, 0) {
         Ok((expr, end)) => {
             let end = p.skip_ws(end);
@@ -72,14 +65,7 @@ pub fn parse_with(target: &str, options: Options) -> Result<Expr<'_>, ParseError
 /// Parses the longest expression at the start of `target`, as graphite does, and returns
 /// it with the byte offset where parsing stopped (anything after it is ignored by graphite).
 pub fn parse_prefix(target: &str, options: Options) -> Result<(Expr<'_>, usize), ParseError> {
-    let mut p = Parser::new(target, options);
-    let start = p.skip_ws(0);
-    if start == target.len() {
-        return Err(ParseError {
-            position: start,
-            kind: ParseErrorKind::Empty,
-        });
-    }
+    let (mut p, start) = Parser::begin(target, options)?;
     p.expression(start, 0).map_err(|()| p.error())
 }
 
@@ -131,6 +117,20 @@ impl<'a> Parser<'a> {
             hard: None,
             budget: 20_000 + 200 * s.len(),
         }
+    }
+
+    /// A parser for `target` and the position of its first non-blank byte; a blank target
+    /// is an error.
+    fn begin(target: &'a str, options: Options) -> Result<(Self, usize), ParseError> {
+        let p = Parser::new(target, options);
+        let start = p.skip_ws(0);
+        if start == target.len() {
+            return Err(ParseError {
+                position: start,
+                kind: ParseErrorKind::Empty,
+            });
+        }
+        Ok((p, start))
     }
 
     fn error(&self) -> ParseError {
