@@ -331,11 +331,17 @@ fn per_second(a: &mut Args<'_, '_>) -> Result<Vec<Series>, EvalError> {
     }))
 }
 
-fn keep_last_value(a: &mut Args<'_, '_>) -> Result<Vec<Series>, EvalError> {
-    let limit = match a.value(1) {
+/// The `limit` of `keepLastValue` and `interpolate`: the longest run of nulls they fill
+/// (graphite's default `INF`).
+fn fill_limit(a: &Args<'_, '_>) -> f64 {
+    match a.value(1) {
         Some(Value::Int(n)) => *n as f64,
         _ => f64::INFINITY,
-    };
+    }
+}
+
+fn keep_last_value(a: &mut Args<'_, '_>) -> Result<Vec<Series>, EvalError> {
+    let limit = fill_limit(a);
     let mut list = a.series(0);
     for s in &mut list {
         s.rename(format!("keepLastValue({})", s.name));
@@ -560,10 +566,7 @@ fn min_max(a: &mut Args<'_, '_>) -> Result<Vec<Series>, EvalError> {
 }
 
 fn interpolate(a: &mut Args<'_, '_>) -> Result<Vec<Series>, EvalError> {
-    let limit = match a.value(1) {
-        Some(Value::Int(n)) => *n as f64,
-        _ => f64::INFINITY,
-    };
+    let limit = fill_limit(a);
     let mut list = a.series(0);
     for s in &mut list {
         s.rename(format!("interpolate({})", s.name));
