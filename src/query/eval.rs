@@ -137,10 +137,21 @@ pub fn fetch_path(path: &str, ctx: &Context<'_>) -> Result<Vec<Series>, EvalErro
             )));
         }
     }
-    let mut series = ctx.source.fetch(&names, ctx.start, ctx.end, ctx.now)?;
-    check_points(ctx, path, &series)?;
+    fetch_names(ctx, path, &names)
+}
+
+/// The series of `names` over the context's window, as a path or `seriesByTag` gives
+/// them: each with `expression` as its `pathExpression` and the request's xFilesFactor,
+/// sorted by name.
+pub fn fetch_names(
+    ctx: &Context<'_>,
+    expression: &str,
+    names: &[String],
+) -> Result<Vec<Series>, EvalError> {
+    let mut series = ctx.source.fetch(names, ctx.start, ctx.end, ctx.now)?;
+    check_points(ctx, expression, &series)?;
     for s in &mut series {
-        s.path_expression = path.to_string();
+        s.path_expression = expression.to_string();
         s.x_files_factor = ctx.x_files_factor;
     }
     series.sort_by(|a, b| a.name.cmp(&b.name));

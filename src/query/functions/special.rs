@@ -270,14 +270,7 @@ pub fn series_by_tag(
             )));
         }
     }
-    let mut series = ctx.source.fetch(&names, ctx.start, ctx.end, ctx.now)?;
-    crate::query::eval::check_points(ctx, &raw, &series)?;
-    for s in &mut series {
-        s.path_expression.clone_from(&raw);
-        s.x_files_factor = ctx.x_files_factor;
-    }
-    series.sort_by(|a, b| a.name.cmp(&b.name));
-    Ok(series)
+    crate::query::eval::fetch_names(ctx, &raw, &names)
 }
 
 fn cacti_style(a: &mut Args<'_, '_>) -> Result<Vec<Series>, EvalError> {
