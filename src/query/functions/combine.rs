@@ -190,19 +190,13 @@ pub fn aggregate(
     let name = format!("{func}Series({})", util::format_path_expressions(&all));
     let values = match agg {
         Agg::Sum | Agg::Average => sum_by_series(&all, agg, xff),
-        _ => {
-            let mut values = Vec::with_capacity(util::max_len(&all));
-            let mut row = Vec::with_capacity(all.len());
-            for i in 0..util::max_len(&all) {
-                util::row(&all, i, &mut row);
-                values.push(if util::xff_values(&row, xff) {
-                    agg.apply(&row)
-                } else {
-                    None
-                });
+        _ => util::map_rows(&all, |row| {
+            if util::xff_values(row, xff) {
+                agg.apply(row)
+            } else {
+                None
             }
-            values
-        }
+        }),
     };
     let mut tags = all[0].tags.clone();
     for s in &all[1..] {
@@ -326,31 +320,25 @@ fn divide_series(a: &mut Args<'_, '_>) -> Result<Vec<Series>, EvalError> {
 /// `divideSeries(dividend,divisor)` (also what `divideSeriesLists` names its results).
 pub(super) fn divide_pair(dividend: Series, divisor: Series, x_files_factor: f64) -> Series {
     let name = format!("divideSeries({},{})", dividend.name, divisor.name);
-    let mut both = vec![dividend, divisor];
+    pairwise(dividend, divisor, &name, x_files_factor, util::safe_div)
+}
+
+/// `f` of two series point by point once the pair is normalised, named `name`.
+fn pairwise(
+    a: Series,
+    b: Series,
+    name: &str,
+    x_files_factor: f64,
+    f: fn(Option<f64>, Option<f64>) -> Option<f64>,
+) -> Series {
+    let mut both = vec![a, b];
     let (start, end, step) = util::normalize(&mut both).unwrap_or_default();
-    let values = (0..util::max_len(&both))
-        .map(|i| {
-            util::safe_div(
-                both[0].values.get(i).copied().flatten(),
-                both[1].values.get(i).copied().flatten(),
-            )
-        })
-        .collect();
-    util::new_series(&name, start, end, step, values, x_files_factor)
+    let values = util::map_pairs(&both[0].values, &both[1].values, f);
+    util::new_series(name, start, end, step, values, x_files_factor)
 }
 
 fn percent(v: Option<f64>, total: Option<f64>) -> Option<f64> {
     util::safe_div(v, total).map(|x| x * 100.0)
-}
-
-fn sum_rows(list: &[Series]) -> Vec<Option<f64>> {
-    let mut row = Vec::new();
-    (0..util::max_len(list))
-        .map(|i| {
-            util::row(list, i, &mut row);
-            util::safe_sum(&row)
-        })
-        .collect()
 }
 
 /// A group total for asPercent with nodes: the series itself or the sum of the group.
@@ -360,23 +348,13 @@ fn group_total(mut group: Vec<Series>, xff: f64) -> Series {
     }
     let name = format!("sumSeries({})", util::format_path_expressions(&group));
     let (start, end, step) = util::normalize(&mut group).unwrap_or_default();
-    let values = sum_rows(&group);
+    let values = util::map_rows(&group, util::safe_sum);
     util::new_series(&name, start, end, step, values, xff)
 }
 
 fn pair_percent(s1: Series, s2: Series, xff: f64) -> Series {
     let name = format!("asPercent({},{})", s1.name, s2.name);
-    let mut both = vec![s1, s2];
-    let (start, end, step) = util::normalize(&mut both).unwrap_or_default();
-    let values = (0..util::max_len(&both))
-        .map(|i| {
-            percent(
-                both[0].values.get(i).copied().flatten(),
-                both[1].values.get(i).copied().flatten(),
-            )
-        })
-        .collect();
-    util::new_series(&name, start, end, step, values, xff)
+    pairwise(s1, s2, &name, xff, percent)
 }
 
 fn as_percent(a: &mut Args<'_, '_>) -> Result<Vec<Series>, EvalError> {
@@ -459,7 +437,7 @@ fn as_percent(a: &mut Args<'_, '_>) -> Result<Vec<Series>, EvalError> {
     }
     let (total_values, total_text): (Vec<Option<f64>>, String) = match &total {
         None => (
-            sum_rows(&list),
+            util::map_rows(&list, util::safe_sum),
             format!("sumSeries({})", util::format_path_expressions(&list)),
         ),
         Some(Value::Series(tl)) => {
@@ -499,15 +477,7 @@ fn as_percent(a: &mut Args<'_, '_>) -> Result<Vec<Series>, EvalError> {
     };
     let mut out = Vec::with_capacity(list.len());
     for (s, step) in list.into_iter().zip(original_steps) {
-        let n = s.values.len().max(total_values.len());
-        let values = (0..n)
-            .map(|i| {
-                percent(
-                    s.values.get(i).copied().flatten(),
-                    total_values.get(i).copied().flatten(),
-                )
-            })
-            .collect();
+        let values = util::map_pairs(&s.values, &total_values, percent);
         let text = if total_text.is_empty() {
             s.path_expression.clone()
         } else {
@@ -651,18 +621,14 @@ fn pow_series(a: &mut Args<'_, '_>) -> Result<Vec<Series>, EvalError> {
             .collect::<Vec<_>>()
             .join(",")
     );
-    let mut row = Vec::new();
-    let values = (0..util::max_len(&all))
-        .map(|i| {
-            util::row(&all, i, &mut row);
-            let mut it = row.iter();
-            let first = it.next().copied().flatten();
-            it.fold(first, |acc, v| match (acc, v) {
-                (Some(x), Some(y)) => util::safe_pow(x, *y),
-                _ => None,
-            })
+    let values = util::map_rows(&all, |row| {
+        let mut it = row.iter();
+        let first = it.next().copied().flatten();
+        it.fold(first, |acc, v| match (acc, v) {
+            (Some(x), Some(y)) => util::safe_pow(x, *y),
+            _ => None,
         })
-        .collect();
+    });
     Ok(vec![util::new_series(
         &name,
         start,
@@ -689,13 +655,9 @@ fn percentile_of_series(a: &mut Args<'_, '_>) -> Result<Vec<Series>, EvalError> 
         util::fmt_g(n)
     );
     let (start, end, step) = util::normalize(&mut list).unwrap_or_default();
-    let mut row = Vec::new();
-    let values = (0..util::max_len(&list))
-        .map(|i| {
-            util::row(&list, i, &mut row);
-            super::calculate::percentile(&row, n, interpolate)
-        })
-        .collect();
+    let values = util::map_rows(&list, |row| {
+        super::calculate::percentile(row, n, interpolate)
+    });
     Ok(vec![util::new_series(
         &name,
         start,

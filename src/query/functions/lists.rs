@@ -157,18 +157,10 @@ fn weighted_average(a: &mut Args<'_, '_>) -> Result<Vec<Series>, EvalError> {
             continue;
         };
         let (sa, sw) = (&avg[*ai], &weight[*wi]);
-        let n = sa.values.len().max(sw.values.len());
-        let values = (0..n)
-            .map(|i| {
-                match (
-                    sa.values.get(i).copied().flatten(),
-                    sw.values.get(i).copied().flatten(),
-                ) {
-                    (Some(x), Some(y)) => Some(x * y),
-                    _ => None,
-                }
-            })
-            .collect();
+        let values = util::map_pairs(&sa.values, &sw.values, |x, y| match (x, y) {
+            (Some(x), Some(y)) => Some(x * y),
+            _ => None,
+        });
         let name = format!("product({},{})", sw.name, sa.name);
         products.push(util::new_series(
             &name, sa.start, sa.end, sa.step, values, xff,
@@ -199,15 +191,7 @@ fn weighted_average(a: &mut Args<'_, '_>) -> Result<Vec<Series>, EvalError> {
     let Some(sum_weights) = aggregate(a.ctx, a.name, vec![weight], "sum", None)?.pop() else {
         return Ok(Vec::new());
     };
-    let n = sum_products.values.len().max(sum_weights.values.len());
-    let values = (0..n)
-        .map(|i| {
-            util::safe_div(
-                sum_products.values.get(i).copied().flatten(),
-                sum_weights.values.get(i).copied().flatten(),
-            )
-        })
-        .collect();
+    let values = util::map_pairs(&sum_products.values, &sum_weights.values, util::safe_div);
     Ok(vec![util::new_series(
         &name,
         sum_products.start,

@@ -379,13 +379,9 @@ fn transform_null(a: &mut Args<'_, '_>) -> Result<Vec<Series>, EvalError> {
     let reference = a.series(2);
     let mut list = a.series(0);
     let defaults: Option<Vec<Option<f64>>> = (!reference.is_empty()).then(|| {
-        let mut row = Vec::new();
-        (0..util::max_len(&reference))
-            .map(|i| {
-                util::row(&reference, i, &mut row);
-                row.iter().any(Option::is_some).then_some(default)
-            })
-            .collect()
+        util::map_rows(&reference, |row| {
+            row.iter().any(Option::is_some).then_some(default)
+        })
     });
     for s in &mut list {
         s.set_tag("transformNull", default_text.clone());
@@ -403,16 +399,7 @@ fn transform_null(a: &mut Args<'_, '_>) -> Result<Vec<Series>, EvalError> {
         let nulls: Vec<bool> = s.values.iter().map(Option::is_none).collect();
         match &defaults {
             Some(d) if !d.is_empty() => {
-                let n = s.values.len().max(d.len());
-                s.values = (0..n)
-                    .map(|i| {
-                        s.values
-                            .get(i)
-                            .copied()
-                            .flatten()
-                            .or_else(|| d.get(i).copied().flatten())
-                    })
-                    .collect();
+                s.values = util::map_pairs(&s.values, d, Option::or);
             }
             _ => {
                 for v in &mut s.values {

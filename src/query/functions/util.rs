@@ -231,10 +231,32 @@ pub fn normalize(series: &mut [Series]) -> Option<(i64, i64, i64)> {
     Some((start, end, step))
 }
 
-/// The value at row `i` of each series (`izip_longest`: missing → `None`).
-pub fn row(series: &[Series], i: usize, out: &mut Vec<Option<f64>>) {
-    out.clear();
-    out.extend(series.iter().map(|s| s.values.get(i).copied().flatten()));
+/// `f` of every row of the series, row `i` holding the value at `i` of each series
+/// (`izip_longest`: a series too short gives `None`).
+pub fn map_rows(
+    series: &[Series],
+    mut f: impl FnMut(&[Option<f64>]) -> Option<f64>,
+) -> Vec<Option<f64>> {
+    let mut row = Vec::with_capacity(series.len());
+    (0..max_len(series))
+        .map(|i| {
+            row.clear();
+            row.extend(series.iter().map(|s| s.values.get(i).copied().flatten()));
+            f(&row)
+        })
+        .collect()
+}
+
+/// `f` of the values at each index of `a` and `b` (`izip_longest` of two series' values).
+pub fn map_pairs(
+    a: &[Option<f64>],
+    b: &[Option<f64>],
+    f: impl Fn(Option<f64>, Option<f64>) -> Option<f64>,
+) -> Vec<Option<f64>> {
+    let at = |values: &[Option<f64>], i: usize| values.get(i).copied().flatten();
+    (0..a.len().max(b.len()))
+        .map(|i| f(at(a, i), at(b, i)))
+        .collect()
 }
 
 /// The longest length among the series.
