@@ -118,22 +118,6 @@ fn alias_by_node(a: &mut Args<'_, '_>) -> Result<Vec<Series>, EvalError> {
     Ok(list)
 }
 
-/// Python slice bounds for `len` items: `(start, stop)` clamped as `list[start:stop]`.
-fn py_slice(len: usize, start: i64, stop: Option<i64>) -> (usize, usize) {
-    let len_i = i64::try_from(len).unwrap_or(i64::MAX);
-    let fix = |i: i64| {
-        let i = if i < 0 {
-            (len_i + i).max(0)
-        } else {
-            i.min(len_i)
-        };
-        usize::try_from(i).unwrap_or(0)
-    };
-    let s = fix(start);
-    let e = stop.map_or(len, fix);
-    (s, e.max(s))
-}
-
 /// graphite's `substr(seriesList, start, stop)`.
 pub fn substr(list: &mut [Series], start: i64, stop: i64) {
     for s in list {
@@ -143,7 +127,7 @@ pub fn substr(list: &mut [Series], start: i64, stop: i64) {
         let clean = name.get(left..right.min(name.len())).unwrap_or("");
         let clean = if right < left { "" } else { clean };
         let nodes: Vec<&str> = clean.split('.').collect();
-        let (a, b) = py_slice(nodes.len(), start, (stop != 0).then_some(stop));
+        let (a, b) = util::py_slice(nodes.len(), start, (stop != 0).then_some(stop));
         let joined = nodes[a..b].join(".");
         s.name = match joined.find(',') {
             Some(i) => joined[..i].to_string(),
@@ -285,10 +269,8 @@ fn change_case(a: &mut Args<'_, '_>, upper: bool) -> Result<Vec<Series>, EvalErr
             continue;
         }
         let mut chars: Vec<String> = s.name.chars().map(String::from).collect();
-        let n = i64::try_from(chars.len()).unwrap_or(0);
         for &i in &pos {
-            let idx = if i < 0 { n + i } else { i };
-            if let Some(c) = usize::try_from(idx).ok().and_then(|i| chars.get_mut(i)) {
+            if let Some(c) = util::py_index(chars.len(), i).and_then(|k| chars.get_mut(k)) {
                 *c = if upper {
                     c.to_uppercase()
                 } else {

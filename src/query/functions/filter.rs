@@ -12,7 +12,7 @@ use std::cmp::Ordering;
 use super::alias::compile;
 use super::calculate::percentile;
 use super::params::{p, ps, Default as D, Param, ParamType as T};
-use super::util::{fmt_g, xff_values, Agg};
+use super::util::{fmt_g, py_bound, xff_values, Agg};
 use super::{d, Args, Def};
 use crate::query::eval::EvalError;
 use crate::query::series::Series;
@@ -54,9 +54,7 @@ pub fn defs() -> Vec<Def> {
         d("limit", fs, "(seriesList, n)", "The first n series of the list.", N_INT, |a| {
             let n = a.int(1, 0);
             let mut list = a.series(0);
-            let (s, e) = py_range(list.len(), n);
-            list.truncate(e);
-            list.drain(..s);
+            list.truncate(py_bound(list.len(), n));
             Ok(list)
         }),
         d("exclude", fs, "(seriesList, pattern)", "Drops the series whose names match the regular expression.", PATTERN, |a| {
@@ -153,17 +151,6 @@ pub fn defs() -> Vec<Def> {
     ]
 }
 
-/// Python's `list[0:n]` bounds.
-fn py_range(len: usize, n: i64) -> (usize, usize) {
-    let len_i = i64::try_from(len).unwrap_or(i64::MAX);
-    let e = if n < 0 {
-        (len_i + n).max(0)
-    } else {
-        n.min(len_i)
-    };
-    (0, usize::try_from(e).unwrap_or(0))
-}
-
 /// graphite's `keyFunc`: the aggregated value, `None` sorting as -inf.
 fn key(agg: Agg, s: &Series) -> f64 {
     agg.apply(&s.values).unwrap_or(f64::NEG_INFINITY)
@@ -189,8 +176,7 @@ fn top(a: &mut Args<'_, '_>, func: &str, highest: bool) -> Result<Vec<Series>, E
     let n = a.int(1, 1);
     let mut list = a.series(0);
     sort_keyed(&mut list, agg, highest);
-    let (_, e) = py_range(list.len(), n);
-    list.truncate(e);
+    list.truncate(py_bound(list.len(), n));
     Ok(list)
 }
 
@@ -382,8 +368,7 @@ fn most_deviant(a: &mut Args<'_, '_>) -> Result<Vec<Series>, EvalError> {
         keyed.push((square / count as f64, s));
     }
     keyed.sort_by(|x, y| key_cmp(y.0, x.0));
-    let (_, e) = py_range(keyed.len(), n);
-    keyed.truncate(e);
+    keyed.truncate(py_bound(keyed.len(), n));
     Ok(keyed.into_iter().map(|(_, s)| s).collect())
 }
 

@@ -231,13 +231,6 @@ fn map_outside_reduce(a: &mut Args<'_, '_>) -> Result<Vec<Series>, EvalError> {
     Err(a.err("mapSeries makes groups of series for reduceSeries, not series"))
 }
 
-/// Python's `list[i]` for a possibly negative index.
-fn py_index<T>(list: &[T], i: i64) -> Option<&T> {
-    let len = i64::try_from(list.len()).ok()?;
-    let i = if i < 0 { len.checked_add(i)? } else { i };
-    list.get(usize::try_from(i).ok()?)
-}
-
 fn reduce_series(a: &mut Args<'_, '_>) -> Result<Vec<Series>, EvalError> {
     let lists = a.lists(0);
     let function = a.str(1, "").to_string();
@@ -249,16 +242,10 @@ fn reduce_series(a: &mut Args<'_, '_>) -> Result<Vec<Series>, EvalError> {
     let mut groups: Vec<(String, Vec<Option<Series>>)> = Vec::new();
     for s in lists.into_iter().flatten() {
         let nodes: Vec<&str> = s.name.split('.').collect();
-        let Some(this) = py_index(&nodes, node) else {
+        let Some(this) = util::py_index(nodes.len(), node).map(|k| nodes[k]) else {
             return Err(a.err(format!("{} has no node {node}", s.name)));
         };
-        let len = i64::try_from(nodes.len()).unwrap_or(0);
-        let cut = if node < 0 {
-            (len + node).max(0)
-        } else {
-            node.min(len)
-        };
-        let prefix = nodes[..usize::try_from(cut).unwrap_or(0)].join(".");
+        let prefix = nodes[..util::py_bound(nodes.len(), node)].join(".");
         let key = format!("{prefix}.reduce.{function}");
         let Some(i) = matchers.iter().position(|m| m == this) else {
             continue;

@@ -264,6 +264,33 @@ pub fn max_len(series: &[Series]) -> usize {
     series.iter().map(|s| s.values.len()).max().unwrap_or(0)
 }
 
+/// Python's `list[i]` position for `len` items (negative counts from the end), if there
+/// is one.
+pub fn py_index(len: usize, i: i64) -> Option<usize> {
+    let len_i = i64::try_from(len).ok()?;
+    let k = if i < 0 { len_i.checked_add(i)? } else { i };
+    usize::try_from(k).ok().filter(|&k| k < len)
+}
+
+/// A Python slice bound `i` for `len` items, clamped (negative counts from the end):
+/// `list[:i]` keeps this many.
+pub fn py_bound(len: usize, i: i64) -> usize {
+    let len_i = i64::try_from(len).unwrap_or(i64::MAX);
+    let i = if i < 0 {
+        (len_i + i).max(0)
+    } else {
+        i.min(len_i)
+    };
+    usize::try_from(i).unwrap_or(0)
+}
+
+/// Python slice bounds for `len` items: `(start, stop)` clamped as `list[start:stop]`.
+pub fn py_slice(len: usize, start: i64, stop: Option<i64>) -> (usize, usize) {
+    let s = py_bound(len, start);
+    let e = stop.map_or(len, |i| py_bound(len, i));
+    (s, e.max(s))
+}
+
 /// `formatPathExpressions`: the distinct path expressions, in order, joined by `,`.
 pub fn format_path_expressions(series: &[Series]) -> String {
     let mut seen: Vec<&str> = Vec::new();
