@@ -140,13 +140,12 @@ pub fn defs() -> Vec<Def> {
         d("sortByTotal", "Sorting", "(seriesList)", "Sorts the series by the sum of their values, highest first.", SERIES_ONLY, |a| sort_by(a, "sum", true)),
         d("sortByMaxima", "Sorting", "(seriesList)", "Sorts the series by their maximum, highest first.", SERIES_ONLY, |a| sort_by(a, "max", true)),
         d("sortByMinima", "Sorting", "(seriesList)", "Drops series whose maximum is not positive and sorts the rest by their minimum, lowest first.", SERIES_ONLY, |a| {
-            let mut list: Vec<Series> = a
+            let list: Vec<Series> = a
                 .series(0)
                 .into_iter()
                 .filter(|s| Agg::Max.apply(&s.values).unwrap_or(0.0) > 0.0)
                 .collect();
-            list.sort_by(|x, y| key_cmp(key(Agg::Min, x), key(Agg::Min, y)));
-            Ok(list)
+            Ok(sort_keyed(list, Agg::Min, false))
         }),
     ]
 }
@@ -160,31 +159,38 @@ fn key_cmp(a: f64, b: f64) -> Ordering {
     a.partial_cmp(&b).unwrap_or(Ordering::Equal)
 }
 
-/// Python's `list.sort(key=…, reverse=…)`: stable, reverse keeps equal items in order.
-fn sort_keyed(list: &mut Vec<Series>, agg: Agg, reverse: bool) {
-    let mut keyed: Vec<(f64, Series)> = list.drain(..).map(|s| (key(agg, &s), s)).collect();
+/// Python's `sorted(…, key=…, reverse=…)` of series paired with their keys: stable, and
+/// a reversed sort keeps equal keys in their order.
+fn py_sorted<K>(
+    mut keyed: Vec<(K, Series)>,
+    cmp: impl Fn(&K, &K) -> Ordering,
+    reverse: bool,
+) -> Vec<Series> {
     if reverse {
-        keyed.sort_by(|x, y| key_cmp(y.0, x.0));
+        keyed.sort_by(|x, y| cmp(&y.0, &x.0));
     } else {
-        keyed.sort_by(|x, y| key_cmp(x.0, y.0));
+        keyed.sort_by(|x, y| cmp(&x.0, &y.0));
     }
-    list.extend(keyed.into_iter().map(|(_, s)| s));
+    keyed.into_iter().map(|(_, s)| s).collect()
+}
+
+/// `list` sorted by [`key`] of `agg`.
+fn sort_keyed(list: Vec<Series>, agg: Agg, reverse: bool) -> Vec<Series> {
+    let keyed = list.into_iter().map(|s| (key(agg, &s), s)).collect();
+    py_sorted(keyed, |x, y| key_cmp(*x, *y), reverse)
 }
 
 fn top(a: &mut Args<'_, '_>, func: &str, highest: bool) -> Result<Vec<Series>, EvalError> {
     let agg = Agg::parse(a.name, func)?;
     let n = a.int(1, 1);
-    let mut list = a.series(0);
-    sort_keyed(&mut list, agg, highest);
+    let mut list = sort_keyed(a.series(0), agg, highest);
     list.truncate(py_bound(list.len(), n));
     Ok(list)
 }
 
 fn sort_by(a: &mut Args<'_, '_>, func: &str, reverse: bool) -> Result<Vec<Series>, EvalError> {
     let agg = Agg::parse(a.name, func)?;
-    let mut list = a.series(0);
-    sort_keyed(&mut list, agg, reverse);
-    Ok(list)
+    Ok(sort_keyed(a.series(0), agg, reverse))
 }
 
 fn filter_series(
@@ -262,7 +268,7 @@ fn natural_key(name: &str) -> String {
 fn sort_by_name(a: &mut Args<'_, '_>) -> Result<Vec<Series>, EvalError> {
     let natural = a.bool(1, false);
     let reverse = a.bool(2, false);
-    let mut keyed: Vec<(String, Series)> = a
+    let keyed = a
         .series(0)
         .into_iter()
         .map(|s| {
@@ -274,12 +280,7 @@ fn sort_by_name(a: &mut Args<'_, '_>) -> Result<Vec<Series>, EvalError> {
             (k, s)
         })
         .collect();
-    if reverse {
-        keyed.sort_by(|x, y| y.0.cmp(&x.0));
-    } else {
-        keyed.sort_by(|x, y| x.0.cmp(&y.0));
-    }
-    Ok(keyed.into_iter().map(|(_, s)| s).collect())
+    Ok(py_sorted(keyed, String::cmp, reverse))
 }
 
 fn remove_percentile(
@@ -367,9 +368,9 @@ fn most_deviant(a: &mut Args<'_, '_>) -> Result<Vec<Series>, EvalError> {
         }
         keyed.push((square / count as f64, s));
     }
-    keyed.sort_by(|x, y| key_cmp(y.0, x.0));
-    keyed.truncate(py_bound(keyed.len(), n));
-    Ok(keyed.into_iter().map(|(_, s)| s).collect())
+    let mut list = py_sorted(keyed, |x, y| key_cmp(*x, *y), true);
+    list.truncate(py_bound(list.len(), n));
+    Ok(list)
 }
 
 fn average_outside_percentile(a: &mut Args<'_, '_>) -> Result<Vec<Series>, EvalError> {
