@@ -1,7 +1,9 @@
 //! A shard's storage: its write-back cache, the task that writes it to whisper files, the
 //! intake of points other shards route to it, and the drain at shutdown.
 //!
-//! Flow: a shard's flush produces Graphite points; [`Router`] picks each point's owner;
+//! Flow: a shard's flush and its carbon receivers produce Graphite points;
+//! [`PointRouter::add`] puts each name in its canonical form (carbon's file for `.a.b` is
+//! `a/b.wsp`, so the series is `a.b`: one file, one owner) and [`Router`] picks its owner;
 //! the owner's points go straight into its [`Cache`], the others travel in one
 //! [`PointBatch`] per peer and flush over a bounded channel to the owner's [`intake`]
 //! task. [`writer_loop`] drains the cache, largest backlog first, through the io_uring
@@ -21,6 +23,7 @@ use tokio::sync::mpsc;
 
 use crate::cache::{Batch, Cache};
 use crate::route::Router;
+use crate::storage::layout::{canonical_name, is_plain};
 use crate::storage::rules::{StorageRules, AGGREGATION_FILE, SCHEMAS_FILE};
 use crate::writer::{WriteError, Writer, WriterStats};
 
@@ -92,7 +95,8 @@ pub struct StoreStats {
     pub cache_queues: AtomicU64,
     /// Points refused because the cache was at its budget.
     pub cache_overflow: AtomicU64,
-    /// Points dropped because their name cannot be a file (e.g. `..` elements).
+    /// Points dropped because their name cannot be a file: no path element (`.`, `/`),
+    /// or not UTF-8.
     pub bad_names: AtomicU64,
     /// Points for another shard dropped because that shard had stopped.
     pub lost_in_shutdown: AtomicU64,
@@ -221,9 +225,23 @@ impl PointRouter {
         &self.store
     }
 
-    /// Route one point. Returns true when some peer's batch is full (then call
-    /// [`send_full`](Self::send_full)).
+    /// Route one point under its [`canonical_name`], so every name carbon stores in one
+    /// file is one series with one owner (`.a.b`, `a/b` and `a.b` alike); a name with no
+    /// path element (`.`, `/`) is dropped and counted in `bad_names`. Returns true when
+    /// some peer's batch is full (then call [`send_full`](Self::send_full)).
     pub fn add(&self, name: &[u8], ts: i64, value: f64) -> bool {
+        let rewritten;
+        let name = if is_plain(name) {
+            name
+        } else {
+            match self.canonical(name) {
+                Some(n) => {
+                    rewritten = n;
+                    &*rewritten
+                }
+                None => return false,
+            }
+        };
         let owner = self.router.owner(name);
         if owner == self.me {
             self.store.add(name, ts, value);
@@ -238,6 +256,17 @@ impl PointRouter {
             bump(&self.store.stats.bad_names, 1);
         }
         batch.len() >= BATCH_POINTS
+    }
+
+    /// The canonical name of a name that is not plain; `None` (counted) when it has none.
+    #[cold]
+    fn canonical<'n>(&self, name: &'n [u8]) -> Option<std::borrow::Cow<'n, [u8]>> {
+        canonical_name(name)
+            .inspect_err(|e| {
+                tracing::debug!(error = %e, "point dropped");
+                bump(&self.store.stats.bad_names, 1);
+            })
+            .ok()
     }
 
     /// Send the batches that are full.
@@ -655,6 +684,28 @@ mod tests {
             .expect("executor")
             .join()
             .expect("join");
+    }
+
+    #[test]
+    fn points_are_routed_under_their_canonical_name() {
+        let store = Store::new(1 << 20, Arc::default());
+        let (tx, _rx) = mpsc::channel(1);
+        let router = PointRouter::new(store.clone(), 0, vec![tx]);
+        for (i, name) in [&b".a.b"[..], b"a/b", b"..a..b", b"a.b"]
+            .into_iter()
+            .enumerate()
+        {
+            assert!(!router.add(name, i as i64, i as f64));
+        }
+        router.add(b"...", 9, 9.0);
+        router.add(b"/", 9, 9.0);
+        let cache = store.cache.borrow();
+        assert_eq!(cache.series(), 1);
+        assert_eq!(
+            cache.points(b"a.b"),
+            vec![(0, 0.0), (1, 1.0), (2, 2.0), (3, 3.0)]
+        );
+        assert_eq!(store.stats.bad_names.load(Ordering::Relaxed), 2);
     }
 
     #[test]
