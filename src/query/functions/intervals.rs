@@ -302,13 +302,21 @@ fn hitcount(a: &mut Args<'_, '_>) -> Result<Vec<Series>, EvalError> {
         .collect())
 }
 
+/// A `timeShift`/`timeShiftUnit` argument as graphite reads it, a shift without a sign
+/// going into the past (`'1d'` is `'-1d'`): the signed text and its seconds.
+fn past_offset(a: &Args<'_, '_>, text: &str, what: &str) -> Result<(String, i64), EvalError> {
+    let text = if text.starts_with(|c: char| c.is_ascii_digit()) {
+        format!("-{text}")
+    } else {
+        text.to_string()
+    };
+    let seconds =
+        parse_time_offset(&text).map_err(|e| a.err(format!("invalid {what} {text:?}: {e}")))?;
+    Ok((text, seconds))
+}
+
 fn time_shift(a: &mut Args<'_, '_>) -> Result<Vec<Series>, EvalError> {
-    let mut shift = a.str(1, "").to_string();
-    if shift.starts_with(|c: char| c.is_ascii_digit()) {
-        shift = format!("-{shift}");
-    }
-    let delta = parse_time_offset(&shift)
-        .map_err(|e| a.err(format!("invalid timeShift {shift:?}: {e}")))?;
+    let (shift, delta) = past_offset(a, a.str(1, ""), "timeShift")?;
     let reset_end = a.bool(2, true);
     let align_dst = a.bool(3, false);
     let list = a.series(0);
@@ -349,12 +357,7 @@ fn time_shift(a: &mut Args<'_, '_>) -> Result<Vec<Series>, EvalError> {
 }
 
 fn time_stack(a: &mut Args<'_, '_>) -> Result<Vec<Series>, EvalError> {
-    let mut unit = a.str(1, "1d").to_string();
-    if unit.starts_with(|c: char| c.is_ascii_digit()) {
-        unit = format!("-{unit}");
-    }
-    let delta =
-        parse_time_offset(&unit).map_err(|e| a.err(format!("invalid unit {unit:?}: {e}")))?;
+    let (unit, delta) = past_offset(a, a.str(1, "1d"), "unit")?;
     let (from, to) = (a.int(2, 0), a.int(3, 7));
     if let Some(max) = a.ctx.limits.max_series {
         if usize::try_from(to.saturating_sub(from)).is_ok_and(|n| n > max) {
