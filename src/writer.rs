@@ -25,7 +25,9 @@
 //! Files are opened off the shard (glommio's blocking pool; an io_uring open would run
 //! on an io_uring worker thread anyway), and a missing one is created in the same trip,
 //! atomically: the whole image is written to a temporary file in the same directory, then
-//! renamed, so a crash or a full disk never leaves a truncated `.wsp`.
+//! renamed, so a crash or a full disk never leaves a truncated `.wsp`. The temporary name
+//! is short and fixed in form ([`temp_name`]), so every file name the file system takes
+//! can be created.
 //!
 //! Errors are returned per series; the caller puts the points back into the cache; see
 //! [`WriteError::cause`] for the classes counted and logged. A file that failed is closed
@@ -38,6 +40,7 @@ use std::io;
 use std::os::fd::{FromRawFd as _, IntoRawFd as _};
 use std::path::{Path, PathBuf};
 use std::pin::Pin;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::task::Poll;
 use std::time::{Duration, Instant};
@@ -72,12 +75,15 @@ pub enum WriteError {
 
 impl WriteError {
     /// A short class for counting and rate-limited logging: `enospc`, `eacces`, `eio`,
-    /// `corrupt`, `name`, `other`.
+    /// `corrupt`, `name`, `other`. `name` covers a name the file system refuses as too
+    /// long (an element over 255 bytes, or a path over 4096): carbon cannot store it
+    /// either, and no retry helps.
     pub fn cause(&self) -> &'static str {
         let os = |e: &io::Error| match e.raw_os_error() {
             Some(libc::ENOSPC | libc::EDQUOT) => "enospc",
             Some(libc::EACCES | libc::EPERM | libc::EROFS) => "eacces",
             Some(libc::EIO) => "eio",
+            Some(libc::ENAMETOOLONG) => "name",
             _ => "other",
         };
         match self {
@@ -93,7 +99,7 @@ impl WriteError {
 
     /// True when retrying later can succeed (the disk, not the data, is the problem).
     pub fn is_retryable(&self) -> bool {
-        !matches!(self, WriteError::Layout(_) | WriteError::Name)
+        self.cause() != "name"
     }
 }
 
@@ -1127,11 +1133,37 @@ pub fn open_or_create(
 /// partial file and a file that appeared meanwhile is left alone. Like whisper and
 /// carbon, nothing is fsynced.
 ///
-/// The usual case costs one open, one write, the reservation and one rename: the
-/// directory is created only when the open says it is missing, and a temporary file left
-/// by a crash of a process with this id is removed only when the open meets it.
+/// The temporary file is [`temp_name`]: short whatever the final name, so any file name
+/// the file system takes (255 bytes) can be created. The usual case costs one open, one
+/// write, the reservation and one rename: the directory is created only when the open
+/// says it is missing, and a temporary file of the same name, left by a crash of a
+/// process with this id, is removed only when the open meets it.
 pub fn create_atomically(
     path: &Path,
+    new: &NewFile,
+    prealloc: Preallocate,
+) -> Result<Created, WhisperError> {
+    static CREATES: AtomicU64 = AtomicU64::new(0);
+    let n = CREATES.fetch_add(1, Ordering::Relaxed);
+    create_through(path, &temp_name(std::process::id(), n), new, prealloc)
+}
+
+/// The longest [`temp_name`]: `.lonsdaleite-` (13), a `u32` (10), `-` (1), a `u64` (20),
+/// `.tmp` (4).
+pub const MAX_TEMP_NAME: usize = 48;
+
+/// The name of create number `n` of process `pid` while it is being written:
+/// `.lonsdaleite-<pid>-<n>.tmp`, at most [`MAX_TEMP_NAME`] bytes. Unique among the
+/// creates in progress on the host (a process numbers its own), hidden from carbon's and
+/// graphite-web's listings (a leading `.`, no `.wsp`).
+pub fn temp_name(pid: u32, n: u64) -> String {
+    format!(".lonsdaleite-{pid}-{n}.tmp")
+}
+
+/// [`create_atomically`] through the temporary file `tmp_name` in `path`'s directory.
+fn create_through(
+    path: &Path,
+    tmp_name: &str,
     new: &NewFile,
     prealloc: Preallocate,
 ) -> Result<Created, WhisperError> {
@@ -1144,10 +1176,7 @@ pub fn create_atomically(
     let dir = path
         .parent()
         .ok_or_else(|| io(io::Error::other("whisper path has no directory")))?;
-    let file_name = path
-        .file_name()
-        .map_or_else(Default::default, |n| n.to_string_lossy().into_owned());
-    let tmp = dir.join(format!(".{file_name}.{}.tmp", std::process::id()));
+    let tmp = dir.join(tmp_name);
     let open = || {
         std::fs::OpenOptions::new()
             .read(true)
@@ -1320,6 +1349,27 @@ mod tests {
             WriteError::from(relative_path("..").unwrap_err()).cause(),
             "name"
         );
+    }
+
+    /// A file name of 255 bytes is created (its temporary name is short); one of 256 is
+    /// refused by the file system as a name error, which no retry mends.
+    #[test]
+    fn the_longest_file_name_is_created_and_a_longer_one_is_a_name_error() {
+        let dir = tempfile::tempdir().unwrap();
+        let new = rules().for_metric("a.b");
+        let fits = dir.path().join(format!("a/{}.wsp", "x".repeat(251)));
+        assert!(matches!(
+            open_or_create(&fits, Some((&new, Preallocate::Fallocate))).unwrap(),
+            Opened::New(_)
+        ));
+        assert_eq!(file::info(&fits).unwrap().archives.len(), 3);
+        let long = dir.path().join(format!("a/{}.wsp", "x".repeat(252)));
+        let Err(e) = open_or_create(&long, Some((&new, Preallocate::Fallocate))) else {
+            panic!("a 256-byte file name was created");
+        };
+        assert_eq!(e.cause(), "name", "{e}");
+        assert!(!e.is_retryable());
+        assert_eq!(temp_name(u32::MAX, u64::MAX).len(), MAX_TEMP_NAME);
     }
 
     type Points = Vec<(i64, f64)>;
@@ -1562,13 +1612,12 @@ mod tests {
             panic!("a new path must be created");
         };
         drop(file);
-        let stale = dir
-            .path()
-            .join(format!("a/b/.d.wsp.{}.tmp", std::process::id()));
+        let stale_name = temp_name(std::process::id(), u64::MAX);
+        let stale = dir.path().join("a/b").join(&stale_name);
         std::fs::write(&stale, b"half a file").unwrap();
         let other = dir.path().join("a/b/d.wsp");
         assert!(matches!(
-            create_atomically(&other, &new, Preallocate::Zeros).unwrap(),
+            create_through(&other, &stale_name, &new, Preallocate::Zeros).unwrap(),
             Created::New(_)
         ));
         assert!(!stale.exists(), "the stale temp file is gone");
