@@ -66,7 +66,10 @@ impl LineFramer {
         }
     }
 
-    /// At end of stream: the unterminated last line, if any (etsy and carbon accept it).
+    /// At end of stream: the unterminated last line, if any. Deliberately kept: carbon-cache
+    /// 1.1.7 (Twisted's `LineOnlyReceiver`) and etsy statsd 0.9's TCP server both leave it
+    /// in their buffer and drop it at close; a sender that closes without a final newline
+    /// loses nothing here (docs/carbon.md lists the difference).
     pub fn finish(&mut self, mut on_line: impl FnMut(&[u8])) {
         if !self.discarding && !self.pending.is_empty() {
             on_line(trim_cr(&self.pending));
