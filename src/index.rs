@@ -180,6 +180,7 @@ mod tests {
             "stats_counts/api/hits.wsp",
             "servers/web1/cpu/user.wsp",
             "servers/web1/cpu/.user.wsp.1234.tmp",
+            "servers/web1/cpu/.lonsdaleite-1234-7.tmp",
             "servers/web1/notes.txt",
             "top.wsp",
             "_tagged/872/252/872252dcead671982862f82a3b440f02aa8f525dd6d0f2921de0dc2b3e874ad0.wsp",

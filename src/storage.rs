@@ -4,7 +4,8 @@
 //! - [`schemas`]: `storage-schemas.conf`: which retentions a new metric's file gets.
 //! - [`aggregation`]: `storage-aggregation.conf`: a new file's xFilesFactor and method.
 //! - [`rules`]: both files from the config directory (built-in defaults), per-metric lookup.
-//! - [`layout`]: metric name → `<data-dir>/whisper/a/b/c.wsp`, carbon's tree layout.
+//! - [`layout`]: metric name → `<data-dir>/whisper/a/b/c.wsp`, carbon's tree layout, and
+//!   the canonical series name of each file (`.a.b`, `a/b` → `a.b`).
 //! - [`whisper_cli`]: `lonsdaleite whisper …`, the operator commands of whisper's scripts.
 
 pub mod aggregation;
