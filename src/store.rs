@@ -96,7 +96,7 @@ pub struct StoreStats {
     /// Points refused because the cache was at its budget.
     pub cache_overflow: AtomicU64,
     /// Points dropped because their name cannot be a file: no path element (`.`, `/`),
-    /// not UTF-8, or too long for the file system.
+    /// not UTF-8, a NUL byte, or too long for the file system.
     pub bad_names: AtomicU64,
     /// Points for another shard dropped because that shard had stopped.
     pub lost_in_shutdown: AtomicU64,

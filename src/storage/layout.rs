@@ -27,8 +27,9 @@
 //!   `_tagged/<h[0..3]>/<h[3..6]>/<h>.wsp` where `h` is the hex sha256 of the normalised
 //!   name (carbon's `TAG_HASH_FILENAMES = True` default).
 //!
-//! Names are not otherwise validated, as carbon does not: an element longer than the file
-//! system allows (255 bytes with `.wsp` for the last one) fails when the file is created.
+//! Names are not otherwise validated, as carbon does not: an untagged name with a NUL byte
+//! has no path ([`LayoutError::Nul`]), and an element longer than the file system allows
+//! (255 bytes with `.wsp` for the last one) fails when the file is created.
 
 use std::borrow::Cow;
 use std::ffi::OsString;
@@ -47,6 +48,10 @@ pub enum LayoutError {
     /// A name with no path element: empty, or only `.` and `/`.
     #[error("metric name {0:?} has no path element (it is empty or only '.' and '/')")]
     NoElement(String),
+    /// An untagged name holding a NUL byte, which no file name can hold (carbon cannot
+    /// store it either: Python refuses the path).
+    #[error("metric name {0:?} holds a NUL byte, which no file name can hold")]
+    Nul(String),
 }
 
 /// The series name `name` is stored under; see the module documentation. Borrows `name`
@@ -147,6 +152,9 @@ pub fn relative_path(metric: &str) -> Result<PathBuf, LayoutError> {
         ));
     }
     let name = canonical_name(metric.as_bytes())?;
+    if name.contains(&0) {
+        return Err(LayoutError::Nul(metric.to_owned()));
+    }
     let mut path = Vec::with_capacity(name.len() + EXTENSION.len() + 1);
     path.extend(name.iter().map(|&b| if b == b'.' { b'/' } else { b }));
     path.push(b'.');
@@ -232,6 +240,12 @@ mod tests {
             );
             assert!(relative_path(name).is_err(), "{name}");
         }
+        assert_eq!(
+            relative_path("a.b\0c"),
+            Err(LayoutError::Nul("a.b\0c".into()))
+        );
+        // A tagged name's file is named by its hash.
+        assert!(relative_path("a\0;k=v").is_ok());
     }
 
     /// carbon's `test_database.py` vector for hashed tagged file names.
