@@ -10,10 +10,12 @@
 //!   the sink got for that timestamp;
 //! - the gauge never goes back (it is restored), and ends at the sum of its deltas.
 #![allow(clippy::unwrap_used)]
+#![expect(clippy::float_cmp, reason = "sums of small integers are exact")]
 
 mod common;
 
 use std::collections::HashMap;
+use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -44,12 +46,12 @@ impl Sent {
             }
             for k in 0..2 {
                 let v = (self.timer_count + k) % 97;
-                text.push_str(&format!("r.t:{v}|ms\n"));
+                let _ = writeln!(text, "r.t:{v}|ms");
                 self.timer_sum += v as f64;
             }
             self.timer_count += 2;
             for _ in 0..2 {
-                text.push_str(&format!("r.s:m{}|s\n", self.set_members));
+                let _ = writeln!(text, "r.s:m{}|s", self.set_members);
                 self.set_members += 1;
             }
             text.push_str("r.g:+1|g");

@@ -2,7 +2,7 @@
 //! Graphite sink as the forward target. Flushes happen on wall-clock multiples of the
 //! interval (2 s here): a test sends just after a boundary and reads the one flush at the
 //! next boundary. (SIGTERM does not flush an unfinished interval; it saves it for the
-//! next start, see tests/statsd_restart.rs.)
+//! next start, see `tests/statsd_restart.rs`.)
 
 mod common;
 

@@ -69,7 +69,7 @@ impl Shards {
         let mut out = Vec::new();
         for a in &mut self.aggs {
             a.flush(&mut |name, v| {
-                out.push((String::from_utf8(name.to_vec()).unwrap(), v.to_bits()))
+                out.push((String::from_utf8(name.to_vec()).unwrap(), v.to_bits()));
             });
         }
         out.sort();
@@ -189,7 +189,7 @@ fn a_restored_gauge_keeps_its_value_and_ttl_and_timers_keep_their_histogram() {
     assert_eq!(second, uninterrupted.flush());
     assert!(second
         .iter()
-        .any(|(n, v)| n == "stats.gauges.level" && f64::from_bits(*v) == 42.5));
+        .any(|(n, v)| n == "stats.gauges.level" && *v == 42.5f64.to_bits()));
     // gauges_max_ttl = 2: flushed twice without an update, then deleted.
     assert!(!s.flush().iter().any(|(n, _)| n == "stats.gauges.level"));
 }

@@ -24,9 +24,8 @@ impl Params {
     /// Adds `a=b&c=d` pairs (`+` is a space, `%XX` a byte; invalid UTF-8 is replaced; empty
     /// parts are skipped, a part without `=` has an empty value).
     pub fn add_encoded(&mut self, s: &[u8]) {
-        self.pairs.extend(
-            form_urlencoded::parse(s).map(|(k, v)| (k.into_owned(), v.into_owned())),
-        );
+        self.pairs
+            .extend(form_urlencoded::parse(s).map(|(k, v)| (k.into_owned(), v.into_owned())));
     }
 
     /// The last value of `key`.
@@ -87,7 +86,10 @@ impl Params {
 /// `application/x-www-form-urlencoded` decoding of one key or value (Python's
 /// `unquote_plus`): `+` is a space, `%XX` a byte, invalid UTF-8 replaced.
 pub fn decode(s: &[u8]) -> String {
-    let plus_as_space: Vec<u8> = s.iter().map(|&b| if b == b'+' { b' ' } else { b }).collect();
+    let plus_as_space: Vec<u8> = s
+        .iter()
+        .map(|&b| if b == b'+' { b' ' } else { b })
+        .collect();
     percent_encoding::percent_decode(&plus_as_space)
         .decode_utf8_lossy()
         .into_owned()
