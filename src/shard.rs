@@ -15,9 +15,9 @@
 //! Restarts lose no interval and write no boundary twice: a shutdown round that comes
 //! before its boundary (the usual case) moves partials to their owners but does not
 //! flush; the shard then saves everything it holds with the first boundary it has not
-//! flushed ([`statefile`]). At start, a saved interval whose boundary has passed is
-//! flushed first under that boundary; one whose boundary is still ahead carries on and is
-//! flushed with the rest of the interval.
+//! flushed ([`statefile`]). At start, a saved interval whose boundary is not after the
+//! boundary the first round starts from is flushed first under its own boundary; one
+//! whose boundary is still ahead carries on and is flushed with the rest of the interval.
 //!
 //! Counted here: packets, lines, bad lines by reason, series-cap overflow, truncated
 //! datagrams, over-long TCP lines, batches sent, kernel UDP drops.
@@ -321,7 +321,7 @@ pub async fn run(p: ShardParams) {
         points: store.as_ref().map(|s| s.0.clone()),
     };
     let interval = cfg.flush_interval;
-    flusher.restore(p.restored).await;
+    flusher.restore(p.restored, p.epoch).await;
     let mut round = 0u64;
     loop {
         round += 1;
@@ -676,15 +676,16 @@ impl Flusher {
     }
 
     /// Take back the state the previous run saved (keys this shard owns under the current
-    /// shard count). An interval whose boundary has passed is flushed now under that
-    /// boundary, as it would have been; one still ahead stays in the owned state and goes
-    /// out with the next flush.
-    async fn restore(&mut self, saved: Vec<Snapshot>) {
+    /// shard count). An interval whose boundary is not after `epoch` (the boundary before
+    /// this run's first round) is flushed now under that boundary, as it would have been;
+    /// one still ahead stays in the owned state and goes out with the next flush. Deciding
+    /// by `epoch`, not by the clock, keeps the two apart when a start straddles a boundary.
+    async fn restore(&mut self, saved: Vec<Snapshot>, epoch: Duration) {
         for snap in saved {
             let boundary = Duration::from_millis(snap.boundary_ms);
             let keys = snap.len();
             self.state.borrow_mut().agg.restore(snap);
-            let passed = boundary <= crate::clock::now();
+            let passed = boundary <= epoch;
             let ts = crate::clock::flush_timestamp(boundary);
             tracing::info!(
                 shard = self.id,

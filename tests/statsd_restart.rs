@@ -262,6 +262,18 @@ fn restart_after_the_boundary_has_passed() {
     });
 }
 
+/// The start straddles the saved boundary: its first round flushes that boundary, so the
+/// saved interval must go out with it, not in a flush of its own as well.
+#[test]
+fn restart_straddling_the_boundary() {
+    run(&Case {
+        stop_at: 1.0,
+        restart_at: 1.97,
+        shards_before: 2,
+        shards_after: 2,
+    });
+}
+
 #[test]
 fn shards_changed_across_the_restart() {
     for (before, after, stop_at, restart_at) in
