@@ -30,7 +30,9 @@ use criterion::{criterion_group, Criterion, Throughput};
 use lonsdaleite::protocol::carbon::MAX_LINE;
 use lonsdaleite::protocol::framing::LineFramer;
 use lonsdaleite::shard::carbon::receive;
-use lonsdaleite::store::{PointRouter, Store, StoreStats};
+use lonsdaleite::storage::intake::PointRouter;
+use lonsdaleite::storage::shard_store::ShardStore;
+use lonsdaleite::storage::stats::StoreStats;
 
 const NAMES: u64 = 5000;
 /// One TCP read, as the server's receive buffer holds.
@@ -73,7 +75,7 @@ fn lines(passes: u64, tags: u32) -> Vec<u8> {
 }
 
 fn router() -> std::rc::Rc<PointRouter> {
-    let store = Store::new(1 << 30, Arc::new(StoreStats::default()));
+    let store = ShardStore::new(1 << 30, Arc::new(StoreStats::default()));
     let (tx, _rx) = tokio::sync::mpsc::channel(1);
     // `_rx` may drop: one shard owns everything, nothing is sent.
     PointRouter::new(store, 0, vec![tx])

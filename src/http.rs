@@ -4,21 +4,25 @@
 //! One std thread runs a tokio current-thread runtime with axum; the shards never wait for
 //! it. Names come from the in-memory index ([`source::Names`]), points from the whisper
 //! files merged with the owning shard's cache (asked over its control channel, once per
-//! request and shard), events from SQLite ([`crate::events`]), tagged series from
-//! [`crate::tagdb`]. Requests are evaluated one at a time on this thread.
+//! request and shard), events from SQLite ([`crate::http::eventdb`]), tagged series from
+//! [`crate::http::tagdb`]. Requests are evaluated one at a time on this thread.
 //!
 //! Errors are answered with HTTP 400 and a plain message naming the problem (the tags
 //! endpoints answer `{"error": msg}` as graphite does); a storage failure is a 500.
 //! Behaviour and deviations from graphite-web 1.1.10 are listed in `docs/http.md`.
 
+pub mod dashboarddb;
+pub mod eventdb;
+pub mod events;
 pub mod metrics;
 pub mod params;
 pub mod pickle;
 pub mod pyjson;
 pub mod render;
 pub mod source;
+pub mod tagdb;
 pub mod tags;
-pub mod web_events;
+pub mod webui;
 
 use std::sync::atomic::AtomicU64;
 use std::sync::{Arc, Mutex};
@@ -34,8 +38,8 @@ use tokio::sync::mpsc;
 
 use crate::config::Config;
 use crate::query::eval::Limits;
+use crate::shard::shutdown::Shutdown;
 use crate::shard::Control;
-use crate::shutdown::Shutdown;
 use crate::storage::rules::StorageRules;
 use params::Params;
 use source::{Names, ScanSlot, Storage};
@@ -73,18 +77,20 @@ impl Shared {
     /// failure is logged and the events endpoints answer 500 naming it).
     pub fn new(setup: Setup) -> Self {
         let data_dir = setup.config.data_dir.clone();
-        let events = match crate::events::Events::open(&data_dir) {
+        let events = match crate::http::eventdb::Events::open(&data_dir) {
             Ok(e) => Some(Mutex::new(e)),
             Err(e) => {
                 tracing::error!(error = %e, dir = %data_dir.display(), "events database not opened: /events answers 500");
                 None
             }
         };
-        let tags = match crate::tagdb::TagDb::open(&data_dir.join(crate::events::DB_FILE)) {
+        let tags = match crate::http::tagdb::TagDb::open(
+            &data_dir.join(crate::http::eventdb::DB_FILE),
+        ) {
             Ok(t) => t,
             Err(e) => {
                 tracing::error!(error = %e, "tagged series are not remembered across restarts: database not opened");
-                crate::tagdb::TagDb::new()
+                crate::http::tagdb::TagDb::new()
             }
         };
         Self {
@@ -160,7 +166,7 @@ pub fn spawn(
 
 /// Every route of the API, plus the web page's.
 pub fn router(shared: Arc<Shared>) -> Router {
-    let db = shared.config.data_dir.join(crate::events::DB_FILE);
+    let db = shared.config.data_dir.join(crate::http::eventdb::DB_FILE);
     let api = Router::new()
         .route("/render", any(render::handler))
         .route("/render/", any(render::handler))
@@ -177,11 +183,11 @@ pub fn router(shared: Arc<Shared>) -> Router {
         .route("/version", get(version))
         .route("/version/", get(version))
         .route("/health", get(health))
-        .route("/events", any(web_events::root))
-        .route("/events/", any(web_events::root))
-        .route("/events/get_data", any(web_events::get_data))
-        .route("/events/{id}", get(web_events::one))
-        .route("/events/{id}/", get(web_events::one))
+        .route("/events", any(events::root))
+        .route("/events/", any(events::root))
+        .route("/events/get_data", any(events::get_data))
+        .route("/events/{id}", get(events::one))
+        .route("/events/{id}/", get(events::one))
         .route("/tags", any(tags::list))
         .route("/tags/", any(tags::list))
         .route("/tags/tagSeries", any(tags::tag_series))
@@ -192,7 +198,7 @@ pub fn router(shared: Arc<Shared>) -> Router {
         .route("/tags/autoComplete/values", any(tags::complete_values))
         .route("/tags/{tag}", any(tags::values))
         .with_state(shared);
-    match crate::webui::router(&db) {
+    match crate::http::webui::router(&db) {
         Ok(web) => api.merge(web),
         Err(e) => {
             tracing::error!(error = %e, "the web page is off: its database cannot be opened");

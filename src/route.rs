@@ -4,6 +4,8 @@
 //! owner is the same on every run and every shard. The owner holds the name's StatsD
 //! aggregate and (later) its write-back cache and whisper file.
 
+pub mod forward;
+
 /// Fixed seeds: ownership must be stable across restarts.
 const SEEDS: [u64; 4] = [
     0x6c6f_6e73_6461_6c65,

@@ -5,6 +5,8 @@
 //! flush rounds (see `shard`) and exits; the forwarder, whose senders the shards held,
 //! then delivers its backlog (up to 10 s) and the process exits 0.
 
+pub mod admin;
+
 use std::io::Write as _;
 use std::net::SocketAddr;
 use std::process::ExitCode;
@@ -15,13 +17,13 @@ use std::time::Duration;
 use socket2::{Domain, Protocol, Socket, Type};
 use tokio::sync::mpsc;
 
-use crate::admin::AdminState;
 use crate::config::Config;
-use crate::forward::{ForwardStats, Forwarder, Output};
+use crate::route::forward::{ForwardStats, Forwarder, Output};
+use crate::server::admin::AdminState;
+use crate::shard::shutdown::Shutdown;
 use crate::shard::{ShardParams, ShardSockets};
-use crate::shutdown::Shutdown;
 use crate::storage::rules::StorageRules;
-use crate::store::StoreStats;
+use crate::storage::stats::StoreStats;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ServerError {
@@ -397,7 +399,7 @@ pub fn run(cfg: Config, listeners: Listeners, shutdown: &Arc<Shutdown>) -> Resul
     let mut carbon_handoff = crate::shard::balance::mesh(shards).into_iter();
     let mut pickle_handoff = crate::shard::balance::mesh(shards).into_iter();
     let (name_feed, name_rx) = if listeners.http.is_some() {
-        let (feed, rx) = crate::index::NameFeed::new();
+        let (feed, rx) = crate::storage::index::NameFeed::new();
         (Some(feed), Some(rx))
     } else {
         (None, None)
@@ -481,7 +483,7 @@ pub fn run(cfg: Config, listeners: Listeners, shutdown: &Arc<Shutdown>) -> Resul
         let _ = std::thread::Builder::new()
             .name("index-scan".into())
             .spawn(move || {
-                let (index, report) = crate::index::scan(&dir);
+                let (index, report) = crate::storage::index::scan(&dir);
                 tracing::info!(
                     series = report.series,
                     tagged_files = report.tagged,
@@ -573,7 +575,8 @@ fn side_thread(
                     shutdown.trigger();
                     return;
                 };
-                let admin_task = tokio::spawn(crate::admin::serve(listener, Arc::new(admin)));
+                let admin_task =
+                    tokio::spawn(crate::server::admin::serve(listener, Arc::new(admin)));
                 let fwd_task = fwd_rx.map(|rx| {
                     tokio::spawn(
                         Forwarder::new(cfg.forward.clone(), rx, forward_stats)

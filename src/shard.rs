@@ -24,6 +24,7 @@
 
 pub mod balance;
 pub mod carbon;
+pub mod shutdown;
 pub mod statefile;
 pub mod stats;
 pub mod udp;
@@ -46,16 +47,18 @@ use crate::aggregate::{
 /// Keys merged or flushed per slice before the shard lets its receive loops run.
 const SLICE: usize = 2048;
 use crate::config::Config;
-use crate::forward::{FlushReport, Output};
 use crate::protocol::framing::LineFramer;
 use crate::protocol::number::write_js_number;
 use crate::protocol::statsd::{BadLine, Kind, ParseOptions, Parser, Sample, Value};
+use crate::route::forward::{FlushReport, Output};
 use crate::route::Router;
-use crate::shutdown::Shutdown;
+use crate::shard::shutdown::Shutdown;
+use crate::storage::intake::{PointBatch, PointRouter};
 use crate::storage::rules::StorageRules;
+use crate::storage::shard_store::ShardStore;
+use crate::storage::stats::StoreStats;
 use crate::storage::whisper::file::Preallocate;
-use crate::store::{PointBatch, PointRouter, Store, StoreStats};
-use crate::writer::Writer;
+use crate::storage::writer::Writer;
 use stats::ShardCounters;
 
 /// Messages between shards.
@@ -128,7 +131,7 @@ pub struct ShardParams {
     /// Every shard's storage counters (index = shard id); shard 0 reports them all.
     pub store_stats: Vec<Arc<StoreStats>>,
     /// Where new names are reported for the query thread's index (None: no HTTP API).
-    pub names: Option<crate::index::NameFeed>,
+    pub names: Option<crate::storage::index::NameFeed>,
     /// This shard's ends of the carbon plaintext and pickle hand-off meshes.
     pub carbon_handoff: Option<balance::Handoff>,
     pub pickle_handoff: Option<balance::Handoff>,
@@ -227,15 +230,18 @@ pub async fn run(p: ShardParams) {
     });
     let store = p.storage.map(|rules| {
         let st = &p.config.storage;
-        let store = Store::new(st.cache_bytes, p.store_stats[p.id].clone());
+        let store = ShardStore::new(st.cache_bytes, p.store_stats[p.id].clone());
         if let Some(feed) = &p.names {
-            let _ = store.names.set(crate::index::NameSink::new(feed.clone()));
+            let _ = store
+                .names
+                .set(crate::storage::index::NameSink::new(feed.clone()));
         }
-        let intake = glommio::spawn_local(crate::store::intake(store.clone(), p.point_inbox));
+        let intake =
+            glommio::spawn_local(crate::storage::intake::intake(store.clone(), p.point_inbox));
         let writer = Writer::new(p.config.data_dir.join("whisper"), rules)
             .with_create_limit(st.max_creates_per_minute)
             .with_open_files(
-                crate::writer::open_files_limit(st.open_files, p.peers.len()),
+                crate::storage::writer::open_files_limit(st.open_files, p.peers.len()),
                 st.page_cache_bytes,
             )
             .with_preallocate(match st.preallocate {
@@ -243,16 +249,20 @@ pub async fn run(p: ShardParams) {
                 crate::config::Preallocation::Zeros => Preallocate::Zeros,
                 crate::config::Preallocation::Sparse => Preallocate::Sparse,
             });
-        let opts = crate::store::WriterOptions {
+        let opts = crate::storage::drain::WriterOptions {
             batch: st.write_batch,
             drain_timeout: st.drain_timeout,
             rules: p
                 .config
                 .storage_conf_dir()
-                .map(crate::store::RulesSource::new),
+                .map(crate::storage::rules::RulesSource::new),
             rules_every: st.rules_check_interval,
         };
-        let writing = glommio::spawn_local(crate::store::writer_loop(store.clone(), writer, opts));
+        let writing = glommio::spawn_local(crate::storage::drain::writer_loop(
+            store.clone(),
+            writer,
+            opts,
+        ));
         let points = PointRouter::new(store.clone(), p.id, p.point_peers);
         (points, intake, writing)
     });
@@ -465,7 +475,7 @@ async fn tcp_conn(mut stream: glommio::net::TcpStream, max_line: usize, state: R
 async fn control_loop(
     mut rx: mpsc::Receiver<Control>,
     state: Rc<RefCell<State>>,
-    store: Option<Rc<Store>>,
+    store: Option<Rc<ShardStore>>,
 ) {
     while let Some(req) = rx.recv().await {
         // A delete moves table slots; wait for a flush in progress to finish first.

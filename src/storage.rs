@@ -9,9 +9,16 @@
 //! - [`whisper_cli`]: `lonsdaleite whisper …`, the operator commands of whisper's scripts.
 
 pub mod aggregation;
+pub mod cache;
+pub mod drain;
+pub mod index;
 mod ini;
+pub mod intake;
 pub mod layout;
 pub mod rules;
 pub mod schemas;
+pub mod shard_store;
+pub mod stats;
 pub mod whisper;
 pub mod whisper_cli;
+pub mod writer;

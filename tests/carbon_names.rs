@@ -19,7 +19,7 @@ use common::Server;
 use lonsdaleite::storage::layout::{canonical_name, relative_path};
 use lonsdaleite::storage::rules::StorageRules;
 use lonsdaleite::storage::whisper::file::{self, Preallocate};
-use lonsdaleite::writer::{open_or_create, temp_name, Opened, MAX_TEMP_NAME};
+use lonsdaleite::storage::writer::{open_or_create, temp_name, Opened, MAX_TEMP_NAME};
 use proptest::prelude::*;
 
 fn now() -> i64 {

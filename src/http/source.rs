@@ -16,17 +16,17 @@ use std::time::{Duration, Instant};
 
 use tokio::sync::mpsc;
 
-use crate::index::ScanReport;
+use crate::http::tagdb::TagDb;
 use crate::query::eval::{EvalError, Limits, Source};
 use crate::query::glob::NameIndex;
 use crate::query::series::Series;
 use crate::route::Router;
 use crate::shard::Control;
+use crate::storage::index::ScanReport;
 use crate::storage::rules::StorageRules;
 use crate::storage::whisper::{
     fetch_with_header, header_for, read_header, AggregationMethod, FetchResult, Header, ReadAt,
 };
-use crate::tagdb::TagDb;
 
 /// How long a shard may take to answer a cache query (graphite's `CARBONLINK_TIMEOUT`).
 pub const CACHE_TIMEOUT: Duration = Duration::from_secs(1);
@@ -114,7 +114,7 @@ pub struct Storage {
     pub shards: Vec<mpsc::Sender<Control>>,
     pub rules: Option<StorageRules>,
     pub names: Names,
-    pub events: Option<Mutex<crate::events::Events>>,
+    pub events: Option<Mutex<crate::http::eventdb::Events>>,
 }
 
 /// One request's view of the storage.
@@ -404,7 +404,7 @@ impl Source for RequestSource<'_> {
     fn find(&self, pattern: &str) -> Result<Vec<String>, EvalError> {
         if pattern.contains(';') {
             // A tagged name is looked up directly, as graphite's finder does.
-            let Ok(name) = crate::tagdb::canonical(pattern) else {
+            let Ok(name) = crate::http::tagdb::canonical(pattern) else {
                 return Ok(Vec::new());
             };
             self.storage.names.drain();
@@ -444,7 +444,7 @@ impl Source for RequestSource<'_> {
         let all = tags.is_empty() || tags.iter().any(|t| t == "*");
         let tags: &[String] = if all { &[] } else { tags };
         lock(events)
-            .find(start, end, tags, crate::events::TagSet::All)
+            .find(start, end, tags, crate::http::eventdb::TagSet::All)
             .map(|evs| evs.into_iter().map(|e| e.when).collect())
             .map_err(|e| EvalError::Source(e.to_string()))
     }

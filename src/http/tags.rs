@@ -1,4 +1,4 @@
-//! The tags API (graphite-web's `tags/views.py`) over the in-memory [`crate::tagdb`].
+//! The tags API (graphite-web's `tags/views.py`) over the in-memory [`crate::http::tagdb`].
 //! Answers are JSON (`pretty` indents and sorts keys, `jsonp` wraps); errors are HTTP 400
 //! `{"error": message}`.
 

@@ -21,7 +21,7 @@ use std::time::Duration;
 use glommio::net::{AcceptedTcpStream, TcpListener, TcpStream};
 use tokio::sync::mpsc;
 
-use crate::store::StoreStats;
+use crate::storage::stats::StoreStats;
 
 /// One shard's end of a service's hand-off mesh.
 pub struct Handoff {

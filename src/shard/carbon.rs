@@ -15,7 +15,8 @@ use futures_lite::AsyncReadExt;
 use crate::protocol::carbon::{datagram_lines, parse_line, MAX_LINE};
 use crate::protocol::framing::LineFramer;
 use crate::protocol::tagged::normalize;
-use crate::store::{bump, total, PointRouter, StatField};
+use crate::storage::intake::PointRouter;
+use crate::storage::stats::{bump, total, StatField};
 
 fn now_secs() -> i64 {
     crate::clock::now().as_secs() as i64
@@ -133,7 +134,7 @@ pub async fn batch_ticker(points: Rc<PointRouter>) {
 /// cache.overflow}`, stored like any other series. Run on shard 0 only.
 pub async fn self_metrics(
     points: Rc<PointRouter>,
-    all: Vec<std::sync::Arc<crate::store::StoreStats>>,
+    all: Vec<std::sync::Arc<crate::storage::stats::StoreStats>>,
     host: String,
     interval: Duration,
 ) {

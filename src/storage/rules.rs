@@ -11,6 +11,7 @@
 //! again and keep the old rules if the new ones fail (what carbon does every 60 s).
 
 use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant, SystemTime};
 
 use super::aggregation::AggregationRules;
 use super::schemas::{ConfigError, ConfigWarning, Schemas};
@@ -138,6 +139,59 @@ impl StorageRules {
             archives: archives.to_vec(),
             x_files_factor,
             method,
+        }
+    }
+}
+
+/// Where the storage rules come from, for reloading them while running (carbon re-reads
+/// its schema files every minute).
+pub struct RulesSource {
+    pub dir: PathBuf,
+    stamp: Option<(Option<SystemTime>, Option<SystemTime>)>,
+    checked: Instant,
+}
+
+impl RulesSource {
+    pub fn new(dir: PathBuf) -> Self {
+        let mut s = Self {
+            dir,
+            stamp: None,
+            checked: Instant::now(),
+        };
+        s.stamp = Some(s.mtimes());
+        s
+    }
+
+    fn mtimes(&self) -> (Option<SystemTime>, Option<SystemTime>) {
+        let m = |f: &str| {
+            std::fs::metadata(self.dir.join(f))
+                .and_then(|m| m.modified())
+                .ok()
+        };
+        (m(SCHEMAS_FILE), m(AGGREGATION_FILE))
+    }
+
+    /// New rules when a file changed since the last look (at most once per `every`);
+    /// a file that no longer parses is reported and the current rules stay.
+    pub fn poll(&mut self, every: Duration) -> Option<StorageRules> {
+        if self.checked.elapsed() < every {
+            return None;
+        }
+        self.checked = Instant::now();
+        let now = self.mtimes();
+        if self.stamp == Some(now) {
+            return None;
+        }
+        self.stamp = Some(now);
+        match StorageRules::load(&self.dir) {
+            Ok(rules) => {
+                tracing::info!(dir = %self.dir.display(), "storage rules reloaded; they apply to files created from now on");
+                Some(rules)
+            }
+            Err(e) => {
+                tracing::error!(error = %e, "storage rules not reloaded; keeping the previous ones");
+                None
+            }
         }
     }
 }

@@ -85,9 +85,9 @@ mod create;
 mod fetch;
 pub mod file;
 mod header;
+mod io;
 mod pyset;
 mod retention;
-mod store;
 mod update;
 
 pub use aggregate::AggregationMethod;
@@ -99,9 +99,9 @@ pub use header::{
     decode_point, encode_point, read_header, read_header_lenient, ArchiveInfo, Header,
     ARCHIVE_INFO_SIZE, METADATA_SIZE, POINT_SIZE,
 };
+pub use io::{ReadAt, SeekStore, WriteAt};
 pub use pyset::iteration_order as python_set_order;
 pub use retention::{parse_carbon_retention, parse_retention, parse_retentions};
-pub use store::{ReadAt, SeekStore, WriteAt};
 pub use update::{
     archive_update_many, neighbour_reads, pack_runs, place_run, propagate, propagated_value,
     set_aggregation, split_by_archive, update, update_many, update_many_with_header,

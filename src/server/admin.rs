@@ -17,9 +17,9 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{mpsc, oneshot};
 
 use crate::config::Config;
-use crate::forward::ForwardStats;
 use crate::protocol::framing::LineFramer;
 use crate::protocol::statsd::Kind;
+use crate::route::forward::ForwardStats;
 use crate::shard::stats::ShardCounters;
 use crate::shard::Control;
 
@@ -32,10 +32,16 @@ pub struct AdminState {
     /// Unix time the server started.
     pub started: u64,
     /// Every shard's storage counters (empty when storage is off).
-    pub storage: Vec<Arc<crate::store::StoreStats>>,
+    pub storage: Vec<Arc<crate::storage::stats::StoreStats>>,
     /// The names found on disk at start, once the scan is done.
-    pub index:
-        Arc<std::sync::Mutex<Option<(crate::query::glob::NameIndex, crate::index::ScanReport)>>>,
+    pub index: Arc<
+        std::sync::Mutex<
+            Option<(
+                crate::query::glob::NameIndex,
+                crate::storage::index::ScanReport,
+            )>,
+        >,
+    >,
 }
 
 /// Accept admin connections forever.
@@ -182,7 +188,7 @@ async fn stats(state: &AdminState) -> String {
         );
     }
     if !state.storage.is_empty() {
-        let fields: [(&str, crate::store::StatField); 12] = [
+        let fields: [(&str, crate::storage::stats::StatField); 12] = [
             ("carbon.metrics_received", |x| &x.metrics_received),
             ("carbon.bad_lines", |x| &x.bad_lines),
             ("storage.committed_points", |x| &x.committed_points),
@@ -197,7 +203,11 @@ async fn stats(state: &AdminState) -> String {
             ("storage.update_micros", |x| &x.update_micros),
         ];
         for (name, field) in fields {
-            let _ = writeln!(s, "{name}: {}", crate::store::total(&state.storage, field));
+            let _ = writeln!(
+                s,
+                "{name}: {}",
+                crate::storage::stats::total(&state.storage, field)
+            );
         }
         let last = state
             .storage

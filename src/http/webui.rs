@@ -15,8 +15,6 @@
 //! Errors are `{"error": "..."}` with 400 (bad name or state), 404 (no such dashboard) or
 //! 500 (the database failed); graphite-web answers them with 200.
 
-mod store;
-
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -29,11 +27,11 @@ use axum::{Json, Router};
 use serde::Deserialize;
 use serde_json::{json, Value};
 
-use store::Dashboards;
+use super::dashboarddb::Dashboards;
 
-const INDEX_HTML: &str = include_str!("../web/index.html");
-const APP_JS: &str = include_str!("../web/app.js");
-const APP_CSS: &str = include_str!("../web/app.css");
+const INDEX_HTML: &str = include_str!("../../web/index.html");
+const APP_JS: &str = include_str!("../../web/app.js");
+const APP_CSS: &str = include_str!("../../web/app.css");
 
 /// The longest dashboard name accepted, in bytes.
 const MAX_NAME: usize = 200;

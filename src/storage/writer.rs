@@ -48,7 +48,7 @@ use std::time::{Duration, Instant};
 use glommio::io::BufferedFile;
 use hashbrown::{HashMap, HashSet};
 
-use crate::cache::Batch;
+use crate::storage::cache::Batch;
 use crate::storage::layout::{relative_path, LayoutError};
 use crate::storage::rules::{NewFile, StorageRules};
 use crate::storage::whisper::{

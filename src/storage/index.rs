@@ -3,7 +3,7 @@
 //! [`scan`] turns every `a/b/c.wsp` under the whisper directory into the series name
 //! `a.b.c` and puts it in a [`NameIndex`] (the in-memory tree the render API's
 //! `/metrics/find` and globbing read). Files under `_tagged/` are counted but not named:
-//! their file names are hashes; the tag index ([`crate::tagdb`]) remembers tagged names in
+//! their file names are hashes; the tag index ([`crate::http::tagdb`]) remembers tagged names in
 //! SQLite instead.
 //! The server runs the scan on its own thread at start, so ingest never waits for it, and
 //! logs how long it took (`bench/e2e/index-scan.sh` measures it at 1M files).

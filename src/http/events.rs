@@ -15,7 +15,7 @@ use axum::response::Response;
 use super::pyjson::Value;
 use super::source::lock;
 use super::{reply, text, Req, Shared};
-use crate::events::{parse_tags, Event, Events, TagSet};
+use crate::http::eventdb::{parse_tags, Event, Events, TagSet};
 use crate::query::time::{parse_at_time, TimeZone};
 
 fn event_json(e: &Event) -> Value {

@@ -1,0 +1,244 @@
+//! How points reach the cache of the shard that owns their series.
+//!
+//! A shard's flush and its carbon receivers produce Graphite points; [`PointRouter::add`]
+//! puts each name in its canonical form (carbon's file for `.a.b` is `a/b.wsp`, so the
+//! series is `a.b`: one file, one owner) and [`Router`] picks its owner. The owner's points
+//! go straight into its [`ShardStore`]; the others travel in one [`PointBatch`] per peer
+//! over a bounded channel (a full channel makes the sender wait: back-pressure reaches the
+//! TCP readers) to the owner's [`intake`] task. Counted: names that cannot be a file
+//! (`bad_names`), points for a peer that had stopped (`lost_in_shutdown`).
+
+use std::cell::RefCell;
+use std::rc::Rc;
+
+use tokio::sync::mpsc;
+
+use super::layout::{canonical_name, is_plain};
+use super::shard_store::ShardStore;
+use super::stats::bump;
+use crate::route::Router;
+
+/// Points routed to another shard, their names packed into one buffer. The owner frees
+/// what the sender allocated, and glibc takes the sender's arena lock for every such
+/// free, so a batch is two allocations, not one per point (a name each).
+#[derive(Debug, Default)]
+pub struct PointBatch {
+    names: Vec<u8>,
+    /// (end of the name in `names`, timestamp, value); a name starts where the previous
+    /// one ends.
+    points: Vec<(u32, i64, f64)>,
+}
+
+impl PointBatch {
+    fn for_peer() -> Self {
+        Self {
+            names: Vec::with_capacity(BATCH_POINTS * 48),
+            points: Vec::with_capacity(BATCH_POINTS),
+        }
+    }
+
+    /// Add a point. Names longer than a batch can index are refused (never: carbon lines
+    /// are capped at 16 KiB and a batch holds 1024 points).
+    pub fn push(&mut self, name: &[u8], ts: i64, value: f64) -> bool {
+        let Ok(end) = u32::try_from(self.names.len() + name.len()) else {
+            return false;
+        };
+        self.names.extend_from_slice(name);
+        self.points.push((end, ts, value));
+        true
+    }
+
+    pub fn len(&self) -> usize {
+        self.points.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.points.is_empty()
+    }
+
+    /// The points in the order pushed: (name, timestamp, value).
+    pub fn iter(&self) -> impl Iterator<Item = (&[u8], i64, f64)> {
+        let mut start = 0;
+        self.points.iter().map(move |&(end, ts, v)| {
+            let name = &self.names[start as usize..end as usize];
+            start = end;
+            (name, ts, v)
+        })
+    }
+}
+
+/// Points a batch for a peer holds before it is sent.
+const BATCH_POINTS: usize = 1024;
+
+/// Routes points to the shard that owns their series: this shard's go straight into its
+/// [`ShardStore`]; the others are batched per peer and sent over a bounded channel (a full
+/// channel makes the sender wait: back-pressure reaches the TCP readers).
+pub struct PointRouter {
+    store: Rc<ShardStore>,
+    router: Router,
+    me: usize,
+    peers: RefCell<Option<Vec<mpsc::Sender<PointBatch>>>>,
+    pending: RefCell<Vec<PointBatch>>,
+}
+
+impl PointRouter {
+    pub fn new(store: Rc<ShardStore>, me: usize, peers: Vec<mpsc::Sender<PointBatch>>) -> Rc<Self> {
+        let router = Router::new(peers.len());
+        let pending = (0..peers.len()).map(|_| PointBatch::default()).collect();
+        Rc::new(Self {
+            store,
+            router,
+            me,
+            peers: RefCell::new(Some(peers)),
+            pending: RefCell::new(pending),
+        })
+    }
+
+    pub fn store(&self) -> &Rc<ShardStore> {
+        &self.store
+    }
+
+    /// Route one point under its [`canonical_name`], so every name carbon stores in one
+    /// file is one series with one owner (`.a.b`, `a/b` and `a.b` alike); a name with no
+    /// path element (`.`, `/`) is dropped and counted in `bad_names`. Returns true when
+    /// some peer's batch is full (then call [`send_full`](Self::send_full)).
+    pub fn add(&self, name: &[u8], ts: i64, value: f64) -> bool {
+        let rewritten;
+        let name = if is_plain(name) {
+            name
+        } else {
+            match self.canonical(name) {
+                Some(n) => {
+                    rewritten = n;
+                    &*rewritten
+                }
+                None => return false,
+            }
+        };
+        let owner = self.router.owner(name);
+        if owner == self.me {
+            self.store.add(name, ts, value);
+            return false;
+        }
+        let mut pending = self.pending.borrow_mut();
+        let batch = &mut pending[owner];
+        if batch.points.capacity() == 0 {
+            *batch = PointBatch::for_peer();
+        }
+        if !batch.push(name, ts, value) {
+            bump(&self.store.stats.bad_names, 1);
+        }
+        batch.len() >= BATCH_POINTS
+    }
+
+    /// The canonical name of a name that is not plain; `None` (counted) when it has none.
+    #[cold]
+    fn canonical<'n>(&self, name: &'n [u8]) -> Option<std::borrow::Cow<'n, [u8]>> {
+        canonical_name(name)
+            .inspect_err(|e| {
+                tracing::debug!(error = %e, "point dropped");
+                bump(&self.store.stats.bad_names, 1);
+            })
+            .ok()
+    }
+
+    /// Send the batches that are full.
+    pub async fn send_full(&self) {
+        self.send(BATCH_POINTS).await;
+    }
+
+    /// Send every pending batch.
+    pub async fn send_all(&self) {
+        self.send(1).await;
+    }
+
+    async fn send(&self, at_least: usize) {
+        let n = self.pending.borrow().len();
+        for to in 0..n {
+            let batch = {
+                let mut pending = self.pending.borrow_mut();
+                if pending[to].len() < at_least.max(1) {
+                    continue;
+                }
+                std::mem::take(&mut pending[to])
+            };
+            let peer = self
+                .peers
+                .borrow()
+                .as_ref()
+                .and_then(|p| p.get(to).cloned());
+            let sent = match peer {
+                Some(tx) => tx.send(batch).await.map_err(|e| e.0.len()),
+                None => Err(batch.len()),
+            };
+            if let Err(lost) = sent {
+                bump(&self.store.stats.lost_in_shutdown, lost as u64);
+            }
+        }
+    }
+
+    /// Send what is pending and let go of the peers (at shutdown, so their intakes end).
+    pub async fn close(&self) {
+        self.send_all().await;
+        self.peers.borrow_mut().take();
+    }
+}
+
+/// Receive other shards' points until every sender is gone.
+pub async fn intake(store: Rc<ShardStore>, mut rx: mpsc::Receiver<PointBatch>) {
+    while let Some(batch) = rx.recv().await {
+        for (name, ts, v) in batch.iter() {
+            store.add(name, ts, v);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::atomic::Ordering;
+    use std::sync::Arc;
+
+    use super::*;
+
+    #[test]
+    fn points_are_routed_under_their_canonical_name() {
+        let store = ShardStore::new(1 << 20, Arc::default());
+        let (tx, _rx) = mpsc::channel(1);
+        let router = PointRouter::new(store.clone(), 0, vec![tx]);
+        for (i, name) in [&b".a.b"[..], b"a/b", b"..a..b", b"a.b"]
+            .into_iter()
+            .enumerate()
+        {
+            assert!(!router.add(name, i as i64, i as f64));
+        }
+        router.add(b"...", 9, 9.0);
+        router.add(b"/", 9, 9.0);
+        let cache = store.cache.borrow();
+        assert_eq!(cache.series(), 1);
+        assert_eq!(
+            cache.points(b"a.b"),
+            vec![(0, 0.0), (1, 1.0), (2, 2.0), (3, 3.0)]
+        );
+        assert_eq!(store.stats.bad_names.load(Ordering::Relaxed), 2);
+    }
+
+    #[test]
+    fn a_point_batch_gives_back_its_points_in_order() {
+        let mut b = PointBatch::default();
+        assert!(b.is_empty());
+        for (name, ts) in [(&b"a.b"[..], 1), (b"", 2), (b"x;k=v", 3), (b"a.b", 4)] {
+            assert!(b.push(name, ts, ts as f64 / 2.0));
+        }
+        let got: Vec<(Vec<u8>, i64, f64)> = b.iter().map(|(n, t, v)| (n.to_vec(), t, v)).collect();
+        assert_eq!(
+            got,
+            vec![
+                (b"a.b".to_vec(), 1, 0.5),
+                (Vec::new(), 2, 1.0),
+                (b"x;k=v".to_vec(), 3, 1.5),
+                (b"a.b".to_vec(), 4, 2.0),
+            ]
+        );
+        assert_eq!(b.len(), 4);
+    }
+}

@@ -1,0 +1,48 @@
+//! A shard's storage counters, shared with shard 0 (which reports every shard's as
+//! carbon's `carbon.agents.*` self-metrics) and with the admin interface. Updated per batch,
+//! not per point; read with relaxed loads.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+
+/// One shard's storage counters (see the module documentation).
+#[derive(Debug, Default)]
+pub struct StoreStats {
+    /// Carbon points accepted (carbon's `metricsReceived`).
+    pub metrics_received: AtomicU64,
+    /// Carbon lines dropped as malformed.
+    pub bad_lines: AtomicU64,
+    pub committed_points: AtomicU64,
+    pub update_operations: AtomicU64,
+    /// Microseconds spent in whisper updates.
+    pub update_micros: AtomicU64,
+    pub creates: AtomicU64,
+    pub errors: AtomicU64,
+    /// Points and series in the cache now.
+    pub cache_size: AtomicU64,
+    pub cache_queues: AtomicU64,
+    /// Points refused because the cache was at its budget.
+    pub cache_overflow: AtomicU64,
+    /// Points dropped because their name cannot be a file: no path element (`.`, `/`),
+    /// not UTF-8, a NUL byte, or too long for the file system.
+    pub bad_names: AtomicU64,
+    /// Points for another shard dropped because that shard had stopped.
+    pub lost_in_shutdown: AtomicU64,
+    /// Carbon TCP connections (plaintext and pickle) this shard serves now.
+    pub connections: AtomicU64,
+    /// When points were last committed, in milliseconds since the Unix epoch (0: never).
+    /// For timing a load from outside without polling finely.
+    pub last_commit_unix_ms: AtomicU64,
+}
+
+/// One of the [`StoreStats`] counters.
+pub type StatField = fn(&StoreStats) -> &AtomicU64;
+
+/// A counter summed over every shard's stats.
+pub fn total(all: &[Arc<StoreStats>], field: StatField) -> u64 {
+    all.iter().map(|s| field(s).load(Ordering::Relaxed)).sum()
+}
+
+pub(crate) fn bump(a: &AtomicU64, n: u64) {
+    a.fetch_add(n, Ordering::Relaxed);
+}
