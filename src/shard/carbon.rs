@@ -7,16 +7,84 @@
 //! rather than its points dropped; UDP cannot be slowed, and what the kernel drops there
 //! is counted by the kernel.
 
+use std::os::fd::{FromRawFd as _, IntoRawFd as _};
 use std::rc::Rc;
+use std::sync::Arc;
 use std::time::Duration;
 
 use futures_lite::AsyncReadExt;
+use glommio::Task;
+
+use super::balance::{self, Handoff};
+use crate::config::Config;
 
 use crate::protocol::carbon::{datagram_lines, parse_line, MAX_LINE};
 use crate::protocol::framing::LineFramer;
 use crate::protocol::tagged::normalize;
+use crate::protocol::unpickle::{decode, split_frame, Limits};
 use crate::storage::intake::PointRouter;
-use crate::storage::stats::{bump, total, StatField};
+use crate::storage::stats::{bump, total, StatField, StoreStats};
+
+/// Start the carbon receivers on the shard's sockets (plaintext TCP and UDP, pickle TCP),
+/// the batch ticker, and on shard 0 carbon's self-metrics; they run until dropped.
+#[expect(
+    clippy::too_many_arguments,
+    reason = "the sockets and hand-off ends the server bound for this shard"
+)]
+pub fn spawn_receivers(
+    id: usize,
+    config: &Config,
+    tcp: Option<std::net::TcpListener>,
+    udp: Option<std::net::UdpSocket>,
+    pickle: Option<std::net::TcpListener>,
+    tcp_handoff: Handoff,
+    pickle_handoff: Handoff,
+    points: &Rc<PointRouter>,
+    all_stats: &[Arc<StoreStats>],
+) -> Vec<Task<()>> {
+    let mut tasks = Vec::new();
+    if let Some(l) = tcp {
+        // SAFETY: ownership of the listening fd moves to glommio (into_raw_fd).
+        let l = unsafe { glommio::net::TcpListener::from_raw_fd(l.into_raw_fd()) };
+        let points = points.clone();
+        tasks.push(glommio::spawn_local(balance::accept_loop(
+            l,
+            "carbon tcp",
+            id,
+            all_stats.to_vec(),
+            tcp_handoff,
+            move |s| tcp_conn(s, points.clone()),
+        )));
+    }
+    if let Some(u) = udp {
+        // SAFETY: ownership of the socket fd moves to glommio (into_raw_fd).
+        let u = unsafe { glommio::net::UdpSocket::from_raw_fd(u.into_raw_fd()) };
+        tasks.push(glommio::spawn_local(udp_loop(u, points.clone())));
+    }
+    if let Some(l) = pickle {
+        // SAFETY: ownership of the listening fd moves to glommio (into_raw_fd).
+        let l = unsafe { glommio::net::TcpListener::from_raw_fd(l.into_raw_fd()) };
+        let points = points.clone();
+        tasks.push(glommio::spawn_local(balance::accept_loop(
+            l,
+            "carbon pickle",
+            id,
+            all_stats.to_vec(),
+            pickle_handoff,
+            move |s| pickle_conn(s, points.clone()),
+        )));
+    }
+    tasks.push(glommio::spawn_local(batch_ticker(points.clone())));
+    if id == 0 {
+        tasks.push(glommio::spawn_local(self_metrics(
+            points.clone(),
+            all_stats.to_vec(),
+            agent_host(&config.carbon.hostname),
+            config.carbon.metric_interval,
+        )));
+    }
+    tasks
+}
 
 fn now_secs() -> i64 {
     crate::clock::now().as_secs() as i64
@@ -71,14 +139,12 @@ pub fn receive(points: &PointRouter, framer: &mut LineFramer, data: &[u8], now: 
     full
 }
 
-/// One plaintext TCP connection (accepted by [`super::accept_loop`]).
+/// One plaintext TCP connection (accepted by [`balance::accept_loop`]).
 pub async fn tcp_conn(mut stream: glommio::net::TcpStream, points: Rc<PointRouter>) {
     let mut framer = LineFramer::new(MAX_LINE);
     let mut buf = vec![0u8; 64 * 1024];
     loop {
-        while points.store().should_pause() {
-            glommio::timer::sleep(Duration::from_millis(10)).await;
-        }
+        wait_while_cache_is_full(&points).await;
         let n = match stream.read(&mut buf).await {
             Ok(0) | Err(_) => break,
             Ok(n) => n,
@@ -134,7 +200,7 @@ pub async fn batch_ticker(points: Rc<PointRouter>) {
 /// cache.overflow}`, stored like any other series. Run on shard 0 only.
 pub async fn self_metrics(
     points: Rc<PointRouter>,
-    all: Vec<std::sync::Arc<crate::storage::stats::StoreStats>>,
+    all: Vec<Arc<StoreStats>>,
     host: String,
     interval: Duration,
 ) {
@@ -198,59 +264,92 @@ pub fn agent_host(configured: &str) -> String {
     raw.replace('.', "_")
 }
 
-/// One pickle connection (accepted by [`super::accept_loop`]): length-prefixed messages. A message that is not a valid pickle
-/// of the accepted subset is dropped whole and counted; an oversized one closes the
-/// connection, as carbon does.
+/// One pickle connection (accepted by [`balance::accept_loop`]): length-prefixed
+/// messages. A message that is not a valid pickle of the accepted subset is dropped whole
+/// and counted; an oversized one closes the connection, as carbon does.
 pub async fn pickle_conn(mut stream: glommio::net::TcpStream, points: Rc<PointRouter>) {
-    use crate::protocol::unpickle::{decode, split_frame, Limits};
     let limits = Limits::default();
     let mut buf: Vec<u8> = Vec::with_capacity(64 * 1024);
     let mut chunk = vec![0u8; 64 * 1024];
     loop {
-        while points.store().should_pause() {
-            glommio::timer::sleep(Duration::from_millis(10)).await;
-        }
+        wait_while_cache_is_full(&points).await;
         let n = match stream.read(&mut chunk).await {
             Ok(0) | Err(_) => return,
             Ok(n) => n,
         };
         buf.extend_from_slice(&chunk[..n]);
-        let mut used = 0;
-        let (mut received, mut bad, mut full) = (0, 0, false);
-        loop {
-            match split_frame(&buf[used..], limits.max_message) {
-                Ok(Some((body, consumed))) => {
-                    match decode(body, now_secs(), &limits) {
-                        Ok(items) => {
-                            for item in items {
-                                match item {
-                                    Ok(p) => {
-                                        received += 1;
-                                        full |= add_point(&points, &p.name, p.timestamp, p.value);
-                                    }
-                                    Err(_) => bad += 1,
-                                }
-                            }
-                        }
-                        Err(e) => {
-                            bad += 1;
-                            tracing::debug!(error = %e, "carbon pickle: message rejected");
-                        }
+        let tally = receive_messages(&points, &mut buf, &limits);
+        count(&points, tally.received, tally.bad);
+        if tally.full {
+            points.send_full().await;
+        }
+        if tally.close {
+            return;
+        }
+    }
+}
+
+/// What a read of a pickle connection gave.
+#[derive(Default)]
+struct Tally {
+    received: u64,
+    bad: u64,
+    /// Some peer's batch is full.
+    full: bool,
+    /// The connection must be closed (a frame over the size limit).
+    close: bool,
+}
+
+/// Route the points of every whole message at the front of `buf`, and remove those
+/// messages from it.
+fn receive_messages(points: &PointRouter, buf: &mut Vec<u8>, limits: &Limits) -> Tally {
+    let mut tally = Tally::default();
+    let mut used = 0;
+    loop {
+        match split_frame(&buf[used..], limits.max_message) {
+            Ok(Some((body, consumed))) => {
+                receive_message(points, body, limits, &mut tally);
+                used += consumed;
+            }
+            Ok(None) => break,
+            Err(e) => {
+                tracing::warn!(error = %e, "carbon pickle: closing the connection");
+                tally.bad += 1;
+                tally.close = true;
+                break;
+            }
+        }
+    }
+    buf.drain(..used);
+    tally
+}
+
+/// Route the points of one message; a message that does not decode counts as one bad
+/// line, an element that gives no point as one each.
+fn receive_message(points: &PointRouter, body: &[u8], limits: &Limits, tally: &mut Tally) {
+    match decode(body, now_secs(), limits) {
+        Ok(items) => {
+            for item in items {
+                match item {
+                    Ok(p) => {
+                        tally.received += 1;
+                        tally.full |= add_point(points, &p.name, p.timestamp, p.value);
                     }
-                    used += consumed;
-                }
-                Ok(None) => break,
-                Err(e) => {
-                    tracing::warn!(error = %e, "carbon pickle: closing the connection");
-                    count(&points, received, bad + 1);
-                    return;
+                    Err(_) => tally.bad += 1,
                 }
             }
         }
-        buf.drain(..used);
-        count(&points, received, bad);
-        if full {
-            points.send_full().await;
+        Err(e) => {
+            tally.bad += 1;
+            tracing::debug!(error = %e, "carbon pickle: message rejected");
         }
+    }
+}
+
+/// A TCP reader stops reading while this shard's cache is nearly full, so the sender is
+/// slowed down rather than its points dropped.
+async fn wait_while_cache_is_full(points: &PointRouter) {
+    while points.store().should_pause() {
+        glommio::timer::sleep(Duration::from_millis(10)).await;
     }
 }
