@@ -70,9 +70,10 @@ fn storage_rules(cfg: &Config) -> Result<Option<StorageRules>, ServerError> {
 
 /// CPUs this process may run on (for pinning shards).
 fn allowed_cpus() -> Vec<usize> {
-    // SAFETY: cpu_set_t is plain data; sched_getaffinity fills it through a valid pointer
-    // of the size we pass.
+    // SAFETY: cpu_set_t is plain data (an array of integers), for which all zeroes is a
+    // valid value.
     let mut set: libc::cpu_set_t = unsafe { std::mem::zeroed() };
+    // SAFETY: sched_getaffinity fills the set through a valid pointer of the size we pass.
     let rc =
         unsafe { libc::sched_getaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &raw mut set) };
     if rc != 0 {

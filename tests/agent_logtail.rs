@@ -512,10 +512,8 @@ fn a_second_logtail_on_the_same_file_is_refused() {
     ));
     let f = std::fs::File::create(&lock_path).unwrap();
     // SAFETY: flock(2) on a descriptor owned by `f`, which outlives the check below.
-    assert_eq!(
-        unsafe { libc::flock(f.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) },
-        0
-    );
+    let locked = unsafe { libc::flock(f.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) };
+    assert_eq!(locked, 0);
     let out = bin()
         .args(["logtail", "--once", "--parser", "postfix", "--state-dir"])
         .arg(&st)
