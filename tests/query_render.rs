@@ -12,9 +12,10 @@
 
 use std::process::Command;
 
+use lonsdaleite::py::format::write_repr as write_py_float;
 use lonsdaleite::query::json::{
-    render_csv, render_json, render_raw, write_py_float, write_py_json_str, Consolidation,
-    JsonOptions, RenderSeries,
+    render_csv, render_json, render_raw, write_py_json_str, Consolidation, JsonOptions,
+    RenderSeries,
 };
 use lonsdaleite::query::time::TimeZone;
 use proptest::prelude::*;

@@ -9,6 +9,7 @@
 //! (including its trailing space).
 
 use super::params::{AxisLimits, AxisMax, UnitSystem};
+use crate::py::format::percent_g6;
 
 /// Rounding slack graphite allows when comparing axis values.
 const EPSILON: f64 = 0.0001;
@@ -361,7 +362,7 @@ impl Tics {
             format!("{prefix} ")
         };
         if v < 0.1 {
-            format!("{} {prefix}", fmt_g(v))
+            format!("{} {prefix}", percent_g6(v))
         } else if v < 1.0 {
             format!("{v:.2} {prefix}")
         } else if span > 10.0 || span_prefix != prefix {
@@ -373,7 +374,7 @@ impl Tics {
         } else if span > 0.1 {
             format!("{v:.2} {prefix}")
         } else {
-            format!("{} {prefix}", fmt_g(v))
+            format!("{} {prefix}", percent_g6(v))
         }
     }
 }
@@ -426,42 +427,6 @@ pub fn format_units(v: f64, step: Option<f64>, unit: UnitSystem) -> (f64, &'stat
     (v, "")
 }
 
-/// Python's `"%g" % v`: six significant digits, trailing zeros removed, exponent form
-/// below 1e-4 and from 1e6.
-pub fn fmt_g(v: f64) -> String {
-    if v == 0.0 {
-        return if v.is_sign_negative() { "-0" } else { "0" }.to_string();
-    }
-    if !v.is_finite() {
-        return if v.is_nan() {
-            "nan".to_string()
-        } else if v > 0.0 {
-            "inf".to_string()
-        } else {
-            "-inf".to_string()
-        };
-    }
-    let sci = format!("{v:.5e}");
-    let (mantissa, exp) = sci.split_once('e').unwrap_or((&sci, "0"));
-    let exp: i32 = exp.parse().unwrap_or(0);
-    if (-4..6).contains(&exp) {
-        let decimals = (5 - exp).max(0) as usize;
-        strip_zeros(&format!("{v:.decimals$}")).to_string()
-    } else {
-        let m = strip_zeros(mantissa);
-        let sign = if exp < 0 { '-' } else { '+' };
-        format!("{m}e{sign}{:02}", exp.abs())
-    }
-}
-
-fn strip_zeros(s: &str) -> &str {
-    if s.contains('.') {
-        s.trim_end_matches('0').trim_end_matches('.')
-    } else {
-        s
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -477,12 +442,12 @@ mod tests {
 
     #[test]
     fn g_format() {
-        assert_eq!(fmt_g(0.05), "0.05");
-        assert_eq!(fmt_g(0.0001), "0.0001");
-        assert_eq!(fmt_g(0.00001), "1e-05");
-        assert_eq!(fmt_g(-2.5), "-2.5");
-        assert_eq!(fmt_g(1_234_567.0), "1.23457e+06");
-        assert_eq!(fmt_g(123_456.0), "123456");
+        assert_eq!(percent_g6(0.05), "0.05");
+        assert_eq!(percent_g6(0.0001), "0.0001");
+        assert_eq!(percent_g6(0.00001), "1e-05");
+        assert_eq!(percent_g6(-2.5), "-2.5");
+        assert_eq!(percent_g6(1_234_567.0), "1.23457e+06");
+        assert_eq!(percent_g6(123_456.0), "123456");
     }
 
     #[test]

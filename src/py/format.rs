@@ -9,7 +9,8 @@
 //!   `829348089372219.25` is `829348089372219.2` here, as in Python.
 //! - [`write_json_float`]: `json.dumps` of a float: [`write_repr`], but `NaN`, `Infinity`,
 //!   `-Infinity`.
-//! - [`percent_g`] and [`percent_f`]: `'%.<p>g' % x` and `'%f' % x`. Rust's fixed-precision
+//! - [`percent_g`], [`percent_g6`] and [`percent_f`]: `'%.<p>g' % x`, `'%g' % x` and
+//!   `'%f' % x`. Rust's fixed-precision
 //!   formatting is exact and rounds ties to even, like glibc's `printf` under `CPython`.
 //! - [`list_repr`]: `str(list_of_optional_floats)`, e.g. `[None, 1.0]`.
 
@@ -177,6 +178,11 @@ pub fn percent_g(x: f64, precision: usize) -> String {
         sci.write_sci(&mut out);
     }
     out
+}
+
+/// `'%g' % x`: `%g` at Python's default precision, six significant digits.
+pub fn percent_g6(x: f64) -> String {
+    percent_g(x, 6)
 }
 
 /// `'%f' % x` (six decimals).

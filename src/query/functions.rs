@@ -34,9 +34,9 @@ pub mod util;
 
 use serde_json::{Map, Value as Json};
 
+use crate::py::format::write_repr;
 use crate::query::eval::{check_deadline, fetch_path, Context, EvalError};
 use crate::query::grammar::{self, Expr};
-use crate::query::json::write_py_float;
 use crate::query::series::Series;
 
 pub use params::{Default as ParamDefault, Param, ParamType};
@@ -91,7 +91,7 @@ impl Value {
 /// Python's `repr(float)` (`2.0`, `1e+16`, `inf`).
 pub fn py_float(x: f64) -> String {
     let mut s = String::new();
-    write_py_float(&mut s, x);
+    write_repr(&mut s, x);
     s
 }
 

@@ -459,8 +459,6 @@ pub fn render_raw(series: &[RenderSeries<'_>]) -> String {
 
 /// `json.dumps` of a float (see [`crate::py::format`]).
 pub use crate::py::format::write_json_float as write_py_json_float;
-/// Python's `repr(float)` (see [`crate::py::format`]).
-pub use crate::py::format::write_repr as write_py_float;
 
 /// A JSON string as Python's `json.dumps` writes it with `ensure_ascii=True`.
 pub fn write_py_json_str(out: &mut String, s: &str) {

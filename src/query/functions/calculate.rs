@@ -11,8 +11,9 @@
 use super::intervals::interval_of;
 use super::params::{p, ps, Default as D, Param, ParamType as T, Suggestion as S};
 use super::transform::{copy_each, copy_with};
-use super::util::{self, fmt_g, round6, Agg};
+use super::util::{self, round6, Agg};
 use super::{d, Args, Def, Value};
+use crate::py::format::percent_g6;
 use crate::query::eval::{Context, EvalError};
 use crate::query::series::Series;
 use crate::query::time::parse_time_offset;
@@ -262,7 +263,7 @@ fn n_percentile(a: &mut Args<'_, '_>) -> Result<Vec<Series>, EvalError> {
             continue;
         };
         s.set_tag("nPercentile", text.clone());
-        let name = format!("nPercentile({}, {})", s.name, fmt_g(n));
+        let name = format!("nPercentile({}, {})", s.name, percent_g6(n));
         let count =
             usize::try_from(((s.end - s.start) as f64 / s.step as f64).trunc() as i64).unwrap_or(0);
         out.push(copy_with(&s, name, vec![Some(p); count]));
@@ -279,7 +280,7 @@ fn aggregate_line(a: &mut Args<'_, '_>) -> Result<Vec<Series>, EvalError> {
         .into_iter()
         .map(|s| {
             let value = agg.apply(&s.values);
-            let text = value.map_or_else(|| "None".to_string(), fmt_g);
+            let text = value.map_or_else(|| "None".to_string(), percent_g6);
             let name = format!("aggregateLine({}, {text})", s.name);
             if keep {
                 let n = s.values.len();

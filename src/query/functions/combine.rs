@@ -12,6 +12,7 @@ use std::collections::{HashMap, HashSet};
 use super::params::{p, ps, Default as D, Param, ParamType as T};
 use super::util::{self, Agg};
 use super::{d, lookup, Args, Def, Run, Value};
+use crate::py::format::percent_g6;
 use crate::query::eval::{Context, EvalError};
 use crate::query::series::{parse_tags, Series};
 
@@ -652,7 +653,7 @@ fn percentile_of_series(a: &mut Args<'_, '_>) -> Result<Vec<Series>, EvalError> 
     let name = format!(
         "percentileOfSeries({},{})",
         list[0].path_expression,
-        util::fmt_g(n)
+        percent_g6(n)
     );
     let (start, end, step) = util::normalize(&mut list).unwrap_or_default();
     let values = util::map_rows(&list, |row| {

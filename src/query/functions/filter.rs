@@ -12,8 +12,9 @@ use std::cmp::Ordering;
 use super::alias::compile;
 use super::calculate::percentile;
 use super::params::{p, ps, Default as D, Param, ParamType as T};
-use super::util::{fmt_g, py_bound, xff_values, Agg};
+use super::util::{py_bound, xff_values, Agg};
 use super::{d, Args, Def};
+use crate::py::format::percent_g6;
 use crate::query::eval::EvalError;
 use crate::query::series::Series;
 
@@ -228,7 +229,7 @@ fn remove_value(
     let n = a.float(1, 0.0);
     let mut list = a.series(0);
     for s in &mut list {
-        s.rename(format!("{fname}({}, {})", s.name, fmt_g(n)));
+        s.rename(format!("{fname}({}, {})", s.name, percent_g6(n)));
         for v in &mut s.values {
             if v.is_some_and(|x| drop(x, n)) {
                 *v = None;
@@ -295,7 +296,7 @@ fn remove_percentile(
     let text = a.value(1).map(super::Value::py_str).unwrap_or_default();
     let mut list = a.series(0);
     for s in &mut list {
-        s.rename(format!("{fname}({}, {})", s.name, fmt_g(n)));
+        s.rename(format!("{fname}({}, {})", s.name, percent_g6(n)));
         let Some(p) = percentile(&s.values, n, false) else {
             continue;
         };

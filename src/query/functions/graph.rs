@@ -7,8 +7,8 @@
 )]
 
 use super::params::{p, ps, Default as D, Param, ParamType as T};
-use super::util::fmt_g;
 use super::{d, Args, Def, Value};
+use crate::py::format::percent_g6;
 use crate::query::eval::EvalError;
 use crate::query::series::Series;
 
@@ -77,7 +77,7 @@ pub fn defs() -> Vec<Def> {
                 };
                 Ok(styled(a, |s| {
                     s.set_tag("dashed", v.py_str());
-                    s.name = format!("dashed({}, {})", s.name, fmt_g(len));
+                    s.name = format!("dashed({}, {})", s.name, percent_g6(len));
                     s.style.dashed = Some(len);
                 }))
             },

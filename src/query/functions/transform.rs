@@ -10,8 +10,9 @@
 
 use super::intervals::check_points;
 use super::params::{p, ps, Default as D, Param, ParamType as T};
-use super::util::{self, fmt_d, fmt_g, round6, Agg};
+use super::util::{self, fmt_d, round6, Agg};
 use super::{d, Args, Def, Value};
+use crate::py::format::percent_g6;
 use crate::query::eval::EvalError;
 use crate::query::series::Series;
 
@@ -176,11 +177,15 @@ fn absolute(a: &mut Args<'_, '_>) -> Result<Vec<Series>, EvalError> {
 }
 
 fn scale(a: &mut Args<'_, '_>) -> Result<Vec<Series>, EvalError> {
-    Ok(with_constant(a, "scale", 1.0, fmt_g, |x, c| Some(x * c)))
+    Ok(with_constant(a, "scale", 1.0, percent_g6, |x, c| {
+        Some(x * c)
+    }))
 }
 
 fn offset(a: &mut Args<'_, '_>) -> Result<Vec<Series>, EvalError> {
-    Ok(with_constant(a, "offset", 0.0, fmt_g, |x, c| Some(x + c)))
+    Ok(with_constant(a, "offset", 0.0, percent_g6, |x, c| {
+        Some(x + c)
+    }))
 }
 
 fn scale_to_seconds(a: &mut Args<'_, '_>) -> Result<Vec<Series>, EvalError> {
@@ -394,7 +399,7 @@ fn transform_null(a: &mut Args<'_, '_>) -> Result<Vec<Series>, EvalError> {
         s.rename(format!(
             "transformNull({},{}{reference})",
             s.name,
-            fmt_g(default)
+            percent_g6(default)
         ));
         let nulls: Vec<bool> = s.values.iter().map(Option::is_none).collect();
         match &defaults {
@@ -422,7 +427,7 @@ fn transform_null(a: &mut Args<'_, '_>) -> Result<Vec<Series>, EvalError> {
 }
 
 fn pow(a: &mut Args<'_, '_>) -> Result<Vec<Series>, EvalError> {
-    Ok(with_constant(a, "pow", 1.0, fmt_g, util::safe_pow))
+    Ok(with_constant(a, "pow", 1.0, percent_g6, util::safe_pow))
 }
 
 fn exp(a: &mut Args<'_, '_>) -> Result<Vec<Series>, EvalError> {

@@ -11,6 +11,7 @@ use crate::query::json::consolidate_marked;
 use crate::query::series::{parse_tags, Series};
 
 use super::{py_float, Value};
+use crate::py::format::percent_g6;
 
 /// Names `aggregate`, `groupByNode`, `highest`… accept (`aggFuncs` then `aggFuncAliases`).
 pub const AGG_FUNC_NAMES: &[&str] = &[
@@ -353,38 +354,6 @@ pub fn agg_key(s: &Series, nodes: &[Value]) -> String {
         .join(".")
 }
 
-/// Python's `'%g' % x`.
-pub fn fmt_g(x: f64) -> String {
-    if x.is_nan() {
-        return "nan".into();
-    }
-    if x.is_infinite() {
-        return if x > 0.0 { "inf" } else { "-inf" }.into();
-    }
-    if x == 0.0 {
-        return if x.is_sign_negative() { "-0" } else { "0" }.into();
-    }
-    let sci = format!("{x:.5e}");
-    let (mant, exp) = sci.split_once('e').unwrap_or((&sci, "0"));
-    let exp: i32 = exp.parse().unwrap_or(0);
-    if (-4..6).contains(&exp) {
-        let decimals = usize::try_from(5 - exp).unwrap_or(0);
-        strip_zeros(&format!("{x:.decimals$}")).to_string()
-    } else {
-        let mant = strip_zeros(mant);
-        let sign = if exp < 0 { '-' } else { '+' };
-        format!("{mant}e{sign}{:02}", exp.unsigned_abs())
-    }
-}
-
-fn strip_zeros(s: &str) -> &str {
-    if s.contains('.') {
-        s.trim_end_matches('0').trim_end_matches('.')
-    } else {
-        s
-    }
-}
-
 /// Python's `'%d' % x` for a float (truncated).
 pub fn fmt_d(x: f64) -> String {
     if x.is_finite() {
@@ -520,7 +489,7 @@ pub fn py_percent(fmt: &str, value: f64) -> Option<String> {
                 let sign = if e < 0 { '-' } else { '+' };
                 let _ = write!(out, "{m}e{sign}{:02}", e.unsigned_abs());
             }
-            'g' if precision.is_none() => out.push_str(&fmt_g(value)),
+            'g' if precision.is_none() => out.push_str(&percent_g6(value)),
             's' | 'r' => out.push_str(&py_float(value)),
             _ => return None,
         }
@@ -583,7 +552,7 @@ mod tests {
             (-0.0, "-0"),
             (f64::INFINITY, "inf"),
         ] {
-            assert_eq!(fmt_g(x), want, "{x}");
+            assert_eq!(percent_g6(x), want, "{x}");
         }
     }
 

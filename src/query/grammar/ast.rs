@@ -317,7 +317,7 @@ fn write_value(v: &Value<'_>, out: &mut String) {
         }
         Value::Float(f) => {
             out.push_str("float(");
-            crate::query::json::write_py_float(out, *f);
+            crate::py::format::write_repr(out, *f);
             out.push(')');
         }
         Value::Str(s) => {
