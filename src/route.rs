@@ -1,8 +1,9 @@
-//! Ownership: which shard owns a series name.
+//! Where points go: which shard owns a series name, and ([`forward`]) the Graphite
+//! forwarder that relays every flush to another carbon.
 //!
 //! The owner of a name is `hash(name) % shards`, with ahash under fixed seeds so the
 //! owner is the same on every run and every shard. The owner holds the name's StatsD
-//! aggregate and (later) its write-back cache and whisper file.
+//! aggregate, its write-back cache and its whisper file.
 
 pub mod forward;
 
