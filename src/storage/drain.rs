@@ -6,25 +6,32 @@
 //! unwritable), counts the error and logs its cause at most once a minute; the other
 //! series keep being written. A name no file can hold is dropped and counted
 //! (`bad_names`). Storage rules are reloaded when their files change.
+//!
+//! A round has four steps, each a method of the loop's state: take a batch of series from
+//! the cache, write it, settle the results (put back, count, log), then back off or pace.
 
 use std::collections::HashMap;
+use std::ops::ControlFlow;
 use std::rc::Rc;
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant, SystemTime};
 
+use super::cache::Batch;
 use super::rules::RulesSource;
 use super::shard_store::ShardStore;
 use super::stats::bump;
 use super::writer::{WriteError, Writer, WriterStats};
 
-/// Logs a write error at most once a minute per cause.
+/// Logs a write error at most once a minute per cause, counting the ones not logged.
 #[derive(Default)]
 struct ErrorLog {
     last: HashMap<&'static str, Instant>,
+    /// Errors not logged since the last one logged (of any cause).
+    suppressed: u64,
 }
 
 impl ErrorLog {
-    fn report(&mut self, e: &WriteError, suppressed: &mut u64) {
+    fn report(&mut self, e: &WriteError) {
         let cause = e.cause();
         let now = Instant::now();
         let due = self
@@ -36,12 +43,12 @@ impl ErrorLog {
             tracing::error!(
                 cause,
                 error = %e,
-                similar_errors_not_logged = *suppressed,
+                similar_errors_not_logged = self.suppressed,
                 "whisper write failed; the points stay in the cache and are retried"
             );
-            *suppressed = 0;
+            self.suppressed = 0;
         } else {
-            *suppressed += 1;
+            self.suppressed += 1;
         }
     }
 }
@@ -60,95 +67,199 @@ pub struct WriterOptions {
 
 /// Write the cache to whisper files until the shard stops and the cache is empty (or,
 /// when stopping, until `drain_timeout` passes with writes still failing).
-pub async fn writer_loop(store: Rc<ShardStore>, mut writer: Writer, mut opts: WriterOptions) {
-    let mut log = ErrorLog::default();
-    let mut suppressed = 0u64;
-    let mut stop_deadline: Option<Instant> = None;
-    let mut pass_started = Instant::now();
-    let mut reported = WriterStats::default();
+pub async fn writer_loop(store: Rc<ShardStore>, writer: Writer, opts: WriterOptions) {
+    let mut drain = Drain::new(store, writer, opts);
     loop {
-        if let Some(rules) = opts.rules.as_mut().and_then(|r| r.poll(opts.rules_every)) {
-            writer.set_rules(rules);
-        }
-        if store.stopping.get() {
-            // Everything received must reach the disk before exit, new files included.
-            writer.lift_create_limit();
-        }
-        let round = opts.batch.min(writer.max_open());
-        if store.cache.borrow().pass_done() {
-            // The next take ranks the series again: a new pass.
-            pass_started = Instant::now();
-        }
-        let taken = store.cache.borrow_mut().take_batch(round);
-        store.publish_cache_size();
-        if taken.is_empty() {
-            if store.stopping.get() {
+        drain.prepare();
+        let Some(batches) = drain.take() else {
+            if drain.store.stopping.get() {
                 break;
             }
             glommio::timer::sleep(Duration::from_millis(20)).await;
             continue;
+        };
+        let (round, batches, results) = drain.write(batches).await;
+        let outcome = drain.settle(batches, results);
+        drain.publish();
+        if drain.after(&round, outcome).await.is_break() {
+            break;
         }
+    }
+    drain.writer.close_all().await;
+}
+
+/// The writer loop's state between rounds.
+struct Drain {
+    store: Rc<ShardStore>,
+    writer: Writer,
+    opts: WriterOptions,
+    log: ErrorLog,
+    /// When stopping with writes failing: when to give up.
+    stop_deadline: Option<Instant>,
+    /// When the current pass over the pending series began.
+    pass_started: Instant,
+    /// The writer's counters as last published.
+    reported: WriterStats,
+}
+
+/// What was known of a round before its series were written (for pacing).
+struct Round {
+    started: Instant,
+    /// The cache's arrival count before the round.
+    arrived_before: u64,
+    points: usize,
+    series: usize,
+    /// The writer's create count before the round.
+    creates_before: u64,
+}
+
+/// What the results of a round call for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Outcome {
+    /// A write failed and may succeed later: back off.
+    Failed,
+    /// Nothing was written (only series waiting for the create limit): let time pass.
+    Waiting,
+    /// Written without a retryable failure: pace.
+    Written,
+}
+
+impl Drain {
+    fn new(store: Rc<ShardStore>, writer: Writer, opts: WriterOptions) -> Self {
+        Self {
+            store,
+            writer,
+            opts,
+            log: ErrorLog::default(),
+            stop_deadline: None,
+            pass_started: Instant::now(),
+            reported: WriterStats::default(),
+        }
+    }
+
+    /// Before a round: reload changed rules; when stopping, lift the create limit.
+    fn prepare(&mut self) {
+        let every = self.opts.rules_every;
+        if let Some(rules) = self.opts.rules.as_mut().and_then(|r| r.poll(every)) {
+            self.writer.set_rules(rules);
+        }
+        if self.store.stopping.get() {
+            // Everything received must reach the disk before exit, new files included.
+            self.writer.lift_create_limit();
+        }
+    }
+
+    /// Take the next round's series from the cache (at most as many as files kept open);
+    /// `None` when the cache is empty.
+    fn take(&mut self) -> Option<Vec<Batch>> {
+        let round = self.opts.batch.min(self.writer.max_open());
+        if self.store.cache.borrow().pass_done() {
+            // The next take ranks the series again: a new pass.
+            self.pass_started = Instant::now();
+        }
+        let taken = self.store.cache.borrow_mut().take_batch(round);
+        self.store.publish_cache_size();
+        (!taken.is_empty()).then_some(taken)
+    }
+
+    /// Write the round's series; readers see them as in flight meanwhile. Returns the
+    /// round, the series again, and one result per series.
+    async fn write(
+        &mut self,
+        taken: Vec<Batch>,
+    ) -> (Round, Vec<Batch>, Vec<Result<usize, WriteError>>) {
         let now = crate::clock::now().as_secs() as i64;
-        let (mut failed, mut written) = (false, false);
-        let round_started = Instant::now();
-        let arrived_before = store.cache.borrow().arrived();
-        let round_points: usize = taken.iter().map(|b| b.points.len()).sum();
-        let round_series = taken.len();
-        let creates_before = writer.stats.creates;
+        let round = Round {
+            started: Instant::now(),
+            arrived_before: self.store.cache.borrow().arrived(),
+            points: taken.iter().map(|b| b.points.len()).sum(),
+            series: taken.len(),
+            creates_before: self.writer.stats.creates,
+        };
         let taken = Rc::new(taken);
-        *store.in_flight.borrow_mut() = taken.clone();
-        let results = writer.write_many(&taken, now).await;
-        *store.in_flight.borrow_mut() = Rc::default();
+        *self.store.in_flight.borrow_mut() = taken.clone();
+        let results = self.writer.write_many(&taken, now).await;
+        *self.store.in_flight.borrow_mut() = Rc::default();
         // Readers hold the batches only inside a synchronous call, so this is the last.
         let taken = Rc::try_unwrap(taken).unwrap_or_else(|shared| (*shared).clone());
+        (round, taken, results)
+    }
+
+    /// Put back the series to retry, count the names no file can hold, log the errors.
+    fn settle(&mut self, taken: Vec<Batch>, results: Vec<Result<usize, WriteError>>) -> Outcome {
+        let (mut failed, mut written) = (false, false);
         for (b, result) in taken.into_iter().zip(results) {
             match result {
                 Ok(_) => written = true,
-                Err(WriteError::CreateDeferred) => store.cache.borrow_mut().put_back(b),
+                Err(WriteError::CreateDeferred) => self.store.cache.borrow_mut().put_back(b),
                 Err(e) => {
-                    log.report(&e, &mut suppressed);
+                    self.log.report(&e);
                     if e.is_retryable() {
                         failed = true;
-                        store.cache.borrow_mut().put_back(b);
+                        self.store.cache.borrow_mut().put_back(b);
                     } else {
-                        bump(&store.stats.bad_names, b.points.len() as u64);
+                        bump(&self.store.stats.bad_names, b.points.len() as u64);
                     }
                 }
             }
         }
-        publish(&store, &mut reported, writer.stats);
         if failed {
-            if store.stopping.get() {
-                let deadline =
-                    *stop_deadline.get_or_insert_with(|| Instant::now() + opts.drain_timeout);
-                if Instant::now() >= deadline {
-                    let left = store.cache.borrow().len();
-                    tracing::error!(
-                        points = left,
-                        "stopping with {left} points that could not be written (see the errors above)"
-                    );
-                    break;
-                }
-            }
-            // Back off: the disk will not be better in a microsecond.
-            glommio::timer::sleep(Duration::from_millis(500)).await;
-        } else if !written {
-            // Only series waiting for the create limit: let time pass.
-            glommio::timer::sleep(Duration::from_millis(100)).await;
-        } else if writer.stats.creates == creates_before {
-            if let Some(pause) = pace(
-                &store,
-                round_points,
-                round_series,
-                arrived_before,
-                round_started.elapsed(),
-                pass_started.elapsed(),
-            ) {
-                pause_while_arriving(&store, pause).await;
-            }
+            Outcome::Failed
+        } else if written {
+            Outcome::Written
+        } else {
+            Outcome::Waiting
         }
     }
-    writer.close_all().await;
+
+    /// Add the writer's progress to the shared counters.
+    fn publish(&mut self) {
+        publish(&self.store, &mut self.reported, self.writer.stats);
+    }
+
+    /// After a round: back off after a failure (giving up once stopping has taken
+    /// `drain_timeout`), wait after a round that only waited for the create limit, pace
+    /// after one that wrote (unless it created files).
+    async fn after(&mut self, round: &Round, outcome: Outcome) -> ControlFlow<()> {
+        match outcome {
+            Outcome::Failed => {
+                if self.store.stopping.get() {
+                    let timeout = self.opts.drain_timeout;
+                    let deadline = *self
+                        .stop_deadline
+                        .get_or_insert_with(|| Instant::now() + timeout);
+                    if Instant::now() >= deadline {
+                        let left = self.store.cache.borrow().len();
+                        tracing::error!(
+                            points = left,
+                            "stopping with {left} points that could not be written (see the errors above)"
+                        );
+                        return ControlFlow::Break(());
+                    }
+                }
+                // Back off: the disk will not be better in a microsecond.
+                glommio::timer::sleep(Duration::from_millis(500)).await;
+            }
+            Outcome::Waiting => {
+                // Only series waiting for the create limit: let time pass.
+                glommio::timer::sleep(Duration::from_millis(100)).await;
+            }
+            Outcome::Written if self.writer.stats.creates == round.creates_before => {
+                if let Some(pause) = pace(
+                    &self.store,
+                    round.points,
+                    round.series,
+                    round.arrived_before,
+                    round.started.elapsed(),
+                    self.pass_started.elapsed(),
+                ) {
+                    pause_while_arriving(&self.store, pause).await;
+                }
+            }
+            Outcome::Written => {}
+        }
+        ControlFlow::Continue(())
+    }
 }
 
 /// While points keep arriving, the writer aims for updates of this many points: most of
