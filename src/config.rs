@@ -65,6 +65,11 @@ pub struct CarbonConfig {
     /// Interval of the `carbon.agents.*` self-metrics.
     #[serde(deserialize_with = "de_duration", serialize_with = "ser_duration")]
     pub metric_interval: Duration,
+    /// Largest pickle message in bytes; a longer one closes the connection.
+    pub pickle_max_message: usize,
+    /// Most bytes of names and points one pickle message may decode to, as a multiple of
+    /// its size; over it the message is refused and the connection closed.
+    pub pickle_max_expansion: usize,
 }
 
 /// The Graphite HTTP API (render, metrics, events, tags) on the query thread.

@@ -193,6 +193,7 @@ fn limits() {
     let small = Limits {
         max_message: 8,
         max_depth: 3,
+        ..Limits::default()
     };
     assert!(matches!(
         decode(b"\x80\x02]X\x01\x00\x00\x00a.", NOW, &small),

@@ -26,8 +26,11 @@
 //! dict and set opcodes, out-of-band buffers) is [`PickleError::Forbidden`], naming it.
 //!
 //! Bounds: the body is at most `limits.max_message` bytes; every opcode creates at most one
-//! object and objects are shared by index (a memo `GET` copies nothing), so memory is
-//! linear in the body size; at most `limits.max_depth` open `MARK`s; no recursion.
+//! object and objects are shared by index (a memo `GET` or `DUP` copies nothing), so the
+//! decoder's own memory is linear in the body size; at most `limits.max_depth` open
+//! `MARK`s; no recursion. What the points would take (each name at its full length every
+//! time a reference repeats it) is counted before any is built and capped at
+//! `limits.max_expansion` times the body ([`PickleError::TooExpanded`]).
 //!
 //! Per element, as carbon's `MetricPickleReceiver.stringReceived`: the element must unpack
 //! as `(name, (timestamp, value))` (lists or tuples), both numbers go through Python's
@@ -57,6 +60,13 @@ pub const MAX_MESSAGE: usize = 1 << 20;
 /// Default cap on open `MARK`s; a list of pairs needs 3 at protocol 0, 1 from protocol 2.
 pub const MAX_DEPTH: usize = 64;
 
+/// Default cap on what a message decodes to, as a multiple of its size (see
+/// [`Limits::max_expansion`]).
+pub const MAX_EXPANSION: usize = 32;
+
+/// What one decoded element costs besides its name: its timestamp and value.
+const POINT_BYTES: usize = 16;
+
 /// Resource bounds for [`decode`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Limits {
@@ -64,6 +74,12 @@ pub struct Limits {
     pub max_message: usize,
     /// Most `MARK`s open at once.
     pub max_depth: usize,
+    /// Most bytes the points of one message may take once decoded (each name at its full
+    /// length however often a memo reference or `DUP` repeats it, plus 16 bytes a point),
+    /// as a multiple of the message's size. Carbon clients memoize a name sent with many
+    /// points, so a legitimate batch decodes to a few times its size; a crafted one (one
+    /// long name, thousands of `DUP`s) to thousands of times.
+    pub max_expansion: usize,
 }
 
 impl Default for Limits {
@@ -71,6 +87,7 @@ impl Default for Limits {
         Limits {
             max_message: MAX_MESSAGE,
             max_depth: MAX_DEPTH,
+            max_expansion: MAX_EXPANSION,
         }
     }
 }
@@ -110,6 +127,13 @@ pub enum PickleError {
     /// The unpickled object is not a list or tuple.
     #[error("pickle holds {0}, not a list of points")]
     NotAList(&'static str),
+    /// The points would take more than `limits.max_expansion` times the message's size.
+    #[error("pickle message of {len} bytes decodes to {decoded} bytes of points, over the limit of {max} (carbon.pickle_max_expansion)")]
+    TooExpanded {
+        len: usize,
+        decoded: usize,
+        max: usize,
+    },
 }
 
 impl PickleError {
@@ -124,7 +148,30 @@ impl PickleError {
             PickleError::TooDeep(_) => "too_deep",
             PickleError::Malformed { .. } => "malformed",
             PickleError::NotAList(_) => "not_a_list",
+            PickleError::TooExpanded { .. } => "too_expanded",
         }
+    }
+
+    /// Every kind's name, in a stable order (for counters).
+    pub const NAMES: &'static [&'static str] = &[
+        "too_large",
+        "truncated",
+        "forbidden_opcode",
+        "unknown_opcode",
+        "protocol",
+        "too_deep",
+        "malformed",
+        "not_a_list",
+        "too_expanded",
+    ];
+
+    /// Whether the connection is closed after this refusal (carbon closes it for an
+    /// oversized frame; a message that would expand past its budget is treated alike).
+    pub fn closes_connection(&self) -> bool {
+        matches!(
+            self,
+            PickleError::TooLarge { .. } | PickleError::TooExpanded { .. }
+        )
     }
 }
 
@@ -207,6 +254,16 @@ pub fn decode<'a>(
         Obj::List(items) | Obj::Tuple(items) => items,
         other => return Err(PickleError::NotAList(other.kind())),
     };
+    // Counted before any name is copied: the cost is what the points would hold.
+    let decoded = items.iter().map(|&i| m.decoded_size(i)).sum::<usize>();
+    let max = limits.max_expansion.saturating_mul(body.len());
+    if decoded > max {
+        return Err(PickleError::TooExpanded {
+            len: body.len(),
+            decoded,
+            max,
+        });
+    }
     Ok(items.iter().map(|&i| m.point(i, now)).collect())
 }
 
@@ -670,6 +727,19 @@ impl<'a> Machine<'a> {
         }
     }
 
+    /// What element `id` would take as a point: its name's length (when it has one) plus
+    /// [`POINT_BYTES`].
+    fn decoded_size(&self, id: u32) -> usize {
+        let name = self
+            .pair(id)
+            .map_or(0, |(name, _)| match &self.objs[name as usize] {
+                Obj::Str(text) => text.len(),
+                Obj::Bytes(b) => b.len(),
+                _ => 0,
+            });
+        name + POINT_BYTES
+    }
+
     /// One top-level element → a point, with carbon's per-element checks in its order.
     fn point(&self, id: u32, now: i64) -> Result<Point<'a>, BadPickleItem> {
         let (name, pair) = self.pair(id).ok_or(BadPickleItem::NotAPair)?;
@@ -1033,5 +1103,85 @@ mod tests {
             split_frame(b"\x00\x00\x00\x0b", 10),
             Err(PickleError::TooLarge { len: 11, max: 10 })
         );
+    }
+
+    /// A list of `copies` references to one element whose name is `name` (protocol 0,
+    /// `DUP`s of the element, one `APPENDS`): what issue 13's crafted message looks like.
+    pub(super) fn dup_bomb(name: &str, copies: usize) -> Vec<u8> {
+        let mut b = b"](".to_vec();
+        b.extend_from_slice(format!("(V{name}\n(I1700000000\nF1.0\ntt").as_bytes());
+        b.extend(std::iter::repeat_n(b'2', copies));
+        b.extend_from_slice(b"e.");
+        b
+    }
+
+    /// A carbon client's batch: `points` points of one memoized name (protocol 2,
+    /// `BINGET` after the first), as `pickle.dumps` writes a list sharing one str.
+    pub(super) fn memoized_batch(name: &str, points: u32) -> Vec<u8> {
+        let mut b = vec![0x80, 2, b']', b'q', 0, b'('];
+        for i in 0..points {
+            if i == 0 {
+                b.push(b'X');
+                b.extend_from_slice(&(name.len() as u32).to_le_bytes());
+                b.extend_from_slice(name.as_bytes());
+                b.extend_from_slice(&[b'q', 1]);
+            } else {
+                b.extend_from_slice(&[b'h', 1]);
+            }
+            b.push(b'J');
+            b.extend_from_slice(&(1_700_000_000 + i as i32).to_le_bytes());
+            b.push(b'G');
+            b.extend_from_slice(&f64::from(i).to_be_bytes());
+            b.extend_from_slice(&[0x86, 0x86]);
+        }
+        b.extend_from_slice(b"e.");
+        b
+    }
+
+    #[test]
+    fn a_message_that_expands_past_its_budget_is_refused_before_any_name_is_copied() {
+        // A 20 KB name with an escape (so it is decoded into an owned string), repeated by
+        // 10 000 DUPs: 200 MB of names from a 30 KB message.
+        let name = format!("{}\\u0041", "a".repeat(20_000));
+        let body = dup_bomb(&name, 10_000);
+        let err = decode(&body, 1_000, &Limits::default()).unwrap_err();
+        assert!(
+            matches!(err, PickleError::TooExpanded { decoded, .. } if decoded > 200_000_000),
+            "{err}"
+        );
+        assert!(err.closes_connection());
+        assert_eq!(err.name(), "too_expanded");
+        // The same shape with a few copies is fine.
+        assert_eq!(one(&dup_bomb("a.b", 3)).len(), 4);
+    }
+
+    #[test]
+    fn a_memoized_batch_of_long_names_fits_the_budget() {
+        // 200-byte name, 500 points: about 12 times the message's size once decoded.
+        let name = "x".repeat(200);
+        let body = memoized_batch(&name, 500);
+        let points = one(&body);
+        assert_eq!(points.len(), 500);
+        assert_eq!(points[499], Ok((name, 1_700_000_499, 499.0)));
+        let decoded = 500 * (200 + POINT_BYTES);
+        assert!(decoded > 10 * body.len() && decoded < MAX_EXPANSION * body.len());
+    }
+
+    #[test]
+    fn every_refusal_has_a_listed_name() {
+        for e in [
+            PickleError::TooLarge { len: 1, max: 0 },
+            PickleError::Truncated,
+            PickleError::Protocol(9),
+            PickleError::TooDeep(1),
+            PickleError::NotAList("None"),
+            PickleError::TooExpanded {
+                len: 1,
+                decoded: 2,
+                max: 1,
+            },
+        ] {
+            assert!(PickleError::NAMES.contains(&e.name()), "{e}");
+        }
     }
 }

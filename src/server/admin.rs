@@ -209,6 +209,17 @@ async fn stats(state: &AdminState) -> String {
                 crate::storage::stats::total(&state.storage, field)
             );
         }
+        for (i, reason) in crate::protocol::unpickle::PickleError::NAMES
+            .iter()
+            .enumerate()
+        {
+            let refused: u64 = state
+                .storage
+                .iter()
+                .map(|x| x.pickle_refused[i].load(Ordering::Relaxed))
+                .sum();
+            let _ = writeln!(s, "carbon.pickle.{reason}: {refused}");
+        }
         let last = state
             .storage
             .iter()

@@ -21,7 +21,7 @@ use crate::config::Config;
 use crate::protocol::carbon::{datagram_lines, parse_line, MAX_LINE};
 use crate::protocol::framing::LineFramer;
 use crate::protocol::tagged::normalize;
-use crate::protocol::unpickle::{decode, split_frame, Limits};
+use crate::protocol::unpickle::{decode, split_frame, Limits, PickleError};
 use crate::storage::intake::PointRouter;
 use crate::storage::stats::{bump, total, StatField, StoreStats};
 
@@ -61,6 +61,11 @@ pub fn spawn_receivers(
         let u = unsafe { glommio::net::UdpSocket::from_raw_fd(u.into_raw_fd()) };
         tasks.push(glommio::spawn_local(udp_loop(u, points.clone())));
     }
+    let limits = Limits {
+        max_message: config.carbon.pickle_max_message,
+        max_expansion: config.carbon.pickle_max_expansion,
+        ..Limits::default()
+    };
     if let Some(l) = pickle {
         // SAFETY: ownership of the listening fd moves to glommio (into_raw_fd).
         let l = unsafe { glommio::net::TcpListener::from_raw_fd(l.into_raw_fd()) };
@@ -71,7 +76,7 @@ pub fn spawn_receivers(
             id,
             all_stats.to_vec(),
             pickle_handoff,
-            move |s| pickle_conn(s, points.clone()),
+            move |s| pickle_conn(s, points.clone(), limits),
         )));
     }
     tasks.push(glommio::spawn_local(batch_ticker(points.clone())));
@@ -267,8 +272,11 @@ pub fn agent_host(configured: &str) -> String {
 /// One pickle connection (accepted by [`balance::accept_loop`]): length-prefixed
 /// messages. A message that is not a valid pickle of the accepted subset is dropped whole
 /// and counted; an oversized one closes the connection, as carbon does.
-pub async fn pickle_conn(mut stream: glommio::net::TcpStream, points: Rc<PointRouter>) {
-    let limits = Limits::default();
+pub async fn pickle_conn(
+    mut stream: glommio::net::TcpStream,
+    points: Rc<PointRouter>,
+    limits: Limits,
+) {
     let mut buf: Vec<u8> = Vec::with_capacity(64 * 1024);
     let mut chunk = vec![0u8; 64 * 1024];
     loop {
@@ -306,43 +314,53 @@ fn receive_messages(points: &PointRouter, buf: &mut Vec<u8>, limits: &Limits) ->
     let mut tally = Tally::default();
     let mut used = 0;
     loop {
-        match split_frame(&buf[used..], limits.max_message) {
+        let refused = match split_frame(&buf[used..], limits.max_message) {
             Ok(Some((body, consumed))) => {
-                receive_message(points, body, limits, &mut tally);
                 used += consumed;
+                receive_message(points, body, limits, &mut tally).err()
             }
             Ok(None) => break,
-            Err(e) => {
-                tracing::warn!(error = %e, "carbon pickle: closing the connection");
-                tally.bad += 1;
+            Err(e) => Some(e),
+        };
+        if let Some(e) = refused {
+            tally.bad += 1;
+            count_refusal(points, &e);
+            if e.closes_connection() {
+                tracing::warn!(error = %e, "carbon pickle: message refused, closing the connection");
                 tally.close = true;
                 break;
             }
+            tracing::debug!(error = %e, "carbon pickle: message rejected");
         }
     }
     buf.drain(..used);
     tally
 }
 
-/// Route the points of one message; a message that does not decode counts as one bad
-/// line, an element that gives no point as one each.
-fn receive_message(points: &PointRouter, body: &[u8], limits: &Limits, tally: &mut Tally) {
-    match decode(body, now_secs(), limits) {
-        Ok(items) => {
-            for item in items {
-                match item {
-                    Ok(p) => {
-                        tally.received += 1;
-                        tally.full |= add_point(points, &p.name, p.timestamp, p.value);
-                    }
-                    Err(_) => tally.bad += 1,
-                }
+/// Route the points of one message (an element that gives no point counts as one bad
+/// line); a message that does not decode is returned for the caller to count.
+fn receive_message(
+    points: &PointRouter,
+    body: &[u8],
+    limits: &Limits,
+    tally: &mut Tally,
+) -> Result<(), PickleError> {
+    for item in decode(body, now_secs(), limits)? {
+        match item {
+            Ok(p) => {
+                tally.received += 1;
+                tally.full |= add_point(points, &p.name, p.timestamp, p.value);
             }
+            Err(_) => tally.bad += 1,
         }
-        Err(e) => {
-            tally.bad += 1;
-            tracing::debug!(error = %e, "carbon pickle: message rejected");
-        }
+    }
+    Ok(())
+}
+
+/// Count a refused message under its reason (`carbon.pickle.<reason>` in admin stats).
+fn count_refusal(points: &PointRouter, e: &PickleError) {
+    if let Some(i) = PickleError::NAMES.iter().position(|n| *n == e.name()) {
+        bump(&points.store().stats.pickle_refused[i], 1);
     }
 }
 

@@ -33,6 +33,9 @@ pub struct StoreStats {
     pub lost_in_shutdown: AtomicU64,
     /// Carbon TCP connections (plaintext and pickle) this shard serves now.
     pub connections: AtomicU64,
+    /// Pickle messages refused whole, by reason (index = position in
+    /// [`PickleError::NAMES`](crate::protocol::unpickle::PickleError::NAMES)).
+    pub pickle_refused: [AtomicU64; crate::protocol::unpickle::PickleError::NAMES.len()],
     /// When points were last committed, in milliseconds since the Unix epoch (0: never).
     /// For timing a load from outside without polling finely.
     pub last_commit_unix_ms: AtomicU64,
