@@ -6,6 +6,7 @@
 
 mod common;
 
+use std::fmt::Write as _;
 use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::path::Path;
@@ -113,4 +114,86 @@ fn a_pickle_message_that_names_gigabytes_is_refused_without_the_memory() {
     assert_eq!(srv.stat("carbon.pickle.too_expanded"), 1);
     assert!(!srv.data_dir.path().join("whisper/aaaa").exists());
     srv.stop();
+}
+
+/// Send plaintext carbon lines on one connection.
+fn send_carbon(srv: &Server, text: &str) {
+    let mut c = TcpStream::connect(srv.carbon_tcp.unwrap()).unwrap();
+    c.write_all(text.as_bytes()).unwrap();
+}
+
+/// SIGTERM and how long the process took to exit.
+fn timed_stop(srv: Server) -> (Duration, tempfile::TempDir) {
+    let started = Instant::now();
+    let dir = srv.stop_keeping_data();
+    (started.elapsed(), dir)
+}
+
+/// Names no file can hold (an element over 255 bytes, a NUL, under `_tagged.`) beside good
+/// ones: the good ones are stored, the bad ones are refused at intake by reason and never
+/// reach the cache, so nothing is retried and SIGTERM does not wait for them.
+#[test]
+fn names_no_file_can_hold_are_refused_at_intake_and_never_retried() {
+    let srv = Server::start(&["--shards", "2", "--flush-interval", "1000s"]);
+    let t = now() - 30;
+    let long = "x".repeat(300);
+    let mut text = String::new();
+    for i in 0..300 {
+        let _ = writeln!(text, "bad.{long}.m{i} {i} {t}");
+    }
+    for i in 0..50 {
+        let _ = writeln!(text, "bad.nul\0.m{i} {i} {t}");
+        let _ = writeln!(text, "_tagged.abc.m{i} {i} {t}");
+    }
+    for i in 0..100 {
+        let _ = writeln!(text, "good.m{i} {i} {t}");
+    }
+    send_carbon(&srv, &text);
+    for i in 0..100 {
+        wait_value(srv.data_dir.path(), &format!("good.m{i}"), f64::from(i));
+    }
+    assert_eq!(srv.stat("storage.bad_names.element_too_long"), 300);
+    assert_eq!(srv.stat("storage.bad_names.nul"), 50);
+    assert_eq!(srv.stat("storage.bad_names.reserved"), 50);
+    assert_eq!(srv.stat("storage.bad_names"), 400);
+    std::thread::sleep(Duration::from_millis(300));
+    assert_eq!(srv.stat("storage.errors"), 0, "nothing was retried");
+    assert_eq!(srv.stat("storage.cache_size"), 0);
+    let (took, dir) = timed_stop(srv);
+    assert!(took < Duration::from_secs(5), "SIGTERM took {took:?}");
+    assert!(!dir.path().join("whisper/bad").exists());
+    assert!(!dir.path().join("whisper/_tagged/abc").exists());
+}
+
+/// A damaged whisper file is moved to the quarantine directory and the series' points go
+/// to a new file; an error no retry can mend (a path through a regular file) drops that
+/// series' points, counted, while every other series is written.
+#[test]
+fn a_damaged_file_is_quarantined_and_a_hopeless_series_is_dropped() {
+    let srv = Server::start(&["--shards", "1", "--flush-interval", "1000s"]);
+    let whisper = srv.data_dir.path().join("whisper");
+    std::fs::create_dir_all(whisper.join("dmg")).unwrap();
+    std::fs::write(whisper.join("dmg/file.wsp"), b"not a whisper header at all").unwrap();
+    std::fs::write(whisper.join("blocked"), b"a file where a directory should be").unwrap();
+    let t = now() - 30;
+    send_carbon(
+        &srv,
+        &format!("dmg.file 7 {t}\nblocked.series 8 {t}\nfine.series 9 {t}\n"),
+    );
+    wait_value(srv.data_dir.path(), "fine.series", 9.0);
+    wait_value(srv.data_dir.path(), "dmg.file", 7.0);
+    assert_eq!(srv.stat("storage.quarantined"), 1);
+    let end = Instant::now() + Duration::from_secs(10);
+    while srv.stat("storage.dropped.enotdir") != 1 {
+        assert!(Instant::now() < end, "blocked.series not dropped");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let quarantined: Vec<_> = std::fs::read_dir(srv.data_dir.path().join("quarantine/dmg"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    assert_eq!(quarantined.len(), 1);
+    assert!(quarantined[0].starts_with("file.wsp."), "{quarantined:?}");
+    let (took, _dir) = timed_stop(srv);
+    assert!(took < Duration::from_secs(5), "SIGTERM took {took:?}");
 }

@@ -220,6 +220,25 @@ async fn stats(state: &AdminState) -> String {
                 .sum();
             let _ = writeln!(s, "carbon.pickle.{reason}: {refused}");
         }
+        let sum = |field: &dyn Fn(&crate::storage::stats::StoreStats) -> u64| -> u64 {
+            state.storage.iter().map(|x| field(x)).sum()
+        };
+        for (i, reason) in crate::storage::layout::LayoutError::REASONS
+            .iter()
+            .enumerate()
+        {
+            let n = sum(&|x| x.bad_name_reasons[i].load(Ordering::Relaxed));
+            let _ = writeln!(s, "storage.bad_names.{reason}: {n}");
+        }
+        for (i, cause) in crate::storage::writer::WriteError::DROP_CAUSES
+            .iter()
+            .enumerate()
+        {
+            let n = sum(&|x| x.dropped[i].load(Ordering::Relaxed));
+            let _ = writeln!(s, "storage.dropped.{cause}: {n}");
+        }
+        let n = sum(&|x| x.quarantined.load(Ordering::Relaxed));
+        let _ = writeln!(s, "storage.quarantined: {n}");
         let last = state
             .storage
             .iter()

@@ -2,15 +2,19 @@
 //! backlog first, through the io_uring [`Writer`], pacing itself while points arrive, and
 //! at shutdown until the cache is empty.
 //!
-//! A failed write puts the series back (nothing is lost while the disk is full or
-//! unwritable), counts the error and logs its cause at most once a minute; the other
-//! series keep being written. A name no file can hold is dropped and counted
-//! (`bad_names`). Storage rules are reloaded when their files change.
+//! A failed write is settled by its cause ([`Disposition`]): while the disk is the problem
+//! (full, read-only, permissions, out of descriptors, I/O errors) the series goes back to
+//! the cache and is retried, the cause logged at most once a minute; a damaged file is
+//! moved to `<data-dir>/quarantine/` and the points go to a new file; an error no retry
+//! can mend (a name the file system refuses, `EINVAL`, a path through a file) drops the
+//! series' points, counted as `storage.dropped.<cause>` and logged once per series. Only
+//! a round in which nothing could be written backs off, so one failing series never holds
+//! the others back. Storage rules are reloaded when their files change.
 //!
 //! A round has four steps, each a method of the loop's state: take a batch of series from
 //! the cache, write it, settle the results (put back, count, log), then back off or pace.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::ops::ControlFlow;
 use std::rc::Rc;
 use std::sync::atomic::Ordering;
@@ -20,19 +24,41 @@ use super::cache::Batch;
 use super::rules::RulesSource;
 use super::shard_store::ShardStore;
 use super::stats::bump;
-use super::writer::{WriteError, Writer, WriterStats};
+use super::writer::{Disposition, WriteError, Writer, WriterStats};
 
-/// Logs a write error at most once a minute per cause, counting the ones not logged.
+/// Series whose dropped points are logged one by one; past this many, drops are logged
+/// like retried errors (once a minute per cause), so a flood of bad series cannot grow
+/// the set without bound.
+const LOGGED_SERIES: usize = 4096;
+
+/// Logs write errors: a retried error at most once a minute per cause (counting the ones
+/// not logged), a dropped series once, every quarantined file. Long names and paths are
+/// cut to a readable length.
 #[derive(Default)]
 struct ErrorLog {
     last: HashMap<&'static str, Instant>,
     /// Errors not logged since the last one logged (of any cause).
     suppressed: u64,
+    /// Series whose drop was logged.
+    dropped: HashSet<Box<[u8]>>,
+}
+
+/// At most 300 bytes of `text`, marking what was cut.
+fn cut(text: &str) -> String {
+    const SHOWN: usize = 300;
+    if text.len() <= SHOWN {
+        return text.to_owned();
+    }
+    let mut end = SHOWN;
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    format!("{}… ({} bytes)", &text[..end], text.len())
 }
 
 impl ErrorLog {
-    fn report(&mut self, e: &WriteError) {
-        let cause = e.cause();
+    /// Whether an error of `cause` is due for a log line (once a minute per cause).
+    fn due(&mut self, cause: &'static str) -> bool {
         let now = Instant::now();
         let due = self
             .last
@@ -40,16 +66,38 @@ impl ErrorLog {
             .is_none_or(|t| now.duration_since(*t) >= Duration::from_secs(60));
         if due {
             self.last.insert(cause, now);
+        } else {
+            self.suppressed += 1;
+        }
+        due
+    }
+
+    fn retried(&mut self, e: &WriteError) {
+        if self.due(e.cause()) {
             tracing::error!(
-                cause,
-                error = %e,
+                cause = e.cause(),
+                error = %cut(&e.to_string()),
                 similar_errors_not_logged = self.suppressed,
                 "whisper write failed; the points stay in the cache and are retried"
             );
             self.suppressed = 0;
-        } else {
-            self.suppressed += 1;
         }
+    }
+
+    fn dropped(&mut self, e: &WriteError, series: &[u8], points: usize) {
+        let first = !self.dropped.contains(series) && self.dropped.len() < LOGGED_SERIES;
+        if first {
+            self.dropped.insert(series.into());
+        } else if self.dropped.contains(series) || !self.due(e.cause()) {
+            return;
+        }
+        tracing::error!(
+            cause = e.cause(),
+            series = %cut(&String::from_utf8_lossy(series)),
+            points,
+            error = %cut(&e.to_string()),
+            "whisper write failed for good; the series' points are dropped (admin stats: storage.dropped.<cause>)"
+        );
     }
 }
 
@@ -185,30 +233,80 @@ impl Drain {
         (round, taken, results)
     }
 
-    /// Put back the series to retry, count the names no file can hold, log the errors.
+    /// Settle each failed series as its error's [`Disposition`] says: put back to retry,
+    /// move a damaged file aside and put back for a new one, or drop and count. Only a
+    /// round in which nothing was written backs off, so one failing series never holds
+    /// the others back.
     fn settle(&mut self, taken: Vec<Batch>, results: Vec<Result<usize, WriteError>>) -> Outcome {
         let (mut failed, mut written) = (false, false);
         for (b, result) in taken.into_iter().zip(results) {
             match result {
                 Ok(_) => written = true,
                 Err(WriteError::CreateDeferred) => self.store.cache.borrow_mut().put_back(b),
-                Err(e) => {
-                    self.log.report(&e);
-                    if e.is_retryable() {
+                Err(e) => match e.disposition() {
+                    Disposition::Retry => {
+                        self.log.retried(&e);
                         failed = true;
                         self.store.cache.borrow_mut().put_back(b);
-                    } else {
-                        bump(&self.store.stats.bad_names, b.points.len() as u64);
                     }
-                }
+                    Disposition::Quarantine => {
+                        if !self.quarantine(&e) {
+                            failed = true;
+                        }
+                        self.store.cache.borrow_mut().put_back(b);
+                    }
+                    Disposition::Drop => self.drop_series(&e, &b),
+                },
             }
         }
-        if failed {
+        if failed && !written {
             Outcome::Failed
         } else if written {
             Outcome::Written
         } else {
             Outcome::Waiting
+        }
+    }
+
+    /// Move the damaged file of `e` aside; false when it could not be moved (then the
+    /// write is retried like a disk error).
+    fn quarantine(&mut self, e: &WriteError) -> bool {
+        let moved = e.path().map(|p| (p, self.writer.quarantine(p)));
+        match moved {
+            Some((path, Ok(to))) => {
+                bump(&self.store.stats.quarantined, 1);
+                tracing::error!(
+                    file = %cut(&path.display().to_string()),
+                    moved_to = %cut(&to.display().to_string()),
+                    error = %cut(&e.to_string()),
+                    "damaged whisper file moved to quarantine; the series' points go to a new file"
+                );
+                true
+            }
+            Some((_, Err(io))) => {
+                self.log.retried(&WriteError::Io {
+                    path: e.path().map(Into::into).unwrap_or_default(),
+                    source: io,
+                });
+                false
+            }
+            None => {
+                self.log.retried(e);
+                false
+            }
+        }
+    }
+
+    /// Drop a series' points for an error no retry can mend, counted under its cause.
+    fn drop_series(&mut self, e: &WriteError, b: &Batch) {
+        let points = b.points.len();
+        self.log.dropped(e, &b.name, points);
+        let stats = &self.store.stats;
+        if let Some(i) = WriteError::DROP_CAUSES.iter().position(|c| *c == e.cause()) {
+            bump(&stats.dropped[i], points as u64);
+        }
+        if e.cause() == "name" {
+            bump(&stats.bad_names, points as u64);
         }
     }
 
@@ -427,4 +525,84 @@ mod tests {
             .join()
             .expect("join");
     }
+
+    fn drain() -> Drain {
+        let store = ShardStore::new(1 << 20, Arc::default());
+        let rules = crate::storage::rules::StorageRules::defaults().unwrap();
+        let writer = Writer::new(std::path::PathBuf::from("/nonexistent/whisper"), rules);
+        let opts = WriterOptions {
+            batch: 16,
+            drain_timeout: Duration::from_secs(1),
+            rules: None,
+            rules_every: Duration::from_secs(60),
+        };
+        Drain::new(store, writer, opts)
+    }
+
+    fn batch(name: &str) -> Batch {
+        Batch {
+            name: name.as_bytes().into(),
+            points: vec![(10, 1.0), (20, 2.0)],
+        }
+    }
+
+    fn os_error(errno: i32) -> WriteError {
+        WriteError::Io {
+            path: "/x".into(),
+            source: std::io::Error::from_raw_os_error(errno),
+        }
+    }
+
+    /// One series failing while others are written does not back the round off; only a
+    /// round that wrote nothing does. Retried points go back to the cache; points no retry
+    /// can mend are dropped and counted by cause.
+    #[test]
+    fn settling_keeps_retries_drops_the_hopeless_and_backs_off_only_when_nothing_was_written() {
+        let mut d = drain();
+        let outcome = d.settle(
+            vec![batch("disk.full"), batch("fine"), batch("not.a.dir")],
+            vec![
+                Err(os_error(libc::ENOSPC)),
+                Ok(2),
+                Err(os_error(libc::ENOTDIR)),
+            ],
+        );
+        assert_eq!(outcome, Outcome::Written);
+        assert_eq!(d.store.cache.borrow().points(b"disk.full").len(), 2);
+        assert!(d.store.cache.borrow().points(b"not.a.dir").is_empty());
+        let enotdir = WriteError::DROP_CAUSES.iter().position(|c| *c == "enotdir").unwrap();
+        assert_eq!(d.store.stats.dropped[enotdir].load(Ordering::Relaxed), 2);
+        let outcome = d.settle(vec![batch("disk.full")], vec![Err(os_error(libc::EROFS))]);
+        assert_eq!(outcome, Outcome::Failed);
+        let outcome = d.settle(vec![batch("x")], vec![Err(os_error(libc::ENAMETOOLONG))]);
+        assert_eq!(outcome, Outcome::Waiting);
+        assert_eq!(d.store.stats.bad_names.load(Ordering::Relaxed), 2);
+    }
+
+    #[test]
+    fn error_classes() {
+        for (errno, cause, disposition) in [
+            (libc::ENOSPC, "enospc", Disposition::Retry),
+            (libc::EDQUOT, "enospc", Disposition::Retry),
+            (libc::EROFS, "eacces", Disposition::Retry),
+            (libc::EPERM, "eacces", Disposition::Retry),
+            (libc::EMFILE, "emfile", Disposition::Retry),
+            (libc::ENFILE, "emfile", Disposition::Retry),
+            (libc::EIO, "eio", Disposition::Retry),
+            (libc::ENAMETOOLONG, "name", Disposition::Drop),
+            (libc::EINVAL, "einval", Disposition::Drop),
+            (libc::EISDIR, "enotdir", Disposition::Drop),
+            (libc::EFBIG, "efbig", Disposition::Drop),
+            (libc::EAGAIN, "other", Disposition::Retry),
+        ] {
+            let e = os_error(errno);
+            assert_eq!((e.cause(), e.disposition()), (cause, disposition), "{e}");
+        }
+        let corrupt = WriteError::Whisper {
+            path: "/x".into(),
+            source: crate::storage::whisper::WhisperError::Corrupt("short".into()),
+        };
+        assert_eq!(corrupt.disposition(), Disposition::Quarantine);
+    }
+
 }

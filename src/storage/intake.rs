@@ -99,9 +99,11 @@ impl PointRouter {
     }
 
     /// Route one point under its [`canonical_name`], so every name carbon stores in one
-    /// file is one series with one owner (`.a.b`, `a/b` and `a.b` alike); a name with no
-    /// path element (`.`, `/`) is dropped and counted in `bad_names`. Returns true when
-    /// some peer's batch is full (then call [`send_full`](Self::send_full)).
+    /// file is one series with one owner (`.a.b`, `a/b` and `a.b` alike); a name no file
+    /// can hold (no path element, a NUL, an element over 255 bytes, a path too long, under
+    /// `_tagged.`) is dropped here, before any cache, and counted in `bad_names` and by
+    /// reason. Returns true when some peer's batch is full (then call
+    /// [`send_full`](Self::send_full)).
     pub fn add(&self, name: &[u8], ts: i64, value: f64) -> bool {
         let rewritten;
         let name = if is_plain(name) {
@@ -138,6 +140,7 @@ impl PointRouter {
             .inspect_err(|e| {
                 tracing::debug!(error = %e, "point dropped");
                 bump(&self.store.stats.bad_names, 1);
+                bump(&self.store.stats.bad_name_reasons[e.reason()], 1);
             })
             .ok()
     }

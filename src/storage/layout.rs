@@ -42,7 +42,21 @@ pub const WHISPER_DIR: &str = "whisper";
 /// File extension of whisper files.
 pub const EXTENSION: &str = "wsp";
 
-/// Why a metric name cannot be mapped to a file.
+/// Longest path element a file system takes (`NAME_MAX`), in bytes.
+pub const MAX_ELEMENT: usize = 255;
+
+/// Longest path of a file relative to the whisper directory that is accepted: Linux's
+/// `PATH_MAX` (4096, the whole path with its NUL) less 256 bytes left for the data
+/// directory's own path. A data directory longer than that makes some longer names fail
+/// at create time instead, where they are dropped and counted the same way.
+pub const MAX_RELATIVE_PATH: usize = 4096 - 256;
+
+/// The first element of the hashed layout of tagged series (`_tagged/…`); an untagged name
+/// starting with it would share a tagged series' file.
+const TAGGED_DIR: &[u8] = b"_tagged";
+
+/// Why a metric name cannot be mapped to a file. Each is final: the name is dropped at
+/// intake and counted under [`LayoutError::reason`].
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum LayoutError {
     /// A name with no path element: empty, or only `.` and `/`.
@@ -52,12 +66,97 @@ pub enum LayoutError {
     /// store it either: Python refuses the path).
     #[error("metric name {0:?} holds a NUL byte, which no file name can hold")]
     Nul(String),
+    /// A path element longer than [`MAX_ELEMENT`] bytes (the last one with `.wsp`).
+    #[error("metric name {0:?} has a path element longer than 255 bytes (251 for the last, which gets .wsp)")]
+    ElementTooLong(String),
+    /// A file path longer than [`MAX_RELATIVE_PATH`].
+    #[error("metric name {0:?} maps to a path longer than {MAX_RELATIVE_PATH} bytes")]
+    PathTooLong(String),
+    /// An untagged name under `_tagged.`, whose file would be a tagged series' file.
+    #[error("metric name {0:?} starts with _tagged., where tagged series' files live")]
+    Reserved(String),
+}
+
+impl LayoutError {
+    /// Every reason's counter name, in a stable order (see [`reason`](Self::reason)).
+    pub const REASONS: [&'static str; 5] = [
+        "no_element",
+        "nul",
+        "element_too_long",
+        "path_too_long",
+        "reserved",
+    ];
+
+    /// The index of this error's reason in [`REASONS`](Self::REASONS).
+    pub fn reason(&self) -> usize {
+        match self {
+            LayoutError::NoElement(_) => 0,
+            LayoutError::Nul(_) => 1,
+            LayoutError::ElementTooLong(_) => 2,
+            LayoutError::PathTooLong(_) => 3,
+            LayoutError::Reserved(_) => 4,
+        }
+    }
+}
+
+/// The name as it is reported: cut to 200 bytes so one hostile name cannot flood a log.
+fn shown(name: &[u8]) -> String {
+    const SHOWN: usize = 200;
+    let cut = &name[..name.len().min(SHOWN)];
+    let s = String::from_utf8_lossy(cut);
+    if name.len() > SHOWN {
+        format!("{s}… ({} bytes)", name.len())
+    } else {
+        s.into_owned()
+    }
 }
 
 /// The series name `name` is stored under; see the module documentation. Borrows `name`
 /// when it [`is_plain`] or is tagged.
 pub fn canonical_name(name: &[u8]) -> Result<Cow<'_, [u8]>, LayoutError> {
     if is_plain(name) || name.contains(&b';') {
+        return Ok(Cow::Borrowed(name));
+    }
+    let out = rewrite(name)?;
+    check(&out)?;
+    Ok(out)
+}
+
+/// The refusals a canonical untagged name is checked against.
+fn check(name: &[u8]) -> Result<(), LayoutError> {
+    if name.is_empty() {
+        return Err(LayoutError::NoElement(String::new()));
+    }
+    if name.contains(&0) {
+        return Err(LayoutError::Nul(shown(name)));
+    }
+    if name.len() + 1 + EXTENSION.len() > MAX_RELATIVE_PATH {
+        return Err(LayoutError::PathTooLong(shown(name)));
+    }
+    let mut elements = name.split(|&b| b == b'.').peekable();
+    if elements.peek() == Some(&TAGGED_DIR) && name.len() > TAGGED_DIR.len() {
+        return Err(LayoutError::Reserved(shown(name)));
+    }
+    while let Some(e) = elements.next() {
+        let room = if elements.peek().is_none() {
+            MAX_ELEMENT - 1 - EXTENSION.len()
+        } else {
+            MAX_ELEMENT
+        };
+        if e.len() > room {
+            return Err(LayoutError::ElementTooLong(shown(name)));
+        }
+    }
+    Ok(())
+}
+
+/// `/` made `.`, leading separators removed, every run of separators made one `.`.
+fn rewrite(name: &[u8]) -> Result<Cow<'_, [u8]>, LayoutError> {
+    if !name.starts_with(b".")
+        && !name.starts_with(b"/")
+        && !name.contains(&b'/')
+        && !name.windows(2).any(|w| w == b"..")
+    {
         return Ok(Cow::Borrowed(name));
     }
     let mut out = Vec::with_capacity(name.len());
@@ -74,9 +173,7 @@ pub fn canonical_name(name: &[u8]) -> Result<Cow<'_, [u8]>, LayoutError> {
         }
     }
     if out.is_empty() {
-        return Err(LayoutError::NoElement(
-            String::from_utf8_lossy(name).into_owned(),
-        ));
+        return Err(LayoutError::NoElement(shown(name)));
     }
     if separator {
         out.push(b'.');
@@ -84,18 +181,23 @@ pub fn canonical_name(name: &[u8]) -> Result<Cow<'_, [u8]>, LayoutError> {
     Ok(Cow::Owned(out))
 }
 
-/// True when `name` is its own [`canonical_name`] for a cheap reason: it does not start
-/// with `.` or `/` and holds no `/` and no `..` (the intake's check per point; only names
-/// that fail it go through [`canonical_name`]).
+/// True when `name` is its own [`canonical_name`] for a cheap reason, and no refusal can
+/// apply: at most 251 bytes (so no element is too long), not starting with `.`, `/` or
+/// `_tagged.`, and holding no `/`, no `..` and no NUL (the intake's check per point; only
+/// names that fail it go through [`canonical_name`]).
 #[inline]
 pub fn is_plain(name: &[u8]) -> bool {
     match name.first() {
         Some(b'.' | b'/') | None => false,
-        Some(_) => !has_slash_or_double_dot(name),
+        Some(_) => {
+            name.len() <= MAX_ELEMENT - 1 - EXTENSION.len()
+                && !name.starts_with(b"_tagged.")
+                && !has_bad_byte(name)
+        }
     }
 }
 
-/// Whether `name` holds a `/` or two `.` in a row, eight bytes at a time.
+/// Whether `name` holds a NUL, a `/` or two `.` in a row, eight bytes at a time.
 ///
 /// `.` (0x2e) and `/` (0x2f) differ only in their low bit, so in `y = x | 0x01…` both are
 /// 0x2f and nothing else is. With `t = y ^ 0x2f2f…`, `seps = (t - 0x01…) & !t & 0x80…`
@@ -105,9 +207,10 @@ pub fn is_plain(name: &[u8]) -> bool {
 /// high bit) or follows another separator (`seps << 8`: little-endian, byte `i + 1` is 8
 /// bits higher; any pair but `..` holds a `/` anyway); the previous word's last byte is
 /// carried into the next word's first. The last partial word is read as the name's last
-/// eight bytes, which hold every pair not yet seen.
+/// eight bytes, which hold every pair not yet seen. A NUL is found by the same borrow
+/// test on `x` itself (`(x - 0x01…) & !x & 0x80…` is non-zero exactly when a byte is 0).
 #[inline]
-fn has_slash_or_double_dot(name: &[u8]) -> bool {
+fn has_bad_byte(name: &[u8]) -> bool {
     const ONES: u64 = 0x0101_0101_0101_0101;
     const HIGHS: u64 = 0x8080_8080_8080_8080;
     let word = |at: usize| {
@@ -115,15 +218,19 @@ fn has_slash_or_double_dot(name: &[u8]) -> bool {
         b.copy_from_slice(&name[at..at + 8]);
         u64::from_le_bytes(b)
     };
-    // (a bad separator in `x`, the mark of its last byte for the next word)
+    // (a NUL or a bad separator in `x`, the mark of its last byte for the next word)
     let bad = |x: u64, carry: u64| {
         let t = (x | ONES) ^ (ONES * 0x2f);
         let seps = t.wrapping_sub(ONES) & !t & HIGHS;
-        (seps & ((x << 7) | (seps << 8) | carry) != 0, seps >> 56)
+        let nul = x.wrapping_sub(ONES) & !x & HIGHS;
+        (
+            nul != 0 || seps & ((x << 7) | (seps << 8) | carry) != 0,
+            seps >> 56,
+        )
     };
     let len = name.len();
     if len < 8 {
-        return name.contains(&b'/') || name.windows(2).any(|w| w == b"..");
+        return name.contains(&0) || name.contains(&b'/') || name.windows(2).any(|w| w == b"..");
     }
     let mut carry = 0u64;
     let mut at = 0;
@@ -152,9 +259,6 @@ pub fn relative_path(metric: &str) -> Result<PathBuf, LayoutError> {
         ));
     }
     let name = canonical_name(metric.as_bytes())?;
-    if name.contains(&0) {
-        return Err(LayoutError::Nul(metric.to_owned()));
-    }
     let mut path = Vec::with_capacity(name.len() + EXTENSION.len() + 1);
     path.extend(name.iter().map(|&b| if b == b'.' { b'/' } else { b }));
     path.push(b'.');
@@ -278,13 +382,50 @@ mod tests {
         )
     }
 
+    /// Names no file can hold are refused with their reason, whichever way they arrive
+    /// (plain or needing a rewrite), and the longest names that fit are kept.
+    #[test]
+    fn names_no_file_can_hold_are_refused() {
+        let reason = |n: &[u8]| {
+            canonical_name(n)
+                .map(|_| ())
+                .map_err(|e| LayoutError::REASONS[e.reason()])
+        };
+        let long = |n: usize| "x".repeat(n);
+        assert_eq!(reason(long(251).as_bytes()), Ok(()));
+        assert_eq!(reason(long(252).as_bytes()), Err("element_too_long"));
+        assert_eq!(reason(format!("{}.a", long(255)).as_bytes()), Ok(()));
+        assert_eq!(
+            reason(format!("{}.a", long(256)).as_bytes()),
+            Err("element_too_long")
+        );
+        assert_eq!(
+            reason(format!(".{}", long(252)).as_bytes()),
+            Err("element_too_long")
+        );
+        let deep = vec![long(200); 20].join(".");
+        assert_eq!(reason(deep.as_bytes()), Err("path_too_long"));
+        assert_eq!(reason(b"a.b\0c"), Err("nul"));
+        assert_eq!(reason(b"\0"), Err("nul"));
+        assert_eq!(reason(b"_tagged.872.252.abc"), Err("reserved"));
+        assert_eq!(reason(b"._tagged.x"), Err("reserved"));
+        assert_eq!(reason(b"_tagged"), Ok(()));
+        assert_eq!(reason(b"_tagged_not.x"), Ok(()));
+        assert_eq!(
+            reason(b"a.b;k=v\0"),
+            Ok(()),
+            "tagged names are stored by their hash"
+        );
+        assert!(LayoutError::REASONS.len() == 5);
+    }
+
     proptest! {
         /// The word-at-a-time scan agrees with a byte-by-byte one, across word boundaries.
         #[test]
         fn scan_is_bytewise(name in proptest::collection::vec(
             proptest::sample::select(vec![b'.', b'/', b'a', 0, 1, 0x2e ^ 0x80, 0xae, 0xaf, 0x2d, 0xff]), 0..40)) {
-            let want = name.contains(&b'/') || name.windows(2).any(|w| w == b"..");
-            prop_assert_eq!(has_slash_or_double_dot(&name), want);
+            let want = name.contains(&0) || name.contains(&b'/') || name.windows(2).any(|w| w == b"..");
+            prop_assert_eq!(has_bad_byte(&name), want);
         }
 
         /// Every untagged name maps to carbon's file for it (or is refused exactly when

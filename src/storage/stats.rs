@@ -29,6 +29,14 @@ pub struct StoreStats {
     /// Points dropped because their name cannot be a file: no path element (`.`, `/`),
     /// not UTF-8, a NUL byte, or too long for the file system.
     pub bad_names: AtomicU64,
+    /// The names refused at intake, by reason (index = position in
+    /// [`LayoutError::REASONS`](crate::storage::layout::LayoutError::REASONS)).
+    pub bad_name_reasons: [AtomicU64; 5],
+    /// Points dropped by the writer for an error no retry can mend, by cause (index =
+    /// position in [`WriteError::DROP_CAUSES`](crate::storage::writer::WriteError::DROP_CAUSES)).
+    pub dropped: [AtomicU64; 4],
+    /// Damaged files moved to the quarantine directory (a new file takes their place).
+    pub quarantined: AtomicU64,
     /// Points for another shard dropped because that shard had stopped.
     pub lost_in_shutdown: AtomicU64,
     /// Carbon TCP connections (plaintext and pickle) this shard serves now.

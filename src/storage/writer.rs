@@ -75,7 +75,7 @@ mod paged;
 
 use std::io;
 use std::os::fd::{FromRawFd as _, IntoRawFd as _};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -91,7 +91,7 @@ use crate::storage::whisper::{file::Preallocate, read_header, update_many_with_h
 pub use create::{
     create_atomically, open_or_create, temp_name, Created, NewFileOpen, Opened, MAX_TEMP_NAME,
 };
-pub use error::WriteError;
+pub use error::{Disposition, WriteError};
 pub use open_files::{open_files_limit, DEFAULT_PAGE_CACHE_BYTES, REVALIDATE};
 pub use paged::PagedImage;
 
@@ -113,6 +113,9 @@ pub struct WriterStats {
 /// A whisper update never needs more rounds than this (each round resolves at least one
 /// dependent read; whisper reads at most base + neighbours per archive).
 const MAX_ROUNDS: usize = 32;
+
+/// Where damaged files go, beside the whisper directory (see [`Writer::quarantine`]).
+pub const QUARANTINE_DIR: &str = "quarantine";
 
 /// Writes batches of one shard's series.
 pub struct Writer {
@@ -220,6 +223,28 @@ impl Writer {
 
     /// The most files kept open (a round writes at most this many series, so the bound
     /// holds during a round too).
+    /// Move a damaged file aside, to `<data-dir>/quarantine/<its path under whisper/>.<unix
+    /// seconds>`, so the next write of the series creates a new one. The file is no
+    /// longer open here (a failed series' file is closed and forgotten). Returns where it
+    /// went.
+    pub fn quarantine(&self, path: &Path) -> io::Result<PathBuf> {
+        let rel = path.strip_prefix(&self.whisper_dir).map_err(|_| {
+            io::Error::other(format!(
+                "{} is not under the whisper directory",
+                path.display()
+            ))
+        })?;
+        let dir = self.whisper_dir.parent().unwrap_or(&self.whisper_dir);
+        let mut to = dir.join(QUARANTINE_DIR).join(rel).into_os_string();
+        to.push(format!(".{}", crate::clock::now().as_secs()));
+        let to = PathBuf::from(to);
+        if let Some(parent) = to.parent() {
+            std::fs::create_dir_all(parent)?;
+        }
+        std::fs::rename(path, &to)?;
+        Ok(to)
+    }
+
     pub fn max_open(&self) -> usize {
         self.max_open
     }
