@@ -117,6 +117,9 @@ pub struct StorageConfig {
     /// How a new file reserves its data region: `fallocate` (carbon's default on Linux),
     /// `zeros` (whisper's default: write them) or `sparse` (a hole).
     pub preallocate: Preallocation,
+    /// Sync a new file to disk before it takes its name (a power loss leaves the complete
+    /// file or none).
+    pub sync_creates: bool,
     /// New whisper files per minute and shard (0 = no limit); points of series whose
     /// file must wait stay in the cache.
     pub max_creates_per_minute: u32,

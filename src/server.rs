@@ -266,6 +266,7 @@ fn scan_names_on_disk(cfg: &Config, admin: &AdminState) {
                 tagged_files = report.tagged,
                 directories = report.directories,
                 skipped = report.skipped,
+                temporary_files_removed = report.temp_removed,
                 seconds = report.elapsed.as_secs_f64(),
                 "indexed the whisper files on disk"
             );

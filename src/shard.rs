@@ -292,6 +292,7 @@ impl Storage {
         let writer = Writer::new(config.data_dir.join("whisper"), rules)
             .with_create_limit(st.max_creates_per_minute)
             .with_open_files(open_files_limit(st.open_files, shards), st.page_cache_bytes)
+            .with_sync_creates(st.sync_creates)
             .with_preallocate(match st.preallocate {
                 Preallocation::Fallocate => Preallocate::Fallocate,
                 Preallocation::Zeros => Preallocate::Zeros,

@@ -335,7 +335,7 @@ proptest! {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join(&rel);
         let new = rules().for_metric(series);
-        let created = open_or_create(&path, Some((&new, Preallocate::Sparse)));
+        let created = open_or_create(&path, Some((&new, Preallocate::Sparse.into())));
         prop_assert!(matches!(created, Ok(Opened::New(_))), "{}", path.display());
         let t = now() / 60 * 60 - 120;
         file::update_many(&path, &[(t, 42.0)], now()).unwrap();
@@ -379,7 +379,7 @@ fn concurrent_creates_in_one_directory_each_make_their_file() {
                 for j in 0..16 {
                     let path = root.join(format!("d/{}{i}-{j}.wsp", "n".repeat(240)));
                     let new = rules.for_metric("d.n");
-                    let created = open_or_create(&path, Some((&new, Preallocate::Sparse)));
+                    let created = open_or_create(&path, Some((&new, Preallocate::Sparse.into())));
                     assert!(matches!(created, Ok(Opened::New(_))), "{}", path.display());
                 }
             })

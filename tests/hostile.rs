@@ -174,7 +174,11 @@ fn a_damaged_file_is_quarantined_and_a_hopeless_series_is_dropped() {
     let whisper = srv.data_dir.path().join("whisper");
     std::fs::create_dir_all(whisper.join("dmg")).unwrap();
     std::fs::write(whisper.join("dmg/file.wsp"), b"not a whisper header at all").unwrap();
-    std::fs::write(whisper.join("blocked"), b"a file where a directory should be").unwrap();
+    std::fs::write(
+        whisper.join("blocked"),
+        b"a file where a directory should be",
+    )
+    .unwrap();
     let t = now() - 30;
     send_carbon(
         &srv,
@@ -196,4 +200,68 @@ fn a_damaged_file_is_quarantined_and_a_hopeless_series_is_dropped() {
     assert!(quarantined[0].starts_with("file.wsp."), "{quarantined:?}");
     let (took, _dir) = timed_stop(srv);
     assert!(took < Duration::from_secs(5), "SIGTERM took {took:?}");
+}
+
+/// SIGKILL in the middle of a burst of creates, then a restart: every `.wsp` is a whole
+/// whisper file (a create is written under a temporary name, synced, then renamed), and
+/// the killed process's temporary files are removed by the start-up scan.
+#[test]
+fn a_kill_during_creates_leaves_whole_files_and_the_restart_removes_the_temporaries() {
+    let mut srv = Server::start(&["--shards", "2", "--flush-interval", "1000s"]);
+    let t = now() - 30;
+    let mut text = String::new();
+    for i in 0..6000 {
+        let _ = writeln!(text, "burst.g{}.m{i} {i} {t}", i % 60);
+    }
+    send_carbon(&srv, &text);
+    let end = Instant::now() + Duration::from_secs(20);
+    while srv.stat("storage.creates") < 500 {
+        assert!(Instant::now() < end, "creates did not start");
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    srv.child.kill().unwrap();
+    srv.child.wait().unwrap();
+    let dir = std::mem::replace(&mut srv.data_dir, tempfile::tempdir().unwrap());
+    drop(srv);
+    // Whatever the kill left: whole files, and perhaps temporaries.
+    let walk = |root: &Path| -> Vec<std::path::PathBuf> {
+        let mut out = Vec::new();
+        let mut stack = vec![root.to_path_buf()];
+        while let Some(d) = stack.pop() {
+            for e in std::fs::read_dir(&d).unwrap().flatten() {
+                if e.file_type().unwrap().is_dir() {
+                    stack.push(e.path());
+                } else {
+                    out.push(e.path());
+                }
+            }
+        }
+        out
+    };
+    let whisper = dir.path().join("whisper");
+    let files = walk(&whisper);
+    let wsp: Vec<_> = files
+        .iter()
+        .filter(|p| p.extension().is_some_and(|e| e == "wsp"))
+        .collect();
+    assert!(!wsp.is_empty());
+    for p in &wsp {
+        assert!(file::info(p).is_ok(), "{} is not a whole whisper file", p.display());
+    }
+    // A stale temporary of a crashed process, as a kill mid-create leaves.
+    std::fs::write(whisper.join("burst/.lonsdaleite-4194303-9.tmp"), b"cut short").unwrap();
+    let srv = Server::start_in(dir, &["--shards", "2", "--flush-interval", "1000s"]);
+    let end = Instant::now() + Duration::from_secs(20);
+    loop {
+        let left: Vec<_> = walk(&srv.data_dir.path().join("whisper"))
+            .into_iter()
+            .filter(|p| p.extension().is_some_and(|e| e == "tmp"))
+            .collect();
+        if left.is_empty() {
+            break;
+        }
+        assert!(Instant::now() < end, "temporary files left: {left:?}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    srv.stop();
 }

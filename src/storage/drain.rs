@@ -570,7 +570,10 @@ mod tests {
         assert_eq!(outcome, Outcome::Written);
         assert_eq!(d.store.cache.borrow().points(b"disk.full").len(), 2);
         assert!(d.store.cache.borrow().points(b"not.a.dir").is_empty());
-        let enotdir = WriteError::DROP_CAUSES.iter().position(|c| *c == "enotdir").unwrap();
+        let enotdir = WriteError::DROP_CAUSES
+            .iter()
+            .position(|c| *c == "enotdir")
+            .unwrap();
         assert_eq!(d.store.stats.dropped[enotdir].load(Ordering::Relaxed), 2);
         let outcome = d.settle(vec![batch("disk.full")], vec![Err(os_error(libc::EROFS))]);
         assert_eq!(outcome, Outcome::Failed);
@@ -604,5 +607,4 @@ mod tests {
         };
         assert_eq!(corrupt.disposition(), Disposition::Quarantine);
     }
-
 }

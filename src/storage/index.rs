@@ -88,7 +88,16 @@ pub struct ScanReport {
     pub directories: usize,
     /// Entries that could not be read or are not valid UTF-8 names (skipped).
     pub skipped: usize,
+    /// Temporary files of creates that a crash of an earlier process cut short, removed.
+    pub temp_removed: usize,
     pub elapsed: Duration,
+}
+
+/// Remove `path` when `file_name` is a temporary file of a create by another process
+/// (one that crashed: a create renames or removes its own); true when removed.
+fn remove_stale_temp(path: &Path, file_name: &str) -> bool {
+    crate::storage::writer::temp_owner(file_name)
+        .is_some_and(|pid| pid != std::process::id() && std::fs::remove_file(path).is_ok())
 }
 
 /// Walk `whisper_dir` and index every series file in it. A missing directory is an empty
@@ -131,6 +140,8 @@ pub fn scan(whisper_dir: &Path) -> (NameIndex, ScanReport) {
                     format!("{prefix}.{node}")
                 };
                 stack.push((entry.path(), name));
+            } else if remove_stale_temp(&entry.path(), node) {
+                report.temp_removed += 1;
             } else if let Some(leaf) = node.strip_suffix(".wsp") {
                 if leaf.is_empty() || leaf.starts_with('.') {
                     continue; // a temporary or hidden file
@@ -157,9 +168,11 @@ fn count_files(dir: &Path) -> usize {
             continue;
         };
         for e in entries.flatten() {
+            let name = e.file_name().to_string_lossy().into_owned();
             match e.file_type() {
                 Ok(t) if t.is_dir() => stack.push(e.path()),
-                Ok(_) if e.file_name().to_string_lossy().ends_with(".wsp") => n += 1,
+                Ok(_) if remove_stale_temp(&e.path(), &name) => {}
+                Ok(_) if Path::new(&name).extension().is_some_and(|x| x == "wsp") => n += 1,
                 _ => {}
             }
         }
@@ -191,6 +204,9 @@ mod tests {
         }
         let (index, report) = scan(&root);
         assert_eq!(report.series, 4);
+        assert_eq!(report.temp_removed, 2);
+        assert!(!root.join("servers/web1/cpu/.user.wsp.1234.tmp").exists());
+        assert!(root.join("servers/web1/notes.txt").exists());
         assert_eq!(report.tagged, 1);
         let mut all = index.all();
         all.sort();

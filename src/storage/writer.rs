@@ -89,7 +89,8 @@ use crate::storage::rules::StorageRules;
 use crate::storage::whisper::{file::Preallocate, read_header, update_many_with_header, Header};
 
 pub use create::{
-    create_atomically, open_or_create, temp_name, Created, NewFileOpen, Opened, MAX_TEMP_NAME,
+    create_atomically, open_or_create, temp_name, temp_owner, CreateOptions, Created, NewFileOpen,
+    Opened, MAX_TEMP_NAME,
 };
 pub use error::{Disposition, WriteError};
 pub use open_files::{open_files_limit, DEFAULT_PAGE_CACHE_BYTES, REVALIDATE};
@@ -124,7 +125,7 @@ pub struct Writer {
     /// turns out to be missing.
     rules: Arc<StorageRules>,
     create_limit: Option<CreateLimit>,
-    preallocate: Preallocate,
+    create: CreateOptions,
     open: OpenFiles,
     max_open: usize,
     page_budget: usize,
@@ -164,7 +165,7 @@ impl Writer {
             whisper_dir,
             rules: Arc::new(rules),
             create_limit: None,
-            preallocate: Preallocate::Fallocate,
+            create: Preallocate::Fallocate.into(),
             open: OpenFiles::default(),
             max_open: 256,
             page_budget: DEFAULT_PAGE_CACHE_BYTES,
@@ -181,11 +182,18 @@ impl Writer {
         self
     }
 
+    /// Whether a new file is synced to disk before it takes its name (default: yes).
+    #[must_use]
+    pub fn with_sync_creates(mut self, sync: bool) -> Self {
+        self.create.sync = sync;
+        self
+    }
+
     /// How new files reserve their data region (default: `fallocate`, carbon's default
     /// on Linux; the bytes read back are zeros either way).
     #[must_use]
     pub fn with_preallocate(mut self, p: Preallocate) -> Self {
-        self.preallocate = p;
+        self.create.preallocate = p;
         self
     }
 
@@ -411,10 +419,10 @@ impl Writer {
             let name = String::from_utf8_lossy(&jobs[i].batch.name).into_owned();
             let path = jobs[i].path.clone();
             let rules = create.then(|| self.rules.clone());
-            let prealloc = self.preallocate;
+            let options = self.create;
             glommio::executor().spawn_blocking(move || {
                 let new = rules.map(|r| r.for_metric(&name));
-                open_or_create(&path, new.as_ref().map(|n| (n, prealloc)))
+                open_or_create(&path, new.as_ref().map(|n| (n, options)))
             })
         });
         let opened = join_all(opening).await;

@@ -33,6 +33,26 @@ pub struct NewFileOpen {
     pub len: u64,
 }
 
+/// How a new file is made: how its space is reserved, and whether it is synced to disk
+/// before it takes its name (so a power loss leaves the complete file or none: without
+/// the sync, the rename may reach the disk before the bytes do, and a zero-filled
+/// `.wsp` would remain).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CreateOptions {
+    pub preallocate: Preallocate,
+    pub sync: bool,
+}
+
+impl From<Preallocate> for CreateOptions {
+    /// Synced: the safe choice.
+    fn from(preallocate: Preallocate) -> Self {
+        Self {
+            preallocate,
+            sync: true,
+        }
+    }
+}
+
 /// A new series' file, as [`create_atomically`] left it.
 #[derive(Debug)]
 pub enum Created {
@@ -65,7 +85,7 @@ pub enum Opened {
 /// block) and a missing file would then take a second trip to be created.
 pub fn open_or_create(
     path: &Path,
-    create: Option<(&NewFile, Preallocate)>,
+    create: Option<(&NewFile, CreateOptions)>,
 ) -> Result<Opened, WriteError> {
     let io = |source: io::Error| WriteError::Io {
         path: path.to_path_buf(),
@@ -86,10 +106,10 @@ pub fn open_or_create(
         Err(e) if e.kind() == io::ErrorKind::NotFound => {}
         Err(e) => return Err(io(e)),
     }
-    let Some((new, prealloc)) = create else {
+    let Some((new, options)) = create else {
         return Ok(Opened::Missing);
     };
-    match create_atomically(path, new, prealloc) {
+    match create_atomically(path, new, options) {
         Ok(Created::New(created)) => Ok(Opened::New(created)),
         Ok(Created::Existed) => existing(open().map_err(io)?),
         Err(source) => Err(WriteError::Whisper {
@@ -112,11 +132,11 @@ pub fn open_or_create(
 pub fn create_atomically(
     path: &Path,
     new: &NewFile,
-    prealloc: Preallocate,
+    options: impl Into<CreateOptions>,
 ) -> Result<Created, WhisperError> {
     static CREATES: AtomicU64 = AtomicU64::new(0);
     let n = CREATES.fetch_add(1, Ordering::Relaxed);
-    create_through(path, &temp_name(std::process::id(), n), new, prealloc)
+    create_through(path, &temp_name(std::process::id(), n), new, options.into())
 }
 
 /// The longest [`temp_name`]: `.lonsdaleite-` (13), a `u32` (10), `-` (1), a `u64` (20),
@@ -131,12 +151,29 @@ pub fn temp_name(pid: u32, n: u64) -> String {
     format!(".lonsdaleite-{pid}-{n}.tmp")
 }
 
+/// The process that wrote the temporary file `file_name`, if it is one of ours: a
+/// [`temp_name`], or `.<name>.wsp.<pid>.tmp` as versions before it named them. A crash
+/// leaves such files behind; the start-up scan removes those of other processes.
+pub fn temp_owner(file_name: &str) -> Option<u32> {
+    let body = file_name.strip_prefix('.')?.strip_suffix(".tmp")?;
+    let pid = if let Some(rest) = body.strip_prefix("lonsdaleite-") {
+        rest.split_once('-')?.0
+    } else {
+        let (stem, pid) = body.rsplit_once('.')?;
+        Path::new(stem)
+            .extension()
+            .is_some_and(|x| x == "wsp")
+            .then_some(pid)?
+    };
+    pid.parse().ok()
+}
+
 /// [`create_atomically`] through the temporary file `tmp_name` in `path`'s directory.
 fn create_through(
     path: &Path,
     tmp_name: &str,
     new: &NewFile,
-    prealloc: Preallocate,
+    options: CreateOptions,
 ) -> Result<Created, WhisperError> {
     let io = |source: io::Error| WhisperError::Io {
         path: path.display().to_string(),
@@ -167,7 +204,13 @@ fn create_through(
         }
         Err(e) => return Err(io(e)),
     };
-    file::fill_new(&mut file, &tmp, &header, prealloc)?;
+    file::fill_new(&mut file, &tmp, &header, options.preallocate)?;
+    if options.sync {
+        // The bytes and the reserved size on disk before the name: after a power loss the
+        // name is either absent (the temporary file is removed at the next start) or
+        // names the complete file.
+        file.sync_all().map_err(io)?;
+    }
     match rename_no_replace(&tmp, path) {
         Ok(()) => {
             let (id, len) = identity(&file.metadata().map_err(io)?);
@@ -246,12 +289,12 @@ mod tests {
         let new = rules().for_metric("a.b");
         let fits = dir.path().join(format!("a/{}.wsp", "x".repeat(251)));
         assert!(matches!(
-            open_or_create(&fits, Some((&new, Preallocate::Fallocate))).unwrap(),
+            open_or_create(&fits, Some((&new, Preallocate::Fallocate.into()))).unwrap(),
             Opened::New(_)
         ));
         assert_eq!(file::info(&fits).unwrap().archives.len(), 3);
         let long = dir.path().join(format!("a/{}.wsp", "x".repeat(252)));
-        let Err(e) = open_or_create(&long, Some((&new, Preallocate::Fallocate))) else {
+        let Err(e) = open_or_create(&long, Some((&new, Preallocate::Fallocate.into()))) else {
             panic!("a 256-byte file name was created");
         };
         assert_eq!(e.cause(), "name", "{e}");
@@ -267,21 +310,21 @@ mod tests {
         assert!(matches!(open_or_create(&path, None), Ok(Opened::Missing)));
         assert!(!path.exists());
         let Ok(Opened::New(NewFileOpen { header, len, .. })) =
-            open_or_create(&path, Some((&new, Preallocate::Fallocate)))
+            open_or_create(&path, Some((&new, Preallocate::Fallocate.into())))
         else {
             panic!("not created");
         };
         assert_eq!(len, header.file_size());
         assert_eq!(std::fs::metadata(&path).unwrap().len(), len);
         let Ok(Opened::Existing { id, len: l2, .. }) =
-            open_or_create(&path, Some((&new, Preallocate::Fallocate)))
+            open_or_create(&path, Some((&new, Preallocate::Fallocate.into())))
         else {
             panic!("not opened");
         };
         assert_eq!((id, l2), file_id(&path).unwrap());
         // Not a file we may open: an error naming the path, nothing created.
         let blocked = dir.path().join("a/b.wsp/c.wsp");
-        let e = open_or_create(&blocked, Some((&new, Preallocate::Fallocate))).unwrap_err();
+        let e = open_or_create(&blocked, Some((&new, Preallocate::Fallocate.into()))).unwrap_err();
         assert!(e.to_string().contains("b.wsp/c.wsp"), "{e}");
     }
 
@@ -306,7 +349,7 @@ mod tests {
         std::fs::write(&stale, b"half a file").unwrap();
         let other = dir.path().join("a/b/d.wsp");
         assert!(matches!(
-            create_through(&other, &stale_name, &new, Preallocate::Zeros).unwrap(),
+            create_through(&other, &stale_name, &new, Preallocate::Zeros.into()).unwrap(),
             Created::New(_)
         ));
         assert!(!stale.exists(), "the stale temp file is gone");
@@ -338,5 +381,22 @@ mod tests {
             .filter(|n| Path::new(n).extension().is_some_and(|e| e == "tmp"))
             .collect();
         assert!(left.is_empty(), "temp files left: {left:?}");
+    }
+
+    #[test]
+    fn temporary_files_are_recognised_with_their_process() {
+        assert_eq!(temp_owner(&temp_name(1234, 7)), Some(1234));
+        assert_eq!(temp_owner(".user.wsp.1234.tmp"), Some(1234));
+        assert_eq!(temp_owner(".a.b.wsp.99.tmp"), Some(99));
+        for other in [
+            "user.wsp",
+            ".user.wsp",
+            ".user.1234.tmp",
+            "x.tmp",
+            ".lonsdaleite-x-1.tmp",
+            ".wsp.tmp",
+        ] {
+            assert_eq!(temp_owner(other), None, "{other}");
+        }
     }
 }
