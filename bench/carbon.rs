@@ -78,7 +78,7 @@ fn router() -> std::rc::Rc<PointRouter> {
     let store = ShardStore::new(1 << 30, Arc::new(StoreStats::default()));
     let (tx, _rx) = tokio::sync::mpsc::channel(1);
     // `_rx` may drop: one shard owns everything, nothing is sent.
-    PointRouter::new(store, 0, vec![tx])
+    PointRouter::new(store, 0, vec![tx], Arc::default())
 }
 
 /// Feed `data` in reads of `READ` bytes.

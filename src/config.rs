@@ -39,6 +39,8 @@ pub struct Config {
     pub shards: usize,
     /// Bytes each shard locks for io_uring (glommio `io_memory`).
     pub shard_io_memory: usize,
+    /// What is logged: a level or tracing directives (`RUST_LOG` wins when set).
+    pub log_level: String,
     pub statsd: StatsdConfig,
     pub admin: AdminConfig,
     pub forward: ForwardConfig,
@@ -48,6 +50,9 @@ pub struct Config {
     /// Directory of the file given with `--config` (not a setting).
     #[serde(skip)]
     pub config_dir: Option<PathBuf>,
+    /// The file given with `--config`, read again on SIGHUP (not a setting).
+    #[serde(skip)]
+    pub config_file: Option<PathBuf>,
 }
 
 /// Carbon receivers (points go to whisper storage, and to `--forward` when set).
@@ -271,6 +276,7 @@ impl Config {
         })?;
         let mut cfg = Self::from_toml_str(&text, path)?;
         cfg.config_dir = path.parent().map(Path::to_path_buf);
+        cfg.config_file = Some(path.to_path_buf());
         Ok(cfg)
     }
 

@@ -38,8 +38,8 @@ use tokio::sync::mpsc;
 
 use crate::config::Config;
 use crate::query::eval::Limits;
-use crate::shard::shutdown::Shutdown;
 use crate::shard::Control;
+use crate::shutdown::Shutdown;
 use crate::storage::rules::StorageRules;
 use params::Params;
 use source::{Names, ScanSlot, Storage};

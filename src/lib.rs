@@ -6,6 +6,8 @@
 //! - [`config`]: configuration structs, the embedded default file, validation.
 //! - [`clock`]: the one place that reads the wall clock, and flush-interval alignment.
 //! - [`sys`]: host facts and preflight checks (memlock, io_uring) with the fix to apply.
+//! - [`shutdown`]: the signals every thread shares: the stop flag, reload requests, failed
+//!   shards.
 //! - [`server`]: start-up wiring: listeners, the shard mesh, the side thread (admin
 //!   interface, forwarder, signals), the shutdown path.
 //! - [`protocol`]: bytes in, values out: framing, StatsD lines, carbon plaintext and
@@ -39,5 +41,6 @@ pub mod query;
 pub mod route;
 pub mod server;
 pub mod shard;
+pub mod shutdown;
 pub mod storage;
 pub mod sys;

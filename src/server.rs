@@ -13,7 +13,10 @@
 
 pub mod admin;
 pub mod listeners;
+pub mod logging;
 mod side;
+
+pub use side::Signals;
 
 use std::io::Write as _;
 use std::process::ExitCode;
@@ -25,8 +28,8 @@ use tokio::sync::mpsc;
 use crate::config::Config;
 use crate::route::forward::{ForwardStats, Output};
 use crate::server::admin::AdminState;
-use crate::shard::shutdown::Shutdown;
 use crate::shard::{ShardParams, ShardSockets};
+use crate::shutdown::Shutdown;
 use crate::storage::rules::StorageRules;
 use crate::storage::stats::StoreStats;
 pub use listeners::{bind, Listeners};
@@ -90,6 +93,7 @@ pub fn run(
     cfg: Config,
     mut listeners: Listeners,
     shutdown: &Arc<Shutdown>,
+    signals: Signals,
 ) -> Result<(), ServerError> {
     let cfg = Arc::new(cfg);
     let shards = listeners.statsd_udp.len();
@@ -112,6 +116,7 @@ pub fn run(
     } else {
         (None, None)
     };
+    watch_panics(shutdown.clone());
     let (links, controls) = crate::shard::links::mesh(shards);
     let started = Started {
         config: cfg.clone(),
@@ -157,6 +162,7 @@ pub fn run(
         _ => None,
     };
     let side = side::spawn(
+        signals,
         listeners.admin,
         admin,
         cfg,
@@ -181,6 +187,33 @@ pub fn run(
         let _ = h.join();
     }
     result
+}
+
+/// A panic is logged; a panic on a shard's thread also marks the shard failed and stops
+/// the server: the other shards stop waiting for it, run their last rounds and drain
+/// their caches, and `run` returns the failure (exit status 1) instead of the process
+/// running half-alive. Panics elsewhere (a query's task) are logged only.
+fn watch_panics(shutdown: Arc<Shutdown>) {
+    let default = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| {
+        let thread = std::thread::current();
+        let name = thread.name().unwrap_or("unnamed");
+        // glommio names a shard's thread `shard-<id>-<executor>`.
+        let shard = name
+            .strip_prefix("shard-")
+            .and_then(|n| n.split('-').next());
+        if let Some(id) = shard.and_then(|n| n.parse().ok()) {
+            tracing::error!(
+                shard = id,
+                panic = %info,
+                "a shard panicked: stopping the server; the other shards drain their caches"
+            );
+            shutdown.shard_failed(id);
+        } else {
+            tracing::error!(thread = name, panic = %info, "panic");
+        }
+        default(info);
+    }));
 }
 
 /// What every shard is handed besides its own sockets and links.
@@ -276,25 +309,25 @@ fn scan_names_on_disk(cfg: &Config, admin: &AdminState) {
         });
 }
 
-/// Route glommio's `log` records and our `tracing` events to stderr.
-pub fn init_logging() {
-    let _ = tracing_log::LogTracer::init();
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    let _ = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .try_init();
-}
-
 /// `lonsdaleite serve`: config → preflight → bind → announce → run → exit code.
 pub fn main(args: &crate::cli::ServeArgs) -> ExitCode {
-    init_logging();
     let cfg = match args.resolve() {
         Ok(c) => c,
         Err(e) => {
             eprintln!("lonsdaleite: {e}");
             return ExitCode::from(2);
+        }
+    };
+    if let Err(e) = logging::parse(&cfg.log_level) {
+        eprintln!("lonsdaleite: {e}. Fix it in the config file.");
+        return ExitCode::from(2);
+    }
+    logging::init(&cfg.log_level);
+    let signals = match Signals::register() {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("lonsdaleite: {e}");
+            return ExitCode::FAILURE;
         }
     };
     // Bad storage rules are a configuration error: say so before binding anything.
@@ -323,7 +356,7 @@ pub fn main(args: &crate::cli::ServeArgs) -> ExitCode {
     }
     let _ = out.flush();
     drop(out);
-    match run(cfg, listeners, &shutdown) {
+    match run(cfg, listeners, &shutdown, signals) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("lonsdaleite: {e}");

@@ -12,7 +12,6 @@
 //! - `flush`: the flush rounds on wall-clock boundaries, and the StatsD interval saved at
 //!   shutdown and restored at start ([`statefile`]).
 //! - `control`: requests from the admin interface and the query thread.
-//! - [`shutdown`]: the stop flag the shards and the side thread poll.
 //!
 //! Counted here: packets, lines, bad lines by reason, series-cap overflow, truncated
 //! datagrams, over-long TCP lines, batches sent, kernel UDP drops ([`stats`]).
@@ -23,7 +22,6 @@ mod control;
 mod flush;
 pub mod links;
 mod receive;
-pub mod shutdown;
 pub mod statefile;
 pub mod stats;
 pub mod udp;
@@ -35,15 +33,17 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use glommio::Task;
+use tokio::sync::mpsc;
 
 use crate::aggregate::snapshot::Snapshot;
 use crate::aggregate::Aggregator;
 use crate::config::{Config, Preallocation};
 use crate::protocol::statsd::{BadLine, ParseOptions, Parser};
 use crate::route::forward::Output;
+use crate::shutdown::Shutdown;
 use crate::storage::drain::{writer_loop, WriterOptions};
 use crate::storage::index::{NameFeed, NameSink};
-use crate::storage::intake::{intake, PointRouter};
+use crate::storage::intake::{intake, PointBatch, PointRouter};
 use crate::storage::rules::{RulesSource, StorageRules};
 use crate::storage::shard_store::ShardStore;
 use crate::storage::stats::StoreStats;
@@ -52,7 +52,6 @@ use crate::storage::writer::{open_files_limit, Writer};
 pub use control::Control;
 pub use flush::MeshMsg;
 pub use links::ShardLinks;
-use shutdown::Shutdown;
 use stats::ShardCounters;
 
 /// Sockets of one shard, bound by the server before the shard starts.
@@ -181,8 +180,8 @@ pub async fn run(p: ShardParams) {
             rules,
             store_stats[id].clone(),
             names,
-            links.point_peers,
-            links.point_inbox,
+            (links.point_peers, links.point_inbox),
+            shutdown.clone(),
         )
     });
     let _control = glommio::spawn_local(control::control_loop(
@@ -212,8 +211,9 @@ pub async fn run(p: ShardParams) {
         state,
         inode,
         storage.as_ref().map(|s| s.points.clone()),
+        shutdown,
     );
-    flusher.run(epoch, &shutdown, restored).await;
+    flusher.run(epoch, restored).await;
     // Every point of the final round is routed; once all shards drop their senders the
     // intake ends, and the writer drains what is left to disk.
     drop(carbon_tasks);
@@ -279,8 +279,8 @@ impl Storage {
         rules: StorageRules,
         stats: Arc<StoreStats>,
         names: Option<NameFeed>,
-        point_peers: Vec<tokio::sync::mpsc::Sender<crate::storage::intake::PointBatch>>,
-        point_inbox: tokio::sync::mpsc::Receiver<crate::storage::intake::PointBatch>,
+        (point_peers, point_inbox): (Vec<mpsc::Sender<PointBatch>>, mpsc::Receiver<PointBatch>),
+        signals: Arc<Shutdown>,
     ) -> Self {
         let st = &config.storage;
         let shards = point_peers.len();
@@ -288,7 +288,13 @@ impl Storage {
         if let Some(feed) = names {
             let _ = store.names.set(NameSink::new(feed));
         }
-        let intake = glommio::spawn_local(intake(store.clone(), point_inbox));
+        let intake = glommio::spawn_local(intake(
+            store.clone(),
+            point_inbox,
+            id,
+            shards,
+            signals.clone(),
+        ));
         let writer = Writer::new(config.data_dir.join("whisper"), rules)
             .with_create_limit(st.max_creates_per_minute)
             .with_open_files(open_files_limit(st.open_files, shards), st.page_cache_bytes)
@@ -303,9 +309,10 @@ impl Storage {
             drain_timeout: st.drain_timeout,
             rules: config.storage_conf_dir().map(RulesSource::new),
             rules_every: st.rules_check_interval,
+            signals: signals.clone(),
         };
         let writing = glommio::spawn_local(writer_loop(store.clone(), writer, opts));
-        let points = PointRouter::new(store, id, point_peers);
+        let points = PointRouter::new(store, id, point_peers, signals);
         Self {
             points,
             intake,

@@ -246,10 +246,18 @@ fn a_kill_during_creates_leaves_whole_files_and_the_restart_removes_the_temporar
         .collect();
     assert!(!wsp.is_empty());
     for p in &wsp {
-        assert!(file::info(p).is_ok(), "{} is not a whole whisper file", p.display());
+        assert!(
+            file::info(p).is_ok(),
+            "{} is not a whole whisper file",
+            p.display()
+        );
     }
     // A stale temporary of a crashed process, as a kill mid-create leaves.
-    std::fs::write(whisper.join("burst/.lonsdaleite-4194303-9.tmp"), b"cut short").unwrap();
+    std::fs::write(
+        whisper.join("burst/.lonsdaleite-4194303-9.tmp"),
+        b"cut short",
+    )
+    .unwrap();
     let srv = Server::start_in(dir, &["--shards", "2", "--flush-interval", "1000s"]);
     let end = Instant::now() + Duration::from_secs(20);
     loop {
@@ -264,4 +272,96 @@ fn a_kill_during_creates_leaves_whole_files_and_the_restart_removes_the_temporar
         std::thread::sleep(Duration::from_millis(50));
     }
     srv.stop();
+}
+
+/// The PID of a server, for signals.
+fn signal(srv: &Server, sig: i32) {
+    // SAFETY: kill(2) on our own child's pid has no memory-safety preconditions.
+    unsafe { libc::kill(srv.child.id() as i32, sig) };
+}
+
+/// SIGHUP never ends the process (its default action does): it reads the storage rules
+/// again at once (not after `storage.rules_check_interval`) and the config file's
+/// `log_level`.
+#[test]
+fn sighup_reloads_the_rules_and_the_log_level_and_the_server_keeps_running() {
+    let conf = tempfile::tempdir().unwrap();
+    let cfg = conf.path().join("lonsdaleite.toml");
+    std::fs::write(&cfg, "log_level = \"info\"\n").unwrap();
+    let schemas = conf.path().join("storage-schemas.conf");
+    std::fs::write(&schemas, "[all]\npattern = .*\nretentions = 60s:1d\n").unwrap();
+    let cfg_arg = cfg.display().to_string();
+    let srv = Server::start(&[
+        "--shards",
+        "1",
+        "--flush-interval",
+        "1000s",
+        "--config",
+        &cfg_arg,
+    ]);
+    let t = now() - 30;
+    send_carbon(&srv, &format!("rules.before 1 {t}\n"));
+    wait_value(srv.data_dir.path(), "rules.before", 1.0);
+    std::fs::write(&schemas, "[all]\npattern = .*\nretentions = 10s:1d\n").unwrap();
+    std::fs::write(&cfg, "log_level = \"debug\"\n").unwrap();
+    signal(&srv, libc::SIGHUP);
+    let end = Instant::now() + Duration::from_secs(10);
+    while !srv.stderr().contains("SIGHUP: log level applied") {
+        assert!(Instant::now() < end, "no reload logged: {}", srv.stderr());
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    std::thread::sleep(Duration::from_millis(200));
+    send_carbon(&srv, &format!("rules.after 2 {t}\n"));
+    wait_value(srv.data_dir.path(), "rules.after", 2.0);
+    let step = |name: &str| {
+        file::info(&wsp(srv.data_dir.path(), name))
+            .unwrap()
+            .archives[0]
+            .seconds_per_point
+    };
+    assert_eq!((step("rules.before"), step("rules.after")), (60, 10));
+    assert!(
+        srv.stat("messages.metrics_received") == 0,
+        "the server answers"
+    );
+    srv.stop();
+}
+
+/// A panic on one shard stops the server instead of leaving it half alive: the other
+/// shard stops waiting for it, drains what it holds to disk, and the process exits with
+/// a failure status within a bound.
+#[test]
+fn a_shard_that_panics_stops_the_server_and_the_other_shards_drain() {
+    let mut srv = Server::start_with(
+        tempfile::tempdir().unwrap(),
+        &["--shards", "2", "--flush-interval", "2s"],
+        &[("LONSDALEITE_FAILPOINT", "shard-panic:1")],
+    );
+    let t = now() - 30;
+    let mut text = String::new();
+    for i in 0..200 {
+        let _ = writeln!(text, "panic.m{i} {i} {t}");
+    }
+    send_carbon(&srv, &text);
+    let started = Instant::now();
+    let status = loop {
+        if let Some(status) = srv.child.try_wait().unwrap() {
+            break status;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(30),
+            "still running after a shard panicked: {}",
+            srv.stderr()
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    assert!(!status.success(), "exit status {status}");
+    let log = srv.stderr();
+    assert!(log.contains("a shard panicked"), "{log}");
+    // Shard 0's series were drained to disk.
+    let stored = (0..200)
+        .filter(|i| wsp(srv.data_dir.path(), &format!("panic.m{i}")).exists())
+        .count();
+    assert!(stored > 50, "only {stored} series stored");
+    let _ = srv.child.wait();
 }

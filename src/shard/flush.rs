@@ -24,7 +24,6 @@ use std::time::{Duration, Instant};
 
 use tokio::sync::mpsc;
 
-use super::shutdown::Shutdown;
 use super::stats::ShardCounters;
 use super::{statefile, udp, State};
 use crate::aggregate::snapshot::Snapshot;
@@ -34,6 +33,7 @@ use crate::protocol::number::write_js_number;
 use crate::protocol::statsd::{BadLine, Sample, Value};
 use crate::route::forward::{FlushReport, Output};
 use crate::route::Router;
+use crate::shutdown::{Shutdown, PEER_CHECK};
 use crate::storage::intake::PointRouter;
 
 /// Keys merged or flushed per slice before the shard lets its receive loops run.
@@ -41,15 +41,33 @@ const SLICE: usize = 2048;
 
 /// Messages between shards.
 pub enum MeshMsg {
-    /// Round `round`'s partial aggregates for names the receiver owns.
+    /// Round `round`'s partial aggregates for names the receiver owns, from shard `from`.
     Partials {
+        from: usize,
         round: u64,
         last: bool,
         partials: Partials,
     },
-    /// Round `round`'s totals for shard 0.
-    Summary { round: u64, summary: FlushSummary },
+    /// Round `round`'s totals for shard 0, from shard `from`.
+    Summary {
+        from: usize,
+        round: u64,
+        summary: FlushSummary,
+    },
 }
+
+impl MeshMsg {
+    fn from(&self) -> usize {
+        match self {
+            MeshMsg::Partials { from, .. } | MeshMsg::Summary { from, .. } => *from,
+        }
+    }
+}
+
+/// The test hook that makes a shard fail: `LONSDALEITE_FAILPOINT=shard-panic:<id>` makes
+/// shard `id` panic at its first flush round (tests/hostile.rs checks that the others
+/// drain and the process exits non-zero).
+const FAILPOINT: &str = "LONSDALEITE_FAILPOINT";
 
 /// The flush side of a shard.
 pub(super) struct Flusher {
@@ -70,6 +88,8 @@ pub(super) struct Flusher {
     /// Set by the first shutdown round that saved instead of flushing: the boundary of
     /// the interval the owned state now holds.
     pending: Option<Duration>,
+    /// The stop flag and the peers that failed.
+    signals: Arc<Shutdown>,
 }
 
 /// What one flush produced, all stamped `ts`: plaintext lines for the forwarder, and
@@ -113,6 +133,7 @@ impl Flusher {
         state: Rc<RefCell<State>>,
         inode: Option<u64>,
         points: Option<Rc<PointRouter>>,
+        signals: Arc<Shutdown>,
     ) -> Self {
         Self {
             id,
@@ -128,20 +149,28 @@ impl Flusher {
             last_ts: None,
             points,
             pending: None,
+            signals,
         }
     }
 
     /// Take back the saved state, run rounds from `epoch` until every shard said `last`
     /// (after `shutdown`), then save what is left for the next start.
-    pub(super) async fn run(mut self, epoch: Duration, shutdown: &Shutdown, saved: Vec<Snapshot>) {
+    pub(super) async fn run(mut self, epoch: Duration, saved: Vec<Snapshot>) {
         let interval = self.config.statsd.flush_interval;
         let boundary = |round: u64| epoch + interval * u32::try_from(round).unwrap_or(u32::MAX);
         self.restore(saved, epoch).await;
+        let failpoint =
+            std::env::var(FAILPOINT).is_ok_and(|v| v == format!("shard-panic:{}", self.id));
         let mut round = 0u64;
         loop {
             round += 1;
             let due = boundary(round);
-            let last = wait_until(due, shutdown).await;
+            let last = wait_until(due, &self.signals).await;
+            assert!(
+                !failpoint,
+                "{FAILPOINT}=shard-panic:{}: panicking as asked",
+                self.id
+            );
             // A shutdown round before its boundary does not flush (the interval is saved
             // instead); neither does any round after one that did not.
             let save = last && (self.pending.is_some() || crate::clock::now() < due);
@@ -177,25 +206,30 @@ impl Flusher {
             } else {
                 self.state.borrow_mut().counters.batches_sent += 1;
                 // A peer only stops reading after a round in which we said `last`.
-                let _ = self.peers[to]
-                    .send(MeshMsg::Partials {
-                        round,
-                        last,
-                        partials,
-                    })
-                    .await;
+                let msg = MeshMsg::Partials {
+                    from: self.id,
+                    round,
+                    last,
+                    partials,
+                };
+                let send = self.peers[to].send(msg);
+                let _ = self.signals.unless_failed(to, send).await;
             }
         }
         let mut all_last = last;
-        for _ in 1..shards {
-            match self.next_msg(round, true).await {
+        let mut heard = self.heard();
+        loop {
+            match self.next_msg(round, true, &mut heard).await {
                 Some(MeshMsg::Partials { last, partials, .. }) => {
                     all_last &= last;
                     self.merge(partials).await;
                 }
-                _ => all_last = true, // a peer is gone: nothing more will come
+                Some(MeshMsg::Summary { .. }) => {}
+                None => break,
             }
         }
+        // A peer that is gone (failed, or ended) sends nothing more: this is the last round.
+        all_last |= heard.iter().any(|h| !h);
         let (summary, mut out) = if save {
             (FlushSummary::default(), Flushed::new(ts, false))
         } else {
@@ -203,8 +237,9 @@ impl Flusher {
         };
         if self.id == 0 {
             let mut total = summary;
-            for _ in 1..shards {
-                if let Some(MeshMsg::Summary { summary, .. }) = self.next_msg(round, false).await {
+            let mut heard = self.heard();
+            while let Some(m) = self.next_msg(round, false, &mut heard).await {
+                if let MeshMsg::Summary { summary, .. } = m {
                     total.num_stats += summary.num_stats;
                     total.calculation_ms += summary.calculation_ms;
                 }
@@ -213,9 +248,12 @@ impl Flusher {
                 self.emit_globals(&total, started, &mut out);
             }
         } else {
-            let _ = self.peers[0]
-                .send(MeshMsg::Summary { round, summary })
-                .await;
+            let msg = MeshMsg::Summary {
+                from: self.id,
+                round,
+                summary,
+            };
+            let _ = self.signals.unless_failed(0, self.peers[0].send(msg)).await;
         }
         if !save {
             self.last_ts = Some(ts);
@@ -352,21 +390,49 @@ impl Flusher {
         }
     }
 
-    /// The next message of `round` (partials or summary), stashing ones for later rounds.
-    async fn next_msg(&mut self, round: u64, partials: bool) -> Option<MeshMsg> {
+    /// Who a round's messages are awaited from: every peer (this shard marked heard).
+    fn heard(&self) -> Vec<bool> {
+        (0..self.peers.len()).map(|p| p == self.id).collect()
+    }
+
+    /// The next message of `round` (partials or summary) from a peer not `heard` yet,
+    /// stashing ones for later rounds; `None` once every peer is heard, has failed, or
+    /// the channel is closed (those left unheard are gone).
+    async fn next_msg(
+        &mut self,
+        round: u64,
+        partials: bool,
+        heard: &mut [bool],
+    ) -> Option<MeshMsg> {
         let wanted = |m: &MeshMsg| match m {
             MeshMsg::Partials { round: r, .. } => partials && *r == round,
             MeshMsg::Summary { round: r, .. } => !partials && *r == round,
         };
-        if let Some(i) = self.stash.iter().position(wanted) {
-            return self.stash.remove(i);
-        }
         loop {
-            let m = self.inbox.recv().await?;
-            if wanted(&m) {
+            if let Some(m) = self
+                .stash
+                .iter()
+                .position(wanted)
+                .and_then(|i| self.stash.remove(i))
+            {
+                heard[m.from()] = true;
                 return Some(m);
             }
-            self.stash.push_back(m);
+            let waiting = |p: usize| !heard[p] && !self.signals.has_failed(p);
+            if !(0..heard.len()).any(waiting) {
+                return None;
+            }
+            let inbox = &mut self.inbox;
+            let next = futures_lite::future::or(async { Some(inbox.recv().await) }, async {
+                glommio::timer::sleep(PEER_CHECK).await;
+                None
+            })
+            .await;
+            match next {
+                Some(Some(m)) => self.stash.push_back(m),
+                Some(None) => return None,
+                None => {} // look again whether a peer failed
+            }
         }
     }
 

@@ -111,6 +111,8 @@ pub struct WriterOptions {
     pub rules: Option<RulesSource>,
     /// How often to look for changed rule files.
     pub rules_every: Duration,
+    /// Reload requests (SIGHUP) make the rules be read again at once.
+    pub signals: std::sync::Arc<crate::shutdown::Shutdown>,
 }
 
 /// Write the cache to whisper files until the shard stops and the cache is empty (or,
@@ -188,7 +190,13 @@ impl Drain {
     /// Before a round: reload changed rules; when stopping, lift the create limit.
     fn prepare(&mut self) {
         let every = self.opts.rules_every;
-        if let Some(rules) = self.opts.rules.as_mut().and_then(|r| r.poll(every)) {
+        let reloads = self.opts.signals.reloads();
+        if let Some(rules) = self
+            .opts
+            .rules
+            .as_mut()
+            .and_then(|r| r.poll(every, reloads))
+        {
             self.writer.set_rules(rules);
         }
         if self.store.stopping.get() {
@@ -243,7 +251,7 @@ impl Drain {
             match result {
                 Ok(_) => written = true,
                 Err(WriteError::CreateDeferred) => self.store.cache.borrow_mut().put_back(b),
-                Err(e) => match e.disposition() {
+                Err(e) => match self.disposition(&e) {
                     Disposition::Retry => {
                         self.log.retried(&e);
                         failed = true;
@@ -265,6 +273,17 @@ impl Drain {
             Outcome::Written
         } else {
             Outcome::Waiting
+        }
+    }
+
+    /// What to do with a failed series: as its error says, except that a path error while
+    /// the whisper directory itself is unusable is everyone's problem: retried.
+    fn disposition(&self, e: &WriteError) -> Disposition {
+        match e.disposition() {
+            Disposition::Drop if e.cause() == "enotdir" && !self.writer.root_is_usable() => {
+                Disposition::Retry
+            }
+            d => d,
         }
     }
 
@@ -535,6 +554,7 @@ mod tests {
             drain_timeout: Duration::from_secs(1),
             rules: None,
             rules_every: Duration::from_secs(60),
+            signals: Arc::default(),
         };
         Drain::new(store, writer, opts)
     }

@@ -10,6 +10,7 @@
 
 use std::cell::RefCell;
 use std::rc::Rc;
+use std::sync::Arc;
 
 use tokio::sync::mpsc;
 
@@ -17,6 +18,7 @@ use super::layout::{canonical_name, is_plain};
 use super::shard_store::ShardStore;
 use super::stats::bump;
 use crate::route::Router;
+use crate::shutdown::{Shutdown, PEER_CHECK};
 
 /// Points routed to another shard, their names packed into one buffer. The owner frees
 /// what the sender allocated, and glibc takes the sender's arena lock for every such
@@ -27,6 +29,10 @@ pub struct PointBatch {
     /// (end of the name in `names`, timestamp, value); a name starts where the previous
     /// one ends.
     points: Vec<(u32, i64, f64)>,
+    /// The sending shard.
+    from: usize,
+    /// The sender's last batch: it sends nothing more (at shutdown).
+    last: bool,
 }
 
 impl PointBatch {
@@ -34,6 +40,7 @@ impl PointBatch {
         Self {
             names: Vec::with_capacity(BATCH_POINTS * 48),
             points: Vec::with_capacity(BATCH_POINTS),
+            ..Self::default()
         }
     }
 
@@ -75,6 +82,9 @@ const BATCH_POINTS: usize = 1024;
 /// channel makes the sender wait: back-pressure reaches the TCP readers).
 pub struct PointRouter {
     store: Rc<ShardStore>,
+    /// Peers that failed are not sent to (a send to a full channel nobody reads would
+    /// never end).
+    signals: Arc<Shutdown>,
     router: Router,
     me: usize,
     peers: RefCell<Option<Vec<mpsc::Sender<PointBatch>>>>,
@@ -82,11 +92,17 @@ pub struct PointRouter {
 }
 
 impl PointRouter {
-    pub fn new(store: Rc<ShardStore>, me: usize, peers: Vec<mpsc::Sender<PointBatch>>) -> Rc<Self> {
+    pub fn new(
+        store: Rc<ShardStore>,
+        me: usize,
+        peers: Vec<mpsc::Sender<PointBatch>>,
+        signals: Arc<Shutdown>,
+    ) -> Rc<Self> {
         let router = Router::new(peers.len());
         let pending = (0..peers.len()).map(|_| PointBatch::default()).collect();
         Rc::new(Self {
             store,
+            signals,
             router,
             me,
             peers: RefCell::new(Some(peers)),
@@ -165,33 +181,77 @@ impl PointRouter {
                 }
                 std::mem::take(&mut pending[to])
             };
-            let peer = self
-                .peers
-                .borrow()
-                .as_ref()
-                .and_then(|p| p.get(to).cloned());
-            let sent = match peer {
-                Some(tx) => tx.send(batch).await.map_err(|e| e.0.len()),
-                None => Err(batch.len()),
-            };
-            if let Err(lost) = sent {
-                bump(&self.store.stats.lost_in_shutdown, lost as u64);
-            }
+            self.send_to(to, batch).await;
         }
     }
 
-    /// Send what is pending and let go of the peers (at shutdown, so their intakes end).
+    /// Send one batch to peer `to`; what cannot be delivered (the peer stopped or failed)
+    /// is counted as lost.
+    async fn send_to(&self, to: usize, mut batch: PointBatch) {
+        batch.from = self.me;
+        let points = batch.len();
+        let peer = self
+            .peers
+            .borrow()
+            .as_ref()
+            .and_then(|p| p.get(to).cloned());
+        let sent = match peer {
+            Some(tx) => self.signals.unless_failed(to, tx.send(batch)).await,
+            None => None,
+        };
+        if !matches!(sent, Some(Ok(()))) {
+            bump(&self.store.stats.lost_in_shutdown, points as u64);
+        }
+    }
+
+    /// Send what is pending, tell every peer this shard sends nothing more, and let go of
+    /// the peers (at shutdown, so their intakes end).
     pub async fn close(&self) {
         self.send_all().await;
+        let n = self.pending.borrow().len();
+        for to in (0..n).filter(|&to| to != self.me) {
+            let last = PointBatch {
+                last: true,
+                ..PointBatch::default()
+            };
+            self.send_to(to, last).await;
+        }
         self.peers.borrow_mut().take();
     }
 }
 
-/// Receive other shards' points until every sender is gone.
-pub async fn intake(store: Rc<ShardStore>, mut rx: mpsc::Receiver<PointBatch>) {
-    while let Some(batch) = rx.recv().await {
+/// Receive the points the other shards route to this one (`me` of `shards`) until every
+/// peer has sent its last batch, has failed, or is gone.
+pub async fn intake(
+    store: Rc<ShardStore>,
+    mut rx: mpsc::Receiver<PointBatch>,
+    me: usize,
+    shards: usize,
+    signals: Arc<Shutdown>,
+) {
+    let mut open: Vec<bool> = (0..shards).map(|p| p != me).collect();
+    while (0..shards).any(|p| open[p] && !signals.has_failed(p)) {
+        let batch = match rx.try_recv() {
+            Ok(batch) => batch,
+            Err(mpsc::error::TryRecvError::Disconnected) => return,
+            Err(mpsc::error::TryRecvError::Empty) => {
+                // Wait for the next batch, looking every so often whether a peer failed.
+                let next = futures_lite::future::or(async { Some(rx.recv().await) }, async {
+                    glommio::timer::sleep(PEER_CHECK).await;
+                    None
+                });
+                match next.await {
+                    Some(Some(batch)) => batch,
+                    Some(None) => return,
+                    None => continue,
+                }
+            }
+        };
         for (name, ts, v) in batch.iter() {
             store.add(name, ts, v);
+        }
+        if batch.last {
+            open[batch.from] = false;
         }
     }
 }
@@ -207,7 +267,7 @@ mod tests {
     fn points_are_routed_under_their_canonical_name() {
         let store = ShardStore::new(1 << 20, Arc::default());
         let (tx, _rx) = mpsc::channel(1);
-        let router = PointRouter::new(store.clone(), 0, vec![tx]);
+        let router = PointRouter::new(store.clone(), 0, vec![tx], Arc::default());
         for (i, name) in [&b".a.b"[..], b"a/b", b"..a..b", b"a.b"]
             .into_iter()
             .enumerate()

@@ -149,6 +149,8 @@ pub struct RulesSource {
     pub dir: PathBuf,
     stamp: Option<(Option<SystemTime>, Option<SystemTime>)>,
     checked: Instant,
+    /// The reload requests (SIGHUP) already acted on.
+    reloads: u64,
 }
 
 impl RulesSource {
@@ -157,6 +159,7 @@ impl RulesSource {
             dir,
             stamp: None,
             checked: Instant::now(),
+            reloads: 0,
         };
         s.stamp = Some(s.mtimes());
         s
@@ -171,15 +174,18 @@ impl RulesSource {
         (m(SCHEMAS_FILE), m(AGGREGATION_FILE))
     }
 
-    /// New rules when a file changed since the last look (at most once per `every`);
-    /// a file that no longer parses is reported and the current rules stay.
-    pub fn poll(&mut self, every: Duration) -> Option<StorageRules> {
-        if self.checked.elapsed() < every {
+    /// New rules when a file changed since the last look (at most once per `every`), or
+    /// at once when `reloads` (the reload requests so far) grew; a file that no longer
+    /// parses is reported and the current rules stay.
+    pub fn poll(&mut self, every: Duration, reloads: u64) -> Option<StorageRules> {
+        let asked = reloads != self.reloads;
+        if !asked && self.checked.elapsed() < every {
             return None;
         }
+        self.reloads = reloads;
         self.checked = Instant::now();
         let now = self.mtimes();
-        if self.stamp == Some(now) {
+        if !asked && self.stamp == Some(now) {
             return None;
         }
         self.stamp = Some(now);

@@ -253,6 +253,13 @@ impl Writer {
         Ok(to)
     }
 
+    /// Whether the whisper directory is a directory (or absent, to be made): when it is
+    /// not, a path error (`ENOTDIR`) is everyone's, the operator's to mend, and the
+    /// points are kept rather than dropped as one series' hopeless name.
+    pub fn root_is_usable(&self) -> bool {
+        std::fs::metadata(&self.whisper_dir).map_or(true, |m| m.is_dir())
+    }
+
     pub fn max_open(&self) -> usize {
         self.max_open
     }
@@ -684,7 +691,9 @@ mod tests {
             .unwrap()
             .join()
             .unwrap();
-        assert_eq!(cause, "other");
+        // ENOTDIR: the drain keeps such points while the whisper directory itself is not
+        // a directory (see Writer::root_is_usable), and drops them otherwise.
+        assert_eq!(cause, "enotdir");
         assert_eq!(stats.errors, 1);
         assert_eq!(
             WriteError::from(relative_path("..").unwrap_err()).cause(),

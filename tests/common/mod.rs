@@ -127,6 +127,11 @@ impl Server {
 
     /// Start `serve` on `data_dir` (a restart: the directory a stopped server kept).
     pub fn start_in(data_dir: tempfile::TempDir, extra: &[&str]) -> Self {
+        Self::start_with(data_dir, extra, &[])
+    }
+
+    /// Start `serve` on `data_dir` with extra environment variables.
+    pub fn start_with(data_dir: tempfile::TempDir, extra: &[&str], env: &[(&str, &str)]) -> Self {
         let mut child = Command::new(bin())
             .args([
                 "serve",
@@ -144,6 +149,7 @@ impl Server {
             ])
             .arg(data_dir.path())
             .args(extra)
+            .envs(env.iter().copied())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .spawn()
