@@ -40,9 +40,10 @@ use crate::config::Config;
 use crate::query::eval::Limits;
 use crate::shard::Control;
 use crate::shutdown::Shutdown;
+use crate::storage::index::ScanSlot;
 use crate::storage::rules::StorageRules;
 use params::Params;
-use source::{Names, ScanSlot, Storage};
+use source::{Names, Storage};
 
 /// The version graphite-web reports (Grafana reads it to pick its query dialect).
 pub const GRAPHITE_VERSION: &str = "1.1.10";

@@ -11,7 +11,7 @@
 //! these). The shards are asked once per request and shard, for all their names.
 
 use std::path::PathBuf;
-use std::sync::{Arc, Mutex};
+use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use tokio::sync::mpsc;
@@ -22,7 +22,7 @@ use crate::query::glob::NameIndex;
 use crate::query::series::Series;
 use crate::route::Router;
 use crate::shard::Control;
-use crate::storage::index::ScanReport;
+use crate::storage::index::ScanSlot;
 use crate::storage::rules::StorageRules;
 use crate::storage::whisper::{
     fetch_with_header, header_for, read_header, AggregationMethod, FetchResult, Header, ReadAt,
@@ -31,15 +31,11 @@ use crate::storage::whisper::{
 /// How long a shard may take to answer a cache query (graphite's `CARBONLINK_TIMEOUT`).
 pub const CACHE_TIMEOUT: Duration = Duration::from_secs(1);
 
-/// The scanned index slot shared with the admin interface.
-pub type ScanSlot = Arc<Mutex<Option<(NameIndex, ScanReport)>>>;
-
-/// Every known name: the start-up scan plus what the shards reported since.
+/// The names the query thread knows ([`crate::storage::index::Names`]) with the tag
+/// index beside them: tagged names the shards report go to the tag index as the index
+/// takes them in.
 pub struct Names {
-    scanned: ScanSlot,
-    /// Names reported before the scan finished (merged into it once it has).
-    early: Mutex<NameIndex>,
-    feed: crossbeam_channel::Receiver<Box<[u8]>>,
+    index: crate::storage::index::Names,
     pub tags: Mutex<TagDb>,
 }
 
@@ -50,62 +46,27 @@ impl Names {
         tags: TagDb,
     ) -> Self {
         Self {
-            scanned,
-            early: Mutex::default(),
-            feed,
+            index: crate::storage::index::Names::new(scanned, feed),
             tags: Mutex::new(tags),
         }
     }
 
-    /// Takes in the names the shards reported.
+    /// Takes in the names the shards reported; the tagged ones join the tag index.
     pub fn drain(&self) {
-        if self.feed.is_empty() {
-            return;
-        }
-        let mut scanned = lock(&self.scanned);
-        let mut early = lock(&self.early);
-        let mut tagged = Vec::new();
-        while let Ok(name) = self.feed.try_recv() {
-            let Ok(name) = std::str::from_utf8(&name) else {
-                continue;
-            };
-            if name.contains(';') {
-                tagged.push(name.to_string());
-            } else if let Some((index, _)) = scanned.as_mut() {
-                index.insert(name);
-            } else {
-                early.insert(name);
-            }
-        }
+        let tagged = self.index.drain();
         if !tagged.is_empty() {
             lock(&self.tags).add_all(tagged.iter().map(String::as_str));
         }
     }
 
-    /// Runs `f` on the current index.
+    /// Runs `f` on the current index (after taking in what the shards reported).
     pub fn with_index<R>(&self, f: impl FnOnce(&NameIndex) -> R) -> R {
         self.drain();
-        let mut scanned = lock(&self.scanned);
-        let mut early = lock(&self.early);
-        match scanned.as_mut() {
-            Some((index, _)) => {
-                if !early.is_empty() {
-                    for name in early.all() {
-                        index.insert(&name);
-                    }
-                    *early = NameIndex::new();
-                }
-                f(index)
-            }
-            None => f(&early),
-        }
+        self.index.with_index(f)
     }
 }
 
-/// Locks a mutex, recovering from a panic in another holder (the data stays usable).
-pub fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
-}
+pub use crate::storage::index::lock;
 
 /// What the query thread reads from.
 pub struct Storage {

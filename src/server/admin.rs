@@ -34,14 +34,7 @@ pub struct AdminState {
     /// Every shard's storage counters (empty when storage is off).
     pub storage: Vec<Arc<crate::storage::stats::StoreStats>>,
     /// The names found on disk at start, once the scan is done.
-    pub index: Arc<
-        std::sync::Mutex<
-            Option<(
-                crate::query::glob::NameIndex,
-                crate::storage::index::ScanReport,
-            )>,
-        >,
-    >,
+    pub index: crate::storage::index::ScanSlot,
 }
 
 /// Accept admin connections forever.

@@ -13,11 +13,15 @@
 //! name, over a bounded channel ([`NameFeed`]) to the query thread. A full channel drops
 //! the notice (counted in [`NameFeed::dropped`]) and the name is offered again the next
 //! time it enters the cache.
+//!
+//! The query thread reads through [`Names`]: the scanned index (in the [`ScanSlot`] the
+//! scan fills), the names reported before the scan finished, and the feed, taken in on
+//! every read. Tagged names are handed back to the caller for the tag index.
 
 use std::cell::RefCell;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use crate::query::glob::NameIndex;
@@ -98,6 +102,77 @@ pub struct ScanReport {
 fn remove_stale_temp(path: &Path, file_name: &str) -> bool {
     crate::storage::writer::temp_owner(file_name)
         .is_some_and(|pid| pid != std::process::id() && std::fs::remove_file(path).is_ok())
+}
+
+/// The scanned index slot, filled by the start-up scan and shared with the admin
+/// interface (which reports the scan).
+pub type ScanSlot = Arc<Mutex<Option<(NameIndex, ScanReport)>>>;
+
+/// Every known untagged name, as the query thread sees it: the start-up scan plus what
+/// the shards reported since (names reported before the scan finished are kept aside and
+/// merged into it once it has).
+pub struct Names {
+    scanned: ScanSlot,
+    early: Mutex<NameIndex>,
+    feed: crossbeam_channel::Receiver<Box<[u8]>>,
+}
+
+impl Names {
+    pub fn new(scanned: ScanSlot, feed: crossbeam_channel::Receiver<Box<[u8]>>) -> Self {
+        Self {
+            scanned,
+            early: Mutex::default(),
+            feed,
+        }
+    }
+
+    /// Takes in the names the shards reported; returns the tagged ones (`name;k=v`,
+    /// which the tag index keeps, not this one).
+    pub fn drain(&self) -> Vec<String> {
+        let mut tagged = Vec::new();
+        if self.feed.is_empty() {
+            return tagged;
+        }
+        let mut scanned = lock(&self.scanned);
+        let mut early = lock(&self.early);
+        while let Ok(name) = self.feed.try_recv() {
+            let Ok(name) = std::str::from_utf8(&name) else {
+                continue;
+            };
+            if name.contains(';') {
+                tagged.push(name.to_string());
+            } else if let Some((index, _)) = scanned.as_mut() {
+                index.insert(name);
+            } else {
+                early.insert(name);
+            }
+        }
+        tagged
+    }
+
+    /// Runs `f` on the current index (the scanned one once the scan is done, with the
+    /// names reported before it merged in).
+    pub fn with_index<R>(&self, f: impl FnOnce(&NameIndex) -> R) -> R {
+        let mut scanned = lock(&self.scanned);
+        let mut early = lock(&self.early);
+        match scanned.as_mut() {
+            Some((index, _)) => {
+                if !early.is_empty() {
+                    for name in early.all() {
+                        index.insert(&name);
+                    }
+                    *early = NameIndex::new();
+                }
+                f(index)
+            }
+            None => f(&early),
+        }
+    }
+}
+
+/// Locks a mutex, recovering from a panic in another holder (the data stays usable).
+pub fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
 /// Walk `whisper_dir` and index every series file in it. A missing directory is an empty
