@@ -90,6 +90,11 @@ pub struct HttpConfig {
     /// Time limit of one request.
     #[serde(deserialize_with = "de_duration", serialize_with = "ser_duration")]
     pub timeout: Duration,
+    /// Secret the requests that add events or tag and delete series must carry, as
+    /// `Authorization: Bearer <token>` or `X-Lonsdaleite-Token: <token>`; empty = none
+    /// asked. Written out (admin `config`) as `"(hidden)"` when set.
+    #[serde(serialize_with = "ser_secret")]
+    pub write_token: String,
 }
 
 /// `storage.preallocate`.
@@ -413,6 +418,10 @@ pub fn parse_duration(s: &str) -> Result<Duration, String> {
         return Err(format!("`{s}` is not a valid duration"));
     }
     Ok(Duration::from_secs_f64(secs))
+}
+
+fn ser_secret<S: Serializer>(secret: &str, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_str(if secret.is_empty() { "" } else { "(hidden)" })
 }
 
 fn ser_duration<S: Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {

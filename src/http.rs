@@ -11,6 +11,7 @@
 //! endpoints answer `{"error": msg}` as graphite does); a storage failure is a 500.
 //! Behaviour and deviations from graphite-web 1.1.10 are listed in `docs/http.md`.
 
+pub mod csrf;
 pub mod dashboarddb;
 pub mod eventdb;
 pub mod events;
@@ -40,10 +41,10 @@ use crate::config::Config;
 use crate::query::eval::Limits;
 use crate::shard::Control;
 use crate::shutdown::Shutdown;
-use crate::storage::index::ScanSlot;
+use crate::storage::index::{Names, ScanSlot};
 use crate::storage::rules::StorageRules;
 use params::Params;
-use source::{Names, Storage};
+use source::Storage;
 
 /// The version graphite-web reports (Grafana reads it to pick its query dialect).
 pub const GRAPHITE_VERSION: &str = "1.1.10";
@@ -95,13 +96,14 @@ impl Shared {
             }
         };
         Self {
-            storage: Storage {
-                shards: setup.shards,
-                rules: setup.rules,
-                names: Names::new(setup.index, setup.names, tags),
-                events,
+            storage: Storage::new(
                 data_dir,
-            },
+                setup.shards,
+                setup.rules,
+                Names::new(setup.index, setup.names),
+                tags,
+                events,
+            ),
             config: setup.config,
             names_dropped: setup.names_dropped,
         }
@@ -145,7 +147,7 @@ pub fn spawn(
                 tokio::spawn(async move {
                     // Keep the new-name channel empty even when no request comes.
                     while !stop.is_set() {
-                        drain.storage.names.drain();
+                        drain.storage.take_reported_names();
                         tokio::time::sleep(Duration::from_millis(100)).await;
                     }
                 });

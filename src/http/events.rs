@@ -5,12 +5,17 @@
 //! defaults to now, `data` to `""`. Answer: 200 with an empty body.
 //! `get_data`: `from` (default epoch 0), `until` (default now), `tags` (space separated),
 //! `set` (`union`: any tag; otherwise all tags), `jsonp`. Events are ordered by `when`.
+//!
+//! Only POST to `/events/` changes state; it must pass [`crate::http::csrf`] (cross-site
+//! refused, `http.write_token` when set) before its body is read. GET and HEAD list;
+//! another method is answered 405 with `Allow: GET, HEAD, POST` (graphite-web answers 405
+//! too). There is no way to delete an event over HTTP, as in graphite-web.
 
 use std::sync::Arc;
 
 use axum::extract::{Path, Request, State};
-use axum::http::{Method, StatusCode};
-use axum::response::Response;
+use axum::http::{header, HeaderValue, Method, StatusCode};
+use axum::response::{IntoResponse, Response};
 
 use super::pyjson::Value;
 use super::source::lock;
@@ -54,17 +59,31 @@ fn with_db<F: FnOnce(&Events) -> Response>(shared: &Shared, f: F) -> Response {
 
 /// `/events/`: POST stores an event, GET lists every event as `get_data` does.
 pub async fn root(State(shared): State<Arc<Shared>>, req: Request) -> Response {
+    let method = req.method().clone();
+    if method == Method::POST {
+        let path = req.uri().path().to_owned();
+        if let Err(refused) =
+            super::csrf::guard(&path, req.headers(), &shared.config.http.write_token)
+        {
+            return refused.into_response();
+        }
+    } else if method != Method::GET && method != Method::HEAD {
+        let mut r = text(
+            StatusCode::METHOD_NOT_ALLOWED,
+            "use POST to add an event, GET to list them",
+        );
+        r.headers_mut()
+            .insert(header::ALLOW, HeaderValue::from_static("GET, HEAD, POST"));
+        return r;
+    }
     let req = match Req::read(req).await {
         Ok(r) => r,
         Err(resp) => return resp,
     };
-    match req.method {
-        Method::POST => post(&shared, &req),
-        Method::GET | Method::HEAD => data(&shared, &req),
-        _ => text(
-            StatusCode::METHOD_NOT_ALLOWED,
-            "use POST to add an event, GET to list them",
-        ),
+    if method == Method::POST {
+        post(&shared, &req)
+    } else {
+        data(&shared, &req)
     }
 }
 

@@ -84,7 +84,7 @@ fn find_reply(shared: &Shared, req: &Req) -> Response {
                 .join(".");
         }
     }
-    let found = shared.storage.names.with_index(|index| index.find(&query));
+    let found = shared.storage.with_index(|index| index.find(&query));
     let mut matches: Vec<FindMatch> = match found {
         Ok(m) => m,
         Err(e) => return text(StatusCode::BAD_REQUEST, format!("query {query:?}: {e}")),

@@ -22,7 +22,7 @@ use crate::query::glob::NameIndex;
 use crate::query::series::Series;
 use crate::route::Router;
 use crate::shard::Control;
-use crate::storage::index::ScanSlot;
+use crate::storage::index::Names;
 use crate::storage::rules::StorageRules;
 use crate::storage::whisper::{
     fetch_with_header, header_for, read_header, AggregationMethod, FetchResult, Header, ReadAt,
@@ -31,42 +31,10 @@ use crate::storage::whisper::{
 /// How long a shard may take to answer a cache query (graphite's `CARBONLINK_TIMEOUT`).
 pub const CACHE_TIMEOUT: Duration = Duration::from_secs(1);
 
-/// The names the query thread knows ([`crate::storage::index::Names`]) with the tag
-/// index beside them: tagged names the shards report go to the tag index as the index
-/// takes them in.
-pub struct Names {
-    index: crate::storage::index::Names,
-    pub tags: Mutex<TagDb>,
+/// Locks a mutex, recovering from a panic in another holder (the data stays usable).
+pub fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
 }
-
-impl Names {
-    pub fn new(
-        scanned: ScanSlot,
-        feed: crossbeam_channel::Receiver<Box<[u8]>>,
-        tags: TagDb,
-    ) -> Self {
-        Self {
-            index: crate::storage::index::Names::new(scanned, feed),
-            tags: Mutex::new(tags),
-        }
-    }
-
-    /// Takes in the names the shards reported; the tagged ones join the tag index.
-    pub fn drain(&self) {
-        let tagged = self.index.drain();
-        if !tagged.is_empty() {
-            lock(&self.tags).add_all(tagged.iter().map(String::as_str));
-        }
-    }
-
-    /// Runs `f` on the current index (after taking in what the shards reported).
-    pub fn with_index<R>(&self, f: impl FnOnce(&NameIndex) -> R) -> R {
-        self.drain();
-        self.index.with_index(f)
-    }
-}
-
-pub use crate::storage::index::lock;
 
 /// What the query thread reads from.
 pub struct Storage {
@@ -74,7 +42,11 @@ pub struct Storage {
     pub data_dir: PathBuf,
     pub shards: Vec<mpsc::Sender<Control>>,
     pub rules: Option<StorageRules>,
+    /// Every untagged name we know: the start-up scan and what the shards reported.
     pub names: Names,
+    /// The tag index, read through [`Storage::tags`] so that it holds the tagged names the
+    /// shards reported.
+    tag_index: Mutex<TagDb>,
     pub events: Option<Mutex<crate::http::eventdb::Events>>,
 }
 
@@ -160,6 +132,45 @@ fn read_file(
 }
 
 impl Storage {
+    pub fn new(
+        data_dir: PathBuf,
+        shards: Vec<mpsc::Sender<Control>>,
+        rules: Option<StorageRules>,
+        names: Names,
+        tags: TagDb,
+        events: Option<Mutex<crate::http::eventdb::Events>>,
+    ) -> Self {
+        Self {
+            data_dir,
+            shards,
+            rules,
+            names,
+            tag_index: Mutex::new(tags),
+            events,
+        }
+    }
+
+    /// Takes in the names the shards reported: the untagged ones join [`Storage::names`],
+    /// the tagged ones the tag index.
+    pub fn take_reported_names(&self) {
+        let tagged = self.names.drain();
+        if !tagged.is_empty() {
+            lock(&self.tag_index).add_all(tagged.iter().map(String::as_str));
+        }
+    }
+
+    /// The tag index, after taking in what the shards reported.
+    pub fn tags(&self) -> std::sync::MutexGuard<'_, TagDb> {
+        self.take_reported_names();
+        lock(&self.tag_index)
+    }
+
+    /// Runs `f` on the name index, after taking in what the shards reported.
+    pub fn with_index<R>(&self, f: impl FnOnce(&NameIndex) -> R) -> R {
+        self.take_reported_names();
+        self.names.with_index(f)
+    }
+
     /// The header a new file for `name` would get, if storage is on.
     fn new_file_header(&self, name: &str) -> Option<Header> {
         let rules = self.rules.as_ref()?;
@@ -368,14 +379,12 @@ impl Source for RequestSource<'_> {
             let Ok(name) = crate::http::tagdb::canonical(pattern) else {
                 return Ok(Vec::new());
             };
-            self.storage.names.drain();
-            let known = lock(&self.storage.names.tags).contains(&name)
+            let known = self.storage.tags().contains(&name)
                 || crate::storage::layout::metric_path(&self.storage.data_dir, &name)
                     .is_ok_and(|p| p.exists());
             return Ok(if known { vec![name] } else { Vec::new() });
         }
         self.storage
-            .names
             .with_index(|index| index.leaves(pattern))
             .map_err(|e| EvalError::Limit(format!("{pattern}: {e}")))
     }
@@ -391,9 +400,9 @@ impl Source for RequestSource<'_> {
     }
 
     fn series_by_tag(&self, expressions: &[String]) -> Result<Vec<String>, EvalError> {
-        self.storage.names.drain();
         let exprs: Vec<&str> = expressions.iter().map(String::as_str).collect();
-        lock(&self.storage.names.tags)
+        self.storage
+            .tags()
             .find(&exprs)
             .map_err(|e| EvalError::param("seriesByTag", e.to_string()))
     }

@@ -1,15 +1,19 @@
 //! The tags API (graphite-web's `tags/views.py`) over the in-memory [`crate::http::tagdb`].
 //! Answers are JSON (`pretty` indents and sorts keys, `jsonp` wraps); errors are HTTP 400
 //! `{"error": message}`.
+//!
+//! `tagSeries`, `tagMultiSeries` and `delSeries` change state: as in graphite-web they
+//! take POST only (another method is answered 405 with `Allow: POST` and changes
+//! nothing), and the request must pass [`crate::http::csrf`] (cross-site refused,
+//! `http.write_token` when set) before its body is read.
 
 use std::sync::Arc;
 
 use axum::extract::{Path, Request, State};
-use axum::http::StatusCode;
-use axum::response::Response;
+use axum::http::{header, HeaderValue, Method, StatusCode};
+use axum::response::{IntoResponse, Response};
 
 use super::pyjson::{dumps, Style, Value};
-use super::source::lock;
 use super::{reply, Req, Shared};
 
 /// graphite's `TAGDB_AUTOCOMPLETE_LIMIT`.
@@ -40,6 +44,31 @@ fn error(req: &Req, message: impl Into<String>) -> Response {
 }
 
 async fn read(req: Request) -> Result<Req, Response> {
+    Req::read(req).await
+}
+
+/// Reads a state-changing request: POST only (405 `{"error": ...}` with `Allow: POST`
+/// otherwise, as graphite-web refuses other methods), then the cross-site and token checks.
+async fn read_write(shared: &Shared, req: Request) -> Result<Req, Response> {
+    let path = req.uri().path().to_owned();
+    if req.method() != Method::POST {
+        let body = dumps(
+            &Value::object([(
+                "error",
+                Value::Str(format!("{path} changes state: use POST")),
+            )]),
+            Style {
+                ensure_ascii: true,
+                ..Style::default()
+            },
+        );
+        let mut r = reply(StatusCode::METHOD_NOT_ALLOWED, "application/json", body);
+        r.headers_mut()
+            .insert(header::ALLOW, HeaderValue::from_static("POST"));
+        return Err(r);
+    }
+    super::csrf::guard(&path, req.headers(), &shared.config.http.write_token)
+        .map_err(IntoResponse::into_response)?;
     Req::read(req).await
 }
 
@@ -86,8 +115,7 @@ pub async fn list(State(shared): State<Arc<Shared>>, req: Request) -> Response {
         (Ok(f), Ok(l)) => (f, l),
         (Err(m), _) | (_, Err(m)) => return error(&req, m),
     };
-    shared.storage.names.drain();
-    let tags = lock(&shared.storage.names.tags).tags(f.as_ref(), l);
+    let tags = shared.storage.tags().tags(f.as_ref(), l);
     let items = tags
         .into_iter()
         .map(|t| Value::object([("tag", Value::Str(t))]))
@@ -106,8 +134,7 @@ pub async fn values(
         (Ok(f), Ok(l)) => (f, l),
         (Err(m), _) | (_, Err(m)) => return error(&req, m),
     };
-    shared.storage.names.drain();
-    let values = lock(&shared.storage.names.tags).values(&tag, f.as_ref(), l);
+    let values = shared.storage.tags().values(&tag, f.as_ref(), l);
     let items = values
         .into_iter()
         .map(|(v, n)| Value::object([("count", Value::Int(n as i64)), ("value", Value::Str(v))]))
@@ -121,11 +148,14 @@ pub async fn values(
 
 /// `/tags/tagSeries`: the canonical name of `path`.
 pub async fn tag_series(State(shared): State<Arc<Shared>>, req: Request) -> Response {
-    let req = read_or_return!(req);
+    let req = match read_write(&shared, req).await {
+        Ok(r) => r,
+        Err(resp) => return resp,
+    };
     let Some(path) = req.params.get("path") else {
         return error(&req, "no path specified");
     };
-    let added = lock(&shared.storage.names.tags).add(path);
+    let added = shared.storage.tags().add(path);
     match added {
         Ok(name) => json(&req, &Value::Str(name), StatusCode::OK),
         Err(e) => error(&req, e.to_string()),
@@ -134,14 +164,17 @@ pub async fn tag_series(State(shared): State<Arc<Shared>>, req: Request) -> Resp
 
 /// `/tags/tagMultiSeries`: the canonical names, in order.
 pub async fn tag_multi_series(State(shared): State<Arc<Shared>>, req: Request) -> Response {
-    let req = read_or_return!(req);
+    let req = match read_write(&shared, req).await {
+        Ok(r) => r,
+        Err(resp) => return resp,
+    };
     let paths = req.params.list("path");
     if paths.is_empty() {
         return error(&req, "no paths specified");
     }
     let mut out = Vec::new();
     {
-        let mut db = lock(&shared.storage.names.tags);
+        let mut db = shared.storage.tags();
         for p in paths {
             match db.add(p) {
                 Ok(name) => out.push(Value::Str(name)),
@@ -157,13 +190,16 @@ pub async fn tag_multi_series(State(shared): State<Arc<Shared>>, req: Request) -
 
 /// `/tags/delSeries`: `true`.
 pub async fn del_series(State(shared): State<Arc<Shared>>, req: Request) -> Response {
-    let req = read_or_return!(req);
+    let req = match read_write(&shared, req).await {
+        Ok(r) => r,
+        Err(resp) => return resp,
+    };
     let paths = req.params.list("path");
     if paths.is_empty() {
         return error(&req, "no path specified");
     }
     {
-        let mut db = lock(&shared.storage.names.tags);
+        let mut db = shared.storage.tags();
         for p in paths {
             db.remove(p);
         }
@@ -178,8 +214,7 @@ pub async fn find_series(State(shared): State<Arc<Shared>>, req: Request) -> Res
     if exprs.is_empty() {
         return error(&req, "no tag expressions specified");
     }
-    shared.storage.names.drain();
-    let found = lock(&shared.storage.names.tags).find(&exprs);
+    let found = shared.storage.tags().find(&exprs);
     match found {
         Ok(paths) => json(&req, &Value::strings(&paths), StatusCode::OK),
         Err(e) => error(&req, e.to_string()),
@@ -195,8 +230,7 @@ pub async fn complete_tags(State(shared): State<Arc<Shared>>, req: Request) -> R
     };
     let exprs = req.params.list("expr");
     let prefix = req.params.get("tagPrefix").unwrap_or("");
-    shared.storage.names.drain();
-    let found = lock(&shared.storage.names.tags).complete_tags(&exprs, prefix, limit);
+    let found = shared.storage.tags().complete_tags(&exprs, prefix, limit);
     match found {
         Ok(tags) => json(&req, &Value::strings(&tags), StatusCode::OK),
         Err(e) => error(&req, e.to_string()),
@@ -215,8 +249,10 @@ pub async fn complete_values(State(shared): State<Arc<Shared>>, req: Request) ->
     };
     let exprs = req.params.list("expr");
     let prefix = req.params.get("valuePrefix").unwrap_or("");
-    shared.storage.names.drain();
-    let found = lock(&shared.storage.names.tags).complete_values(&exprs, tag, prefix, limit);
+    let found = shared
+        .storage
+        .tags()
+        .complete_values(&exprs, tag, prefix, limit);
     match found {
         Ok(values) => json(&req, &Value::strings(&values), StatusCode::OK),
         Err(e) => error(&req, e.to_string()),

@@ -14,6 +14,12 @@
 //!
 //! Errors are `{"error": "..."}` with 400 (bad name or state), 404 (no such dashboard) or
 //! 500 (the database failed); graphite-web answers them with 200.
+//!
+//! Save and delete change state: another method is answered 405 with an `Allow` header
+//! (graphite-web would delete on GET), and the request must pass [`crate::http::csrf`]
+//! (cross-site refused, the write token when one is given to [`router_with`]) before its
+//! body is read. The page itself is same-origin, so its own saves pass the cross-site rule;
+//! it sends no token.
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -21,12 +27,14 @@ use std::sync::Arc;
 use axum::extract::rejection::{FormRejection, QueryRejection};
 use axum::extract::{Form, Path as UrlPath, Query, State};
 use axum::http::{header, StatusCode};
+use axum::middleware::from_fn_with_state;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use serde::Deserialize;
 use serde_json::{json, Value};
 
+use super::csrf;
 use super::dashboarddb::Dashboards;
 
 const INDEX_HTML: &str = include_str!("../../web/index.html");
@@ -80,12 +88,20 @@ impl IntoResponse for WebuiError {
 
 /// Routes of the web page and its dashboard API, merged into the query thread's router.
 /// `db_path` is the SQLite database shared with the events (`<data-dir>/lonsdaleite.sqlite`);
-/// it is opened here (created if missing), so a bad path fails at start.
+/// it is opened here (created if missing), so a bad path fails at start. Writes pass the
+/// cross-site rule; no write token is asked (see [`router_with`]).
 pub fn router(db_path: &Path) -> Result<Router, WebuiError> {
+    router_with(db_path, "")
+}
+
+/// [`router`], with saves and deletes also asking for `write_token` (`http.write_token`;
+/// empty = none asked).
+pub fn router_with(db_path: &Path, write_token: &str) -> Result<Router, WebuiError> {
     let db = Dashboards::open(db_path).map_err(|source| WebuiError::Open {
         path: db_path.to_owned(),
         source,
     })?;
+    let guard = from_fn_with_state(Arc::<str>::from(write_token), csrf::layer);
     Ok(Router::new()
         .route(
             "/",
@@ -99,11 +115,17 @@ pub fn router(db_path: &Path) -> Result<Router, WebuiError> {
             "/webui/app.css",
             get(|| async { asset("text/css; charset=utf-8", APP_CSS) }),
         )
-        .route("/dashboard/save/{name}", post(save))
+        .route(
+            "/dashboard/save/{name}",
+            post(save).route_layer(guard.clone()),
+        )
         .route("/dashboard/load/{name}", get(load))
         .route("/dashboard/find", get(find).post(find))
         .route("/dashboard/find/", get(find).post(find))
-        .route("/dashboard/delete/{name}", post(delete).delete(delete))
+        .route(
+            "/dashboard/delete/{name}",
+            post(delete).delete(delete).route_layer(guard),
+        )
         .with_state(Arc::new(db)))
 }
 
@@ -243,10 +265,21 @@ mod tests {
         path: &str,
         form: Option<&str>,
     ) -> (u16, String) {
+        call_with(addr, method, path, form, "").await
+    }
+
+    /// [`call`] with extra header lines (each ending in `\r\n`).
+    async fn call_with(
+        addr: std::net::SocketAddr,
+        method: &str,
+        path: &str,
+        form: Option<&str>,
+        headers: &str,
+    ) -> (u16, String) {
         let mut s = tokio::net::TcpStream::connect(addr).await.unwrap();
         let body = form.unwrap_or("");
         let req = format!(
-            "{method} {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\
+            "{method} {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n{headers}\
              Content-Type: application/x-www-form-urlencoded\r\nContent-Length: {}\r\n\r\n{body}",
             body.len()
         );
@@ -336,6 +369,42 @@ mod tests {
                 assert_eq!(st, 400, "{path} {form}: {body}");
                 assert!(body.contains(needle), "{path} {form}: {body}");
             }
+        });
+    }
+
+    /// Saves and deletes pass the cross-site rule and ask for the write token when given
+    /// one; loading never does.
+    #[test]
+    fn writes_are_guarded() {
+        let dir = tempfile::tempdir().unwrap();
+        let app = router_with(&dir.path().join("lonsdaleite.sqlite"), "t0k").unwrap();
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        rt.block_on(async move {
+            let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+            let addr = l.local_addr().unwrap();
+            tokio::spawn(async move { axum::serve(l, app).await.unwrap() });
+            let form = Some("state=%7B%7D");
+            let save = "/dashboard/save/d";
+            let (st, body) = call(addr, "POST", save, form).await;
+            assert_eq!(st, 401, "{body}");
+            assert!(body.contains("http.write_token"), "{body}");
+            let token = "X-Lonsdaleite-Token: t0k\r\n";
+            let evil = format!("Origin: http://evil\r\n{token}");
+            let (st, body) = call_with(addr, "POST", save, form, &evil).await;
+            assert_eq!(st, 403, "{body}");
+            assert_eq!(call(addr, "GET", "/dashboard/load/d", None).await.0, 404);
+            let same = format!("Origin: http://x\r\nSec-Fetch-Site: same-origin\r\n{token}");
+            let (st, body) = call_with(addr, "POST", save, form, &same).await;
+            assert_eq!(st, 200, "{body}");
+            assert_eq!(call(addr, "GET", "/dashboard/load/d", None).await.0, 200);
+            let del = "/dashboard/delete/d";
+            assert_eq!(call(addr, "DELETE", del, None).await.0, 401);
+            assert_eq!(call(addr, "GET", del, None).await.0, 405);
+            let bearer = "Authorization: Bearer t0k\r\n";
+            assert_eq!(call_with(addr, "DELETE", del, None, bearer).await.0, 200);
         });
     }
 

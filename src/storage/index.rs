@@ -1,22 +1,29 @@
-//! The names of the series already on disk: a walk of `<data-dir>/whisper` at start.
+//! The names we know: the series on disk, found by a scan at start, kept current by the
+//! shards, read by the query thread. The index itself is [`NameIndex`] (the tree the
+//! render API's globbing walks); this module owns its life.
 //!
-//! [`scan`] turns every `a/b/c.wsp` under the whisper directory into the series name
-//! `a.b.c` and puts it in a [`NameIndex`] (the in-memory tree the render API's
-//! `/metrics/find` and globbing read). Files under `_tagged/` are counted but not named:
-//! their file names are hashes; the tag index ([`crate::http::tagdb`]) remembers tagged names in
-//! SQLite instead.
-//! The server runs the scan on its own thread at start, so ingest never waits for it, and
-//! logs how long it took (`bench/e2e/index-scan.sh` measures it at 1M files).
+//! **Scan.** [`scan`] turns every `a/b/c.wsp` under `<data-dir>/whisper` into the series
+//! name `a.b.c`. Files under `_tagged/` are counted but not named (their file names are
+//! hashes; the tag index, kept by the HTTP side in SQLite, remembers tagged names). The
+//! server runs the scan on a thread of its own, so ingest never waits for it, logs what it
+//! found and puts the index in the [`ScanSlot`], which the admin interface reads to report
+//! the scan (`index.series: scanning` until then). `bench/e2e/index-scan.sh` measures it at
+//! 1M files. The scan also removes the temporary files of creates a killed process left.
 //!
-//! After start the index is kept current by the shards: each shard's store tells a
-//! [`NameSink`] when a name first enters its cache, and the sink passes it, once per
-//! name, over a bounded channel ([`NameFeed`]) to the query thread. A full channel drops
-//! the notice (counted in [`NameFeed::dropped`]) and the name is offered again the next
-//! time it enters the cache.
+//! **Feed.** After start each shard's store tells its [`NameSink`] when a name first enters
+//! its cache; the sink passes it, once per name, over the bounded channel of the
+//! [`NameFeed`] to the query thread. A full channel drops the notice (never blocks the
+//! shard) and the name is offered again the next time it enters the cache.
 //!
-//! The query thread reads through [`Names`]: the scanned index (in the [`ScanSlot`] the
-//! scan fills), the names reported before the scan finished, and the feed, taken in on
-//! every read. Tagged names are handed back to the caller for the tag index.
+//! **Query side.** [`Names`] is the query thread's view: the scanned index once the scan
+//! is done, the names reported before that (kept aside, merged in at the next read), and
+//! the feed, taken in by [`Names::drain`] (on every read and on a timer). Untagged names
+//! join the index; tagged ones (`name;k=v`) are handed back to the caller for the tag
+//! index, so the query thread adds them there before it reads the tag index.
+//!
+//! Counted: what a scan found, skipped and removed ([`ScanReport`]: all in the start-up
+//! log, series, tagged files and seconds in the admin `stats`), and the notices the feed
+//! dropped ([`NameFeed::dropped`], in `/health` as `new_name_notices_dropped`).
 
 use std::cell::RefCell;
 use std::path::{Path, PathBuf};
@@ -118,6 +125,7 @@ pub struct Names {
 }
 
 impl Names {
+    /// The view over `scanned` (empty until the scan fills it) and the feed's receiving end.
     pub fn new(scanned: ScanSlot, feed: crossbeam_channel::Receiver<Box<[u8]>>) -> Self {
         Self {
             scanned,
@@ -171,7 +179,7 @@ impl Names {
 }
 
 /// Locks a mutex, recovering from a panic in another holder (the data stays usable).
-pub fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
