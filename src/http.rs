@@ -2,10 +2,30 @@
 //! `/version`, `/health`, `/events/*`, `/tags/*`, and the built-in web page at `/`.
 //!
 //! One std thread runs a tokio current-thread runtime with axum; the shards never wait for
-//! it. Names come from the in-memory index ([`source::Names`]), points from the whisper
-//! files merged with the owning shard's cache (asked over its control channel, once per
-//! request and shard), events from SQLite ([`crate::http::eventdb`]), tagged series from
-//! [`crate::http::tagdb`]. Requests are evaluated one at a time on this thread.
+//! it. Names come from the in-memory index ([`crate::storage::index`]), points from the
+//! whisper files merged with the owning shard's cache (asked over its control channel,
+//! once per request and shard), events and tagged series from the stores below. Requests
+//! are evaluated one at a time on this thread.
+//!
+//! Routes (this file answers `/functions`, `/version` and `/health` and builds the router):
+//! - [`render`]: `/render`, the data formats and the graphs.
+//! - [`metrics`]: `/metrics/find`, `/metrics/expand`, `/metrics/index.json`.
+//! - [`events`]: `/events/`, `/events/get_data`, `/events/<id>`.
+//! - [`tags`]: `/tags/*`, the tags API.
+//! - [`webui`]: the web page at `/` and its dashboard API (`/dashboard/*`).
+//! - [`csrf`]: the check every state-changing route passes first (cross-site, write token).
+//!
+//! Stores:
+//! - [`source`]: the evaluator's view of storage: the name and tag indexes, the whisper
+//!   files with the shards' caches, the events.
+//! - [`sqlite`]: `<data-dir>/lonsdaleite.sqlite`, the file the stores below share, and how
+//!   each opens it.
+//! - [`eventdb`]: the events (table `events`).
+//! - [`tagdb`]: the tag index, in memory and remembered in table `tagged_series`.
+//! - [`dashboarddb`]: the saved dashboards (table `dashboards`).
+//!
+//! Encodings: [`params`] (request parameters as Django's `QueryDict`), [`pyjson`]
+//! (Python's `json.dumps`), [`pickle`] (`format=pickle`).
 //!
 //! Errors are answered with HTTP 400 and a plain message naming the problem (the tags
 //! endpoints answer `{"error": msg}` as graphite does); a storage failure is a 500.
@@ -21,6 +41,7 @@ pub mod pickle;
 pub mod pyjson;
 pub mod render;
 pub mod source;
+pub mod sqlite;
 pub mod tagdb;
 pub mod tags;
 pub mod webui;
@@ -75,20 +96,20 @@ pub struct Shared {
 }
 
 impl Shared {
-    /// Builds the state; the events database is opened under the data directory (a
-    /// failure is logged and the events endpoints answer 500 naming it).
+    /// Builds the state; the events and the tag index are opened in the data directory's
+    /// SQLite file (a failure is logged: the events endpoints answer 500 naming it, the
+    /// tag index is kept in memory only).
     pub fn new(setup: Setup) -> Self {
         let data_dir = setup.config.data_dir.clone();
-        let events = match crate::http::eventdb::Events::open(&data_dir) {
+        let db = sqlite::path(&data_dir);
+        let events = match crate::http::eventdb::Events::open(&db) {
             Ok(e) => Some(Mutex::new(e)),
             Err(e) => {
                 tracing::error!(error = %e, dir = %data_dir.display(), "events database not opened: /events answers 500");
                 None
             }
         };
-        let tags = match crate::http::tagdb::TagDb::open(
-            &data_dir.join(crate::http::eventdb::DB_FILE),
-        ) {
+        let tags = match crate::http::tagdb::TagDb::open(&db) {
             Ok(t) => t,
             Err(e) => {
                 tracing::error!(error = %e, "tagged series are not remembered across restarts: database not opened");
@@ -169,7 +190,7 @@ pub fn spawn(
 
 /// Every route of the API, plus the web page's.
 pub fn router(shared: Arc<Shared>) -> Router {
-    let db = shared.config.data_dir.join(crate::http::eventdb::DB_FILE);
+    let db = sqlite::path(&shared.config.data_dir);
     let api = Router::new()
         .route("/render", any(render::handler))
         .route("/render/", any(render::handler))

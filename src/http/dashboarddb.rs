@@ -1,15 +1,12 @@
 //! The saved dashboards: one row per name in the `dashboards` table of the server's SQLite
-//! file (`<data-dir>/lonsdaleite.sqlite`, shared with the events, which have their own
-//! connection). The state is stored as compact JSON text, as graphite-web does.
+//! file ([`crate::http::sqlite`], shared with the events and the tag index, which have
+//! their own connections). The state is stored as compact JSON text, as graphite-web does.
+//! The web page's dashboard API ([`crate::http::webui`]) reads and writes it.
 
 use std::path::Path;
 use std::sync::Mutex;
-use std::time::Duration;
 
 use rusqlite::{Connection, OptionalExtension};
-
-/// How long a statement waits for another connection's write lock before failing.
-const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// The dashboards table behind one connection.
 pub struct Dashboards {
@@ -17,11 +14,10 @@ pub struct Dashboards {
 }
 
 impl Dashboards {
-    /// Opens (creating if needed) the database file and the `dashboards` table, in WAL mode.
+    /// Opens (creating if needed) the database file ([`crate::http::sqlite::open`]) and the
+    /// `dashboards` table.
     pub fn open(path: &Path) -> rusqlite::Result<Self> {
-        let conn = Connection::open(path)?;
-        conn.busy_timeout(BUSY_TIMEOUT)?;
-        conn.pragma_update_and_check(None, "journal_mode", "WAL", |row| row.get::<_, String>(0))?;
+        let conn = crate::http::sqlite::open(path)?;
         conn.execute_batch(
             "CREATE TABLE IF NOT EXISTS dashboards (
                  name  TEXT PRIMARY KEY NOT NULL,

@@ -1,6 +1,7 @@
-//! Graphite events (graphite-web's `events` app) in SQLite: `<data-dir>/lonsdaleite.sqlite`,
-//! table `events`. The web page keeps its own tables in the same file with its own
-//! connection.
+//! Graphite events (graphite-web's `events` app) in SQLite: table `events` of
+//! `<data-dir>/lonsdaleite.sqlite` ([`crate::http::sqlite`]), which the tag index and the
+//! saved dashboards share, each with a connection of its own. The routes are in
+//! [`crate::http::events`]; `events()` in render targets reads here too.
 //!
 //! An event is `when` (Unix seconds), `what`, `data` and a set of tags. Tags are given
 //! as a list or a string; a string is split as django-tagging does (on commas if it has
@@ -9,9 +10,6 @@
 use std::path::Path;
 
 use rusqlite::{params, Connection};
-
-/// The file name of the database under the data directory.
-pub const DB_FILE: &str = "lonsdaleite.sqlite";
 
 /// Why an events operation failed.
 #[derive(Debug, thiserror::Error)]
@@ -63,18 +61,18 @@ pub fn parse_tags(input: &str) -> Vec<String> {
 }
 
 impl Events {
-    /// Opens (creating if needed) the database in `data_dir`.
-    pub fn open(data_dir: &Path) -> Result<Self, EventsError> {
-        Self::with_connection(Connection::open(data_dir.join(DB_FILE))?)
+    /// Opens (creating if needed) the database file `path`
+    /// ([`crate::http::sqlite::open`]) and the `events` table.
+    pub fn open(path: &Path) -> Result<Self, EventsError> {
+        Self::with_connection(crate::http::sqlite::open(path)?)
     }
 
     /// An in-memory database (tests).
     pub fn in_memory() -> Result<Self, EventsError> {
-        Self::with_connection(Connection::open_in_memory()?)
+        Self::with_connection(crate::http::sqlite::open_in_memory()?)
     }
 
     fn with_connection(conn: Connection) -> Result<Self, EventsError> {
-        conn.busy_timeout(std::time::Duration::from_secs(5))?;
         conn.execute_batch(
             "CREATE TABLE IF NOT EXISTS events (
                  id INTEGER PRIMARY KEY AUTOINCREMENT,

@@ -9,8 +9,11 @@
 //! least one expression must not match the empty value.
 //!
 //! With [`TagDb::open`] the series are also kept in SQLite (table `tagged_series` of
-//! `<data-dir>/lonsdaleite.sqlite`), so a restart knows the tagged series on disk, whose
-//! file names are hashes the start-up scan cannot turn back into names.
+//! `<data-dir>/lonsdaleite.sqlite`, [`crate::http::sqlite`]), so a restart knows the tagged
+//! series on disk, whose file names are hashes the start-up scan
+//! ([`crate::storage::index`]) cannot turn back into names. The query thread keeps it
+//! beside the name index and reads it through [`crate::http::source::Storage::tags`],
+//! which first takes in the tagged names the shards reported.
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -141,11 +144,14 @@ impl TagDb {
         Self::default()
     }
 
-    /// A tag index remembered in the SQLite file `path` (created if needed), loaded with
-    /// the series stored there.
+    /// A tag index remembered in the SQLite file `path` (created if needed,
+    /// [`crate::http::sqlite::open`]), loaded with the series stored there.
+    ///
+    /// Its connection syncs at checkpoints only (`synchronous = NORMAL`): a crash of the
+    /// machine may lose the last names stored (a series the shards write is reported again
+    /// when it is next written).
     pub fn open(path: &std::path::Path) -> rusqlite::Result<Self> {
-        let conn = rusqlite::Connection::open(path)?;
-        conn.busy_timeout(std::time::Duration::from_secs(5))?;
+        let conn = crate::http::sqlite::open(path)?;
         conn.execute_batch(
             "PRAGMA synchronous = NORMAL;
              CREATE TABLE IF NOT EXISTS tagged_series (path TEXT PRIMARY KEY);",
