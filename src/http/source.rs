@@ -1,6 +1,11 @@
-//! The evaluator's [`Source`] over this server's storage: names from the in-memory
-//! index, points from the whisper files merged with the owning shard's cache, events from
-//! SQLite and tagged series from the tag index.
+//! The evaluator's [`Source`] over this server's storage ([`Storage`]): names from the
+//! in-memory index ([`crate::storage::index::Names`]), points from the whisper files merged
+//! with the owning shard's cache, events from SQLite ([`crate::http::eventdb`]) and tagged
+//! series from the tag index ([`crate::http::tagdb`]).
+//!
+//! The shards report new names over one channel; [`Storage`] takes them in before every
+//! read of either index ([`Storage::with_index`], [`Storage::tags`]) and on a timer, the
+//! untagged ones into the name index, the tagged ones into the tag index.
 //!
 //! Reading a series (graphite-web's `readers/whisper.py` + `merge_with_cache`): whisper's
 //! fetch of the file, clipped to the real clock as whisper does, then the shard's cached
