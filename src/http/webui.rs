@@ -3,7 +3,7 @@
 //! The page is plain HTML, CSS and JavaScript from `web/`, compiled into the binary; it
 //! talks to the render API (`/metrics/find`, `/functions`, `/render`) like any client.
 //! Dashboards are kept in the `dashboards` table of `<data-dir>/lonsdaleite.sqlite`
-//! through graphite-web's dashboard API:
+//! ([`crate::http::dashboarddb`]) through graphite-web's dashboard API:
 //!
 //! | route | answer |
 //! | --- | --- |
@@ -87,8 +87,9 @@ impl IntoResponse for WebuiError {
 }
 
 /// Routes of the web page and its dashboard API, merged into the query thread's router.
-/// `db_path` is the SQLite database shared with the events (`<data-dir>/lonsdaleite.sqlite`);
-/// it is opened here (created if missing), so a bad path fails at start. Writes pass the
+/// `db_path` is the server's SQLite file ([`crate::http::sqlite::path`], shared with the
+/// events and the tag index); it is opened here (created if missing), so a bad path fails
+/// at start. Writes pass the
 /// cross-site rule; no write token is asked (see [`router_with`]).
 pub fn router(db_path: &Path) -> Result<Router, WebuiError> {
     router_with(db_path, "")
