@@ -89,8 +89,7 @@ impl IntoResponse for WebuiError {
 /// Routes of the web page and its dashboard API, merged into the query thread's router.
 /// `db_path` is the server's SQLite file ([`crate::http::sqlite::path`], shared with the
 /// events and the tag index); it is opened here (created if missing), so a bad path fails
-/// at start. Writes pass the
-/// cross-site rule; no write token is asked (see [`router_with`]).
+/// at start. Writes pass the cross-site rule; no write token is asked (see [`router_with`]).
 pub fn router(db_path: &Path) -> Result<Router, WebuiError> {
     router_with(db_path, "")
 }
