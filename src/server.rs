@@ -303,9 +303,11 @@ fn scan_names_on_disk(cfg: &Config, admin: &AdminState) {
                 seconds = report.elapsed.as_secs_f64(),
                 "indexed the whisper files on disk"
             );
-            if let Ok(mut s) = slot.lock() {
-                *s = Some((index, report));
-            }
+            // A holder that panicked leaves the slot usable: the scan is not thrown away.
+            let mut s = slot
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            *s = Some((index, report));
         });
 }
 
