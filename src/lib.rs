@@ -27,11 +27,13 @@
 //! - [`http`]: the Graphite HTTP API on the query thread, and the stores it keeps in
 //!   SQLite (tags, events, dashboards) with the built-in web page.
 //! - [`agent`]: the host collector (Diamond role) and log tailer (Logster role).
+//! - [`cluster`]: past one host: carbon-c-relay's and carbon's hash rings, `cluster whereis`.
 
 pub mod agent;
 pub mod aggregate;
 pub mod cli;
 pub mod clock;
+pub mod cluster;
 pub mod config;
 pub mod graph;
 pub mod http;

@@ -1,0 +1,31 @@
+//! Past one host: where a relay places each metric, computed as the relay computes it.
+//!
+//! lonsdaleite does not build its own cluster. Carbon lines are spread over the nodes by
+//! a consistent-hashing relay the Graphite world already runs (carbon-c-relay, or carbon's
+//! own carbon-relay), and this module answers the question every operation on such a
+//! cluster starts with: which node owns this name? The answer must be the relay's to the
+//! bit, so the rings are reimplemented from the relays' algorithms and checked against
+//! placements the real tools printed (`tests/cluster_ring.rs`, vectors made by
+//! `tests/data/cluster/gen_vectors.sh`).
+//!
+//! What is here (pure: no I/O, no runtime, no clock):
+//! - [`node`]: a member as the relay's config spells it, `HOST[:PORT][=INSTANCE]`.
+//! - [`ring`]: the rings: carbon-c-relay 3.7's `carbon_ch`, `fnv1a_ch` and
+//!   `jump_fnv1a_ch`, carbon 1.1's `carbon_ch` and `fnv1a_ch`; the exact key texts are in
+//!   its module doc.
+//! - [`intake`]: carbon-c-relay's daemon rewrites a name before it routes it, and hashes
+//!   the name part of a tagged series only; this is that rewrite.
+//! - [`md5`], [`fnv`]: the two hashes, FNV-1a with the relay's signed-`char` widening.
+//!
+//! Not built yet (issue 14): members answering graphite-web's federation requests, a
+//! frontend fanning finds and renders out, `cluster rebalance`, the StatsD
+//! `proxy.js` ring. `docs/cluster.md` tells what exists and what is planned.
+
+pub mod fnv;
+pub mod intake;
+pub mod md5;
+pub mod node;
+pub mod ring;
+
+pub use node::{Node, NodeError};
+pub use ring::{Hash, Implementation, Ring, RingError};
