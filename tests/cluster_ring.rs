@@ -1,0 +1,251 @@
+//! The rings against placements printed by the real tools.
+//!
+//! `tests/data/cluster/` holds what `gen_vectors.sh` recorded:
+//! - `relay.txt`: carbon-c-relay 3.7.3's test mode (`-t`) for every name of `names.txt`,
+//!   per member set, ring and replication count;
+//! - `carbon.txt`: carbon 1.1.10's `ConsistentHashingRouter` for the same names;
+//! - `intake.txt`: the relay daemon fed over TCP: the name sent, the name a member
+//!   received, and which member.
+//!
+//! Every vector is replayed; none is skipped.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::collections::{HashMap, HashSet};
+use std::path::PathBuf;
+
+use lonsdaleite::cluster::intake::relay_intake;
+use lonsdaleite::cluster::md5;
+use lonsdaleite::cluster::ring::{carbon_node_key, relay_instance_text};
+use lonsdaleite::cluster::{Hash, Implementation, Node, Ring};
+
+fn data(file: &str) -> Vec<u8> {
+    let path: PathBuf = [env!("CARGO_MANIFEST_DIR"), "tests/data/cluster", file]
+        .iter()
+        .collect();
+    std::fs::read(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+}
+
+fn lines(bytes: &[u8]) -> Vec<&[u8]> {
+    bytes
+        .split(|&b| b == b'\n')
+        .filter(|l| !l.is_empty())
+        .collect()
+}
+
+fn names() -> Vec<Vec<u8>> {
+    lines(&data("names.txt"))
+        .into_iter()
+        .map(<[u8]>::to_vec)
+        .collect()
+}
+
+/// One `section` of a vectors file.
+struct Section {
+    /// The comment line before it: the member set's name.
+    set: String,
+    hash: Hash,
+    replicas: usize,
+    nodes: Vec<String>,
+    /// `owners` tokens (relay.txt, carbon.txt) or tab-separated rows (intake.txt).
+    rows: Vec<Vec<u8>>,
+}
+
+fn parse_hash(name: &str) -> Hash {
+    match name {
+        "carbon_ch" => Hash::CarbonCh,
+        "fnv1a_ch" => Hash::Fnv1aCh,
+        "jump_fnv1a_ch" => Hash::JumpFnv1aCh,
+        other => panic!("unknown ring {other}"),
+    }
+}
+
+fn sections(file: &str) -> Vec<Section> {
+    let bytes = data(file);
+    let mut out: Vec<Section> = Vec::new();
+    let mut set = String::new();
+    for line in lines(&bytes) {
+        let text = String::from_utf8_lossy(line);
+        if let Some(comment) = text.strip_prefix("# ") {
+            comment.clone_into(&mut set);
+        } else if let Some(rest) = text.strip_prefix("section ") {
+            let (hash, replicas) = rest.split_once(" replicas=").unwrap();
+            out.push(Section {
+                set: set.clone(),
+                hash: parse_hash(hash),
+                replicas: replicas.parse().unwrap(),
+                nodes: Vec::new(),
+                rows: Vec::new(),
+            });
+        } else if let Some(spec) = text.strip_prefix("node ") {
+            out.last_mut().unwrap().nodes.push(spec.to_owned());
+        } else if let Some(tokens) = text.strip_prefix("owners ") {
+            let s = out.last_mut().unwrap();
+            s.rows
+                .extend(tokens.split(' ').map(|t| t.as_bytes().to_vec()));
+        } else {
+            out.last_mut()
+                .expect("a row before any section")
+                .rows
+                .push(line.to_vec());
+        }
+    }
+    out
+}
+
+fn build(imp: Implementation, s: &Section) -> Ring {
+    let nodes = s.nodes.iter().map(|n| Node::parse(n).unwrap()).collect();
+    Ring::new(imp, s.hash, nodes, s.replicas).unwrap()
+}
+
+fn owner_tokens(s: &Section) -> Vec<Vec<usize>> {
+    s.rows
+        .iter()
+        .map(|t| {
+            std::str::from_utf8(t)
+                .unwrap()
+                .split(',')
+                .map(|i| i.parse().unwrap())
+                .collect()
+        })
+        .collect()
+}
+
+/// Replays every placement of one file; returns the sections with their expected owners.
+fn replay(file: &str, imp: Implementation) -> Vec<(Section, Vec<Vec<usize>>)> {
+    let names = names();
+    let mut out = Vec::new();
+    let mut checked = 0;
+    for s in sections(file) {
+        let ring = build(imp, &s);
+        let want = owner_tokens(&s);
+        assert_eq!(want.len(), names.len(), "{file} {} {}", s.set, s.hash);
+        let mut got = Vec::new();
+        for (name, want) in names.iter().zip(&want) {
+            ring.owners(name, &mut got);
+            assert_eq!(
+                &got,
+                want,
+                "{file}: {} {} replicas={} name {:?}",
+                s.set,
+                s.hash,
+                s.replicas,
+                String::from_utf8_lossy(name)
+            );
+            checked += 1;
+        }
+        out.push((s, want));
+    }
+    assert!(checked > 50_000, "{file}: only {checked} placements");
+    out
+}
+
+/// carbon-c-relay's test mode hashes each name exactly as given.
+#[test]
+fn relay_test_mode_placements() {
+    let sections = replay("relay.txt", Implementation::CarbonCRelay);
+    assert_eq!(sections.len(), 23);
+}
+
+/// carbon 1.1.10's router, replication with `DIVERSE_REPLICAS` included.
+#[test]
+fn carbon_placements() {
+    let sections = replay("carbon.txt", Implementation::Carbon);
+    assert_eq!(sections.len(), 15);
+}
+
+/// Where carbon's `carbon_ch` and the relay's differ for the same members: only where
+/// two members' points share a position. The keys up to such a point go to the member
+/// that sorts first (relay) or was listed first (carbon), and carbon's moved point, one or
+/// two above, takes the keys at exactly its position. Nowhere else, and somewhere there
+/// (the generator adds "probe" names hashing next to shared positions). Member sets with
+/// an instance the relay rewrites (`03` is `3` to it) are left out: there every key text
+/// of that member differs.
+#[test]
+fn carbon_and_relay_differ_only_at_ties() {
+    let names = names();
+    let relay = sections("relay.txt");
+    let carbon = sections("carbon.txt");
+    let md5_16 = |key: &[u8]| {
+        let d = md5::digest(key);
+        u32::from(u16::from_be_bytes([d[0], d[1]]))
+    };
+    let mut differing = 0;
+    for r in relay
+        .iter()
+        .filter(|s| s.hash == Hash::CarbonCh && s.replicas == 1)
+    {
+        let nodes: Vec<Node> = r.nodes.iter().map(|n| Node::parse(n).unwrap()).collect();
+        if nodes.iter().any(|n| {
+            n.instance
+                .as_ref()
+                .is_some_and(|i| relay_instance_text(i) != *i)
+        }) {
+            continue;
+        }
+        let Some(c) = carbon
+            .iter()
+            .find(|c| c.set == r.set && c.hash == Hash::CarbonCh && c.replicas == 1)
+        else {
+            continue;
+        };
+        // Every point's hashed position, and those held by two different members.
+        let mut holder: HashMap<u32, usize> = HashMap::new();
+        let mut tied = HashSet::new();
+        for (n, node) in nodes.iter().enumerate() {
+            for i in 0..100 {
+                let pos = md5_16(format!("{}:{i}", carbon_node_key(node)).as_bytes());
+                if *holder.entry(pos).or_insert(n) != n {
+                    tied.insert(pos);
+                }
+            }
+        }
+        let mut points: Vec<u32> = holder.keys().copied().collect();
+        points.sort_unstable();
+        for ((name, a), b) in names.iter().zip(owner_tokens(r)).zip(owner_tokens(c)) {
+            if a != b {
+                differing += 1;
+                let pos = md5_16(name);
+                let next = points
+                    .get(points.partition_point(|&p| p < pos))
+                    .unwrap_or(&points[0]);
+                assert!(
+                    tied.contains(next) || (1..=2).any(|k| pos >= k && tied.contains(&(pos - k))),
+                    "{}: {} at {pos}, ties at {tied:?}",
+                    r.set,
+                    String::from_utf8_lossy(name)
+                );
+            }
+        }
+    }
+    assert!(
+        differing > 0,
+        "the probe names should show the collision rule"
+    );
+}
+
+/// The relay daemon: its rewrite of each name, and the member it sent the line to.
+#[test]
+fn relay_daemon_intake() {
+    let mut checked = 0;
+    for s in sections("intake.txt") {
+        let ring = build(Implementation::CarbonCRelay, &s);
+        for row in &s.rows {
+            let fields: Vec<&[u8]> = row.split(|&b| b == b'\t').collect();
+            let [sent, received, member] = fields[..] else {
+                panic!("bad row {row:?}")
+            };
+            let intake = relay_intake(sent).unwrap();
+            let shown = String::from_utf8_lossy(sent);
+            assert_eq!(
+                String::from_utf8_lossy(&intake.name),
+                String::from_utf8_lossy(received),
+                "{shown}"
+            );
+            let member: usize = std::str::from_utf8(member).unwrap().parse().unwrap();
+            assert_eq!(ring.owner(intake.key()), member, "{} {shown}", s.hash);
+            checked += 1;
+        }
+    }
+    assert!(checked > 250);
+}
