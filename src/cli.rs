@@ -28,6 +28,8 @@ pub enum Command {
     Collect(crate::agent::collect::CollectArgs),
     /// Follow log files and turn them into metrics, like Logster.
     Logtail(crate::agent::logtail::LogtailArgs),
+    /// Cluster operations: where a relay's hash ring places a metric.
+    Cluster(crate::cluster::whereis::ClusterArgs),
 }
 
 /// `lonsdaleite serve`: settings given here override the config file.

@@ -8,7 +8,7 @@
 //! placements the real tools printed (`tests/cluster_ring.rs`, vectors made by
 //! `tests/data/cluster/gen_vectors.sh`).
 //!
-//! What is here (pure: no I/O, no runtime, no clock):
+//! What is here (pure: no I/O, no runtime, no clock), then the command shell:
 //! - [`node`]: a member as the relay's config spells it, `HOST[:PORT][=INSTANCE]`.
 //! - [`ring`]: the rings: carbon-c-relay 3.7's `carbon_ch`, `fnv1a_ch` and
 //!   `jump_fnv1a_ch`, carbon 1.1's `carbon_ch` and `fnv1a_ch`; the exact key texts are in
@@ -16,6 +16,8 @@
 //! - [`intake`]: carbon-c-relay's daemon rewrites a name before it routes it, and hashes
 //!   the name part of a tagged series only; this is that rewrite.
 //! - [`md5`], [`fnv`]: the two hashes, FNV-1a with the relay's signed-`char` widening.
+//! - [`whereis`]: `lonsdaleite cluster whereis` (the only module here that reads or
+//!   writes anything).
 //!
 //! Not built yet (issue 14): members answering graphite-web's federation requests, a
 //! frontend fanning finds and renders out, `cluster rebalance`, the StatsD
@@ -26,6 +28,7 @@ pub mod intake;
 pub mod md5;
 pub mod node;
 pub mod ring;
+pub mod whereis;
 
 pub use node::{Node, NodeError};
 pub use ring::{Hash, Implementation, Ring, RingError};

@@ -1,4 +1,5 @@
-//! The rings against placements printed by the real tools.
+//! The rings against placements printed by the real tools, and `lonsdaleite cluster
+//! whereis` as a black box.
 //!
 //! `tests/data/cluster/` holds what `gen_vectors.sh` recorded:
 //! - `relay.txt`: carbon-c-relay 3.7.3's test mode (`-t`) for every name of `names.txt`,
@@ -12,7 +13,9 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::collections::{HashMap, HashSet};
+use std::io::Write;
 use std::path::PathBuf;
+use std::process::{Command, Output, Stdio};
 
 use lonsdaleite::cluster::intake::relay_intake;
 use lonsdaleite::cluster::md5;
@@ -248,4 +251,206 @@ fn relay_daemon_intake() {
         }
     }
     assert!(checked > 250);
+}
+
+// ---------------------------------------------------------------- the binary
+
+fn whereis(args: &[&str], stdin: &[u8]) -> Output {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_lonsdaleite"))
+        .arg("cluster")
+        .arg("whereis")
+        .args(args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut input = child.stdin.take().unwrap();
+    let stdin = stdin.to_vec();
+    let writer = std::thread::spawn(move || input.write_all(&stdin));
+    let out = child.wait_with_output().unwrap();
+    writer.join().unwrap().unwrap();
+    out
+}
+
+/// The relay's own label of a member: `HOST:PORT[=INSTANCE]`, its instance text.
+fn label(spec: &str) -> String {
+    let n = Node::parse(spec).unwrap();
+    match &n.instance {
+        Some(i) => format!("{}={}", n.address(), relay_instance_text(i)),
+        None => n.address(),
+    }
+}
+
+/// Every name of names.txt through stdin, for sections of every ring, against the relay's
+/// test mode (so `--as-is`).
+#[test]
+fn binary_prints_the_relays_placements() {
+    let names = names();
+    let mut stdin = Vec::new();
+    for n in &names {
+        stdin.extend_from_slice(n);
+        stdin.extend_from_slice(b" 1 1700000000\n");
+    }
+    let relay = sections("relay.txt");
+    for s in relay.iter().filter(|s| s.set == "mixed" || s.replicas > 1) {
+        let mut args = vec!["--as-is".to_owned(), "--ring".into(), s.hash.name().into()];
+        args.extend(["--replicas".into(), s.replicas.to_string()]);
+        for n in &s.nodes {
+            args.extend(["--node".into(), n.clone()]);
+        }
+        args.push("-".into());
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        let out = whereis(&args, &stdin);
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let printed = lines(&out.stdout);
+        assert_eq!(printed.len(), names.len());
+        for ((line, name), owners) in printed.iter().zip(&names).zip(owner_tokens(s)) {
+            let mut want = name.clone();
+            for o in owners {
+                want.push(b' ');
+                want.extend_from_slice(label(&s.nodes[o]).as_bytes());
+            }
+            assert_eq!(
+                String::from_utf8_lossy(line),
+                String::from_utf8_lossy(&want),
+                "{}",
+                s.set
+            );
+        }
+    }
+}
+
+/// Names from the arguments, in order, with `-` reading stdin where it stands; the
+/// daemon's rewrite by default; carbon's ring with `--impl carbon`.
+#[test]
+fn binary_arguments_and_stdin() {
+    let nodes = [
+        "--node",
+        "10.0.0.1=a",
+        "--node",
+        "10.0.0.2=b",
+        "--node",
+        "10.0.0.3=c",
+    ];
+    let run = |extra: &[&str], names: &[&str], stdin: &[u8]| {
+        let mut args = vec!["--ring", "carbon_ch"];
+        args.extend_from_slice(&nodes);
+        args.extend_from_slice(extra);
+        args.extend_from_slice(names);
+        let out = whereis(&args, stdin);
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8(out.stdout).unwrap()
+    };
+    let text = run(&[], &["first", "-", "last"], b"from.stdin\n\n");
+    let names: Vec<&str> = text.lines().map(|l| l.split(' ').next().unwrap()).collect();
+    assert_eq!(names, ["first", "from.stdin", "last"]);
+    // The daemon hashes `a.b` for all of these.
+    let text = run(&[], &["a.b", "..a..b.", "a.b;dc=eu", "a.b;dc=us"], b"");
+    let owners: Vec<&str> = text.lines().map(|l| l.split(' ').nth(1).unwrap()).collect();
+    assert!(owners.iter().all(|o| *o == owners[0]), "{text}");
+    // carbon's ring: same members, same key texts; the vectors show where it differs.
+    let text = run(&["--impl", "carbon"], &["a.b"], b"");
+    assert!(text.starts_with("a.b 10.0.0."), "{text}");
+}
+
+#[test]
+fn binary_errors_name_the_fix() {
+    let out = whereis(&["--ring", "maglev", "--node", "a", "x"], b"");
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("carbon_ch") && err.contains("fnv1a_ch") && err.contains("jump_fnv1a_ch"),
+        "{err}"
+    );
+
+    let out = whereis(
+        &["--ring", "carbon_ch", "--node", "10.0.0.1:http", "x"],
+        b"",
+    );
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("HOST[:PORT][=INSTANCE]") && err.contains("10.0.0.1:http"),
+        "{err}"
+    );
+
+    let out = whereis(&["--ring", "carbon_ch", "--node", "::1", "x"], b"");
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("[::1]:2003"));
+
+    let out = whereis(
+        &[
+            "--ring",
+            "jump_fnv1a_ch",
+            "--impl",
+            "carbon",
+            "--node",
+            "a",
+            "x",
+        ],
+        b"",
+    );
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("no jump_fnv1a_ch"));
+
+    let out = whereis(
+        &["--ring", "carbon_ch", "--node", "a", "--replicas", "2", "x"],
+        b"",
+    );
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("2 replicas"));
+
+    // A name the relay's rewrite leaves nothing of: reported, the others still printed.
+    let out = whereis(&["--ring", "carbon_ch", "--node", "a", "...", "ok"], b"");
+    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "ok a:2003\n");
+    assert!(String::from_utf8_lossy(&out.stderr).contains("`...`"));
+
+    // Members that can never own a metric are warned about.
+    let out = whereis(
+        &[
+            "--ring",
+            "carbon_ch",
+            "--node",
+            "h:2003",
+            "--node",
+            "h:2004",
+            "x",
+        ],
+        b"",
+    );
+    assert!(out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("warning: h:2004 gets no metric"));
+}
+
+#[test]
+fn help_is_complete() {
+    let out = whereis(&["--help"], b"");
+    assert!(out.status.success());
+    let help = String::from_utf8_lossy(&out.stdout);
+    for needle in [
+        "--ring",
+        "carbon_ch",
+        "fnv1a_ch",
+        "jump_fnv1a_ch",
+        "--node",
+        "HOST[:PORT][=INSTANCE]",
+        "--impl",
+        "carbon-c-relay",
+        "--replicas",
+        "--as-is",
+        "stdin",
+        "carbon-c-relay -t",
+    ] {
+        assert!(help.contains(needle), "--help lacks {needle}:\n{help}");
+    }
 }
