@@ -30,8 +30,9 @@
 //! position, while [`parse_prefix`] keeps graphite's behaviour and returns where it stopped.
 //!
 //! Errors report the farthest position any alternative reached and what would have been
-//! accepted there. Nesting is limited to [`MAX_DEPTH`] and total work to a budget linear in
-//! the input, so no input can overflow the stack or take exponential time.
+//! accepted there. Nesting (calls inside calls, and each pipe, which nests the expression
+//! before it one call deeper) is limited to [`MAX_DEPTH`] and total work to a budget linear
+//! in the input, so no input can overflow the stack or take exponential time.
 
 mod ast;
 
@@ -214,10 +215,15 @@ impl<'a> Parser<'a> {
             return self.hard_fail(pos, ParseErrorKind::TooDeep);
         }
         let (mut expr, mut end) = self.primary(pos, depth)?;
-        // pipes: ws? '|' ws? call
+        // pipes: ws? '|' ws? call; each one nests the expression one call deeper
+        let mut pipes = 0;
         while let Ok(after_bar) = self.punct(end, b'|', Expected::PIPE) {
             let call_pos = self.skip_ws(after_bar);
-            let Ok((mut call, call_end)) = self.call(call_pos, depth + 1) else {
+            pipes += 1;
+            if depth + pipes > MAX_DEPTH {
+                return self.hard_fail(call_pos, ParseErrorKind::TooDeep);
+            }
+            let Ok((mut call, call_end)) = self.call(call_pos, depth + pipes) else {
                 if self.hard.is_some() {
                     return Err(());
                 }
@@ -738,6 +744,35 @@ mod tests {
 
     fn c(s: &str) -> String {
         canonical(&parse(s).unwrap_or_else(|e| panic!("{s:?}: {e}")))
+    }
+
+    /// A pipe nests the expression before it one call deeper: a chain of pipes is as deep
+    /// as the calls it makes, so it is bounded like nested calls (evaluating or dropping a
+    /// tree 100 000 calls deep would overflow the stack).
+    #[test]
+    fn pipes_count_towards_the_depth() {
+        let within = format!("a{}", "|f()".repeat(MAX_DEPTH - 2));
+        assert!(parse(&within).is_ok());
+        let inside = format!(
+            "g({}a{}){}",
+            "h(".repeat(10),
+            ")".repeat(10),
+            "|f()".repeat(MAX_DEPTH - 12)
+        );
+        assert!(parse(&inside).is_ok());
+        for deep in [
+            format!("a{}", "|f()".repeat(MAX_DEPTH + 1)),
+            format!("a{}", "|f()".repeat(100_000)),
+            format!(
+                "g({}a{}){}",
+                "h(".repeat(10),
+                ")".repeat(10),
+                "|f()".repeat(MAX_DEPTH)
+            ),
+            format!("{}a{}", "sum(".repeat(100_000), ")".repeat(100_000)),
+        ] {
+            assert_eq!(parse(&deep).unwrap_err().kind, ParseErrorKind::TooDeep);
+        }
     }
 
     #[test]
