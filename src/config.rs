@@ -83,11 +83,20 @@ pub struct CarbonConfig {
 pub struct HttpConfig {
     /// Listen address (TCP); empty = off.
     pub addr: String,
-    /// Most series one request may fetch (0 = no limit).
+    /// Most series one request may fetch or make, across all its targets (0 = no limit).
     pub max_series: usize,
-    /// Most values one request may fetch (0 = no limit).
+    /// Most values one request may fetch or make, across all its targets (0 = no limit).
     pub max_points: usize,
-    /// Time limit of one request.
+    /// Most bytes one response may hold (0 = no limit).
+    pub max_response_bytes: usize,
+    /// Most glob candidates one request may try: brace variants and index nodes tested
+    /// (0 = no limit).
+    pub max_glob_candidates: usize,
+    /// Requests evaluated at once on the query workers (0 = half the cores, at least 2).
+    pub max_concurrent_queries: usize,
+    /// Requests waiting for a worker; past it a request is refused with 503.
+    pub max_queued_queries: usize,
+    /// Time limit of one request, from its arrival (waiting for a worker included).
     #[serde(deserialize_with = "de_duration", serialize_with = "ser_duration")]
     pub timeout: Duration,
     /// Secret the requests that add events or tag and delete series must carry, as

@@ -4,8 +4,13 @@
 //! One std thread runs a tokio current-thread runtime with axum; the shards never wait for
 //! it. Names come from the in-memory index ([`crate::storage::index`]), points from the
 //! whisper files merged with the owning shard's cache (asked over its control channel,
-//! once per request and shard), events and tagged series from the stores below. Requests
-//! are evaluated one at a time on this thread.
+//! once per request and shard), events and tagged series from the stores below. The work
+//! of `/render` and `/metrics/*` runs on the query workers ([`pool`]: a few blocking
+//! threads, a bounded queue), each request within its budget ([`crate::query::budget`]:
+//! `[http]`'s limits across the whole request, its time limit, the server's stop flag);
+//! this thread only accepts, reads requests and answers the cheap endpoints, so a heavy
+//! query never delays them. At stop, running queries are cancelled and the thread ends
+//! within [`STOP_GRACE`].
 //!
 //! Routes (this file answers `/functions`, `/version` and `/health` and builds the router):
 //! - [`render`]: `/render`, the data formats and the graphs.
@@ -28,7 +33,9 @@
 //! (Python's `json.dumps`), [`pickle`] (`format=pickle`).
 //!
 //! Errors are answered with HTTP 400 and a plain message naming the problem (the tags
-//! endpoints answer `{"error": msg}` as graphite does); a storage failure is a 500.
+//! endpoints answer `{"error": msg}` as graphite does); a storage failure is a 500. A
+//! request over a limit is a 400 naming its `[http]` setting; one past its time limit, or
+//! refused by a full queue, or cancelled by a stop, a 503.
 //! Behaviour and deviations from graphite-web 1.1.10 are listed in `docs/http.md`.
 
 pub mod csrf;
@@ -38,6 +45,7 @@ pub mod events;
 pub mod metrics;
 pub mod params;
 pub mod pickle;
+pub mod pool;
 pub mod pyjson;
 pub mod render;
 pub mod source;
@@ -48,7 +56,7 @@ pub mod webui;
 
 use std::sync::atomic::AtomicU64;
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use axum::body::{Body, Bytes};
 use axum::extract::{Request, State};
@@ -59,6 +67,7 @@ use axum::Router;
 use tokio::sync::mpsc;
 
 use crate::config::Config;
+use crate::query::budget::Budget;
 use crate::query::eval::Limits;
 use crate::shard::Control;
 use crate::shutdown::Shutdown;
@@ -72,6 +81,14 @@ pub const GRAPHITE_VERSION: &str = "1.1.10";
 
 /// Largest request body read (form posts of many targets).
 const MAX_BODY: usize = 8 << 20;
+
+/// Stack of a query worker: room for targets nested [`crate::query::grammar::MAX_DEPTH`]
+/// deep and glob walks as deep as the longest name.
+const WORKER_STACK: usize = 8 << 20;
+
+/// Once the server stops, how long open connections may take to finish (running queries
+/// are cancelled at once, so this is a client reading its last response).
+const STOP_GRACE: Duration = Duration::from_secs(2);
 
 /// What the server hands the query thread.
 pub struct Setup {
@@ -93,6 +110,10 @@ pub struct Shared {
     pub config: Arc<Config>,
     pub storage: Storage,
     pub names_dropped: Arc<AtomicU64>,
+    /// The query workers ([`pool`]): render and find work runs there.
+    pub pool: pool::Pool,
+    /// The server's stop flag: when set, running queries end at their next check.
+    pub shutdown: Arc<Shutdown>,
 }
 
 impl Shared {
@@ -125,23 +146,75 @@ impl Shared {
                 tags,
                 events,
             ),
+            pool: pool::Pool::new(
+                setup.config.http.max_concurrent_queries,
+                setup.config.http.max_queued_queries,
+            ),
             config: setup.config,
             names_dropped: setup.names_dropped,
+            shutdown: Arc::default(),
         }
     }
 
-    /// The request limits from `[http]`.
-    pub fn limits(&self) -> Limits {
+    /// The request limits from `[http]`, for a request that must end by `deadline`.
+    pub fn limits(&self, deadline: Instant) -> Limits {
         let h = &self.config.http;
         Limits {
             max_series: (h.max_series > 0).then_some(h.max_series),
             max_points: (h.max_points > 0).then_some(h.max_points),
-            deadline: Some(std::time::Instant::now() + h.timeout),
+            deadline: Some(deadline),
+        }
+    }
+
+    /// A request's budget: `[http]`'s limits, ending by `deadline`, stopped by `cancel`.
+    pub fn budget(&self, deadline: Instant, cancel: pool::Cancel) -> Budget {
+        let h = &self.config.http;
+        Budget::new(self.limits(deadline))
+            .with_response_bytes((h.max_response_bytes > 0).then_some(h.max_response_bytes))
+            .with_candidates((h.max_glob_candidates > 0).then_some(h.max_glob_candidates))
+            .with_probe(move || cancel.stop())
+    }
+
+    /// Answers with `work` run on the query workers within the request's budget (its
+    /// deadline counted from now); a request the workers cannot take is a 503 naming why.
+    pub async fn query<F>(self: &Arc<Self>, work: F) -> Response
+    where
+        F: FnOnce(&Shared, &Budget) -> Response + Send + 'static,
+    {
+        let deadline = Instant::now() + self.config.http.timeout;
+        let shared = self.clone();
+        let run = self.pool.run(deadline, &self.shutdown, move |cancel| {
+            let budget = shared.budget(deadline, cancel);
+            work(&shared, &budget)
+        });
+        match run.await {
+            Ok(r) => r,
+            Err(refused @ pool::Refused::Failed(_)) => {
+                text(StatusCode::INTERNAL_SERVER_ERROR, refused.message())
+            }
+            Err(refused) => {
+                let mut r = text(StatusCode::SERVICE_UNAVAILABLE, refused.message());
+                r.headers_mut()
+                    .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+                r
+            }
         }
     }
 }
 
-/// Starts the query thread serving `listener` until `shutdown`.
+/// The status of a request limit: 503 when the request was stopped (its deadline, the
+/// server stopping), else 400.
+pub fn limit_status(e: &crate::query::budget::Exceeded) -> StatusCode {
+    if e.is_stop() {
+        StatusCode::SERVICE_UNAVAILABLE
+    } else {
+        StatusCode::BAD_REQUEST
+    }
+}
+
+/// Starts the query thread serving `listener` until `shutdown`. Once `shutdown` is set,
+/// running queries end at their next check, connections get [`STOP_GRACE`] to finish,
+/// and the thread ends without waiting for a worker stuck in a read.
 pub fn spawn(
     listener: std::net::TcpListener,
     setup: Setup,
@@ -150,6 +223,7 @@ pub fn spawn(
     listener.set_nonblocking(true)?;
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
+        .thread_stack_size(WORKER_STACK)
         .build()?;
     std::thread::Builder::new()
         .name("query".into())
@@ -162,29 +236,44 @@ pub fn spawn(
                         return;
                     }
                 };
-                let shared = Arc::new(Shared::new(setup));
+                let mut shared = Shared::new(setup);
+                shared.shutdown = shutdown.clone();
+                let shared = Arc::new(shared);
                 let drain = shared.clone();
                 let stop = shutdown.clone();
                 tokio::spawn(async move {
-                    // Keep the new-name channel empty even when no request comes.
+                    // Keep the new-name channel empty even when no request comes; on a
+                    // worker, as a query's glob walk may hold the index for a while.
                     while !stop.is_set() {
-                        drain.storage.take_reported_names();
+                        let d = drain.clone();
+                        let _ =
+                            tokio::task::spawn_blocking(move || d.storage.take_reported_names())
+                                .await;
                         tokio::time::sleep(Duration::from_millis(100)).await;
                     }
                 });
                 let app = router(shared);
+                let stop = shutdown.clone();
                 let stopped = async move {
-                    while !shutdown.is_set() {
+                    while !stop.is_set() {
                         tokio::time::sleep(Duration::from_millis(25)).await;
                     }
                 };
-                if let Err(e) = axum::serve(listener, app)
-                    .with_graceful_shutdown(stopped)
-                    .await
-                {
-                    tracing::error!(error = %e, "http server failed");
+                let serve = axum::serve(listener, app).with_graceful_shutdown(stopped);
+                let grace = async {
+                    while !shutdown.is_set() {
+                        tokio::time::sleep(Duration::from_millis(25)).await;
+                    }
+                    tokio::time::sleep(STOP_GRACE).await;
+                };
+                tokio::select! {
+                    r = serve => if let Err(e) = r {
+                        tracing::error!(error = %e, "http server failed");
+                    },
+                    () = grace => tracing::warn!("http: connections still open at stop were closed"),
                 }
             });
+            rt.shutdown_timeout(Duration::from_millis(500));
         })
 }
 

@@ -9,10 +9,13 @@
 //!   Python's float formatting and the `maxDataPoints` consolidation of the json renderer.
 //! - [`series`]: the `TimeSeries` the functions pass around.
 //! - [`eval`]: evaluating a target against a [`eval::Source`] of names and points.
+//! - [`budget`]: one request's limits counted across all its targets, calls and glob
+//!   walks, and the stop signal (deadline, server stopping, client gone) its loops poll.
 //! - [`functions`]: the render functions, by name.
 //!
 //! Conformance notes and deviations from graphite-web are in `docs/render.md`.
 
+pub mod budget;
 pub mod eval;
 pub mod functions;
 pub mod glob;

@@ -4,6 +4,10 @@
 //! find formats: `treejson` (default; Grafana's), `completer`, `json` (leaves carry
 //! `intervals`: `[now - maxRetention, mtime]` of the file), `nodelist` (`position`,
 //! default -1). `wildcards=1` adds graphite's `*` node, `leavesOnly=1` keeps leaves.
+//!
+//! Each runs on the query workers ([`super::pool`]); a pattern's walk is bounded by the
+//! candidates it tries (`http.max_glob_candidates`: 400) and by the request's time limit
+//! (503), see [`crate::query::glob`].
 
 use std::sync::Arc;
 
@@ -12,8 +16,9 @@ use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::Response;
 
 use super::pyjson::Value;
-use super::{json_for, text, Req, Shared};
-use crate::query::glob::FindMatch;
+use super::{json_for, limit_status, text, Req, Shared};
+use crate::query::budget::Budget;
+use crate::query::glob::{FindMatch, GlobError, NameIndex, Pattern};
 
 fn no_cache(mut r: Response) -> Response {
     let h = r.headers_mut();
@@ -31,16 +36,36 @@ fn unquote_plus(s: &str) -> String {
     super::params::decode(s.as_bytes())
 }
 
+/// The answer to a pattern refused: a limit's status (400, or 503 once stopped) or 400.
+fn glob_refused(query: &str, e: &GlobError) -> Response {
+    match e {
+        GlobError::Budget(limit) => text(limit_status(limit), format!("query {query:?}: {e}")),
+        _ => text(StatusCode::BAD_REQUEST, format!("query {query:?}: {e}")),
+    }
+}
+
+/// The index entries `pattern` matches, within the request's budget. The braces are
+/// expanded before the index is locked (the admin interface and the shards' new names
+/// wait for that lock), the walk holds it.
+fn find_in(shared: &Shared, pattern: &str, budget: &Budget) -> Result<Vec<FindMatch>, GlobError> {
+    let compiled = Pattern::compile(pattern, budget)?;
+    shared
+        .storage
+        .with_index(|index| index.find_compiled(pattern, &compiled, budget))
+}
+
 /// `/metrics/find`.
 pub async fn find(State(shared): State<Arc<Shared>>, req: Request) -> Response {
     let req = match Req::read(req).await {
         Ok(r) => r,
         Err(resp) => return resp,
     };
-    no_cache(find_reply(&shared, &req))
+    shared
+        .query(move |shared, budget| no_cache(find_reply(shared, &req, budget)))
+        .await
 }
 
-fn find_reply(shared: &Shared, req: &Req) -> Response {
+fn find_reply(shared: &Shared, req: &Req, budget: &Budget) -> Response {
     let p = &req.params;
     let format = p.get("format").unwrap_or("treejson");
     let flags = (|| Ok::<_, String>((p.int("leavesOnly", 0)?, p.int("wildcards", 0)?)))();
@@ -84,10 +109,9 @@ fn find_reply(shared: &Shared, req: &Req) -> Response {
                 .join(".");
         }
     }
-    let found = shared.storage.with_index(|index| index.find(&query));
-    let mut matches: Vec<FindMatch> = match found {
+    let mut matches: Vec<FindMatch> = match find_in(shared, &query, budget) {
         Ok(m) => m,
-        Err(e) => return text(StatusCode::BAD_REQUEST, format!("query {query:?}: {e}")),
+        Err(e) => return glob_refused(&query, &e),
     };
     if leaves_only {
         matches.retain(|m| m.is_leaf);
@@ -117,19 +141,21 @@ fn find_reply(shared: &Shared, req: &Req) -> Response {
             Value::object([("metrics", Value::List(items))])
         }
         "json" => {
-            let mut items: Vec<(String, Value)> = matches
-                .iter()
-                .map(|m| {
-                    let mut fields = vec![
-                        ("path".to_string(), Value::str(&m.path)),
-                        ("is_leaf".to_string(), Value::Bool(m.is_leaf)),
-                    ];
-                    if m.is_leaf {
-                        fields.push(("intervals".to_string(), intervals(shared, &m.path)));
+            let mut items: Vec<(String, Value)> = Vec::with_capacity(matches.len());
+            for m in &matches {
+                let mut fields = vec![
+                    ("path".to_string(), Value::str(&m.path)),
+                    ("is_leaf".to_string(), Value::Bool(m.is_leaf)),
+                ];
+                if m.is_leaf {
+                    // One file read per leaf: the request's time limit applies.
+                    if let Err(e) = budget.tick() {
+                        return text(limit_status(&e), e.to_string());
                     }
-                    (m.path.clone(), Value::Object(fields))
-                })
-                .collect();
+                    fields.push(("intervals".to_string(), intervals(shared, &m.path)));
+                }
+                items.push((m.path.clone(), Value::Object(fields)));
+            }
             items.sort_by(|a, b| a.0.cmp(&b.0));
             Value::List(items.into_iter().map(|(_, v)| v).collect())
         }
@@ -256,6 +282,12 @@ pub async fn expand(State(shared): State<Arc<Shared>>, req: Request) -> Response
         Ok(r) => r,
         Err(resp) => return resp,
     };
+    shared
+        .query(move |shared, budget| expand_reply(shared, &req, budget))
+        .await
+}
+
+fn expand_reply(shared: &Shared, req: &Req, budget: &Budget) -> Response {
     let p = &req.params;
     let flags = (|| Ok::<_, String>((p.int("groupByExpr", 0)?, p.int("leavesOnly", 0)?)))();
     let (group, leaves_only) = match flags {
@@ -265,13 +297,18 @@ pub async fn expand(State(shared): State<Arc<Shared>>, req: Request) -> Response
     let queries = p.all("query");
     let mut per_query: Vec<(String, Vec<String>)> = Vec::new();
     for q in &queries {
-        match shared
-            .storage
-            .names
-            .with_index(|index| index.expand(q, leaves_only))
-        {
+        let found = find_in(shared, q, budget).map(|matches| {
+            let mut paths: Vec<String> = matches
+                .into_iter()
+                .filter(|m| m.is_leaf || !leaves_only)
+                .map(|m| m.path)
+                .collect();
+            paths.dedup();
+            paths
+        });
+        match found {
             Ok(paths) => per_query.push(((*q).to_string(), paths)),
-            Err(e) => return text(StatusCode::BAD_REQUEST, format!("query {q:?}: {e}")),
+            Err(e) => return glob_refused(q, &e),
         }
     }
     let results = if group {
@@ -290,7 +327,7 @@ pub async fn expand(State(shared): State<Arc<Shared>>, req: Request) -> Response
         all.dedup();
         Value::strings(&all)
     };
-    json_for(&req, &Value::object([("results", results)]), false)
+    json_for(req, &Value::object([("results", results)]), false)
 }
 
 /// `/metrics/index.json`: every name, sorted.
@@ -299,9 +336,10 @@ pub async fn index_json(State(shared): State<Arc<Shared>>, req: Request) -> Resp
         Ok(r) => r,
         Err(resp) => return resp,
     };
-    let names = shared
-        .storage
-        .names
-        .with_index(crate::query::glob::NameIndex::all);
-    json_for(&req, &Value::strings(&names), false)
+    shared
+        .query(move |shared, _| {
+            let names = shared.storage.with_index(NameIndex::all);
+            json_for(&req, &Value::strings(&names), false)
+        })
+        .await
 }

@@ -3,6 +3,7 @@
 //! xFilesFactor}` (`TimeSeries.getInfo`). Written with pickle protocol 2 opcodes, which
 //! every Python 3 unpickler reads.
 
+use crate::query::json::TooLarge;
 use crate::query::series::Series;
 
 /// A value in the pickled document.
@@ -51,6 +52,11 @@ impl Writer {
 
 /// The `application/pickle` body for `series`.
 pub fn render_pickle(series: &[Series]) -> Vec<u8> {
+    render_pickle_within(series, usize::MAX).unwrap_or_default()
+}
+
+/// [`render_pickle`], or [`TooLarge`] once the body passes `max_bytes`.
+pub fn render_pickle_within(series: &[Series], max_bytes: usize) -> Result<Vec<u8>, TooLarge> {
     let mut w = Writer {
         out: vec![0x80, 2, b']'],
     };
@@ -73,6 +79,9 @@ pub fn render_pickle(series: &[Series]) -> Vec<u8> {
             if !s.values.is_empty() {
                 w.out.push(b'(');
                 for (i, v) in s.values.iter().enumerate() {
+                    if w.out.len() > max_bytes {
+                        return Err(TooLarge);
+                    }
                     w.value(&match (v, s.python_int(i)) {
                         (_, Some(n)) => P::Int(n),
                         (Some(x), None) => P::Float(*x),
@@ -96,7 +105,10 @@ pub fn render_pickle(series: &[Series]) -> Vec<u8> {
         w.out.push(b'e');
     }
     w.out.push(b'.');
-    w.out
+    if w.out.len() > max_bytes {
+        return Err(TooLarge);
+    }
+    Ok(w.out)
 }
 
 #[cfg(test)]

@@ -6,6 +6,11 @@
 //! as graphite does), `jsonp`, `maxDataPoints`, `noNullPoints`, `pretty`, `xFilesFactor`,
 //! `template[name]`, the graph options (passed to [`crate::graph::render`]), and the legacy
 //! `rawData` and `pickle` switches. `from` after `until` is swapped; equal is a 400.
+//!
+//! The work runs on the query workers ([`super::pool`]) within the request's budget
+//! ([`crate::query::budget`]): over a limit is a 400 naming its setting, past the time
+//! limit or while the server stops a 503; the body is refused (400) once it grows past
+//! `http.max_response_bytes`.
 
 use std::sync::Arc;
 
@@ -13,10 +18,14 @@ use axum::extract::{Request, State};
 use axum::http::StatusCode;
 use axum::response::Response;
 
-use super::{reply, text, Req, Shared};
+use super::{limit_status, reply, text, Req, Shared};
 use crate::graph::{self, GraphError};
+use crate::query::budget::{bytes_error, Budget};
 use crate::query::eval::{evaluate, Context, EvalError};
-use crate::query::json::{json_content_type, render_csv, render_json, render_raw, JsonOptions};
+use crate::query::json::{
+    json_content_type, render_csv_within, render_json_within, render_raw_within, JsonOptions,
+    TooLarge,
+};
 use crate::query::series::Series;
 use crate::query::time::{parse_at_time, TimeZone};
 
@@ -79,6 +88,7 @@ fn times(req: &Req, tz: &TimeZone, real_now: i64) -> Result<(i64, i64, i64), Str
 pub fn eval_status(e: &EvalError) -> StatusCode {
     match e {
         EvalError::Source(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        EvalError::Limit(limit) => limit_status(limit),
         _ => StatusCode::BAD_REQUEST,
     }
 }
@@ -89,25 +99,36 @@ pub async fn handler(State(shared): State<Arc<Shared>>, req: Request) -> Respons
         Ok(r) => r,
         Err(resp) => return resp,
     };
-    // A bug in a function must not take the query thread down: answer 500 naming it.
-    match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| render(&shared, &req))) {
-        Ok(r) => r,
-        Err(panic) => {
-            let what = panic
-                .downcast_ref::<&str>()
-                .map(|s| (*s).to_string())
-                .or_else(|| panic.downcast_ref::<String>().cloned())
-                .unwrap_or_default();
-            tracing::error!(panic = %what, params = ?req.params.pairs(), "render failed");
-            text(
-                StatusCode::INTERNAL_SERVER_ERROR,
-                format!("internal error while rendering: {what}"),
-            )
-        }
-    }
+    shared
+        .query(move |shared, budget| {
+            // A bug in a function must not take a worker down: answer 500 naming it.
+            let run = || render(shared, &req, budget);
+            match std::panic::catch_unwind(std::panic::AssertUnwindSafe(run)) {
+                Ok(r) => r,
+                Err(panic) => {
+                    let what = panic
+                        .downcast_ref::<&str>()
+                        .map(|s| (*s).to_string())
+                        .or_else(|| panic.downcast_ref::<String>().cloned())
+                        .unwrap_or_default();
+                    tracing::error!(panic = %what, params = ?req.params.pairs(), "render failed");
+                    text(
+                        StatusCode::INTERNAL_SERVER_ERROR,
+                        format!("internal error while rendering: {what}"),
+                    )
+                }
+            }
+        })
+        .await
 }
 
-fn render(shared: &Shared, req: &Req) -> Response {
+/// The 400 of a body past `http.max_response_bytes`.
+fn too_large(budget: &Budget) -> Response {
+    let max = budget.max_response_bytes().unwrap_or(usize::MAX);
+    text(StatusCode::BAD_REQUEST, bytes_error(max).to_string())
+}
+
+fn render(shared: &Shared, req: &Req, budget: &Budget) -> Response {
     let p = &req.params;
     let targets: Vec<&str> = p
         .list("target")
@@ -145,10 +166,10 @@ fn render(shared: &Shared, req: &Req) -> Response {
             Some((name.to_string(), v.clone()))
         })
         .collect();
-    let limits = shared.limits();
+    let limits = budget.limits();
     let source = super::source::RequestSource {
         storage: &shared.storage,
-        limits,
+        budget,
     };
     let ctx = Context {
         start,
@@ -167,6 +188,10 @@ fn render(shared: &Shared, req: &Req) -> Response {
             Err(e) => return text(eval_status(&e), e.to_string()),
         }
     }
+    if let Err(e) = ctx.check() {
+        return text(eval_status(&e), e.to_string());
+    }
+    let max_bytes = budget.max_response_bytes().unwrap_or(usize::MAX);
     let jsonp = if format_name.is_some() {
         p.get("jsonp").filter(|j| !j.is_empty())
     } else {
@@ -185,20 +210,27 @@ fn render(shared: &Shared, req: &Req) -> Response {
                 pretty: p.truthy("pretty"),
                 jsonp,
             };
-            reply(
-                StatusCode::OK,
-                json_content_type(&opts),
-                render_json(&views, &opts),
-            )
+            match render_json_within(&views, &opts, max_bytes) {
+                Ok(body) => reply(StatusCode::OK, json_content_type(&opts), body),
+                Err(TooLarge) => too_large(budget),
+            }
         }
-        Format::Csv => reply(StatusCode::OK, "text/csv", render_csv(&views, &tz)),
-        Format::Raw => reply(StatusCode::OK, "text/plain", render_raw(&views)),
-        Format::Pickle => reply(
-            StatusCode::OK,
-            "application/pickle",
-            super::pickle::render_pickle(&series),
-        ),
+        Format::Csv => match render_csv_within(&views, &tz, max_bytes) {
+            Ok(body) => reply(StatusCode::OK, "text/csv", body),
+            Err(TooLarge) => too_large(budget),
+        },
+        Format::Raw => match render_raw_within(&views, max_bytes) {
+            Ok(body) => reply(StatusCode::OK, "text/plain", body),
+            Err(TooLarge) => too_large(budget),
+        },
+        Format::Pickle => match super::pickle::render_pickle_within(&series, max_bytes) {
+            Ok(body) => reply(StatusCode::OK, "application/pickle", body),
+            Err(TooLarge) => too_large(budget),
+        },
         Format::Image(f) => match graph::render(&series, p.pairs(), f, &tz, start, end) {
+            // A PNG is at most width × height pixels (graph caps both); an SVG grows
+            // with the points drawn, so it is checked once drawn.
+            Ok(img) if img.bytes.len() > max_bytes => too_large(budget),
             Ok(img) => {
                 if let (graph::Format::Svg, Some(cb)) = (f, jsonp) {
                     let svg = String::from_utf8_lossy(&img.bytes);

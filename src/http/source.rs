@@ -22,8 +22,9 @@ use std::time::{Duration, Instant};
 use tokio::sync::mpsc;
 
 use crate::http::tagdb::TagDb;
-use crate::query::eval::{EvalError, Limits, Source};
-use crate::query::glob::NameIndex;
+use crate::query::budget::{points_error, Budget};
+use crate::query::eval::{EvalError, Source};
+use crate::query::glob::{GlobError, NameIndex, Pattern};
 use crate::query::series::Series;
 use crate::route::Router;
 use crate::shard::Control;
@@ -55,10 +56,10 @@ pub struct Storage {
     pub events: Option<Mutex<crate::http::eventdb::Events>>,
 }
 
-/// One request's view of the storage.
+/// One request's view of the storage, counting what it reads to the request's budget.
 pub struct RequestSource<'a> {
     pub storage: &'a Storage,
-    pub limits: Limits,
+    pub budget: &'a Budget,
 }
 
 /// A store of zeros: an archive never written (for series with no file yet).
@@ -234,25 +235,24 @@ impl Storage {
         out
     }
 
-    /// Reads `names` over `[start, end]` (see the module documentation).
+    /// Reads `names` over `[start, end]` (see the module documentation). Stops as soon as
+    /// the values read would not fit in what is left of the budget's `http.max_points`
+    /// (the caller counts them), or the request must stop (checked before each file).
     pub fn read(
         &self,
         names: &[String],
         start: i64,
         end: i64,
-        limits: &Limits,
+        budget: &Budget,
     ) -> Result<Vec<Series>, EvalError> {
         let now = crate::clock::now().as_secs() as i64;
         let cache_deadline = Instant::now() + CACHE_TIMEOUT;
         let cached = self.cached(names, cache_deadline);
         let mut out = Vec::with_capacity(names.len());
         let mut points = 0usize;
+        let room = budget.points_left();
         for (name, cached) in names.iter().zip(cached) {
-            if limits.deadline.is_some_and(|d| Instant::now() > d) {
-                return Err(EvalError::Limit(
-                    "the request took longer than its time limit (http.timeout)".into(),
-                ));
-            }
+            budget.check().map_err(EvalError::Limit)?;
             let Ok(path) = crate::storage::layout::metric_path(&self.data_dir, name) else {
                 continue;
             };
@@ -283,12 +283,15 @@ impl Storage {
                 .unwrap_or(r.step);
             merge_cache(&mut r, &cached, raw_step, header.aggregation_method);
             points += r.values.len();
-            if let Some(max) = limits.max_points {
-                if points > max {
-                    return Err(EvalError::Limit(format!(
-                        "the request reads more than {max} values (http.max_points)"
-                    )));
-                }
+            if points > room {
+                let max = budget.limits().max_points.unwrap_or(usize::MAX);
+                let total = budget.points_used().saturating_add(points);
+                return Err(EvalError::Limit(points_error(
+                    "reading the files",
+                    points,
+                    total,
+                    max,
+                )));
             }
             out.push(Series::new(name, r.from, r.until, r.step, r.values));
         }
@@ -389,9 +392,18 @@ impl Source for RequestSource<'_> {
                     .is_ok_and(|p| p.exists());
             return Ok(if known { vec![name] } else { Vec::new() });
         }
+        let glob = |e: GlobError| match e {
+            GlobError::Budget(limit) => EvalError::Limit(limit),
+            other => EvalError::Parse {
+                target: pattern.to_string(),
+                message: other.to_string(),
+            },
+        };
+        // Braces are expanded before the index is locked (the admin interface reads it).
+        let compiled = Pattern::compile(pattern, self.budget).map_err(glob)?;
         self.storage
-            .with_index(|index| index.leaves(pattern))
-            .map_err(|e| EvalError::Limit(format!("{pattern}: {e}")))
+            .with_index(|index| index.expand_compiled(pattern, &compiled, true, self.budget))
+            .map_err(glob)
     }
 
     fn fetch(
@@ -401,7 +413,7 @@ impl Source for RequestSource<'_> {
         end: i64,
         _now: i64,
     ) -> Result<Vec<Series>, EvalError> {
-        self.storage.read(names, start, end, &self.limits)
+        self.storage.read(names, start, end, self.budget)
     }
 
     fn series_by_tag(&self, expressions: &[String]) -> Result<Vec<String>, EvalError> {
@@ -410,6 +422,10 @@ impl Source for RequestSource<'_> {
             .tags()
             .find(&exprs)
             .map_err(|e| EvalError::param("seriesByTag", e.to_string()))
+    }
+
+    fn budget(&self) -> Option<&Budget> {
+        Some(self.budget)
     }
 
     fn events(&self, tags: &[String], start: i64, end: i64) -> Result<Vec<i64>, EvalError> {

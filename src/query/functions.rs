@@ -364,6 +364,8 @@ pub fn call_in(
         .map(|(name, v)| (params::signature_alias(def, name), v))
         .collect();
     let bound = params::bind(call.name, def.params, positional, kwargs)?;
+    let input = Size::of_args(&bound);
+    let before = Size::used(ctx);
     let mut args = Args {
         name: call.name,
         ctx,
@@ -373,6 +375,8 @@ pub fn call_in(
         params: def.params,
     };
     let mut out = (def.run)(&mut args)?;
+    ctx.check()?;
+    charge_growth(ctx, call.name, input, before, &out)?;
     if !KEEPS_INTS.contains(&def.name) {
         for s in &mut out {
             s.ints = None;
@@ -380,6 +384,83 @@ pub fn call_in(
     }
     Ok(out)
 }
+
+/// Series and values: of a call's arguments, or counted by the request so far.
+#[derive(Debug, Clone, Copy, Default)]
+struct Size {
+    series: usize,
+    points: usize,
+}
+
+impl Size {
+    fn of(list: &[Series]) -> Self {
+        Self {
+            series: list.len(),
+            points: list.iter().map(|s| s.values.len()).sum(),
+        }
+    }
+
+    fn of_args(bound: &[Vec<Value>]) -> Self {
+        let mut size = Size::default();
+        let mut add = |list: &[Series]| {
+            let s = Size::of(list);
+            size.series += s.series;
+            size.points += s.points;
+        };
+        for value in bound.iter().flatten() {
+            match value {
+                Value::Series(list) => add(list),
+                Value::SeriesLists(lists) => lists.iter().for_each(|l| add(l)),
+                _ => {}
+            }
+        }
+        size
+    }
+
+    fn used(ctx: &Context<'_>) -> Self {
+        ctx.budget().map_or_else(Size::default, |b| Size {
+            series: b.series_used(),
+            points: b.points_used(),
+        })
+    }
+}
+
+/// Counts what a call made beyond its arguments and what it fetched itself (generators,
+/// `summarize` into finer buckets, `timeStack`'s copies…) against `http.max_series` and
+/// `http.max_points`, and refuses series names longer than [`MAX_NAME_BYTES`] (a name
+/// can grow with each call: `aliasSub`'s back references, `alias` with a long text).
+fn charge_growth(
+    ctx: &Context<'_>,
+    name: &str,
+    input: Size,
+    before: Size,
+    out: &[Series],
+) -> Result<(), EvalError> {
+    let now = Size::used(ctx);
+    let made = Size::of(out);
+    let what = format!("{name}()");
+    let series = made
+        .series
+        .saturating_sub(input.series + (now.series - before.series));
+    let points = made
+        .points
+        .saturating_sub(input.points + (now.points - before.points));
+    ctx.charge_series(&what, series)?;
+    ctx.charge_points(&what, points)?;
+    if let Some(long) = out.iter().find(|s| s.name.len() > MAX_NAME_BYTES) {
+        return Err(EvalError::param(
+            name,
+            format!(
+                "makes a series name of {} bytes, more than {MAX_NAME_BYTES}",
+                long.name.len()
+            ),
+        ));
+    }
+    Ok(())
+}
+
+/// The longest series name a function may make.
+pub const MAX_NAME_BYTES: usize = 64 << 10;
 
 /// The functions whose results may hold Python ints ([`Series::ints`]): those that make
 /// ints as graphite does (counts, 0/1 flags, the int zeros of `transformNull` and

@@ -17,18 +17,55 @@
 //! then reports both, as graphite does for a directory next to a `.wsp` file of the same
 //! name. Results are sorted by path. A node written with an escaped wildcard (`b\*`) is
 //! reported as written, as graphite's finder does.
+//!
+//! Work is bounded by what is *tried*, not by what is found: every brace variant produced
+//! (`{,}{,}…` makes 2^n variants that collapse to one) and every (index node, node
+//! pattern) test of a walk, including each node a `**` enumerates, is one candidate
+//! charged to the request's [`Budget`] (`http.max_glob_candidates`), whose ticks also see
+//! the request's deadline and stop signal.
 
 use std::collections::BTreeMap;
 use std::collections::BTreeSet;
 
-/// Most variants one node pattern may expand to (`{a,b}{c,d}...` grows exponentially).
+use crate::query::budget::{Budget, Exceeded};
+use crate::query::eval::Limits;
+
+/// Most distinct variants one node pattern may expand to.
 pub const MAX_VARIANTS: usize = 4096;
+/// Most bytes the distinct variants of one node pattern may hold together.
+pub const MAX_VARIANT_BYTES: usize = 1 << 20;
+/// Longest node pattern (a stored node name is at most 255 bytes; braces listing many
+/// alternatives make longer patterns).
+pub const MAX_NODE_BYTES: usize = 64 << 10;
+/// Most `{` in one node pattern (each brace group expanded is one level of recursion).
+pub const MAX_GROUPS: usize = 1024;
 
 /// Why a pattern was rejected.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum GlobError {
-    #[error("pattern node {node} expands to more than {MAX_VARIANTS} alternatives")]
+    #[error(
+        "pattern node {node} expands to more than {MAX_VARIANTS} alternatives \
+         (or more than {MAX_VARIANT_BYTES} bytes of them)"
+    )]
     TooManyVariants { node: usize },
+    #[error("pattern node {node} is longer than {MAX_NODE_BYTES} bytes")]
+    TooLong { node: usize },
+    #[error("pattern node {node} has more than {MAX_GROUPS} braces")]
+    TooManyBraces { node: usize },
+    /// The request's budget ran out (too many candidates tried) or it was stopped.
+    #[error("{0}")]
+    Budget(Exceeded),
+}
+
+impl From<Exceeded> for GlobError {
+    fn from(e: Exceeded) -> Self {
+        GlobError::Budget(e)
+    }
+}
+
+/// The budget of a walk made outside a request: [`Budget::new`]'s default candidates.
+fn default_budget() -> Budget {
+    Budget::new(Limits::default())
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -245,13 +282,37 @@ fn class(pat: &[char], open: usize, close: usize) -> Tok {
 
 /// graphite's `expand_braces`: every variant of `s` (a set, returned sorted).
 pub fn expand_braces(s: &str) -> Result<Vec<String>, GlobError> {
-    let mut out = BTreeSet::new();
-    expand_into(s, &mut out)?;
-    Ok(out.into_iter().collect())
+    expand_braces_within(s, &default_budget())
 }
 
-fn expand_into(s: &str, out: &mut BTreeSet<String>) -> Result<(), GlobError> {
-    if out.len() > MAX_VARIANTS {
+/// [`expand_braces`], each variant produced (the intermediate ones too) charged to
+/// `budget` as one candidate.
+pub fn expand_braces_within(s: &str, budget: &Budget) -> Result<Vec<String>, GlobError> {
+    // Each level of the recursion expands one group and holds one string as long as `s`.
+    if s.len() > MAX_NODE_BYTES {
+        return Err(GlobError::TooLong { node: 0 });
+    }
+    if s.bytes().filter(|&b| b == b'{').count() > MAX_GROUPS {
+        return Err(GlobError::TooManyBraces { node: 0 });
+    }
+    let mut out = Variants::default();
+    expand_into(s, &mut out, budget)?;
+    if out.set.len() > MAX_VARIANTS || out.bytes > MAX_VARIANT_BYTES {
+        return Err(GlobError::TooManyVariants { node: 0 });
+    }
+    Ok(out.set.into_iter().collect())
+}
+
+/// The distinct variants found so far and their total length.
+#[derive(Default)]
+struct Variants {
+    set: BTreeSet<String>,
+    bytes: usize,
+}
+
+fn expand_into(s: &str, out: &mut Variants, budget: &Budget) -> Result<(), GlobError> {
+    budget.try_candidates(1)?;
+    if out.set.len() > MAX_VARIANTS || out.bytes > MAX_VARIANT_BYTES {
         return Err(GlobError::TooManyVariants { node: 0 });
     }
     // leftmost `{` followed by non-brace characters and `}`
@@ -272,11 +333,13 @@ fn expand_into(s: &str, out: &mut BTreeSet<String>) -> Result<(), GlobError> {
         Some((open, close)) => {
             for alt in s[open + 1..close].split(',') {
                 let variant = format!("{}{alt}{}", &s[..open], &s[close + 1..]);
-                expand_into(&variant, out)?;
+                expand_into(&variant, out, budget)?;
             }
         }
         None => {
-            out.insert(s.to_owned());
+            if out.set.insert(s.to_owned()) {
+                out.bytes += s.len();
+            }
         }
     }
     Ok(())
@@ -292,12 +355,13 @@ pub enum NodePattern {
 }
 
 impl NodePattern {
-    fn new(node: &str, index: usize) -> Result<Self, GlobError> {
-        let variants =
-            expand_braces(node).map_err(|_| GlobError::TooManyVariants { node: index })?;
-        if variants.len() > MAX_VARIANTS {
-            return Err(GlobError::TooManyVariants { node: index });
-        }
+    fn new(node: &str, index: usize, budget: &Budget) -> Result<Self, GlobError> {
+        let variants = expand_braces_within(node, budget).map_err(|e| match e {
+            GlobError::TooManyVariants { .. } => GlobError::TooManyVariants { node: index },
+            GlobError::TooLong { .. } => GlobError::TooLong { node: index },
+            GlobError::TooManyBraces { .. } => GlobError::TooManyBraces { node: index },
+            other @ GlobError::Budget(_) => other,
+        })?;
         if variants.len() == 1 && variants[0] == "**" {
             return Ok(Self::GlobStar);
         }
@@ -324,11 +388,16 @@ pub struct Pattern {
 impl Pattern {
     /// Compiles `pattern` (backslashes removed, as graphite's finder does).
     pub fn new(pattern: &str) -> Result<Self, GlobError> {
+        Self::compile(pattern, &default_budget())
+    }
+
+    /// [`Pattern::new`], the brace variants charged to `budget`.
+    pub fn compile(pattern: &str, budget: &Budget) -> Result<Self, GlobError> {
         let clean = pattern.replace('\\', "");
         let nodes = clean
             .split('.')
             .enumerate()
-            .map(|(i, node)| NodePattern::new(node, i))
+            .map(|(i, node)| NodePattern::new(node, i, budget))
             .collect::<Result<Vec<_>, _>>()?;
         Ok(Self { nodes })
     }
@@ -432,10 +501,25 @@ impl NameIndex {
     /// `/metrics/find`: every leaf and branch whose path matches, sorted by path with a
     /// branch before a leaf of the same path.
     pub fn find(&self, pattern: &str) -> Result<Vec<FindMatch>, GlobError> {
-        let compiled = Pattern::new(pattern)?;
+        self.find_compiled(pattern, &Pattern::new(pattern)?, &default_budget())
+    }
+
+    /// [`NameIndex::find`] within a request's budget.
+    pub fn find_within(&self, pattern: &str, budget: &Budget) -> Result<Vec<FindMatch>, GlobError> {
+        self.find_compiled(pattern, &Pattern::compile(pattern, budget)?, budget)
+    }
+
+    /// [`NameIndex::find`] of a pattern compiled from `pattern` (compile it before taking
+    /// the index's lock: its brace expansion may be the costly part).
+    pub fn find_compiled(
+        &self,
+        pattern: &str,
+        compiled: &Pattern,
+        budget: &Budget,
+    ) -> Result<Vec<FindMatch>, GlobError> {
         let mut out = Vec::new();
         let mut prefix = String::new();
-        find_rec(&self.root, &compiled.nodes, &mut prefix, &mut out);
+        find_rec(&self.root, &compiled.nodes, &mut prefix, &mut out, budget)?;
         let escaped = escaped_fields(pattern);
         if !escaped.is_empty() {
             let clean = pattern.replace('\\', "");
@@ -457,8 +541,24 @@ impl NameIndex {
 
     /// `/metrics/expand`: the sorted, de-duplicated paths that match (leaves only if asked).
     pub fn expand(&self, pattern: &str, leaves_only: bool) -> Result<Vec<String>, GlobError> {
+        self.expand_compiled(
+            pattern,
+            &Pattern::new(pattern)?,
+            leaves_only,
+            &default_budget(),
+        )
+    }
+
+    /// [`NameIndex::expand`] of a compiled pattern within a request's budget.
+    pub fn expand_compiled(
+        &self,
+        pattern: &str,
+        compiled: &Pattern,
+        leaves_only: bool,
+        budget: &Budget,
+    ) -> Result<Vec<String>, GlobError> {
         let mut paths: Vec<String> = self
-            .find(pattern)?
+            .find_compiled(pattern, compiled, budget)?
             .into_iter()
             .filter(|m| m.is_leaf || !leaves_only)
             .map(|m| m.path)
@@ -534,28 +634,42 @@ fn all_rec(node: &Node, prefix: &mut String, out: &mut Vec<String>) {
     }
 }
 
-/// Every node at depth >= 0 below `node` (itself first), with its path.
-fn descendants<'n>(node: &'n Node, prefix: &mut String, out: &mut Vec<(String, &'n Node)>) {
+/// Every node at depth >= 0 below `node` (itself first), with its path; each one a
+/// candidate.
+fn descendants<'n>(
+    node: &'n Node,
+    prefix: &mut String,
+    out: &mut Vec<(String, &'n Node)>,
+    budget: &Budget,
+) -> Result<(), GlobError> {
+    budget.try_candidates(1)?;
     out.push((prefix.clone(), node));
     for (name, child) in &node.children {
         let mark = push_node(prefix, name);
-        descendants(child, prefix, out);
+        descendants(child, prefix, out, budget)?;
         prefix.truncate(mark);
     }
+    Ok(())
 }
 
-fn find_rec(node: &Node, pats: &[NodePattern], prefix: &mut String, out: &mut Vec<FindMatch>) {
+fn find_rec(
+    node: &Node,
+    pats: &[NodePattern],
+    prefix: &mut String,
+    out: &mut Vec<FindMatch>,
+    budget: &Budget,
+) -> Result<(), GlobError> {
     let Some((first, rest)) = pats.split_first() else {
-        return;
+        return Ok(());
     };
     match first {
         NodePattern::GlobStar => {
             let mut roots = Vec::new();
-            descendants(node, prefix, &mut roots);
+            descendants(node, prefix, &mut roots, budget)?;
             let any = [NodePattern::Variants(vec![Fnmatch::new("*")])];
             let rest: &[NodePattern] = if rest.is_empty() { &any } else { rest };
             for (mut path, n) in roots {
-                find_rec(n, rest, &mut path, out);
+                find_rec(n, rest, &mut path, out, budget)?;
             }
         }
         NodePattern::Variants(variants) => {
@@ -575,25 +689,37 @@ fn find_rec(node: &Node, pats: &[NodePattern], prefix: &mut String, out: &mut Ve
                         });
                     }
                 } else {
-                    find_rec(child, rest, prefix, out);
+                    find_rec(child, rest, prefix, out, budget)?;
                 }
                 prefix.truncate(mark);
+                Ok::<(), GlobError>(())
             };
-            if let [only] = variants.as_slice() {
-                if let Some(lit) = only.literal() {
+            // Variants without a wildcard are looked up, each one candidate (brace
+            // variants are sorted and distinct, so each child is visited once).
+            let literals: Option<Vec<&str>> = variants.iter().map(Fnmatch::literal).collect();
+            if let Some(literals) = literals {
+                for lit in literals {
+                    budget.try_candidates(1)?;
                     if let Some(child) = node.children.get(lit) {
-                        visit(lit, child, prefix);
+                        visit(lit, child, prefix)?;
                     }
-                    return;
                 }
+                return Ok(());
             }
             for (name, child) in &node.children {
-                if variants.iter().any(|v| v.matches(name)) {
-                    visit(name, child, prefix);
+                let mut tried = 0;
+                let hit = variants.iter().any(|v| {
+                    tried += 1;
+                    v.matches(name)
+                });
+                budget.try_candidates(tried)?;
+                if hit {
+                    visit(name, child, prefix)?;
                 }
             }
         }
     }
+    Ok(())
 }
 
 #[cfg(test)]
@@ -614,6 +740,55 @@ mod tests {
         assert!(m("[", "["));
         assert!(!m("[z-a]", "m"));
         assert!(m("é*", "éa"));
+    }
+
+    /// Work is bounded by the candidates tried, not the results: `{,}` × 30 has 2^30
+    /// variants and one distinct result; globstars enumerate the index again per `**`.
+    #[test]
+    fn walks_are_bounded_by_the_candidates_they_try() {
+        let product = format!("{}x", "{,}".repeat(30));
+        let budget = Budget::new(Limits::default()).with_candidates(Some(100_000));
+        let e = expand_braces_within(&product, &budget).unwrap_err();
+        assert!(e.to_string().contains("http.max_glob_candidates"), "{e}");
+        assert!(expand_braces(&"{,}".repeat(5)).is_ok());
+
+        let mut index = NameIndex::new();
+        for i in 0..200 {
+            index.insert(&format!("a.b{}.c{}.d", i % 10, i));
+        }
+        let stars = ["**"; 8].join(".");
+        let budget = Budget::new(Limits::default()).with_candidates(Some(100_000));
+        let e = index.find_within(&stars, &budget).unwrap_err();
+        assert!(matches!(e, GlobError::Budget(Exceeded::Size { .. })), "{e}");
+        // A pattern of literal alternatives looks each one up.
+        let budget = Budget::new(Limits::default()).with_candidates(Some(20));
+        let found = index.find_within("a.b{1,2}.c11.d", &budget).unwrap();
+        assert_eq!(found.len(), 1);
+
+        // Too many braces or bytes in one node is refused before any expansion.
+        let braces = "{a}".repeat(MAX_GROUPS + 1);
+        assert_eq!(
+            expand_braces(&braces),
+            Err(GlobError::TooManyBraces { node: 0 })
+        );
+        let long = format!("{{{}}}", "x,".repeat(MAX_NODE_BYTES));
+        assert_eq!(
+            index.find(&format!("a.{long}")),
+            Err(GlobError::TooLong { node: 1 })
+        );
+    }
+
+    /// A walk stops once the request must (its deadline passed, the server stopping).
+    #[test]
+    fn walks_see_the_stop_probe() {
+        let mut index = NameIndex::new();
+        for i in 0..2000 {
+            index.insert(&format!("s.n{i}"));
+        }
+        let budget = Budget::new(Limits::default())
+            .with_probe(|| Some(crate::query::budget::Stop::Stopping));
+        let e = index.find_within("s.*", &budget).unwrap_err();
+        assert!(matches!(e, GlobError::Budget(Exceeded::Stopped(_))), "{e}");
     }
 
     #[test]

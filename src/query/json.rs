@@ -14,6 +14,9 @@
 //!
 //! raw: `name,start,end,step|v1,v2,...\n` with Python `repr` values (`None`, `1.0`, `nan`).
 //!
+//! The `_within` forms stop as soon as the body grows past a byte budget
+//! (`http.max_response_bytes`), so a response too large is refused, never built.
+//!
 //! Deviations (error paths only): `maxDataPoints=0` and a consolidation that would remove
 //! more values than a series has make graphite answer 500; here the first is ignored and
 //! the second stops at an empty series.
@@ -21,6 +24,10 @@
 use std::fmt::Write as _;
 
 use crate::query::time::TimeZone;
+
+/// A body would be larger than the byte budget it was given.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TooLarge;
 
 /// How several raw values are merged into one (`consolidateBy`; default `Average`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -253,6 +260,15 @@ fn write_py_int(out: &mut String, x: f64) {
 
 /// The body graphite-web sends for `format=json` (with `jsonp` wrapping if asked).
 pub fn render_json(series: &[RenderSeries<'_>], options: &JsonOptions<'_>) -> String {
+    render_json_within(series, options, usize::MAX).unwrap_or_default()
+}
+
+/// [`render_json`], or [`TooLarge`] once the body passes `max_bytes`.
+pub fn render_json_within(
+    series: &[RenderSeries<'_>],
+    options: &JsonOptions<'_>,
+    max_bytes: usize,
+) -> Result<String, TooLarge> {
     let mut w = Writer {
         out: String::new(),
         indent: options.pretty,
@@ -315,6 +331,9 @@ pub fn render_json(series: &[RenderSeries<'_>], options: &JsonOptions<'_>) -> St
                 w.level += 1;
                 let mut first = true;
                 for (v, i, ts) in points {
+                    if w.out.len() > max_bytes {
+                        return Err(TooLarge);
+                    }
                     w.item(&mut first);
                     w.out.push('[');
                     w.level += 1;
@@ -352,10 +371,14 @@ pub fn render_json(series: &[RenderSeries<'_>], options: &JsonOptions<'_>) -> St
     if body.contains("Infinity,") {
         body = body.replace("Infinity,", "1e9999,");
     }
-    match options.jsonp {
+    let body = match options.jsonp {
         Some(cb) => format!("{cb}({body})"),
         None => body,
+    };
+    if body.len() > max_bytes {
+        return Err(TooLarge);
     }
+    Ok(body)
 }
 
 /// Content type of [`render_json`]'s body.
@@ -408,10 +431,22 @@ impl Writer {
 
 /// The body graphite-web sends for `format=csv` (`text/csv`).
 pub fn render_csv(series: &[RenderSeries<'_>], tz: &TimeZone) -> String {
+    render_csv_within(series, tz, usize::MAX).unwrap_or_default()
+}
+
+/// [`render_csv`], or [`TooLarge`] once the body passes `max_bytes`.
+pub fn render_csv_within(
+    series: &[RenderSeries<'_>],
+    tz: &TimeZone,
+    max_bytes: usize,
+) -> Result<String, TooLarge> {
     let mut out = String::new();
     for s in series {
         let name = csv_field(s.name);
         for (i, v) in s.values.iter().enumerate() {
+            if out.len() > max_bytes {
+                return Err(TooLarge);
+            }
             out.push_str(&name);
             out.push(',');
             let ts = s.start + i as i64 * s.step;
@@ -425,7 +460,10 @@ pub fn render_csv(series: &[RenderSeries<'_>], tz: &TimeZone) -> String {
             out.push_str("\r\n");
         }
     }
-    out
+    if out.len() > max_bytes {
+        return Err(TooLarge);
+    }
+    Ok(out)
 }
 
 /// Python's csv module, Excel dialect, `QUOTE_MINIMAL`.
@@ -439,10 +477,21 @@ fn csv_field(s: &str) -> std::borrow::Cow<'_, str> {
 
 /// The body graphite-web sends for `format=raw` (`text/plain`).
 pub fn render_raw(series: &[RenderSeries<'_>]) -> String {
+    render_raw_within(series, usize::MAX).unwrap_or_default()
+}
+
+/// [`render_raw`], or [`TooLarge`] once the body passes `max_bytes`.
+pub fn render_raw_within(
+    series: &[RenderSeries<'_>],
+    max_bytes: usize,
+) -> Result<String, TooLarge> {
     let mut out = String::new();
     for s in series {
         let _ = write!(out, "{},{},{},{}|", s.name, s.start, s.end, s.step);
         for (i, v) in s.values.iter().enumerate() {
+            if out.len() > max_bytes {
+                return Err(TooLarge);
+            }
             if i > 0 {
                 out.push(',');
             }
@@ -454,7 +503,10 @@ pub fn render_raw(series: &[RenderSeries<'_>]) -> String {
         }
         out.push('\n');
     }
-    out
+    if out.len() > max_bytes {
+        return Err(TooLarge);
+    }
+    Ok(out)
 }
 
 /// `json.dumps` of a float (see [`crate::py::format`]).

@@ -10,7 +10,7 @@ use std::fmt::Write as _;
 
 use super::params::{p, ps, Default as D, Param, ParamType as T};
 use super::util::{self, Agg};
-use super::{d, Args, Def, Value};
+use super::{d, Args, Def, Value, MAX_NAME_BYTES};
 use crate::query::eval::EvalError;
 use crate::query::series::Series;
 
@@ -27,6 +27,9 @@ pub fn defs() -> Vec<Def> {
             p("newName", T::String).req(),
         ]), |a| {
             let new = a.str(1, "").to_string();
+            if new.len() > MAX_NAME_BYTES {
+                return Err(a.err(format!("newName is longer than {MAX_NAME_BYTES} bytes")));
+            }
             let mut list = a.series(0);
             for s in &mut list {
                 s.name.clone_from(&new);
@@ -186,17 +189,48 @@ pub fn python_replacement(rep: &str) -> String {
     out
 }
 
-/// Compiles a Python regular expression for the `regex` crate.
+/// The most memory one compiled regular expression may take (the `regex` crate's
+/// `size_limit`; its default is 10 MiB): matching is linear in the input, compiling is
+/// linear in this.
+pub const REGEX_SIZE_LIMIT: usize = 1 << 20;
+
+/// Compiles a Python regular expression for the `regex` crate; one that would compile
+/// larger than [`REGEX_SIZE_LIMIT`] is a parameter error (400).
 pub fn compile(a: &Args<'_, '_>, pattern: &str) -> Result<regex::Regex, EvalError> {
-    regex::Regex::new(pattern).map_err(|e| a.err(format!("invalid regular expression: {e}")))
+    regex::RegexBuilder::new(pattern)
+        .size_limit(REGEX_SIZE_LIMIT)
+        .dfa_size_limit(REGEX_SIZE_LIMIT)
+        .build()
+        .map_err(|e| a.err(format!("invalid regular expression: {e}")))
 }
 
+/// `aliasSub`: each match replaced by the replacement with its groups. Back references
+/// can make a name longer than its input many times over (`\1\1\1…`, nested calls), so
+/// the expansion stops once the name passes [`MAX_NAME_BYTES`] and the call fails.
 fn alias_sub(a: &mut Args<'_, '_>) -> Result<Vec<Series>, EvalError> {
     let re = compile(a, a.str(1, ""))?;
     let rep = python_replacement(a.str(2, ""));
     let mut list = a.series(0);
     for s in &mut list {
-        s.name = re.replace_all(&s.name, rep.as_str()).into_owned();
+        a.ctx.tick()?;
+        let mut size = s.name.len();
+        let mut over = false;
+        let name = re.replace_all(&s.name, |caps: &regex::Captures<'_>| {
+            let mut expanded = String::new();
+            if !over {
+                caps.expand(&rep, &mut expanded);
+                size += expanded.len();
+                over = size > MAX_NAME_BYTES;
+            }
+            expanded
+        });
+        if over {
+            return Err(a.err(format!(
+                "the new name of {} would be longer than {MAX_NAME_BYTES} bytes",
+                s.name
+            )));
+        }
+        s.name = name.into_owned();
     }
     Ok(list)
 }

@@ -183,34 +183,35 @@ fn moving_window(
     let window = Window::parse(a, window, &list)?;
     let tag = format!("moving{}", capitalize(func));
     let window_text = window.size.py_str();
-    Ok(window
-        .fetch(a)?
-        .into_iter()
-        .map(|mut s| {
-            let (name, points) = window.name_and_points(&tag, &s);
-            s.set_tag(&tag, window_text.clone());
-            let effective = xff.unwrap_or(s.x_files_factor);
-            let mut values = Vec::new();
-            let mut non_null = Vec::with_capacity(points);
-            for i in (points + 1)..=s.values.len() {
-                non_null.clear();
-                non_null.extend(s.values[i - points..i].iter().filter(|v| v.is_some()));
-                values.push(
-                    if !non_null.is_empty() && util::xff(non_null.len(), points as f64, effective) {
-                        agg.apply(&non_null)
-                    } else {
-                        None
-                    },
-                );
-            }
-            let mut out = copy_with(&s, name, values);
-            out.start = s.start.saturating_add(window.preview);
-            if agg == Agg::Count {
-                out.mark_all_ints();
-            }
-            out
-        })
-        .collect())
+    let fetched = window.fetch(a)?;
+    let mut out = Vec::with_capacity(fetched.len());
+    // Each window costs its length: the request's time limit is checked as they go.
+    for mut s in fetched {
+        let (name, points) = window.name_and_points(&tag, &s);
+        s.set_tag(&tag, window_text.clone());
+        let effective = xff.unwrap_or(s.x_files_factor);
+        let mut values = Vec::new();
+        let mut non_null = Vec::with_capacity(points.min(s.values.len()));
+        for i in (points + 1)..=s.values.len() {
+            a.ctx.tick()?;
+            non_null.clear();
+            non_null.extend(s.values[i - points..i].iter().filter(|v| v.is_some()));
+            values.push(
+                if !non_null.is_empty() && util::xff(non_null.len(), points as f64, effective) {
+                    agg.apply(&non_null)
+                } else {
+                    None
+                },
+            );
+        }
+        let mut series = copy_with(&s, name, values);
+        series.start = s.start.saturating_add(window.preview);
+        if agg == Agg::Count {
+            series.mark_all_ints();
+        }
+        out.push(series);
+    }
+    Ok(out)
 }
 
 /// graphite's `_getPercentile(points, n, interpolate)`.
@@ -559,12 +560,17 @@ fn holt_winters_area(a: &mut Args<'_, '_>) -> Result<Vec<Series>, EvalError> {
 
 fn holt_winters_aberration(a: &mut Args<'_, '_>) -> Result<Vec<Series>, EvalError> {
     let bands = bands(a)?;
+    let mut by_name: std::collections::HashMap<&str, &Series> = std::collections::HashMap::new();
+    for b in &bands {
+        by_name.entry(b.name.as_str()).or_insert(b);
+    }
     let list = a.series(0);
     let mut out = Vec::with_capacity(list.len());
     for mut s in list {
+        a.ctx.tick()?;
         let find = |kind: &str| {
             let name = format!("holtWintersConfidence{kind}({})", s.name);
-            bands.iter().find(|b| b.name == name)
+            by_name.get(name.as_str()).copied()
         };
         let (Some(lower), Some(upper)) = (find("Lower"), find("Upper")) else {
             return Err(a.err(format!("no confidence band for {}", s.name)));

@@ -64,19 +64,13 @@ pub(super) fn interval_of(a: &Args<'_, '_>, text: &str) -> Result<i64, EvalError
     Ok(i)
 }
 
-/// Fails when `buckets` points (one series made by a function) exceed the request's
-/// `max_points` limit.
-pub(super) fn check_points(a: &Args<'_, '_>, buckets: i64) -> Result<(), EvalError> {
-    match a.ctx.limits.max_points {
-        Some(max) if usize::try_from(buckets).map_or(true, |b| b > max) => {
-            Err(EvalError::Limit(format!(
-                "{}() would make {buckets} points, more than the limit of {max} per request \
-                 (query.max_points)",
-                a.name
-            )))
-        }
-        _ => Ok(()),
-    }
+/// Fails before a function makes `series` series of `buckets` points each when they
+/// would not fit in what is left of the request's `http.max_points`.
+pub(super) fn check_points(a: &Args<'_, '_>, buckets: i64, series: usize) -> Result<(), EvalError> {
+    let n = usize::try_from(buckets)
+        .unwrap_or(usize::MAX)
+        .saturating_mul(series.max(1));
+    a.ctx.check_room(&format!("{}()", a.name), n)
 }
 
 /// graphite's `_summarizeValues`: `(values, end of the last bucket)`.
@@ -133,7 +127,11 @@ impl Buckets {
     fn parse(a: &Args<'_, '_>) -> Result<Buckets, EvalError> {
         let text = a.str(1, "").to_string();
         let interval = interval_of(a, &text)?;
-        check_points(a, (a.ctx.end - a.ctx.start) / interval + 2)?;
+        let series = a.value(0).map_or(0, |v| match v {
+            Value::Series(s) => s.len(),
+            _ => 0,
+        });
+        check_points(a, (a.ctx.end - a.ctx.start) / interval + 2, series)?;
         let func = a.str(2, "sum").to_string();
         let agg = Agg::parse(a.name, &func)?;
         Ok(Buckets {
@@ -215,7 +213,11 @@ fn truncate_local(ctx: &Context<'_>, epoch: i64, interval: i64) -> i64 {
 fn hitcount(a: &mut Args<'_, '_>) -> Result<Vec<Series>, EvalError> {
     let text = a.str(1, "").to_string();
     let interval = interval_of(a, &text)?;
-    check_points(a, (a.ctx.end - a.ctx.start) / interval + 2)?;
+    let series = a.value(0).map_or(0, |v| match v {
+        Value::Series(s) => s.len(),
+        _ => 0,
+    });
+    check_points(a, (a.ctx.end - a.ctx.start) / interval + 2, series)?;
     let align = a.bool(2, false);
     let mut list = a.series(0);
     if align {
@@ -359,15 +361,9 @@ fn time_shift(a: &mut Args<'_, '_>) -> Result<Vec<Series>, EvalError> {
 fn time_stack(a: &mut Args<'_, '_>) -> Result<Vec<Series>, EvalError> {
     let (unit, delta) = past_offset(a, a.str(1, "1d"), "unit")?;
     let (from, to) = (a.int(2, 0), a.int(3, 7));
-    if let Some(max) = a.ctx.limits.max_series {
-        if usize::try_from(to.saturating_sub(from)).is_ok_and(|n| n > max) {
-            return Err(EvalError::Limit(format!(
-                "timeStack() over {} shifts would make more than {max} series \
-                 (query.max_series)",
-                to.saturating_sub(from)
-            )));
-        }
-    }
+    let shifts = usize::try_from(to.saturating_sub(from)).unwrap_or(0);
+    a.ctx
+        .check_series_room(&format!("timeStack() over {shifts} shifts"), shifts)?;
     let list = a.series(0);
     let Some(first) = list.first() else {
         return Ok(Vec::new());
@@ -375,7 +371,7 @@ fn time_stack(a: &mut Args<'_, '_>) -> Result<Vec<Series>, EvalError> {
     let (start, end) = (first.start, first.end);
     let mut out = Vec::new();
     for shift in from..to {
-        super::super::eval::check_deadline(a.ctx)?;
+        a.ctx.check()?;
         let ctx = Context {
             start: a.ctx.start.saturating_add(delta.saturating_mul(shift)),
             end: a.ctx.end.saturating_add(delta.saturating_mul(shift)),

@@ -8,6 +8,8 @@
     reason = "every function has the signature the dispatcher calls"
 )]
 
+use std::collections::HashMap;
+
 use super::combine::aggregate;
 use super::params::{p, ps, Param, ParamType as T};
 use super::{d, lookup, util, Args, Def, Value};
@@ -131,17 +133,17 @@ fn weighted_average(a: &mut Args<'_, '_>) -> Result<Vec<Series>, EvalError> {
         )));
     }
     let mut keyed: Vec<(String, Option<usize>, Option<usize>)> = Vec::new();
+    let mut index: HashMap<String, usize> = HashMap::new();
     for (i, (sa, sw)) in avg.iter().zip(&weight).enumerate() {
+        a.ctx.tick()?;
         for (key, is_avg) in [
             (util::agg_key(sa, &nodes), true),
             (util::agg_key(sw, &nodes), false),
         ] {
-            let j = if let Some(j) = keyed.iter().position(|(k, _, _)| *k == key) {
-                j
-            } else {
-                keyed.push((key, None, None));
+            let j = *index.entry(key).or_insert_with_key(|key| {
+                keyed.push((key.clone(), None, None));
                 keyed.len() - 1
-            };
+            });
             let entry = &mut keyed[j];
             if is_avg {
                 entry.1 = Some(i);
@@ -240,7 +242,9 @@ fn reduce_series(a: &mut Args<'_, '_>) -> Result<Vec<Series>, EvalError> {
         .filter(|d| d.name != "mapSeries" && d.name != "map")
         .ok_or_else(|| a.err(format!("unknown reduceFunction {function:?}")))?;
     let mut groups: Vec<(String, Vec<Option<Series>>)> = Vec::new();
+    let mut index: HashMap<String, usize> = HashMap::new();
     for s in lists.into_iter().flatten() {
+        a.ctx.tick()?;
         let nodes: Vec<&str> = s.name.split('.').collect();
         let Some(this) = util::py_index(nodes.len(), node).map(|k| nodes[k]) else {
             return Err(a.err(format!("{} has no node {node}", s.name)));
@@ -250,12 +254,10 @@ fn reduce_series(a: &mut Args<'_, '_>) -> Result<Vec<Series>, EvalError> {
         let Some(i) = matchers.iter().position(|m| m == this) else {
             continue;
         };
-        let slot = if let Some(j) = groups.iter().position(|(k, _)| *k == key) {
-            j
-        } else {
-            groups.push((key, vec![None; matchers.len()]));
+        let slot = *index.entry(key).or_insert_with_key(|key| {
+            groups.push((key.clone(), vec![None; matchers.len()]));
             groups.len() - 1
-        };
+        });
         groups[slot].1[i] = Some(s);
     }
     let mut out = Vec::with_capacity(groups.len());

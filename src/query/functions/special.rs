@@ -198,13 +198,7 @@ fn events(a: &mut Args<'_, '_>) -> Result<Vec<Series>, EvalError> {
     };
     let (start, end) = (a.ctx.start, a.ctx.end);
     let points = usize::try_from(end - start).unwrap_or(0);
-    let limit = a.ctx.limits.max_points.unwrap_or(usize::MAX);
-    if points > limit {
-        return Err(EvalError::Limit(format!(
-            "events() over {points} seconds is more than the limit of {limit} points \
-             per request (query.max_points)"
-        )));
-    }
+    a.ctx.check_room("events()", points)?;
     let mut values: Vec<Option<f64>> = vec![None; points];
     for t in a.ctx.source.events(&query, start, end)? {
         if let Some(v) = usize::try_from(t - start)
@@ -261,15 +255,6 @@ pub fn series_by_tag(
         ),
     };
     let names = ctx.source.series_by_tag(&exprs)?;
-    if let Some(max) = ctx.limits.max_series {
-        if names.len() > max {
-            return Err(EvalError::Limit(format!(
-                "{raw} matches {} series, more than the limit of {max} per request \
-                 (query.max_series)",
-                names.len()
-            )));
-        }
-    }
     crate::query::eval::fetch_names(ctx, &raw, &names)
 }
 

@@ -600,7 +600,7 @@ pub(super) fn generated(
     if step <= 0 {
         return Err(a.err(format!("step must be positive, got {step}")));
     }
-    check_points(a, (a.ctx.end - a.ctx.start) / step + 1)?;
+    check_points(a, (a.ctx.end - a.ctx.start) / step + 1, 1)?;
     let (start, end) = (a.ctx.start, a.ctx.end);
     let values = (start..end)
         .step_by(usize::try_from(step).unwrap_or(1))

@@ -294,13 +294,14 @@ pub fn py_slice(len: usize, start: i64, stop: Option<i64>) -> (usize, usize) {
 
 /// `formatPathExpressions`: the distinct path expressions, in order, joined by `,`.
 pub fn format_path_expressions(series: &[Series]) -> String {
-    let mut seen: Vec<&str> = Vec::new();
+    let mut seen = std::collections::HashSet::new();
+    let mut order: Vec<&str> = Vec::new();
     for s in series {
-        if !seen.contains(&s.path_expression.as_str()) {
-            seen.push(&s.path_expression);
+        if seen.insert(s.path_expression.as_str()) {
+            order.push(&s.path_expression);
         }
     }
-    seen.join(",")
+    order.join(",")
 }
 
 /// `_getFirstPathExpression(name)`: the first path inside a wrapped name
