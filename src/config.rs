@@ -99,7 +99,7 @@ pub struct HttpConfig {
     /// Time limit of one request, from its arrival (waiting for a worker included).
     #[serde(deserialize_with = "de_duration", serialize_with = "ser_duration")]
     pub timeout: Duration,
-    /// Secret the requests that add events or tag and delete series must carry, as
+    /// Secret every HTTP write (events, tags, dashboards) must carry, as
     /// `Authorization: Bearer <token>` or `X-Lonsdaleite-Token: <token>`; empty = none
     /// asked. Written out (admin `config`) as `"(hidden)"` when set.
     #[serde(serialize_with = "ser_secret")]

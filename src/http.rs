@@ -19,6 +19,7 @@
 //! - [`tags`]: `/tags/*`, the tags API.
 //! - [`webui`]: the web page at `/` and its dashboard API (`/dashboard/*`).
 //! - [`csrf`]: the check every state-changing route passes first (cross-site, write token).
+//! - [`pool`]: the query workers, their queue and what a waiting or running query obeys.
 //!
 //! Stores:
 //! - [`source`]: the evaluator's view of storage: the name and tag indexes, the whisper
@@ -280,6 +281,7 @@ pub fn spawn(
 /// Every route of the API, plus the web page's.
 pub fn router(shared: Arc<Shared>) -> Router {
     let db = sqlite::path(&shared.config.data_dir);
+    let write_token = shared.config.http.write_token.clone();
     let api = Router::new()
         .route("/render", any(render::handler))
         .route("/render/", any(render::handler))
@@ -311,7 +313,7 @@ pub fn router(shared: Arc<Shared>) -> Router {
         .route("/tags/autoComplete/values", any(tags::complete_values))
         .route("/tags/{tag}", any(tags::values))
         .with_state(shared);
-    match crate::http::webui::router(&db) {
+    match crate::http::webui::router(&db, &write_token) {
         Ok(web) => api.merge(web),
         Err(e) => {
             tracing::error!(error = %e, "the web page is off: its database cannot be opened");

@@ -16,6 +16,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use common::Server;
 
 const METRIC: &str = "ui.test.sine";
+const TOKEN: &str = "ui-write-token";
 
 fn artifact_dir() -> PathBuf {
     // CARGO_TARGET_TMPDIR is <target>/tmp; the artifacts go next to it.
@@ -38,7 +39,12 @@ fn web_page_in_chromium() {
         "tests/ui/node_modules is missing: run `npm ci` in tests/ui (tests/run-all does it)"
     );
 
-    let server = Server::start(&[]);
+    // With a write token set, the page's first save is answered 401 and the page must ask
+    // for the token.
+    let conf = tempfile::tempdir().unwrap();
+    let file = conf.path().join("lonsdaleite.toml");
+    std::fs::write(&file, format!("[http]\nwrite_token = \"{TOKEN}\"\n")).unwrap();
+    let server = Server::start(&["--config", file.to_str().unwrap()]);
     let http = server.http.expect("the HTTP listener");
 
     // Twenty minutes of a sine at one point a minute (the default schema's step).
@@ -78,6 +84,7 @@ fn web_page_in_chromium() {
         .arg(format!("http://{http}"))
         .arg(&artifacts)
         .arg(METRIC)
+        .arg(TOKEN)
         .env("CHROMIUM", &chromium)
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())

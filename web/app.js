@@ -28,6 +28,26 @@
     return res.json();
   }
 
+  // Saves and deletes: when the server sets http.write_token it answers 401; ask for the
+  // token once, keep it for this tab, and send it again. A wrong token (403) is forgotten.
+  const TOKEN_KEY = 'lonsdaleite.writeToken';
+  async function write(url, options) {
+    for (let attempt = 0; ; attempt += 1) {
+      const token = sessionStorage.getItem(TOKEN_KEY);
+      const headers = token ? { 'X-Lonsdaleite-Token': token } : {};
+      const res = await fetch(url, { ...options, headers });
+      if (res.status === 401 && attempt === 0) {
+        const given = window.prompt('This server asks for its write token (http.write_token) to change dashboards:');
+        if (!given) throw new Error('the server asks for its write token (http.write_token)');
+        sessionStorage.setItem(TOKEN_KEY, given);
+        continue;
+      }
+      if (res.status === 403 && token) sessionStorage.removeItem(TOKEN_KEY);
+      if (!res.ok) throw new Error(await errorText(res));
+      return res.json();
+    }
+  }
+
   // ---- metric tree (/metrics/find, treejson) ----
 
   function treeItem(node) {
@@ -316,7 +336,7 @@
     const name = $('dashboard-name').value.trim();
     if (!name) { status('Give the dashboard a name first.'); return; }
     try {
-      await api(`/dashboard/save/${encodeURIComponent(name)}`, {
+      await write(`/dashboard/save/${encodeURIComponent(name)}`, {
         method: 'POST',
         body: new URLSearchParams({ state: JSON.stringify(dashboardState()) }),
       });
@@ -357,7 +377,7 @@
   async function deleteDashboard(name) {
     if (!window.confirm(`Delete dashboard "${name}"?`)) return;
     try {
-      await api(`/dashboard/delete/${encodeURIComponent(name)}`, { method: 'POST' });
+      await write(`/dashboard/delete/${encodeURIComponent(name)}`, { method: 'POST' });
       status(`Deleted "${name}".`);
     } catch (e) {
       status(`Not deleted: ${e.message}`);

@@ -18,9 +18,7 @@
 //!    `Authorization: Bearer <token>` or `X-Lonsdaleite-Token: <token>`, compared in
 //!    constant time (the SHA-256 digests of both sides are compared whole, so the time
 //!    shows neither where they differ nor their length beyond 64-byte blocks). Missing →
-//!    401 with `WWW-Authenticate: Bearer`, wrong → 403. The dashboard routes ask for it
-//!    only when built by [`crate::http::webui::router_with`]; the query thread's router
-//!    still builds them with `webui::router`, which asks for none.
+//!    401 with `WWW-Authenticate: Bearer`, wrong → 403.
 //!
 //! A request without `Sec-Fetch-Site` and `Origin` (curl, scripts, Grafana's server-side
 //! proxy) passes 1 and 2: only a browser can be tricked into sending a request on a

@@ -17,9 +17,9 @@
 //!
 //! Save and delete change state: another method is answered 405 with an `Allow` header
 //! (graphite-web would delete on GET), and the request must pass [`crate::http::csrf`]
-//! (cross-site refused, the write token when one is given to [`router_with`]) before its
-//! body is read. The page itself is same-origin, so its own saves pass the cross-site rule;
-//! it sends no token.
+//! (cross-site refused, `http.write_token` when set) before its body is read. The page
+//! itself is same-origin, so its own saves pass the cross-site rule; when the server asks
+//! for a token (401), the page prompts for it once and keeps it for the tab.
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -89,14 +89,9 @@ impl IntoResponse for WebuiError {
 /// Routes of the web page and its dashboard API, merged into the query thread's router.
 /// `db_path` is the server's SQLite file ([`crate::http::sqlite::path`], shared with the
 /// events and the tag index); it is opened here (created if missing), so a bad path fails
-/// at start. Writes pass the cross-site rule; no write token is asked (see [`router_with`]).
-pub fn router(db_path: &Path) -> Result<Router, WebuiError> {
-    router_with(db_path, "")
-}
-
-/// [`router`], with saves and deletes also asking for `write_token` (`http.write_token`;
-/// empty = none asked).
-pub fn router_with(db_path: &Path, write_token: &str) -> Result<Router, WebuiError> {
+/// at start. Saves and deletes pass the cross-site rule and, when `write_token`
+/// (`http.write_token`) is not empty, must carry it.
+pub fn router(db_path: &Path, write_token: &str) -> Result<Router, WebuiError> {
     let db = Dashboards::open(db_path).map_err(|source| WebuiError::Open {
         path: db_path.to_owned(),
         source,
@@ -306,7 +301,7 @@ mod tests {
     #[test]
     fn dashboard_api_round_trip() {
         let dir = tempfile::tempdir().unwrap();
-        let app = router(&dir.path().join("lonsdaleite.sqlite")).unwrap();
+        let app = router(&dir.path().join("lonsdaleite.sqlite"), "").unwrap();
         let rt = tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build()
@@ -377,7 +372,7 @@ mod tests {
     #[test]
     fn writes_are_guarded() {
         let dir = tempfile::tempdir().unwrap();
-        let app = router_with(&dir.path().join("lonsdaleite.sqlite"), "t0k").unwrap();
+        let app = router(&dir.path().join("lonsdaleite.sqlite"), "t0k").unwrap();
         let rt = tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build()
@@ -426,7 +421,7 @@ mod tests {
     fn unopenable_database_names_the_path() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("missing-dir").join("lonsdaleite.sqlite");
-        let err = router(&path).err().unwrap();
+        let err = router(&path, "").err().unwrap();
         assert!(err.to_string().contains("missing-dir"), "{err}");
     }
 }

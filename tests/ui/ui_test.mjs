@@ -1,14 +1,15 @@
 // End-to-end test of lonsdaleite's web page in headless Chromium (Debian's /usr/bin/chromium).
-// Usage: node ui_test.mjs <base-url> <artifact-dir> <metric-path>
-// The server must already hold points for <metric-path> (tests/ui_browser.rs arranges that).
+// Usage: node ui_test.mjs <base-url> <artifact-dir> <metric-path> <write-token>
+// The server must already hold points for <metric-path> and ask for <write-token>
+// (http.write_token) on writes; tests/ui_browser.rs arranges both.
 // Exits 0 when every step passed, 1 otherwise; screenshots go to <artifact-dir>.
 import { chromium } from 'playwright-core';
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 
-const [base, artifacts, metric] = process.argv.slice(2);
-if (!base || !artifacts || !metric) {
-  console.error('usage: node ui_test.mjs <base-url> <artifact-dir> <metric-path>');
+const [base, artifacts, metric, token] = process.argv.slice(2);
+if (!base || !artifacts || !metric || !token) {
+  console.error('usage: node ui_test.mjs <base-url> <artifact-dir> <metric-path> <write-token>');
   process.exit(2);
 }
 const executablePath = process.env.CHROMIUM || '/usr/bin/chromium';
@@ -21,6 +22,7 @@ setTimeout(() => { console.error('FAIL: the browser test took more than 180 s');
   180_000).unref();
 
 let page;
+let prompts = 0;
 const pageErrors = [];
 
 function step(text) { console.log(`step: ${text}`); }
@@ -60,7 +62,11 @@ async function run() {
     page = await browser.newPage({ viewport: { width: 1400, height: 1000 } });
     page.setDefaultTimeout(STEP_TIMEOUT);
     page.on('pageerror', (e) => pageErrors.push(e.message));
-    page.on('dialog', (d) => d.accept());
+    // The server asks for a write token: the page prompts for it at the first save.
+    page.on('dialog', (d) => {
+      if (d.type() === 'prompt') prompts += 1;
+      return d.type() === 'prompt' ? d.accept(token) : d.accept();
+    });
 
     step(`open ${base}/`);
     await page.goto(`${base}/`);
@@ -118,6 +124,7 @@ async function run() {
     await page.click('#save-dashboard');
     await page.locator('#dashboard-status', { hasText: 'Saved' }).waitFor();
     await page.locator(`#dashboard-list li[data-name="${BOARD}"]`).waitFor();
+    check(prompts === 1, `the page asked for the write token ${prompts} times, expected once`);
     await shot('03-dashboard-saved.png');
 
     step('reload the page, find the dashboard in the list and open it');
@@ -141,6 +148,7 @@ async function run() {
     step('delete the dashboard');
     await page.click(`#dashboard-list li[data-name="${BOARD}"] .delete`);
     await page.locator(`#dashboard-list li[data-name="${BOARD}"]`).waitFor({ state: 'detached' });
+    check(prompts === 1, 'the page asked for the write token again after the first save');
 
     check(pageErrors.length === 0, `JavaScript errors in the page: ${pageErrors.join('; ')}`);
   } catch (e) {
