@@ -9,13 +9,18 @@
 //!   threads over the same datagrams, each thread receiving half, and include the final
 //!   merge / drain, so they do the same total work from the user's point of view.
 //!
+//! `STATSD_BENCH_ONCE=N` instead runs `ingest` once over N passes of one mix
+//! (`STATSD_BENCH_MIX`, default `mixed`) and one flush, for instruction counts under
+//! callgrind (`once_ingest` and `once_flush` inclusive; bench/callgrind-ab.sh), which the
+//! noise of a shared machine does not move.
+//!
 //! Figures and the machine they came from: bench/RESULTS.md.
 
 use std::hint::black_box;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
+use criterion::{criterion_group, BenchmarkId, Criterion, Throughput};
 use crossbeam_channel::bounded;
 
 use lonsdaleite::aggregate::{Aggregator, Partials};
@@ -261,4 +266,43 @@ criterion_group! {
     config = Criterion::default().sample_size(10).measurement_time(Duration::from_secs(5));
     targets = ingest, exchange
 }
-criterion_main!(benches);
+/// The `STATSD_BENCH_ONCE` ingest, kept out of line so callgrind counts it by name.
+#[inline(never)]
+fn once_ingest(parser: &mut Parser, agg: &mut Aggregator, data: &[Vec<u8>], passes: usize) {
+    for _ in 0..passes {
+        ingest_all(parser, agg, data);
+    }
+}
+
+/// The `STATSD_BENCH_ONCE` flush, kept out of line so callgrind counts it by name.
+#[inline(never)]
+fn once_flush(agg: &mut Aggregator) -> u64 {
+    let mut out = 0u64;
+    agg.flush(&mut |n, v| {
+        black_box((n, v));
+        out += 1;
+    });
+    out
+}
+
+fn main() {
+    if let Ok(n) = std::env::var("STATSD_BENCH_ONCE") {
+        let passes: usize = n.parse().expect("STATSD_BENCH_ONCE: a number of passes");
+        let mix = std::env::var("STATSD_BENCH_MIX").unwrap_or_else(|_| "mixed".into());
+        let cfg = config();
+        let data = datagrams(&mix, 10_000, 200_000, 7);
+        let mut parser = Parser::new(options(&cfg));
+        let mut agg = Aggregator::new(&cfg);
+        let start = Instant::now();
+        once_ingest(&mut parser, &mut agg, &data, passes);
+        let out = once_flush(&mut agg);
+        let lines = count_lines(&data) * passes as u64;
+        println!(
+            "{mix}: {lines} lines, {out} values flushed; {:.1} ns per line",
+            start.elapsed().as_nanos() as f64 / lines as f64
+        );
+        return;
+    }
+    benches();
+    Criterion::default().configure_from_args().final_summary();
+}

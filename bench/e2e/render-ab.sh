@@ -4,12 +4,20 @@
 # render-vs-graphite-web.sh for the tree and the client). No carbon ingest.
 #
 #   bench/e2e/render-ab.sh BINARY_A BINARY_B
-#   (ROUNDS=3 SERVERS=40 METRICS=25 N=200; PY = a python with whisper 1.1.10)
+#   (ROUNDS=3 SERVERS=40 METRICS=25 N=200; PY = a python with whisper 1.1.10, default
+#   python3, which tests/run-all gives it)
+#
+# Raw output: bench/e2e/runs/<UTC time>-render-ab/ (machine.txt naming both binaries'
+# commits, results.jsonl, table.txt).
 set -euo pipefail
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
-BIN_A=$1
-BIN_B=$2
-PY=${PY:-$(dirname "$(dirname "$HERE")")/../venv-gwbench/bin/python}
+BIN_A=${1:?usage: bench/e2e/render-ab.sh BINARY_A BINARY_B}
+BIN_B=${2:?usage: bench/e2e/render-ab.sh BINARY_A BINARY_B}
+PY=${PY:-python3}
+"$PY" -c 'import whisper' 2>/dev/null ||
+  { echo "$PY has no whisper module: $PY -m pip install whisper==1.1.10" >&2; exit 1; }
+RUNS="$HERE/runs/$(date -u +%Y%m%dT%H%MZ)-render-ab"
+mkdir -p "$RUNS"
 OUT=$(mktemp -d /tmp/render-ab.XXXXXX)
 PIDS=()
 cleanup() {
@@ -18,6 +26,12 @@ cleanup() {
   rm -rf "$OUT"
 }
 trap cleanup EXIT
+{
+  echo "A: $BIN_A ($("$BIN_A" --version))"
+  echo "B: $BIN_B ($("$BIN_B" --version))"
+  echo "machine: $(lscpu | sed -n 's/^Model name: *//p') x $(nproc), $(uname -r)"
+  echo "command: ROUNDS=${ROUNDS:-3} SERVERS=${SERVERS:-40} METRICS=${METRICS:-25} N=${N:-200} bench/e2e/render-ab.sh $BIN_A $BIN_B"
+} | tee "$RUNS/machine.txt"
 mkdir -p "$OUT/A/whisper" "$OUT/conf"
 "$PY" "$HERE/render_data.py" "$OUT/A/whisper" "${SERVERS:-40}" "${METRICS:-25}"
 cp -a "$OUT/A" "$OUT/B"
@@ -36,9 +50,10 @@ for v in A B; do
   [[ -n $HTTP ]] || { echo "$v did not start:" >&2; cat "$OUT/$v.stderr" >&2; exit 1; }
   BASES+=("$v=http://$HTTP,${N:-200}")
 done
-echo "start $(date -u +'%F %T') UTC, load average $(cut -d' ' -f1-3 /proc/loadavg)"
+echo "start $(date -u +'%F %T') UTC, load average $(cut -d' ' -f1-3 /proc/loadavg)" | tee -a "$RUNS/machine.txt"
 /usr/bin/python3 "$HERE/render_client.py" "${ROUNDS:-3}" "${BASES[@]}" -- \
   "sum6h=/render?target=sumSeries(bench.*.*)&from=-6h&format=json" \
-  "sum24h=/render?target=sumSeries(bench.*.*)&from=-24h&format=json" >"$OUT/results.jsonl"
-echo "end $(date -u +'%F %T') UTC, load average $(cut -d' ' -f1-3 /proc/loadavg)"
-/usr/bin/python3 "$HERE/render_client.py" table "$OUT/results.jsonl"
+  "sum24h=/render?target=sumSeries(bench.*.*)&from=-24h&format=json" >"$RUNS/results.jsonl"
+echo "end $(date -u +'%F %T') UTC, load average $(cut -d' ' -f1-3 /proc/loadavg)" | tee -a "$RUNS/machine.txt"
+/usr/bin/python3 "$HERE/render_client.py" table "$RUNS/results.jsonl" | tee "$RUNS/table.txt"
+echo "raw output in $RUNS"
