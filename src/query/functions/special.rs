@@ -146,12 +146,14 @@ pub fn constant_line(ctx: &Context<'_>, value: f64, text: &str) -> Series {
     s
 }
 
+/// graphite's `consolidateBy`: the name and tag keep the word as the caller wrote it
+/// (`consolidateBy(x,"avg")`), though `avg` consolidates as `average`.
 fn consolidate_by(mut list: Vec<Series>, func: &str) -> Vec<Series> {
     let c = Consolidation::from_name(func).unwrap_or_default();
     for s in &mut list {
         s.consolidation = c;
         s.set_tag("consolidateBy", func);
-        s.rename(format!("consolidateBy({},\"{}\")", s.name, c.name()));
+        s.rename(format!("consolidateBy({},\"{func}\")", s.name));
     }
     list
 }

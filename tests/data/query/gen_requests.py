@@ -1,0 +1,180 @@
+"""Generates requests.jsonl.gz: whole /render requests answered by graphite-web 1.1.10 over
+whisper files, for tests/query_requests.rs.
+
+Usage (graphite-web 1.1.10 and whisper 1.1.10 from PyPI in a venv, not shipped here):
+    python3 -m venv /work/venv-gw
+    /work/venv-gw/bin/pip install --no-deps graphite-web==1.1.10 whisper==1.1.10
+    /work/venv-gw/bin/pip install 'django<4' pytz six pyparsing urllib3 django-tagging==0.4.3
+    /work/venv-gw/bin/python gen_requests.py OUT_DIR
+
+The series of STORE are written into whisper files (whisper 1.1.10's `create` and
+`update_many` with now=WRITTEN) under a temporary WHISPER_DIR, and every request goes
+through graphite-web's own Django view (`/render/?target=…&from=…&until=…&now=…&format=json`)
+with the test client, in graphite's default settings (ENFORCE_INPUT_VALIDATION = False: a
+failed argument check is logged and the call goes on), no request cache: its option parsing, its finder and whisper reader (which read up to the
+request's `now`), its evaluator with one request context for all targets, and its JSON view
+with maxDataPoints. Nothing is stubbed but the cairo module (only needed to draw).
+
+Requests: the hand-picked CASES (each named for the difference it pins down), then RANDOM
+targets made by a seeded generator: 1 to 3 nested functions over the paths of STORE, with
+random from/until/now/maxDataPoints/xFilesFactor.
+
+Output, gzip'd JSON lines: first {"written": WRITTEN, "archives": [[spp, points]], "xff",
+"method", "series": {name: [[t, value]]}, "sha256": {name: hex}} (values as Python's repr,
+so they read back exactly; the files' digests, so the test knows it wrote the same files), then one line per request: {"name", "params": [[key, value]], "status",
+"body"} where body is graphite's answer text (the JSON body on 200, the message otherwise).
+"""
+import gzip
+import hashlib
+import json
+import os
+import random
+import sys
+import tempfile
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+WORK = tempfile.mkdtemp(prefix="gw-requests-")
+open(os.path.join(WORK, "cairo.py"), "w").close()
+WHISPER_DIR = os.path.join(WORK, "whisper")
+STORAGE = os.path.join(WORK, "storage")
+os.makedirs(os.path.join(STORAGE, "log", "webapp"), exist_ok=True)
+with open(os.path.join(WORK, "gen_requests_settings.py"), "w") as f:
+    f.write(
+        "SECRET_KEY = 'gen-requests'\n"
+        "STORAGE_DIR = %r\nLOG_DIR = %r\nWHISPER_DIR = %r\n"
+        "STANDARD_DIRS = [WHISPER_DIR]\nCARBONLINK_HOSTS = []\nREPLICATION_FACTOR = 0\n"
+        "TIME_ZONE = 'UTC'\n"
+        "DATABASES = {'default': {'ENGINE': 'django.db.backends.sqlite3', 'NAME': %r}}\n"
+        % (STORAGE, os.path.join(STORAGE, "log", "webapp"), WHISPER_DIR,
+           os.path.join(STORAGE, "graphite.db")))
+sys.path.insert(0, WORK)
+os.environ["GRAPHITE_SETTINGS_MODULE"] = "gen_requests_settings"
+os.environ["DJANGO_SETTINGS_MODULE"] = "graphite.settings"
+os.environ["TZ"] = "UTC"
+
+import django  # noqa: E402
+
+django.setup()
+
+import whisper  # noqa: E402
+from django.core.management import call_command  # noqa: E402
+from django.test import Client  # noqa: E402
+
+call_command("migrate", verbosity=0, interactive=False)
+
+WRITTEN = 1700000000  # the files' "now" when written
+ARCHIVES = [(10, 3 * 360), (60, 24 * 60)]  # 10s:3h, 1m:1d
+XFF = 0.5
+METHOD = "average"
+rnd = random.Random(19)
+
+
+def values(n, lo, hi, none_rate=0.05, digits=1):
+    return [None if rnd.random() < none_rate else round(rnd.uniform(lo, hi), digits)
+            for _ in range(n)]
+
+
+def counter(n, step_max):
+    v, out = 0.0, []
+    for _ in range(n):
+        v += round(rnd.uniform(0, step_max), 1)
+        out.append(None if rnd.random() < 0.03 else v)
+    return out
+
+
+def integers(n, lo, hi):
+    return [None if rnd.random() < 0.05 else float(rnd.randint(lo, hi)) for _ in range(n)]
+
+
+# 10 s points for the last 3 h, 60 s points from 3 h to 15 h back
+FINE = 3 * 360
+COARSE = 12 * 60
+
+
+def series(make):
+    fine = make(FINE)
+    coarse = make(COARSE)
+    pts = []
+    for i, v in enumerate(coarse):
+        t = WRITTEN - 3 * 3600 - (COARSE - i) * 60
+        if v is not None:
+            pts.append((t, v))
+    for i, v in enumerate(fine):
+        t = WRITTEN - (FINE - 1 - i) * 10
+        if v is not None:
+            pts.append((t, v))
+    return pts
+
+
+STORE = {
+    "bars.web1.cpu.user": series(lambda n: values(n, 0, 100)),
+    "bars.web1.cpu.system": series(lambda n: values(n, 0, 40)),
+    "bars.web2.cpu.user": series(lambda n: values(n, 0, 100, none_rate=0.25)),
+    "bars.web2.cpu.system": series(lambda n: values(n, 0, 40, none_rate=0.25)),
+    "bars.web3.cpu.user": series(lambda n: values(n, 20, 80, none_rate=0.0)),
+    "bars.web3.cpu.system": series(lambda n: values(n, 0, 10, none_rate=0.0)),
+    "bars.web4.cpu.user": series(lambda n: values(n, 0, 100)),
+    "bars.web4.cpu.system": series(lambda n: values(n, -5, 5, digits=3)),
+    "bars.web1.net.bytes_rx": series(lambda n: counter(n, 5000.0)),
+    "bars.web2.net.bytes_rx": series(lambda n: [None if v is None else v + 0.37 for v in counter(n, 123456.7)]),
+    "bars.db.latency.p50": series(lambda n: values(n, 1, 20, none_rate=0.1, digits=3)),
+    "bars.db.latency.p90": series(lambda n: values(n, 10, 90, none_rate=0.1, digits=3)),
+    "bars.db.conns": series(lambda n: integers(n, 0, 50)),
+    "bars.db.errors": series(lambda n: [None if rnd.random() < 0.7 else float(rnd.randint(1, 3)) for _ in range(n)]),
+}
+
+SHA256 = {}
+for name, pts in STORE.items():
+    path = os.path.join(WHISPER_DIR, *name.split(".")) + ".wsp"
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    whisper.create(path, ARCHIVES, xFilesFactor=XFF, aggregationMethod=METHOD)
+    whisper.update_many(path, pts, now=WRITTEN)
+    with open(path, "rb") as f:
+        SHA256[name] = hashlib.sha256(f.read()).hexdigest()
+
+N = WRITTEN  # the request's now in the hand-picked cases
+
+# (name, [targets], from, until, now, extra parameters)
+CASES = [
+    ("plain", ["bars.web1.cpu.user"], N - 600, N, N, {}),
+    # 1. consolidateBy names the series with the caller's word
+    ("consolidateBy", ["consolidateBy(bars.web1.cpu.user,'avg')"], N - 600, N, N, {}),
+    ("consolidateBy", ["consolidateBy(bars.web*.cpu.user,'average')",
+                       "consolidateBy(bars.db.conns,'sum')"], N - 3600, N, N, {"maxDataPoints": "20"}),
+]
+
+
+def params(targets, frm, until, now, extra):
+    p = [("target", t) for t in targets]
+    p += [("from", str(frm)), ("until", str(until)), ("now", str(now)), ("format", "json")]
+    p += sorted(extra.items())
+    return p
+
+
+def answer(client, p):
+    resp = client.get("/render/", p)
+    body = resp.content.decode("utf-8", "replace")
+    return resp.status_code, body
+
+
+def main():
+    out_dir = sys.argv[1] if len(sys.argv) > 1 else HERE
+    client = Client(raise_request_exception=False)
+    lines = [json.dumps({
+        "written": WRITTEN, "archives": ARCHIVES, "xff": XFF, "method": METHOD,
+        "series": {k: [[t, repr(v)] for t, v in pts] for k, pts in STORE.items()},
+        "sha256": SHA256,
+    }, sort_keys=True)]
+    for name, targets, frm, until, now, extra in CASES:
+        p = params(targets, frm, until, now, extra)
+        status, body = answer(client, p)
+        if status == 500:
+            body = body[:300]
+        lines.append(json.dumps({"name": name, "params": p, "status": status, "body": body},
+                                sort_keys=True))
+    path = os.path.join(out_dir, "requests.jsonl.gz")
+    with gzip.GzipFile(path, "wb", mtime=0) as f:
+        f.write(("\n".join(lines) + "\n").encode())
+
+
+main()
