@@ -8,7 +8,8 @@
 //! untagged ones into the name index, the tagged ones into the tag index.
 //!
 //! Reading a series (graphite-web's `readers/whisper.py` + `merge_with_cache`): whisper's
-//! fetch of the file, clipped to the real clock as whisper does, then the shard's cached
+//! fetch of the file, clipped to the request's `now` (graphite-web hands its `now` to
+//! whisper's fetch, so a frontend's `now=` is honoured by its members), then the shard's cached
 //! points: reduced to one per finest step (last wins), consolidated with the file's
 //! aggregation method when the fetched archive is coarser, each placed at
 //! `(interval - start) / step` when inside the window. A series with cached points but no
@@ -243,9 +244,9 @@ impl Storage {
         names: &[String],
         start: i64,
         end: i64,
+        now: i64,
         budget: &Budget,
     ) -> Result<Vec<Series>, EvalError> {
-        let now = crate::clock::now().as_secs() as i64;
         let cache_deadline = Instant::now() + CACHE_TIMEOUT;
         let cached = self.cached(names, cache_deadline);
         let mut out = Vec::with_capacity(names.len());
@@ -411,9 +412,9 @@ impl Source for RequestSource<'_> {
         names: &[String],
         start: i64,
         end: i64,
-        _now: i64,
+        now: i64,
     ) -> Result<Vec<Series>, EvalError> {
-        self.storage.read(names, start, end, self.budget)
+        self.storage.read(names, start, end, now, self.budget)
     }
 
     fn series_by_tag(&self, expressions: &[String]) -> Result<Vec<String>, EvalError> {
