@@ -293,3 +293,10 @@ fn plain_paths() {
 fn consolidate_by_keeps_the_callers_word() {
     check("consolidateBy");
 }
+
+/// `log(x, 2.5)`: the base is declared an integer, but graphite takes a float and names
+/// the series `log(x, 2.5)`.
+#[test]
+fn log_takes_a_float_base() {
+    check("log");
+}

@@ -91,6 +91,10 @@ pub struct Param {
     pub default: Option<Default>,
     pub options: &'static [&'static str],
     pub suggestions: &'static [Suggestion],
+    /// Declared an integer, but a float is passed on as it is: graphite's default
+    /// `ENFORCE_INPUT_VALIDATION = False` only logs the failed check, and the function
+    /// works with any number (`log(x, 2.5)`).
+    pub float_ok: bool,
 }
 
 /// An optional parameter of type `ty`.
@@ -103,6 +107,7 @@ pub const fn p(name: &'static str, ty: ParamType) -> Param {
         default: None,
         options: &[],
         suggestions: &[],
+        float_ok: false,
     }
 }
 
@@ -132,6 +137,13 @@ impl Param {
     #[must_use]
     pub const fn opts(mut self, o: &'static [&'static str]) -> Self {
         self.options = o;
+        self
+    }
+
+    /// An integer parameter that takes a float too (see [`Param::float_ok`]).
+    #[must_use]
+    pub const fn float_ok(mut self) -> Self {
+        self.float_ok = true;
         self
     }
 
@@ -338,6 +350,7 @@ fn validate(func: &str, param: &Param, value: Value) -> Result<Value, EvalError>
         },
         ParamType::Integer | ParamType::Node => match value {
             Value::Int(_) => value,
+            Value::Float(_) if param.float_ok => value,
             Value::Bool(b) => Value::Int(i64::from(b)),
             Value::Str(ref s) => match s.trim().parse::<i64>() {
                 Ok(i) => Value::Int(i),

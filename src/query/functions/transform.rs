@@ -11,7 +11,7 @@
 use super::intervals::check_points;
 use super::params::{p, ps, Default as D, Param, ParamType as T};
 use super::util::{self, fmt_d, round6, Agg};
-use super::{d, Args, Def, Value};
+use super::{d, py_float, Args, Def, Value};
 use crate::py::format::percent_g6;
 use crate::query::eval::EvalError;
 use crate::query::series::Series;
@@ -77,7 +77,7 @@ pub fn defs() -> Vec<Def> {
         ]), delay),
         d("log", "Transform", "(seriesList, base=10)", "The logarithm of every point in a base (null for values not above zero).", ps(vec![
             p("seriesList", T::SeriesList).req(),
-            p("base", T::Integer).def(D::Int(10)),
+            p("base", T::Integer).def(D::Int(10)).float_ok(),
         ]), logarithm),
         d("minMax", "Transform", "(seriesList)", "Scales each series to 0..1 between its minimum and maximum.", SERIES_ONLY, min_max),
         d("interpolate", "Transform", "(seriesList, limit=inf)", "Fills runs of nulls (up to limit points) by straight lines between the values around them.", ps(vec![
@@ -522,14 +522,23 @@ fn shift<T: Copy>(v: &[T], steps: i64, fill: T) -> Vec<T> {
     }
 }
 
+/// graphite's `log(seriesList, base=10)`: `math.log(x, base)` (`ln x / ln base`); the base
+/// is declared an integer, but a float works as in stock graphite (`log(x, 2.5)`), and the
+/// name and tag show it as Python does (`10`, `2.5`).
 fn logarithm(a: &mut Args<'_, '_>) -> Result<Vec<Series>, EvalError> {
-    let base = a.int(1, 10);
-    if base <= 0 || base == 1 {
-        return Err(a.err(format!("invalid base {base}")));
+    let (base, text) = if let Some(Value::Float(f)) = a.value(1) {
+        (*f, py_float(*f))
+    } else {
+        let b = a.int(1, 10);
+        (b as f64, b.to_string())
+    };
+    // Python raises for these (a 500 there)
+    if base.is_nan() || base <= 0.0 || base.total_cmp(&1.0).is_eq() {
+        return Err(a.err(format!("invalid base {text}")));
     }
-    let lb = (base as f64).ln();
-    let args = format!(", {base}");
-    Ok(copy_each(a, "log", &base.to_string(), &args, |s| {
+    let lb = base.ln();
+    let args = format!(", {text}");
+    Ok(copy_each(a, "log", &text, &args, |s| {
         s.values
             .iter()
             .map(|v| v.and_then(|x| (x > 0.0).then(|| x.ln() / lb)))

@@ -141,6 +141,10 @@ CASES = [
     ("consolidateBy", ["consolidateBy(bars.web1.cpu.user,'avg')"], N - 600, N, N, {}),
     ("consolidateBy", ["consolidateBy(bars.web*.cpu.user,'average')",
                        "consolidateBy(bars.db.conns,'sum')"], N - 3600, N, N, {"maxDataPoints": "20"}),
+    # 2. log() takes a float base though graphite declares an integer
+    ("log", ["log(bars.web1.cpu.user,2.5)"], N - 600, N, N, {}),
+    ("log", ["log(bars.web*.cpu.system,0.5)", "log(bars.db.conns)", "log(bars.db.conns,2)"],
+     N - 1200, N, N, {}),
 ]
 
 
