@@ -300,3 +300,10 @@ fn consolidate_by_keeps_the_callers_word() {
 fn log_takes_a_float_base() {
     check("log");
 }
+
+/// `legendValue` prints an aggregate that Python holds as an int without `.0`:
+/// `(total: 60)` after `isNonNull`, `countSeries`, `changed`, `identity`.
+#[test]
+fn legend_value_prints_python_ints() {
+    check("legendValue");
+}

@@ -145,6 +145,14 @@ CASES = [
     ("log", ["log(bars.web1.cpu.user,2.5)"], N - 600, N, N, {}),
     ("log", ["log(bars.web*.cpu.system,0.5)", "log(bars.db.conns)", "log(bars.db.conns,2)"],
      N - 1200, N, N, {}),
+    # 7. legendValue prints an int-valued aggregate as Python does (60, not 60.0)
+    ("legendValue", ["legendValue(isNonNull(bars.web1.cpu.user),'total')"], N - 600, N, N, {}),
+    ("legendValue", ["legendValue(countSeries(bars.web*.cpu.user),'max','last','avg','median')",
+                     "legendValue(changed(bars.db.conns),'sum','min','count','stddev','range')",
+                     "legendValue(identity('id'),'total','diff','multiply')",
+                     "legendValue(bars.db.conns,'total','max','median')",
+                     "legendValue(isNonNull(bars.web2.cpu.user),'median','total','si')"],
+     N - 1210, N, N, {}),
 ]
 
 
