@@ -307,3 +307,10 @@ fn log_takes_a_float_base() {
 fn legend_value_prints_python_ints() {
     check("legendValue");
 }
+
+/// `stdev`'s running sums as Python computes them: exact for ints (`stdev(identity('id'),10)`
+/// is 30.0), `x**2` for floats.
+#[test]
+fn stdev_computes_as_python() {
+    check("stdev");
+}

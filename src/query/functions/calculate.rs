@@ -338,47 +338,122 @@ fn exponential_moving_average(a: &mut Args<'_, '_>) -> Result<Vec<Series>, EvalE
         .collect())
 }
 
+/// graphite's `stdev(seriesList, points, windowTolerance=0.1)`: a running sum and sum of
+/// squares over the last `points` values, `sqrt(n * squares - sum**2) / n`. The arithmetic
+/// is Python's: the sums start as the int 0 and stay exact ints while only Python ints
+/// (`identity`, counts) go in and out (`stdev(identity('id'),10)` is exactly 30.0); a float
+/// makes them floats for good, squared with `x**2` (libm's `pow`, as `powf(2.0)` calls it),
+/// which is not always `x * x`.
 fn stdev(a: &mut Args<'_, '_>) -> Result<Vec<Series>, EvalError> {
     let points = a.int(1, 0);
     let tolerance = a.float(2, 0.1);
     let args = format!(",{points}");
     Ok(copy_each(a, "stdev", &points.to_string(), &args, |s| {
         let mut valid = 0i64;
-        let mut sum = 0.0;
-        let mut squares = 0.0;
+        let mut sum = PyNum::Int(0);
+        let mut squares = PyNum::Int(0);
         let mut values = Vec::with_capacity(s.values.len());
-        for (i, v) in s.values.iter().enumerate() {
+        let value = |j: usize| {
+            s.values
+                .get(j)
+                .copied()
+                .flatten()
+                .map(|x| match s.python_int(j).map(i128::from) {
+                    Some(n) => PyNum::Int(n),
+                    None => PyNum::Float(x),
+                })
+        };
+        for i in 0..s.values.len() {
             let dropped = if (i as i64) < points {
                 None
             } else {
                 (i as i64)
                     .checked_sub(points)
                     .and_then(|j| usize::try_from(j).ok())
-                    .and_then(|j| s.values.get(j).copied().flatten())
+                    .and_then(value)
             };
+            let new = value(i);
             if dropped.is_some() {
                 valid -= 1;
             }
-            if v.is_some() {
+            if new.is_some() {
                 valid += 1;
             }
             if let Some(d) = dropped {
-                sum -= d;
-                squares -= d * d;
+                sum = sum.sub(d);
+                squares = squares.sub(d.square());
             }
-            if let Some(x) = v {
-                sum += x;
-                squares += x * x;
+            if let Some(x) = new {
+                sum = sum.add(x);
+                squares = squares.add(x.square());
             }
             values.push(if valid > 0 && valid as f64 / points as f64 >= tolerance {
-                let inner = valid as f64 * squares - sum * sum;
-                (inner >= 0.0).then(|| inner.sqrt() / valid as f64)
+                let inner = PyNum::Int(i128::from(valid))
+                    .mul(squares)
+                    .sub(sum.square())
+                    .to_f64();
+                // math.sqrt raises on a negative number: graphite appends None
+                (inner.is_nan() || inner >= 0.0).then(|| inner.sqrt() / valid as f64)
             } else {
                 None
             });
         }
         values
     }))
+}
+
+/// A Python number: an exact int (until it would overflow, then a float, which Python
+/// would not need: far past any real series) or a float.
+#[derive(Debug, Clone, Copy)]
+enum PyNum {
+    Int(i128),
+    Float(f64),
+}
+
+impl PyNum {
+    fn to_f64(self) -> f64 {
+        match self {
+            PyNum::Int(n) => n as f64,
+            PyNum::Float(x) => x,
+        }
+    }
+
+    fn op(
+        self,
+        other: PyNum,
+        int: fn(i128, i128) -> Option<i128>,
+        float: fn(f64, f64) -> f64,
+    ) -> PyNum {
+        match (self, other) {
+            (PyNum::Int(a), PyNum::Int(b)) => match int(a, b) {
+                Some(n) => PyNum::Int(n),
+                None => PyNum::Float(float(a as f64, b as f64)),
+            },
+            (a, b) => PyNum::Float(float(a.to_f64(), b.to_f64())),
+        }
+    }
+
+    fn add(self, other: PyNum) -> PyNum {
+        self.op(other, i128::checked_add, |a, b| a + b)
+    }
+
+    fn sub(self, other: PyNum) -> PyNum {
+        self.op(other, i128::checked_sub, |a, b| a - b)
+    }
+
+    fn mul(self, other: PyNum) -> PyNum {
+        self.op(other, i128::checked_mul, |a, b| a * b)
+    }
+
+    /// `x**2`.
+    fn square(self) -> PyNum {
+        match self {
+            PyNum::Int(n) => n
+                .checked_mul(n)
+                .map_or(PyNum::Float((n as f64).powf(2.0)), PyNum::Int),
+            PyNum::Float(x) => PyNum::Float(x.powf(2.0)),
+        }
+    }
 }
 
 /// graphite's `holtWintersAnalysis`: `(predictions, deviations)`.

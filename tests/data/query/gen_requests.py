@@ -153,6 +153,11 @@ CASES = [
                      "legendValue(bars.db.conns,'total','max','median')",
                      "legendValue(isNonNull(bars.web2.cpu.user),'median','total','si')"],
      N - 1210, N, N, {}),
+    # 6. stdev's arithmetic is Python's: exact ints for ints, x**2 for floats
+    ("stdev", ["stdev(identity('id'),10)"], N - 600, N, N, {}),
+    ("stdev", ["stdev(bars.web2.net.bytes_rx,3)", "stdev(bars.web1.net.bytes_rx,7,0.5)",
+               "stdev(bars.web*.cpu.user,5)", "stdev(countSeries(bars.web*.cpu.*),4)",
+               "stdev(isNonNull(bars.web2.cpu.user),6,0.9)"], N - 3600, N, N, {}),
 ]
 
 
