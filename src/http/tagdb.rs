@@ -340,15 +340,16 @@ impl TagDb {
             .iter()
             .map(|e| Expr::parse(e).map(|x| x.tag))
             .collect::<Result<_, _>>()?;
+        // graphite keeps the `limit` smallest over every matching series.
         let mut out = BTreeSet::new();
-        'series: for path in self.find(exprs)? {
+        for path in self.find(exprs)? {
             for (tag, _) in &self.series[&path] {
                 if searched.contains(tag) || !tag.starts_with(prefix) {
                     continue;
                 }
                 out.insert(tag.clone());
-                if out.len() >= limit {
-                    break 'series;
+                if out.len() > limit {
+                    out.pop_last();
                 }
             }
         }
@@ -379,10 +380,11 @@ impl TagDb {
             let Some((_, v)) = self.series[&path].iter().find(|(k, _)| k == tag) else {
                 continue;
             };
+            // graphite keeps the `limit` smallest over every matching series.
             if v.starts_with(prefix) {
                 out.insert(v.clone());
-                if out.len() >= limit {
-                    break;
+                if out.len() > limit {
+                    out.pop_last();
                 }
             }
         }
