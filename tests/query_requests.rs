@@ -314,3 +314,10 @@ fn legend_value_prints_python_ints() {
 fn stdev_computes_as_python() {
     check("stdev");
 }
+
+/// The data ends at the request's `now` (graphite-web gives it to whisper's fetch), also
+/// through `timeShift(…,'+10min')` and `summarize(…,'avg_zero')`.
+#[test]
+fn data_ends_at_the_requests_now() {
+    check("now");
+}

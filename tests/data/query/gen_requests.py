@@ -153,6 +153,16 @@ CASES = [
                      "legendValue(bars.db.conns,'total','max','median')",
                      "legendValue(isNonNull(bars.web2.cpu.user),'median','total','si')"],
      N - 1210, N, N, {}),
+    # 3. the data ends at the request's now (whisper's fetch is given it), not the wall clock
+    ("now", ["bars.web1.cpu.user"], N - 600, N + 600, N, {}),
+    ("now", ["timeShift(bars.web1.cpu.user,'+10min')", "timeShift(bars.db.*.p90,'+5min')"],
+     N - 600, N + 600, N, {}),
+    ("now", ["timeShift(bars.web1.cpu.user,'+10min')"], N - 900, N, N, {}),
+    ("now", ["summarize(bars.web*.cpu.user,'1min','avg_zero')", "summarize(bars.db.conns,'5min','sum')"],
+     N - 1800, N + 600, N - 25, {}),
+    ("now", ["bars.web1.cpu.user", "movingAverage(bars.db.latency.p50,5)"], N - 7200, N + 3600,
+     N - 3600, {"maxDataPoints": "50"}),
+    ("now", ["bars.web3.cpu.user"], N + 60, N + 600, N, {}),
     # 6. stdev's arithmetic is Python's: exact ints for ints, x**2 for floats
     ("stdev", ["stdev(identity('id'),10)"], N - 600, N, N, {}),
     ("stdev", ["stdev(bars.web2.net.bytes_rx,3)", "stdev(bars.web1.net.bytes_rx,7,0.5)",
