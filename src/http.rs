@@ -31,7 +31,8 @@
 //! - [`dashboarddb`]: the saved dashboards (table `dashboards`).
 //!
 //! Encodings: [`params`] (request parameters as Django's `QueryDict`), [`pyjson`]
-//! (Python's `json.dumps`), [`pickle`] (`format=pickle`).
+//! (Python's `json.dumps`), [`pickle`] and [`msgpack`] (`format=pickle|msgpack`, the
+//! cluster protocol whose values [`federation`] names).
 //!
 //! Errors are answered with HTTP 400 and a plain message naming the problem (the tags
 //! endpoints answer `{"error": msg}` as graphite does); a storage failure is a 500. A
@@ -43,7 +44,9 @@ pub mod csrf;
 pub mod dashboarddb;
 pub mod eventdb;
 pub mod events;
+pub mod federation;
 pub mod metrics;
+pub mod msgpack;
 pub mod params;
 pub mod pickle;
 pub mod pool;

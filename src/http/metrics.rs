@@ -3,7 +3,13 @@
 //!
 //! find formats: `treejson` (default; Grafana's), `completer`, `json` (leaves carry
 //! `intervals`: `[now - maxRetention, mtime]` of the file), `nodelist` (`position`,
-//! default -1). `wildcards=1` adds graphite's `*` node, `leavesOnly=1` keeps leaves.
+//! default -1), and the cluster protocol's `pickle` and `msgpack` (a list of `{path,
+//! is_leaf, intervals}`, [`super::federation`]), which a graphite-web frontend asks its
+//! members for. `wildcards=1` adds graphite's `*` node, `leavesOnly=1` keeps leaves.
+//!
+//! `local=1` (a frontend's requests carry it) answers from this node's own data, which
+//! is all any of these endpoints reads; `from` and `until` are accepted and, as in
+//! graphite-web's own finder, select nothing.
 //!
 //! Each runs on the query workers ([`super::pool`]); a pattern's walk is bounded by the
 //! candidates it tries (`http.max_glob_candidates`: 400) and by the request's time limit
@@ -15,8 +21,9 @@ use axum::extract::{Request, State};
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::Response;
 
+use super::federation::{FindNode, MSGPACK, PICKLE};
 use super::pyjson::Value;
-use super::{json_for, limit_status, text, Req, Shared};
+use super::{json_for, limit_status, reply, text, Req, Shared};
 use crate::query::budget::Budget;
 use crate::query::glob::{FindMatch, GlobError, NameIndex, Pattern};
 
@@ -140,24 +147,49 @@ fn find_reply(shared: &Shared, req: &Req, budget: &Budget) -> Response {
             }
             Value::object([("metrics", Value::List(items))])
         }
-        "json" => {
-            let mut items: Vec<(String, Value)> = Vec::with_capacity(matches.len());
+        "json" | "pickle" | "msgpack" => {
+            let mut nodes: Vec<FindNode> = Vec::with_capacity(matches.len());
             for m in &matches {
-                let mut fields = vec![
-                    ("path".to_string(), Value::str(&m.path)),
-                    ("is_leaf".to_string(), Value::Bool(m.is_leaf)),
-                ];
+                let mut intervals = Vec::new();
                 if m.is_leaf {
                     // One file read per leaf: the request's time limit applies.
                     if let Err(e) = budget.tick() {
                         return text(limit_status(&e), e.to_string());
                     }
-                    fields.push(("intervals".to_string(), intervals(shared, &m.path)));
+                    intervals.push(interval(shared, &m.path));
                 }
-                items.push((m.path.clone(), Value::Object(fields)));
+                nodes.push(FindNode {
+                    path: m.path.clone(),
+                    is_leaf: m.is_leaf,
+                    intervals,
+                });
             }
-            items.sort_by(|a, b| a.0.cmp(&b.0));
-            Value::List(items.into_iter().map(|(_, v)| v).collect())
+            match format {
+                "pickle" => return reply(StatusCode::OK, PICKLE, super::pickle::find_pickle(&nodes)),
+                "msgpack" => {
+                    return reply(StatusCode::OK, MSGPACK, super::msgpack::find_msgpack(&nodes))
+                }
+                _ => {}
+            }
+            nodes.sort_by(|a, b| a.path.cmp(&b.path));
+            let items = nodes.into_iter().map(|n| {
+                let mut fields = vec![
+                    ("path".to_string(), Value::Str(n.path)),
+                    ("is_leaf".to_string(), Value::Bool(n.is_leaf)),
+                ];
+                if n.is_leaf {
+                    let list = n
+                        .intervals
+                        .iter()
+                        .map(|&(start, end)| {
+                            Value::object([("start", Value::Float(start)), ("end", Value::Float(end))])
+                        })
+                        .collect();
+                    fields.push(("intervals".to_string(), Value::List(list)));
+                }
+                Value::Object(fields)
+            });
+            Value::List(items.collect())
         }
         "nodelist" => {
             let position = match p.int("position", -1) {
@@ -189,7 +221,7 @@ fn find_reply(shared: &Shared, req: &Req, budget: &Budget) -> Response {
         other => {
             return text(
                 StatusCode::BAD_REQUEST,
-                format!("Invalid value for 'format' parameter: {other:?} (treejson, completer, json or nodelist)"),
+                format!("Invalid value for 'format' parameter: {other:?} (treejson, completer, json, nodelist, pickle or msgpack)"),
             )
         }
     };
@@ -244,9 +276,10 @@ fn tree_json(matches: &[FindMatch], base_path: &str, wildcards: bool) -> Value {
     Value::List(out)
 }
 
-/// A leaf's `intervals`: `[{"start": now - maxRetention, "end": mtime}]` of its file, or
-/// up to now for a series not yet written.
-fn intervals(shared: &Shared, name: &str) -> Value {
+/// A leaf's interval, as graphite-web's whisper reader gives it: `(now - maxRetention,
+/// mtime)` of its file (the end never before the start), or up to now for a series not
+/// yet written (its retention from the storage rules).
+fn interval(shared: &Shared, name: &str) -> (f64, f64) {
     let now = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0.0, |d| d.as_secs_f64());
@@ -270,10 +303,7 @@ fn intervals(shared: &Shared, name: &str) -> Value {
         .and_then(|m| m.modified().ok())
         .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
         .map_or(now, |d| d.as_secs_f64());
-    Value::List(vec![Value::object([
-        ("start", Value::Float(start)),
-        ("end", Value::Float(mtime.max(start))),
-    ])])
+    (start, mtime.max(start))
 }
 
 /// `/metrics/expand`.

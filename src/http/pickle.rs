@@ -1,8 +1,15 @@
-//! `format=pickle`: graphite-web's cluster protocol, a pickled list of one dict per series
-//! `{name, start, end, step, values, pathExpression, valuesPerPoint, consolidationFunc,
-//! xFilesFactor}` (`TimeSeries.getInfo`). Written with pickle protocol 2 opcodes, which
-//! every Python 3 unpickler reads.
+//! `format=pickle` of `/render` and `/metrics/find`: graphite-web's cluster protocol
+//! ([`super::federation`]). A render is a pickled list of one dict per series `{name,
+//! start, end, step, values, pathExpression, valuesPerPoint, consolidationFunc,
+//! xFilesFactor}` (`TimeSeries.getInfo`); a find a list of `{path, is_leaf, intervals}`,
+//! the intervals a `graphite.intervals.IntervalSet` of `Interval`s as graphite-web pickles
+//! them (the classes its frontend's safe unpickler allows).
+//!
+//! Written with pickle protocol 2 opcodes, which every Python 2.3+ and 3 unpickler reads.
+//! graphite-web writes protocol 5 (Python 3's highest) with a memo; the bytes differ, what
+//! an unpickler builds from them does not (tested against graphite-web 1.1.10's answers).
 
+use super::federation::FindNode;
 use crate::query::json::TooLarge;
 use crate::query::series::Series;
 
@@ -48,6 +55,86 @@ impl Writer {
         self.out.extend_from_slice(&(s.len() as u32).to_le_bytes());
         self.out.extend_from_slice(s.as_bytes());
     }
+
+    fn float(&mut self, f: f64) {
+        self.value(&P::Float(f));
+    }
+
+    /// An instance of graphite's `graphite.intervals.<class>` with the attributes
+    /// `fields` writes (`GLOBAL`, `NEWOBJ` with no arguments, then the `__dict__` and
+    /// `BUILD`, as Python pickles an instance of a plain class).
+    fn object(&mut self, class: &str, fields: impl FnOnce(&mut Self)) {
+        self.out.push(b'c');
+        self.out.extend_from_slice(b"graphite.intervals\n");
+        self.out.extend_from_slice(class.as_bytes());
+        self.out.push(b'\n');
+        self.out.extend_from_slice(b")\x81}(");
+        fields(self);
+        self.out.extend_from_slice(b"ub");
+    }
+
+    /// graphite's `Interval(start, end)`: `start`, `end`, `tuple`, `size`.
+    fn interval(&mut self, start: f64, end: f64) {
+        self.object("Interval", |w| {
+            w.str("start");
+            w.float(start);
+            w.str("end");
+            w.float(end);
+            w.str("tuple");
+            w.float(start);
+            w.float(end);
+            w.out.push(0x86); // TUPLE2
+            w.str("size");
+            w.float(end - start);
+        });
+    }
+
+    /// graphite's `IntervalSet(intervals)`: `intervals` and `size`, their total length.
+    fn interval_set(&mut self, intervals: &[(f64, f64)]) {
+        self.object("IntervalSet", |w| {
+            w.str("intervals");
+            w.out.push(b']');
+            if !intervals.is_empty() {
+                w.out.push(b'(');
+                for &(a, b) in intervals {
+                    w.interval(a, b);
+                }
+                w.out.push(b'e');
+            }
+            w.str("size");
+            // Python's sum() starts from the int 0.
+            if intervals.is_empty() {
+                w.int(0);
+            } else {
+                w.float(intervals.iter().map(|&(a, b)| b - a).sum());
+            }
+        });
+    }
+}
+
+/// The `application/pickle` body of a find (graphite-web's `pickle_nodes`).
+pub fn find_pickle(nodes: &[FindNode]) -> Vec<u8> {
+    let mut w = Writer {
+        out: vec![0x80, 2, b']'],
+    };
+    if !nodes.is_empty() {
+        w.out.push(b'(');
+        for n in nodes {
+            w.out.extend_from_slice(b"}(");
+            w.str("path");
+            w.str(&n.path);
+            w.str("is_leaf");
+            w.out.push(if n.is_leaf { 0x88 } else { 0x89 });
+            if n.is_leaf {
+                w.str("intervals");
+                w.interval_set(&n.intervals);
+            }
+            w.out.push(b'u');
+        }
+        w.out.push(b'e');
+    }
+    w.out.push(b'.');
+    w.out
 }
 
 /// The `application/pickle` body for `series`.
@@ -146,5 +233,50 @@ mod tests {
             r#"[{"consolidationFunc": "average", "end": 1700000030, "name": "a.b", "pathExpression": "a.*", "start": 1700000000, "step": 10, "values": [1.5, null, -2], "valuesPerPoint": 1, "xFilesFactor": 0.0}, {"consolidationFunc": "average", "end": 5000000010, "name": "c", "pathExpression": "c", "start": 5000000000, "step": 10, "values": [], "valuesPerPoint": 1, "xFilesFactor": 0.0}]"#
         );
         assert_eq!(render_pickle(&[]), b"\x80\x02].");
+    }
+
+    /// Python reads a find answer back with graphite's classes (stand-ins here, as
+    /// graphite-web's safe unpickler resolves `graphite.intervals` to its own).
+    #[test]
+    fn python_reads_find_nodes() {
+        let nodes = [
+            FindNode {
+                path: "a".into(),
+                is_leaf: false,
+                intervals: vec![],
+            },
+            FindNode {
+                path: "a.b".into(),
+                is_leaf: true,
+                intervals: vec![(1.5, 4.0)],
+            },
+        ];
+        let script = r"import pickle,sys,json
+class U(pickle.Unpickler):
+    def find_class(self, m, n):
+        assert m == 'graphite.intervals' and n in ('Interval', 'IntervalSet')
+        return type(n, (), {})
+def plain(o):
+    if isinstance(o, list): return [plain(x) for x in o]
+    if isinstance(o, tuple): return {'tuple': [plain(x) for x in o]}
+    if isinstance(o, dict): return {k: plain(v) for k, v in o.items()}
+    if hasattr(o, '__dict__'): return {type(o).__name__: plain(vars(o))}
+    return o
+print(json.dumps(plain(U(sys.stdin.buffer).load())))
+";
+        let mut child = std::process::Command::new("python3")
+            .args(["-c", script])
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .expect("python3 (tests/run-all installs it)");
+        std::io::Write::write_all(&mut child.stdin.take().unwrap(), &find_pickle(&nodes)).unwrap();
+        let out = child.wait_with_output().unwrap();
+        assert!(out.status.success());
+        assert_eq!(
+            String::from_utf8(out.stdout).unwrap().trim(),
+            r#"[{"path": "a", "is_leaf": false}, {"path": "a.b", "is_leaf": true, "intervals": {"IntervalSet": {"intervals": [{"Interval": {"start": 1.5, "end": 4.0, "tuple": {"tuple": [1.5, 4.0]}, "size": 2.5}}], "size": 2.5}}}]"#
+        );
+        assert_eq!(find_pickle(&[]), b"\x80\x02].");
     }
 }

@@ -2,10 +2,13 @@
 //!
 //! Parameters: `target` (repeated, or `target[]`; empty ones ignored), `from` (default
 //! `-1d`), `until` (default now), `now`, `tz` (an unknown zone is UTC, as graphite ignores
-//! it), `format` (`json`, `csv`, `raw`, `pickle`, `png`, `svg`; another or none draws a PNG
-//! as graphite does), `jsonp`, `maxDataPoints`, `noNullPoints`, `pretty`, `xFilesFactor`,
-//! `template[name]`, the graph options (passed to [`crate::graph::render`]), and the legacy
-//! `rawData` and `pickle` switches. `from` after `until` is swapped; equal is a 400.
+//! it), `format` (`json`, `csv`, `raw`, `pickle`, `msgpack`, `png`, `svg`; another or none
+//! draws a PNG as graphite does), `jsonp`, `maxDataPoints`, `noNullPoints`, `pretty`,
+//! `xFilesFactor`, `template[name]`, the graph options (passed to [`crate::graph::render`]),
+//! and the legacy `rawData` and `pickle` switches. `from` after `until` is swapped; equal
+//! is a 400. `pickle` and `msgpack` are graphite-web's cluster protocol
+//! ([`super::federation`]): a frontend sends `local=1&noCache=1` with them, and this node
+//! answers from its own data (files merged with the shards' caches) whatever `local` says.
 //!
 //! The work runs on the query workers ([`super::pool`]) within the request's budget
 //! ([`crate::query::budget`]): over a limit is a 400 naming its setting, past the time
@@ -18,6 +21,7 @@ use axum::extract::{Request, State};
 use axum::http::StatusCode;
 use axum::response::Response;
 
+use super::federation::{MSGPACK, PICKLE};
 use super::{limit_status, reply, text, Req, Shared};
 use crate::graph::{self, GraphError};
 use crate::query::budget::{bytes_error, Budget};
@@ -36,8 +40,9 @@ enum Format {
     Csv,
     Raw,
     Pickle,
+    Msgpack,
     Image(graph::Format),
-    /// graphite formats not built here (msgpack, dygraph, rickshaw, pdf).
+    /// graphite formats not built here (dygraph, rickshaw, pdf).
     Unsupported,
 }
 
@@ -49,8 +54,9 @@ fn format_of(req: &Req) -> (Format, Option<String>) {
         Some("csv") => Format::Csv,
         Some("raw") => Format::Raw,
         Some("pickle") => Format::Pickle,
+        Some("msgpack") => Format::Msgpack,
         Some("svg") => Format::Image(graph::Format::Svg),
-        Some("msgpack" | "dygraph" | "rickshaw" | "pdf") => Format::Unsupported,
+        Some("dygraph" | "rickshaw" | "pdf") => Format::Unsupported,
         _ if p.has("rawData") => Format::Raw,
         _ if p.has("pickle") => Format::Pickle,
         _ => Format::Image(graph::Format::Png),
@@ -224,7 +230,11 @@ fn render(shared: &Shared, req: &Req, budget: &Budget) -> Response {
             Err(TooLarge) => too_large(budget),
         },
         Format::Pickle => match super::pickle::render_pickle_within(&series, max_bytes) {
-            Ok(body) => reply(StatusCode::OK, "application/pickle", body),
+            Ok(body) => reply(StatusCode::OK, PICKLE, body),
+            Err(TooLarge) => too_large(budget),
+        },
+        Format::Msgpack => match super::msgpack::render_msgpack_within(&series, max_bytes) {
+            Ok(body) => reply(StatusCode::OK, MSGPACK, body),
             Err(TooLarge) => too_large(budget),
         },
         Format::Image(f) => match graph::render(&series, p.pairs(), f, &tz, start, end) {
@@ -246,7 +256,7 @@ fn render(shared: &Shared, req: &Req, budget: &Budget) -> Response {
         Format::Unsupported => text(
             StatusCode::NOT_IMPLEMENTED,
             format!(
-                "format={} is not supported here; use json, csv, raw, pickle, png or svg",
+                "format={} is not supported here; use json, csv, raw, pickle, msgpack, png or svg",
                 format_name.unwrap_or_default()
             ),
         ),
