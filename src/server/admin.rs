@@ -6,6 +6,12 @@
 //! pipelined commands are answered in order, and `last_*` stats print "seconds ago"
 //! only when the event happened (etsy prints a huge number for "never").
 //!
+//! `health` is etsy's, which its cluster proxy (`proxy.js`) polls on every node: it
+//! answers `health: up` or `health: down`; `health up` / `health down` (any case) switch
+//! it first, another argument is ignored. A node marked down keeps receiving and flushing;
+//! the proxy drops it from its ring at its next check (docs/cluster.md). A command sent
+//! without a newline is answered once the client stops sending.
+//!
 //! Runs on the side thread (tokio); shards answer through their control channels.
 
 use std::fmt::Write as _;
@@ -56,19 +62,27 @@ async fn connection(mut sock: TcpStream, state: Arc<AdminState>) {
     let mut framer = LineFramer::new(4096);
     let mut buf = vec![0u8; 4096];
     loop {
-        let n = match sock.read(&mut buf).await {
-            Ok(0) | Err(_) => return,
-            Ok(n) => n,
-        };
         let mut lines = Vec::new();
-        framer.push(&buf[..n], |l| {
-            lines.push(String::from_utf8_lossy(l).into_owned());
-        });
+        let Ok(n) = sock.read(&mut buf).await else {
+            return;
+        };
+        if n == 0 {
+            // etsy answers a command sent without a newline (`printf health | nc -q1`):
+            // the last one is answered when the client stops sending.
+            framer.finish(|l| lines.push(String::from_utf8_lossy(l).into_owned()));
+        } else {
+            framer.push(&buf[..n], |l| {
+                lines.push(String::from_utf8_lossy(l).into_owned());
+            });
+        }
         for line in lines {
             let (reply, quit) = command(&line, &state).await;
             if sock.write_all(reply.as_bytes()).await.is_err() || quit {
                 return;
             }
+        }
+        if n == 0 {
+            return;
         }
     }
 }
@@ -92,9 +106,11 @@ pub async fn command(line: &str, state: &AdminState) -> (String, bool) {
         "delgauges" => delete(state, Kind::Gauge, &args).await,
         "delsets" => delete(state, Kind::Set, &args).await,
         "health" => {
+            // etsy lower-cases the argument (`health DOWN` works); any other argument
+            // leaves the state as it is, and the answer is the state either way.
             match args.first() {
-                Some(&"up") => state.healthy.store(true, Ordering::Relaxed),
-                Some(&"down") => state.healthy.store(false, Ordering::Relaxed),
+                Some(a) if a.eq_ignore_ascii_case("up") => state.healthy.store(true, Ordering::Relaxed),
+                Some(a) if a.eq_ignore_ascii_case("down") => state.healthy.store(false, Ordering::Relaxed),
                 _ => {}
             }
             format!("health: {}\n", if state.healthy.load(Ordering::Relaxed) { "up" } else { "down" })
