@@ -289,9 +289,16 @@ fn diff_series(want: &Value, got: &Series) -> Vec<String> {
     out
 }
 
+/// Deliberate differences (docs/functions.md): `asPercent` over series of different steps
+/// computes at the common (coarser) step, and graphite labels the results with each
+/// series' own step; ours carry the step they were computed at. Their values, names and
+/// windows must still be graphite's.
+const RELABELLED: &[&str] = &["asPercent(m.*)"];
+
 #[test]
 fn functions_match_graphite_web() {
     let (store, cases) = load();
+    let mut relabelled = 0;
     assert!(cases.len() > 300, "too few cases: {}", cases.len());
     let mut failures = Vec::new();
     for case in &cases {
@@ -350,12 +357,20 @@ fn functions_match_graphite_web() {
                 }
                 for (w, g) in want.iter().zip(&got) {
                     for d in diff_series(w, g) {
+                        if RELABELLED.contains(&target) && d.starts_with("step:") {
+                            relabelled += 1;
+                            continue;
+                        }
                         failures.push(format!("{target} [{}]: {d}", g.name));
                     }
                 }
             }
         }
     }
+    assert!(
+        relabelled > 0,
+        "RELABELLED cases no longer differ in step: drop them from the list"
+    );
     assert!(
         failures.is_empty(),
         "{} differences:\n{}",

@@ -321,3 +321,41 @@ fn stdev_computes_as_python() {
 fn data_ends_at_the_requests_now() {
     check("now");
 }
+
+/// graphite's answer with each series' points relabelled at `step` from its first
+/// timestamp (what graphite would answer if it labelled them with the step it computed
+/// them at).
+fn relabelled(body: &str, step: i64) -> Value {
+    let mut v: Value = serde_json::from_str(body).expect("graphite's json");
+    for s in v.as_array_mut().expect("series") {
+        let points = s["datapoints"].as_array_mut().expect("datapoints");
+        let first = points.first().map_or(0, |p| p[1].as_i64().expect("time"));
+        for (i, p) in points.iter_mut().enumerate() {
+            p[1] = Value::from(first + i as i64 * step);
+        }
+    }
+    v
+}
+
+/// `asPercent(a.*, summarize(b,'1min'))` over 10 s series: graphite divides at the total's
+/// 60 s step but labels the results at 10 s; ours are graphite's values labelled at 60 s
+/// (a deliberate difference, docs/functions.md).
+#[test]
+fn as_percent_with_a_coarser_total_is_labelled_at_its_step() {
+    let (files, cases) = load();
+    let mut n = 0;
+    for case in cases.iter().filter(|c| c.name == "asPercent") {
+        n += 1;
+        assert_eq!(case.status, 200);
+        let ours = answer(&files, &case.params).expect("we answer");
+        let ours: Value = serde_json::from_str(&ours).expect("our json");
+        let want = relabelled(&case.body, 60);
+        assert!(
+            want != serde_json::from_str::<Value>(&case.body).expect("json"),
+            "graphite labels these right now: {}",
+            query(&case.params)
+        );
+        assert_eq!(ours, want, "{}", query(&case.params));
+    }
+    assert!(n > 0, "no asPercent case in requests.jsonl.gz");
+}

@@ -363,7 +363,7 @@ fn as_percent(a: &mut Args<'_, '_>) -> Result<Vec<Series>, EvalError> {
     let total = a.value(1).cloned();
     let nodes = a.rest(2).to_vec();
     let xff = a.ctx.x_files_factor;
-    let original_steps: Vec<i64> = list.iter().map(|s| s.step).collect();
+    let raw = list.clone();
     if util::normalize(&mut list).is_none() {
         return Ok(Vec::new());
     }
@@ -460,11 +460,12 @@ fn as_percent(a: &mut Args<'_, '_>) -> Result<Vec<Series>, EvalError> {
                     .map(|(s1, s2)| pair_percent(s1, s2, xff))
                     .collect());
             }
-            let mut t = tl.clone();
-            let mut both: Vec<Series> = list.clone();
-            both.append(&mut t);
+            // graphite normalizes the series with the total: all at the coarser step
+            let mut both = raw;
+            both.push(tl[0].clone());
             util::normalize(&mut both);
             let t = both.pop().unwrap_or_else(|| tl[0].clone());
+            list = both;
             (t.values, t.name)
         }
         Some(v @ (Value::Int(_) | Value::Float(_))) => {
@@ -476,8 +477,12 @@ fn as_percent(a: &mut Args<'_, '_>) -> Result<Vec<Series>, EvalError> {
             return Err(a.err(format!("invalid total: {}", other.py_repr())));
         }
     };
+    // Deliberate difference (docs/functions.md): graphite labels these values with the
+    // series' own step although it computed them at the normalized (coarser) one, so its
+    // points run at 10 s where they stand for 60 s; ours are labelled with the step they
+    // were computed at.
     let mut out = Vec::with_capacity(list.len());
-    for (s, step) in list.into_iter().zip(original_steps) {
+    for s in list {
         let values = util::map_pairs(&s.values, &total_values, percent);
         let text = if total_text.is_empty() {
             s.path_expression.clone()
@@ -485,7 +490,7 @@ fn as_percent(a: &mut Args<'_, '_>) -> Result<Vec<Series>, EvalError> {
             total_text.clone()
         };
         let name = format!("asPercent({},{})", s.name, text);
-        out.push(util::new_series(&name, s.start, s.end, step, values, xff));
+        out.push(util::new_series(&name, s.start, s.end, s.step, values, xff));
     }
     Ok(out)
 }

@@ -163,6 +163,12 @@ CASES = [
     ("now", ["bars.web1.cpu.user", "movingAverage(bars.db.latency.p50,5)"], N - 7200, N + 3600,
      N - 3600, {"maxDataPoints": "50"}),
     ("now", ["bars.web3.cpu.user"], N + 60, N + 600, N, {}),
+    # 5. asPercent with a coarser total: graphite computes at 60 s and labels at 10 s (the
+    # test relabels graphite's values at 60 s, a documented deliberate difference)
+    ("asPercent", ["asPercent(bars.web[12].cpu.user,summarize(bars.web4.cpu.user,'1min'))"],
+     N - 600, N, N, {}),
+    ("asPercent", ["asPercent(bars.web*.cpu.system,summarize(bars.db.conns,'1min','max'))"],
+     N - 1800, N, N, {}),
     # 6. stdev's arithmetic is Python's: exact ints for ints, x**2 for floats
     ("stdev", ["stdev(identity('id'),10)"], N - 600, N, N, {}),
     ("stdev", ["stdev(bars.web2.net.bytes_rx,3)", "stdev(bars.web1.net.bytes_rx,7,0.5)",
