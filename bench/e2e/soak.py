@@ -113,25 +113,41 @@ class Server:
 
 
 class Sink:
-    """The forward target: a TCP listener that counts lines, which can be taken down."""
+    """The forward target: a TCP listener that counts lines, which can be taken down.
+    Down, its port stays bound but not listening (connects are refused), so no other
+    process on the machine can take the port before it comes back up."""
 
     def __init__(self):
         self.lines = 0
         self.lock = threading.Lock()
-        self.listener = None
-        self.port = None
+        self.conns = []
+        self.listener = self.bound(0)
+        self.port = self.listener.getsockname()[1]
         self.up()
 
+    @staticmethod
+    def bound(port):
+        sock = socket.socket()
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind(("127.0.0.1", port))
+        return sock
+
     def up(self):
-        self.listener = socket.socket()
-        self.listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        self.listener.bind(("127.0.0.1", self.port or 0))
-        self.port = self.listener.getsockname()[1]
         self.listener.listen(16)
         threading.Thread(target=self.accept, args=(self.listener,), daemon=True).start()
 
     def down(self):
+        """Refuses new connections and cuts the open ones, as a stopped carbon would."""
         self.listener.close()
+        self.listener = self.bound(self.port)
+        with self.lock:
+            conns, self.conns = self.conns, []
+        for conn in conns:
+            try:
+                conn.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+            conn.close()
 
     def accept(self, listener):
         while True:
@@ -139,6 +155,8 @@ class Sink:
                 conn, _ = listener.accept()
             except OSError:
                 return
+            with self.lock:
+                self.conns.append(conn)
             threading.Thread(target=self.read, args=(conn,), daemon=True).start()
 
     def read(self, conn):
