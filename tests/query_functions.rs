@@ -6,6 +6,7 @@
 //! for bit. Cases where graphite fails must fail here too. The `/functions` catalogue is
 //! checked against graphite's parameter declarations (`functions_catalogue.json`).
 
+use std::cell::Cell;
 use std::collections::BTreeMap;
 
 use lonsdaleite::query::eval::{evaluate, Context, EvalError, Limits, Source};
@@ -329,7 +330,7 @@ fn functions_match_graphite_web() {
             end: case["until"].as_i64().expect("until"),
             now: case["now"].as_i64().expect("now"),
             tz: TimeZone::utc(),
-            x_files_factor: case["xff"].as_f64().expect("xff"),
+            x_files_factor: Cell::new(case["xff"].as_f64().expect("xff")),
             templates: &templates,
             limits: Limits::default(),
             source: &source,
@@ -524,7 +525,7 @@ fn odd_arguments_never_panic() {
         end: 1_700_000_000,
         now: 1_700_000_000,
         tz: TimeZone::utc(),
-        x_files_factor: 0.0,
+        x_files_factor: Cell::new(0.0),
         templates: &[],
         limits: Limits {
             max_series: Some(1000),
@@ -598,7 +599,7 @@ fn limits_stop_large_results() {
         end: 1_700_000_000,
         now: 1_700_000_000,
         tz: TimeZone::utc(),
-        x_files_factor: 0.0,
+        x_files_factor: Cell::new(0.0),
         templates: &[],
         limits: Limits {
             max_series: Some(2),
@@ -645,7 +646,7 @@ fn random_walk_shape() {
         end: 1_700_000_000,
         now: 1_700_000_000,
         tz: TimeZone::utc(),
-        x_files_factor: 0.0,
+        x_files_factor: Cell::new(0.0),
         templates: &[],
         limits: Limits::default(),
         source: &source,

@@ -14,6 +14,7 @@
 //! The hand-picked cases are named for the difference from graphite-web they pin down
 //! (issue 19), one test each.
 
+use std::cell::Cell;
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::process::Command;
@@ -195,7 +196,7 @@ fn answer(files: &Files, params: &[(String, String)]) -> Result<String, (bool, S
         end,
         now,
         tz: tz.clone(),
-        x_files_factor,
+        x_files_factor: Cell::new(x_files_factor),
         templates: &[],
         limits: Limits::default(),
         source: files,
@@ -358,4 +359,11 @@ fn as_percent_with_a_coarser_total_is_labelled_at_its_step() {
         assert_eq!(ours, want, "{}", query(&case.params));
     }
     assert!(n > 0, "no asPercent case in requests.jsonl.gz");
+}
+
+/// `setXFilesFactor` sets the request's xFilesFactor from there on: the combining function
+/// around it and the later targets (their fetches and maxDataPoints) use it.
+#[test]
+fn set_x_files_factor_is_request_wide() {
+    check("setXFilesFactor");
 }

@@ -182,7 +182,7 @@ fn render(shared: &Shared, req: &Req, budget: &Budget) -> Response {
         end,
         now,
         tz: tz.clone(),
-        x_files_factor,
+        x_files_factor: std::cell::Cell::new(x_files_factor),
         templates: &templates,
         limits,
         source: &source,

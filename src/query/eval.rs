@@ -6,6 +6,7 @@
 //! shards: the query thread implements [`Source`] over the whisper files and the shards'
 //! caches, and the tests implement it over literal data.
 
+use std::cell::Cell;
 use std::time::Instant;
 
 use crate::query::budget::{points_error, series_error, Budget, Exceeded, Stop};
@@ -92,8 +93,13 @@ pub struct Context<'a> {
     pub end: i64,
     pub now: i64,
     pub tz: TimeZone,
-    /// `xFilesFactor` request parameter (graphite's default 0).
-    pub x_files_factor: f64,
+    /// The request's xFilesFactor: the `xFilesFactor` parameter (graphite's default 0)
+    /// until a `setXFilesFactor` call sets it for the rest of the request, as graphite
+    /// sets its `requestContext['xFilesFactor']`: later fetches, combining functions and
+    /// later targets of the request (evaluated in this context) use it. A context made
+    /// from this one (`timeShift`'s window, …) starts from its value and keeps its own
+    /// changes, as graphite's `requestContext.copy()`.
+    pub x_files_factor: Cell<f64>,
     /// `template[name]=value` parameters.
     pub templates: &'a [(String, String)],
     pub limits: Limits,
@@ -254,7 +260,7 @@ pub fn fetch_names(
     check_points(ctx, expression, &series)?;
     for s in &mut series {
         s.path_expression = expression.to_string();
-        s.x_files_factor = ctx.x_files_factor;
+        s.x_files_factor = ctx.x_files_factor.get();
     }
     series.sort_by(|a, b| a.name.cmp(&b.name));
     Ok(series)

@@ -187,7 +187,7 @@ pub fn aggregate(
     let Some((start, end, step)) = util::normalize(&mut all) else {
         return Ok(Vec::new());
     };
-    let xff = xff.unwrap_or(ctx.x_files_factor);
+    let xff = xff.unwrap_or(ctx.x_files_factor.get());
     let name = format!("{func}Series({})", util::format_path_expressions(&all));
     let values = match agg {
         Agg::Sum | Agg::Average => sum_by_series(&all, agg, xff),
@@ -289,7 +289,7 @@ fn count_series(a: &mut Args<'_, '_>) -> Result<Vec<Series>, EvalError> {
     let name = format!("countSeries({})", util::format_path_expressions(&all));
     let n = all.len() as f64;
     let values = vec![Some(n); util::max_len(&all)];
-    let mut out = util::new_series(&name, start, end, step, values, a.ctx.x_files_factor);
+    let mut out = util::new_series(&name, start, end, step, values, a.ctx.x_files_factor.get());
     out.mark_all_ints();
     Ok(vec![out])
 }
@@ -312,7 +312,11 @@ fn divide_series(a: &mut Args<'_, '_>) -> Result<Vec<Series>, EvalError> {
     }
     let mut out = Vec::with_capacity(dividends.len());
     for d in dividends {
-        out.push(divide_pair(d, divisor[0].clone(), a.ctx.x_files_factor));
+        out.push(divide_pair(
+            d,
+            divisor[0].clone(),
+            a.ctx.x_files_factor.get(),
+        ));
     }
     Ok(out)
 }
@@ -362,7 +366,7 @@ fn as_percent(a: &mut Args<'_, '_>) -> Result<Vec<Series>, EvalError> {
     let mut list = a.series(0);
     let total = a.value(1).cloned();
     let nodes = a.rest(2).to_vec();
-    let xff = a.ctx.x_files_factor;
+    let xff = a.ctx.x_files_factor.get();
     let raw = list.clone();
     if util::normalize(&mut list).is_none() {
         return Ok(Vec::new());
@@ -641,7 +645,7 @@ fn pow_series(a: &mut Args<'_, '_>) -> Result<Vec<Series>, EvalError> {
         end,
         step,
         values,
-        a.ctx.x_files_factor,
+        a.ctx.x_files_factor.get(),
     )])
 }
 
@@ -670,6 +674,6 @@ fn percentile_of_series(a: &mut Args<'_, '_>) -> Result<Vec<Series>, EvalError> 
         end,
         step,
         values,
-        a.ctx.x_files_factor,
+        a.ctx.x_files_factor.get(),
     )])
 }

@@ -115,7 +115,11 @@ fn divide_series_lists(a: &mut Args<'_, '_>) -> Result<Vec<Series>, EvalError> {
     let (first, second) = two_lists(a)?;
     let mut out = Vec::with_capacity(first.len());
     for (d, v) in first.into_iter().zip(second) {
-        out.push(super::combine::divide_pair(d, v, a.ctx.x_files_factor));
+        out.push(super::combine::divide_pair(
+            d,
+            v,
+            a.ctx.x_files_factor.get(),
+        ));
     }
     Ok(out)
 }
@@ -152,7 +156,7 @@ fn weighted_average(a: &mut Args<'_, '_>) -> Result<Vec<Series>, EvalError> {
             }
         }
     }
-    let xff = a.ctx.x_files_factor;
+    let xff = a.ctx.x_files_factor.get();
     let mut products = Vec::new();
     for (_, ai, wi) in &keyed {
         let (Some(ai), Some(wi)) = (ai, wi) else {

@@ -140,7 +140,7 @@ pub fn constant_line(ctx: &Context<'_>, value: f64, text: &str) -> Series {
         end,
         step,
         vec![Some(value); 3],
-        ctx.x_files_factor,
+        ctx.x_files_factor.get(),
     );
     s.path_expression = format!("constantLine({text})");
     s
@@ -158,8 +158,11 @@ fn consolidate_by(mut list: Vec<Series>, func: &str) -> Vec<Series> {
     list
 }
 
+/// graphite's `setXFilesFactor`: the series' factor and tag, and the request's factor from
+/// here on (see [`Context::x_files_factor`]).
 fn set_xff(a: &mut Args<'_, '_>) -> Result<Vec<Series>, EvalError> {
     let xff = a.float(1, 0.0);
+    a.ctx.x_files_factor.set(xff);
     let mut list = a.series(0);
     for s in &mut list {
         s.x_files_factor = xff;
@@ -210,7 +213,7 @@ fn events(a: &mut Args<'_, '_>) -> Result<Vec<Series>, EvalError> {
             *v = Some(v.unwrap_or(0.0) + 1.0);
         }
     }
-    let mut s = util::new_series(&name, start, end, 1, values, a.ctx.x_files_factor);
+    let mut s = util::new_series(&name, start, end, 1, values, a.ctx.x_files_factor.get());
     s.consolidation = Consolidation::Sum;
     s.mark_all_ints();
     Ok(vec![s])
@@ -407,7 +410,7 @@ fn vertical_line(a: &mut Args<'_, '_>) -> Result<Vec<Series>, EvalError> {
         ts,
         1,
         vec![Some(1.0), Some(1.0)],
-        a.ctx.x_files_factor,
+        a.ctx.x_files_factor.get(),
     );
     s.style.draw_as_infinite = true;
     let color = a.str(2, "");

@@ -623,7 +623,7 @@ pub(super) fn generated(
         end,
         step,
         values,
-        a.ctx.x_files_factor,
+        a.ctx.x_files_factor.get(),
     ))
 }
 

@@ -163,6 +163,16 @@ CASES = [
     ("now", ["bars.web1.cpu.user", "movingAverage(bars.db.latency.p50,5)"], N - 7200, N + 3600,
      N - 3600, {"maxDataPoints": "50"}),
     ("now", ["bars.web3.cpu.user"], N + 60, N + 600, N, {}),
+    # 4. setXFilesFactor sets the request's xFilesFactor, for the rest of the request
+    ("setXFilesFactor", ["sum(setXFilesFactor(bars.web[1-2].cpu.{user,system},1))"], N - 600, N, N, {}),
+    ("setXFilesFactor", ["setXFilesFactor(bars.db.latency.p90,1)",
+                         "removeAboveValue(bars.db.latency.p90,50)"], N - 3600, N, N,
+     {"maxDataPoints": "50"}),
+    ("setXFilesFactor", ["xFilesFactor(bars.web2.cpu.user,0.8)", "bars.web2.cpu.system",
+                         "averageSeries(bars.web*.cpu.user)", "movingAverage(bars.web2.cpu.user,5)"],
+     N - 1800, N, N, {"maxDataPoints": "40"}),
+    ("setXFilesFactor", ["bars.web2.cpu.user", "setXFilesFactor(bars.web3.cpu.user,1)",
+                         "bars.web2.cpu.system"], N - 3600, N, N, {"maxDataPoints": "30", "xFilesFactor": "0.2"}),
     # 5. asPercent with a coarser total: graphite computes at 60 s and labels at 10 s (the
     # test relabels graphite's values at 60 s, a documented deliberate difference)
     ("asPercent", ["asPercent(bars.web[12].cpu.user,summarize(bars.web4.cpu.user,'1min'))"],
