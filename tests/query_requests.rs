@@ -367,3 +367,24 @@ fn as_percent_with_a_coarser_total_is_labelled_at_its_step() {
 fn set_x_files_factor_is_request_wide() {
     check("setXFilesFactor");
 }
+
+/// The targets graphite-web 1.1.10 crashes on (a 500 with a Python exception) answer here
+/// (docs/functions.md): nulls compared in `nonNegativeDerivative`/`perSecond` with a
+/// max/min value, `removeBetweenPercentile`, `averageOutsidePercentile`;
+/// `percentileOfSeries(…,100,true)`, `hitcount` over `constantLine`, `exp` overflowing.
+#[test]
+fn graphite_crashes_ours_answer() {
+    let (files, cases) = load();
+    let mut n = 0;
+    for case in cases.iter().filter(|c| c.name == "crash") {
+        n += 1;
+        let q = query(&case.params);
+        assert_eq!(case.status, 500, "graphite no longer crashes on {q}");
+        assert!(
+            answer(&files, &case.params).is_ok(),
+            "{q}: graphite crashes ({}), and so do we",
+            case.body
+        );
+    }
+    assert!(n > 0, "no crash case in requests.jsonl.gz");
+}

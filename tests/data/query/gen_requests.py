@@ -22,13 +22,16 @@ random from/until/now/maxDataPoints/xFilesFactor.
 Output, gzip'd JSON lines: first {"written": WRITTEN, "archives": [[spp, points]], "xff",
 "method", "series": {name: [[t, value]]}, "sha256": {name: hex}} (values as Python's repr,
 so they read back exactly; the files' digests, so the test knows it wrote the same files), then one line per request: {"name", "params": [[key, value]], "status",
-"body"} where body is graphite's answer text (the JSON body on 200, the message otherwise).
+"body"} where body is graphite's answer text (the JSON body on 200, the message on 400,
+the exception's line of the error page on 500).
 """
 import gzip
 import hashlib
+import html
 import json
 import os
 import random
+import re
 import sys
 import tempfile
 
@@ -179,6 +182,15 @@ CASES = [
      N - 600, N, N, {}),
     ("asPercent", ["asPercent(bars.web*.cpu.system,summarize(bars.db.conns,'1min','max'))"],
      N - 1800, N, N, {}),
+    # graphite-web crashes on these (a 500 with an exception); we answer
+    ("crash", ["nonNegativeDerivative(bars.web2.net.bytes_rx,1000000000)"], N - 3600, N, N, {}),
+    ("crash", ["perSecond(bars.web1.net.bytes_rx,minValue=0)"], N - 3600, N, N, {}),
+    ("crash", ["removeBetweenPercentile(bars.web*.cpu.user,30)"], N - 600, N, N, {}),
+    ("crash", ["averageOutsidePercentile(group(bars.web1.cpu.user,removeAboveValue(bars.web2.cpu.user,-1)),30)"],
+     N - 600, N, N, {}),
+    ("crash", ["percentileOfSeries(bars.web*.cpu.user,100,true)"], N - 600, N, N, {}),
+    ("crash", ["hitcount(constantLine(5),'1min')"], N - 600, N, N, {}),
+    ("crash", ["exp(bars.web2.net.bytes_rx)"], N - 600, N, N, {}),
     # 6. stdev's arithmetic is Python's: exact ints for ints, x**2 for floats
     ("stdev", ["stdev(identity('id'),10)"], N - 600, N, N, {}),
     ("stdev", ["stdev(bars.web2.net.bytes_rx,3)", "stdev(bars.web1.net.bytes_rx,7,0.5)",
@@ -197,6 +209,10 @@ def params(targets, frm, until, now, extra):
 def answer(client, p):
     resp = client.get("/render/", p)
     body = resp.content.decode("utf-8", "replace")
+    if resp.status_code == 500:  # the error page: keep the exception's line
+        text = html.unescape(re.sub(r"<[^>]+>", "", body))
+        found = re.findall(r"^(\w+(?:Error|Exception)\b.*)$", text, re.M)
+        body = found[-1] if found else text.strip()[-200:]
     return resp.status_code, body
 
 
@@ -211,8 +227,6 @@ def main():
     for name, targets, frm, until, now, extra in CASES:
         p = params(targets, frm, until, now, extra)
         status, body = answer(client, p)
-        if status == 500:
-            body = body[:300]
         lines.append(json.dumps({"name": name, "params": p, "status": status, "body": body},
                                 sort_keys=True))
     path = os.path.join(out_dir, "requests.jsonl.gz")
