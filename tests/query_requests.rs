@@ -388,3 +388,21 @@ fn graphite_crashes_ours_answer() {
     }
     assert!(n > 0, "no crash case in requests.jsonl.gz");
 }
+
+/// Seeded random requests (`RANDOM` in gen_requests.py): 1 to 3 nested functions over the
+/// stored paths, random from/until/now/maxDataPoints/xFilesFactor. Every one must answer
+/// as graphite does.
+#[test]
+fn random_requests_match_graphite_web() {
+    let (files, cases) = load();
+    let random: Vec<&Case> = cases.iter().filter(|c| c.name == "random").collect();
+    assert!(random.len() >= 200, "{} random requests", random.len());
+    let failures: Vec<String> = random.iter().filter_map(|c| differs(&files, c)).collect();
+    assert!(
+        failures.is_empty(),
+        "{} of {} random requests differ from graphite-web:\n{}",
+        failures.len(),
+        random.len(),
+        failures.join("\n")
+    );
+}

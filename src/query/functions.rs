@@ -486,6 +486,8 @@ const KEEPS_INTS: &[&str] = &[
     "identity",
     "exponentialMovingAverage",
     "holtWintersAberration",
+    "derivative",
+    "nonNegativeDerivative",
     // Keeping ints ints (an int stays an int through them in Python).
     "delay",
     "absolute",

@@ -133,6 +133,28 @@ pub(super) fn copy_each(
         .collect()
 }
 
+/// [`copy_each`] where `values` also says which new values are Python ints (a difference
+/// of two ints), as graphite's arithmetic keeps them.
+fn copy_each_ints(
+    a: &mut Args<'_, '_>,
+    fname: &str,
+    tag: &str,
+    args: &str,
+    mut values: impl FnMut(&Series) -> (Vec<Option<f64>>, Vec<bool>),
+) -> Vec<Series> {
+    a.series(0)
+        .into_iter()
+        .map(|mut s| {
+            let (new, ints) = values(&s);
+            s.set_tag(fname, tag);
+            let name = format!("{fname}({}{args})", s.name);
+            let mut out = copy_with(&s, name, new);
+            out.ints = ints.contains(&true).then_some(ints);
+            out
+        })
+        .collect()
+}
+
 /// The point functions graphite writes as a loop that tags, renames and changes each
 /// series in place (`absolute`, `invert`, `scale`, …): each series of the first argument
 /// tagged `fname=tag`, named `fname(name{args})`, every value mapped by `f`. Python int
@@ -241,20 +263,25 @@ fn offset_to_zero(a: &mut Args<'_, '_>) -> Result<Vec<Series>, EvalError> {
     Ok(list)
 }
 
+/// graphite's `derivative`: `val - prev`, a Python int when both are.
 fn derivative(a: &mut Args<'_, '_>) -> Result<Vec<Series>, EvalError> {
-    Ok(copy_each(a, "derivative", "1", "", |s| {
-        let mut prev: Option<f64> = None;
-        s.values
-            .iter()
-            .map(|v| {
-                let out = match (prev, *v) {
-                    (Some(p), Some(x)) => Some(x - p),
-                    _ => None,
-                };
-                prev = *v;
-                out
-            })
-            .collect()
+    Ok(copy_each_ints(a, "derivative", "1", "", |s| {
+        let mut values = Vec::with_capacity(s.values.len());
+        let mut ints = Vec::with_capacity(s.values.len());
+        for (i, v) in s.values.iter().enumerate() {
+            let prev = i.checked_sub(1).and_then(|j| s.values[j].map(|p| (p, j)));
+            match (prev, *v) {
+                (Some((p, j)), Some(x)) => {
+                    values.push(Some(x - p));
+                    ints.push(s.is_int(i) && s.is_int(j));
+                }
+                _ => {
+                    values.push(None);
+                    ints.push(false);
+                }
+            }
+        }
+        (values, ints)
     }))
 }
 
@@ -319,10 +346,26 @@ fn non_negative_deltas(
     })
 }
 
+/// graphite's `nonNegativeDerivative`: a counter's increase (`val - prev`, a Python int
+/// when both are), or its wrap-around with `maxValue`/`minValue` (a float: they are floats).
 fn non_negative_derivative(a: &mut Args<'_, '_>) -> Result<Vec<Series>, EvalError> {
     let (max, min) = (a.opt_float(1), a.opt_float(2));
-    Ok(copy_each(a, "nonNegativeDerivative", "1", "", |s| {
-        non_negative_deltas(&s.values, max, min).collect()
+    Ok(copy_each_ints(a, "nonNegativeDerivative", "1", "", |s| {
+        let values: Vec<Option<f64>> = non_negative_deltas(&s.values, max, min).collect();
+        // the index of `prev` as non_negative_delta keeps it
+        let mut prev: Option<usize> = None;
+        let mut ints = Vec::with_capacity(values.len());
+        for (i, v) in s.values.iter().enumerate() {
+            let out_of_range =
+                v.is_some_and(|x| max.is_some_and(|m| x > m) || min.is_some_and(|m| x < m));
+            let increase = match (prev.and_then(|j| s.values[j].map(|p| (p, j))), *v) {
+                (Some((p, j)), Some(x)) if !out_of_range && x >= p => Some(j),
+                _ => None,
+            };
+            ints.push(increase.is_some_and(|j| s.is_int(i) && s.is_int(j)));
+            prev = if out_of_range { None } else { Some(i) };
+        }
+        (values, ints)
     }))
 }
 

@@ -199,6 +199,159 @@ CASES = [
 ]
 
 
+# --- random targets ---------------------------------------------------------------------
+
+RANDOM_REQUESTS = 300
+rt = random.Random(1919)
+
+PATHS = [
+    "bars.web1.cpu.user", "bars.web*.cpu.user", "bars.web[12].cpu.{user,system}",
+    "bars.web*.cpu.*", "bars.db.latency.*", "bars.db.latency.p90", "bars.db.conns",
+    "bars.db.errors", "bars.web*.net.bytes_rx", "bars.web2.net.bytes_rx", "bars.web3.cpu.system",
+    "bars.*.cpu.system", "bars.web2.cpu.user", "bars.nothing.here",
+]
+SINGLE = ["bars.web1.cpu.user", "bars.db.conns", "bars.web3.cpu.system", "bars.db.latency.p50"]
+AGG = ["average", "avg", "sum", "min", "max", "median", "last", "count", "diff", "range",
+       "multiply", "stddev", "avg_zero", "total", "current"]
+INTERVALS = ["30s", "1min", "2min", "5min", "7min", "10min", "1h"]
+
+
+def num():
+    return rt.choice(["0", "1", "2", "3", "0.5", "-1", "10", "2.5", "50", "100", "-20", "1e3"])
+
+
+def small():
+    return str(rt.randint(1, 12))
+
+
+def pct():
+    return rt.choice(["5", "25", "50", "75", "90", "95", "99", "100"])
+
+
+def q(x):
+    return "'%s'" % x
+
+
+# name: builds the call around the inner target text s
+FUNCS = {
+    "absolute": lambda s: "absolute(%s)" % s,
+    "derivative": lambda s: "derivative(%s)" % s,
+    "integral": lambda s: "integral(%s)" % s,
+    "nonNegativeDerivative": lambda s: "nonNegativeDerivative(%s)" % s,
+    "perSecond": lambda s: "perSecond(%s)" % s,
+    "keepLastValue": lambda s: rt.choice(["keepLastValue(%s)" % s, "keepLastValue(%s,%s)" % (s, small())]),
+    "offset": lambda s: "offset(%s,%s)" % (s, num()),
+    "scale": lambda s: "scale(%s,%s)" % (s, num()),
+    "scaleToSeconds": lambda s: "scaleToSeconds(%s,%s)" % (s, rt.choice(["1", "60", "0.5"])),
+    "transformNull": lambda s: rt.choice(["transformNull(%s)" % s, "transformNull(%s,%s)" % (s, num())]),
+    "summarize": lambda s: "summarize(%s,%s,%s,%s)" % (
+        s, q(rt.choice(INTERVALS)), q(rt.choice(["sum", "avg", "max", "min", "last", "count", "avg_zero", "median"])),
+        rt.choice(["false", "true"])),
+    "hitcount": lambda s: "hitcount(%s,%s%s)" % (s, q(rt.choice(INTERVALS)), rt.choice(["", ",true"])),
+    "timeShift": lambda s: "timeShift(%s,%s)" % (s, q(rt.choice(["1min", "-5min", "+10min", "1h", "90s", "+1h"]))),
+    "delay": lambda s: "delay(%s,%s)" % (s, rt.choice(["1", "3", "-2"])),
+    "invert": lambda s: "invert(%s)" % s,
+    "isNonNull": lambda s: "isNonNull(%s)" % s,
+    "log": lambda s: rt.choice(["log(%s)" % s, "log(%s,%s)" % (s, rt.choice(["2", "2.5", "10", "0.5"]))]),
+    "pow": lambda s: "pow(%s,%s)" % (s, rt.choice(["2", "0.5", "3", "-1"])),
+    "squareRoot": lambda s: "squareRoot(%s)" % s,
+    "round": lambda s: rt.choice(["round(%s)" % s, "round(%s,%s)" % (s, rt.choice(["1", "2", "-1"]))]),
+    "minMax": lambda s: "minMax(%s)" % s,
+    "offsetToZero": lambda s: "offsetToZero(%s)" % s,
+    "interpolate": lambda s: rt.choice(["interpolate(%s)" % s, "interpolate(%s,%s)" % (s, small())]),
+    "sigmoid": lambda s: "sigmoid(%s)" % s,
+    "integralByInterval": lambda s: "integralByInterval(%s,%s)" % (s, q(rt.choice(INTERVALS))),
+    "changed": lambda s: "changed(%s)" % s,
+    "cumulative": lambda s: "cumulative(%s)" % s,
+    "consolidateBy": lambda s: "consolidateBy(%s,%s)" % (s, q(rt.choice(["sum", "average", "avg", "min", "max", "first", "last", "avg_zero"]))),
+    "setXFilesFactor": lambda s: "setXFilesFactor(%s,%s)" % (s, rt.choice(["0", "0.3", "0.5", "1"])),
+    "smartSummarize": lambda s: "smartSummarize(%s,%s,%s)" % (s, q(rt.choice(INTERVALS)), q(rt.choice(["sum", "avg", "max", "last"]))),
+    "movingAverage": lambda s: "movingAverage(%s,%s)" % (s, rt.choice([small(), q(rt.choice(INTERVALS))])),
+    "movingSum": lambda s: "movingSum(%s,%s)" % (s, rt.choice([small(), q(rt.choice(INTERVALS))])),
+    "movingMin": lambda s: "movingMin(%s,%s)" % (s, small()),
+    "movingMax": lambda s: "movingMax(%s,%s)" % (s, q(rt.choice(INTERVALS))),
+    "movingMedian": lambda s: "movingMedian(%s,%s)" % (s, small()),
+    "movingWindow": lambda s: "movingWindow(%s,%s,%s)" % (s, small(), q(rt.choice(AGG))),
+    "nPercentile": lambda s: "nPercentile(%s,%s)" % (s, pct()),
+    "stdev": lambda s: "stdev(%s,%s)" % (s, small()),
+    "exponentialMovingAverage": lambda s: "exponentialMovingAverage(%s,%s)" % (s, small()),
+    "aggregateLine": lambda s: "aggregateLine(%s,%s)" % (s, q(rt.choice(["avg", "sum", "max", "min", "last"]))),
+    "linearRegression": lambda s: "linearRegression(%s)" % s,
+    "sumSeries": lambda s: "sumSeries(%s)" % s,
+    "averageSeries": lambda s: "averageSeries(%s)" % s,
+    "maxSeries": lambda s: "maxSeries(%s)" % s,
+    "minSeries": lambda s: "minSeries(%s)" % s,
+    "diffSeries": lambda s: "diffSeries(%s)" % s,
+    "multiplySeries": lambda s: "multiplySeries(%s)" % s,
+    "stddevSeries": lambda s: "stddevSeries(%s)" % s,
+    "rangeOfSeries": lambda s: "rangeOfSeries(%s)" % s,
+    "countSeries": lambda s: "countSeries(%s)" % s,
+    "percentileOfSeries": lambda s: "percentileOfSeries(%s,%s)" % (s, rt.choice(["50", "90", "10"])),
+    "aggregate": lambda s: "aggregate(%s,%s)" % (s, q(rt.choice(AGG))),
+    "asPercent": lambda s: rt.choice(["asPercent(%s)" % s, "asPercent(%s,%s)" % (s, rt.choice(SINGLE)),
+                                      "asPercent(%s,100)" % s]),
+    "divideSeries": lambda s: "divideSeries(%s,%s)" % (s, rt.choice(SINGLE)),
+    "groupByNode": lambda s: "groupByNode(%s,%s,%s)" % (s, rt.choice(["1", "2", "-1"]), q(rt.choice(AGG))),
+    "sumSeriesWithWildcards": lambda s: "sumSeriesWithWildcards(%s,1)" % s,
+    "aggregateWithWildcards": lambda s: "aggregateWithWildcards(%s,%s,1)" % (s, q(rt.choice(AGG))),
+    "highestAverage": lambda s: "highestAverage(%s,%s)" % (s, rt.choice(["1", "2"])),
+    "lowestCurrent": lambda s: "lowestCurrent(%s,%s)" % (s, rt.choice(["1", "2"])),
+    "highestMax": lambda s: "highestMax(%s,%s)" % (s, rt.choice(["1", "3"])),
+    "limit": lambda s: "limit(%s,%s)" % (s, rt.choice(["1", "2", "5"])),
+    "removeAboveValue": lambda s: "removeAboveValue(%s,%s)" % (s, num()),
+    "removeBelowValue": lambda s: "removeBelowValue(%s,%s)" % (s, num()),
+    "removeAbovePercentile": lambda s: "removeAbovePercentile(%s,%s)" % (s, pct()),
+    "removeBelowPercentile": lambda s: "removeBelowPercentile(%s,%s)" % (s, pct()),
+    "averageAbove": lambda s: "averageAbove(%s,%s)" % (s, num()),
+    "currentBelow": lambda s: "currentBelow(%s,%s)" % (s, num()),
+    "maximumAbove": lambda s: "maximumAbove(%s,%s)" % (s, num()),
+    "sortByMaxima": lambda s: "sortByMaxima(%s)" % s,
+    "sortByName": lambda s: "sortByName(%s)" % s,
+    "sortByTotal": lambda s: "sortByTotal(%s)" % s,
+    "removeEmptySeries": lambda s: rt.choice(["removeEmptySeries(%s)" % s, "removeEmptySeries(%s,0.5)" % s]),
+    "filterSeries": lambda s: "filterSeries(%s,%s,%s,%s)" % (s, q(rt.choice(["max", "sum", "last", "avg"])),
+                                                              q(rt.choice(["<", ">", ">=", "!="])), num()),
+    "mostDeviant": lambda s: "mostDeviant(%s,%s)" % (s, rt.choice(["1", "2"])),
+    "exclude": lambda s: "exclude(%s,%s)" % (s, q(rt.choice(["web1", "user", "p9"]))),
+    "grep": lambda s: "grep(%s,%s)" % (s, q(rt.choice(["web[12]", "system", "db"]))),
+    "alias": lambda s: "alias(%s,'x')" % s,
+    "aliasByNode": lambda s: "aliasByNode(%s,%s)" % (s, rt.choice(["1", "2", "-1", "0,3"])),
+    "aliasByMetric": lambda s: "aliasByMetric(%s)" % s,
+    "aliasSub": lambda s: "aliasSub(%s,'web(\\d)','w\\1')" % s,
+    "legendValue": lambda s: "legendValue(%s,%s)" % (s, q(rt.choice(["avg", "total", "max", "last", "min"]))),
+    "cactiStyle": lambda s: "cactiStyle(%s)" % s,
+}
+FUNC_NAMES = sorted(FUNCS)
+
+
+def random_target(depth):
+    if depth == 0:
+        r = rt.random()
+        if r < 0.04:
+            return "constantLine(%s)" % num()
+        if r < 0.07:
+            return "identity('id')"
+        return rt.choice(PATHS)
+    return FUNCS[rt.choice(FUNC_NAMES)](random_target(depth - 1))
+
+
+def random_request():
+    targets = [random_target(rt.randint(1, 3)) for _ in range(1 if rt.random() < 0.85 else 2)]
+    now = N - rt.choice([0, 0, 25, 600, 3600, -300])
+    span = rt.choice([300, 600, 1200, 1800, 3600, 3600, 7200, 14400, 28800])
+    frm = now - span - rt.randint(0, 59)
+    until = rt.choice([now, now, now - 60, now - rt.randint(0, 600), now + 600])
+    extra = {}
+    if rt.random() < 0.6 or span > 3600:
+        extra["maxDataPoints"] = rt.choice(["1", "7", "20", "50", "100"])
+    if rt.random() < 0.3:
+        extra["xFilesFactor"] = rt.choice(["0", "0.3", "0.5", "0.9", "1"])
+    return targets, frm, until, now, extra
+
+
+RANDOM = [("random",) + random_request() for _ in range(RANDOM_REQUESTS)]
+
+
 def params(targets, frm, until, now, extra):
     p = [("target", t) for t in targets]
     p += [("from", str(frm)), ("until", str(until)), ("now", str(now)), ("format", "json")]
@@ -224,7 +377,7 @@ def main():
         "series": {k: [[t, repr(v)] for t, v in pts] for k, pts in STORE.items()},
         "sha256": SHA256,
     }, sort_keys=True)]
-    for name, targets, frm, until, now, extra in CASES:
+    for name, targets, frm, until, now, extra in CASES + RANDOM:
         p = params(targets, frm, until, now, extra)
         status, body = answer(client, p)
         lines.append(json.dumps({"name": name, "params": p, "status": status, "body": body},
