@@ -389,7 +389,7 @@ fn graphite_crashes_ours_answer() {
     assert!(n > 0, "no crash case in requests.jsonl.gz");
 }
 
-/// Seeded random requests (`RANDOM` in gen_requests.py): 1 to 3 nested functions over the
+/// Seeded random requests (`RANDOM` in `gen_requests.py`): 1 to 3 nested functions over the
 /// stored paths, random from/until/now/maxDataPoints/xFilesFactor. Every one must answer
 /// as graphite does.
 #[test]

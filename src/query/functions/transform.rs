@@ -270,15 +270,12 @@ fn derivative(a: &mut Args<'_, '_>) -> Result<Vec<Series>, EvalError> {
         let mut ints = Vec::with_capacity(s.values.len());
         for (i, v) in s.values.iter().enumerate() {
             let prev = i.checked_sub(1).and_then(|j| s.values[j].map(|p| (p, j)));
-            match (prev, *v) {
-                (Some((p, j)), Some(x)) => {
-                    values.push(Some(x - p));
-                    ints.push(s.is_int(i) && s.is_int(j));
-                }
-                _ => {
-                    values.push(None);
-                    ints.push(false);
-                }
+            if let (Some((p, j)), Some(x)) = (prev, *v) {
+                values.push(Some(x - p));
+                ints.push(s.is_int(i) && s.is_int(j));
+            } else {
+                values.push(None);
+                ints.push(false);
             }
         }
         (values, ints)
