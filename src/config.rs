@@ -47,6 +47,7 @@ pub struct Config {
     pub storage: StorageConfig,
     pub carbon: CarbonConfig,
     pub http: HttpConfig,
+    pub cluster: ClusterConfig,
     /// Directory of the file given with `--config` (not a setting).
     #[serde(skip)]
     pub config_dir: Option<PathBuf>,
@@ -75,6 +76,27 @@ pub struct CarbonConfig {
     /// Most bytes of names and points one pickle message may decode to, as a multiple of
     /// its size; over it the message is refused and the connection closed.
     pub pickle_max_expansion: usize,
+}
+
+/// A federation frontend (graphite-web's `CLUSTER_SERVERS`): finds, renders, index.json
+/// and tag autocompletion also ask these members (docs/cluster.md).
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct ClusterConfig {
+    /// Members, `[http://]HOST:PORT[/PREFIX][?format=msgpack&local=1&noTags=1]`; empty =
+    /// this node answers from its own data only.
+    pub servers: Vec<String>,
+    /// Time limit of a member's find, index or autocompletion answer (`FIND_TIMEOUT`).
+    #[serde(deserialize_with = "de_duration", serialize_with = "ser_duration")]
+    pub find_timeout: Duration,
+    /// Time limit of one attempt at a member's render answer (`FETCH_TIMEOUT`).
+    #[serde(deserialize_with = "de_duration", serialize_with = "ser_duration")]
+    pub fetch_timeout: Duration,
+    /// Attempts at a member's render answer (`MAX_FETCH_RETRIES`), at least 1.
+    pub fetch_attempts: u32,
+    /// How long a member that failed is left out (`REMOTE_RETRY_DELAY`).
+    #[serde(deserialize_with = "de_duration", serialize_with = "ser_duration")]
+    pub retry_delay: Duration,
 }
 
 /// The Graphite HTTP API (render, metrics, events, tags) on the query thread.
@@ -374,6 +396,18 @@ impl Config {
         if s.timer_max_samples == 0 {
             return Err(ConfigError::Invalid {
                 setting: "statsd.timer_max_samples",
+                message: "must be at least 1".into(),
+            });
+        }
+        for spec in &self.cluster.servers {
+            crate::cluster::member::Member::parse(spec).map_err(|e| ConfigError::Invalid {
+                setting: "cluster.servers",
+                message: e.to_string(),
+            })?;
+        }
+        if self.cluster.fetch_attempts == 0 {
+            return Err(ConfigError::Invalid {
+                setting: "cluster.fetch_attempts",
                 message: "must be at least 1".into(),
             });
         }

@@ -30,6 +30,9 @@
 //! - [`tagdb`]: the tag index, in memory and remembered in table `tagged_series`.
 //! - [`dashboarddb`]: the saved dashboards (table `dashboards`).
 //!
+//! Federation: [`federation_client`] asks a frontend's members (`[cluster] servers`),
+//! [`federation_source`] merges their series with this node's.
+//!
 //! Encodings: [`params`] (request parameters as Django's `QueryDict`), [`pyjson`]
 //! (Python's `json.dumps`), [`pickle`] and [`msgpack`] (`format=pickle|msgpack`, the
 //! cluster protocol whose values [`federation`] names).
@@ -45,6 +48,8 @@ pub mod dashboarddb;
 pub mod eventdb;
 pub mod events;
 pub mod federation;
+pub mod federation_client;
+pub mod federation_source;
 pub mod metrics;
 pub mod msgpack;
 pub mod params;
@@ -118,6 +123,8 @@ pub struct Shared {
     pub pool: pool::Pool,
     /// The server's stop flag: when set, running queries end at their next check.
     pub shutdown: Arc<Shutdown>,
+    /// The members a frontend asks too (`[cluster] servers`), if any.
+    pub cluster: Option<federation_client::Cluster>,
 }
 
 impl Shared {
@@ -153,6 +160,10 @@ impl Shared {
             pool: pool::Pool::new(
                 setup.config.http.max_concurrent_queries,
                 setup.config.http.max_queued_queries,
+            ),
+            cluster: federation_client::Cluster::new(
+                &setup.config.cluster,
+                setup.config.http.max_response_bytes,
             ),
             config: setup.config,
             names_dropped: setup.names_dropped,
@@ -426,9 +437,14 @@ async fn health(State(shared): State<Arc<Shared>>) -> Response {
     let dropped = shared
         .names_dropped
         .load(std::sync::atomic::Ordering::Relaxed);
+    let members = shared
+        .cluster
+        .as_ref()
+        .map(federation_client::Cluster::report)
+        .unwrap_or_default();
     text(
         StatusCode::OK,
-        format!("OK\nnew_name_notices_dropped: {dropped}\n"),
+        format!("OK\nnew_name_notices_dropped: {dropped}\n{members}"),
     )
 }
 

@@ -7,9 +7,11 @@
 //! is_leaf, intervals}`, [`super::federation`]), which a graphite-web frontend asks its
 //! members for. `wildcards=1` adds graphite's `*` node, `leavesOnly=1` keeps leaves.
 //!
-//! `local=1` (a frontend's requests carry it) answers from this node's own data, which
-//! is all any of these endpoints reads; `from` and `until` are accepted and, as in
-//! graphite-web's own finder, select nothing.
+//! With `[cluster] servers` (a frontend), find, expand and index.json also ask every
+//! member ([`super::federation_client`]) and merge: a branch once per path, a leaf once per
+//! path with every member's intervals, index.json's names as one sorted set. `local=1`
+//! (what a frontend sends its members) answers from this node's own data. `from` and
+//! `until` are passed on to members; this node's finder, as graphite-web's, ignores them.
 //!
 //! Each runs on the query workers ([`super::pool`]); a pattern's walk is bounded by the
 //! candidates it tries (`http.max_glob_candidates`: 400) and by the request's time limit
@@ -21,7 +23,11 @@ use axum::extract::{Request, State};
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::Response;
 
+use std::collections::{HashMap, HashSet};
+use std::time::Instant;
+
 use super::federation::{FindNode, MSGPACK, PICKLE};
+use super::federation_client::Cluster;
 use super::pyjson::Value;
 use super::{json_for, limit_status, reply, text, Req, Shared};
 use crate::query::budget::Budget;
@@ -59,6 +65,73 @@ fn find_in(shared: &Shared, pattern: &str, budget: &Budget) -> Result<Vec<FindMa
     shared
         .storage
         .with_index(|index| index.find_compiled(pattern, &compiled, budget))
+}
+
+/// Whether a request is to be answered from this node's data only: no `[cluster]`
+/// members, or a member's request (`local=1`).
+fn local_only<'a>(shared: &'a Shared, req: &Req) -> Option<&'a Cluster> {
+    shared
+        .cluster
+        .as_ref()
+        .filter(|_| req.params.get("local") != Some("1"))
+}
+
+/// A request's deadline (its budget's, or `http.timeout` from now).
+fn deadline(shared: &Shared, budget: &Budget) -> Instant {
+    budget
+        .limits()
+        .deadline
+        .unwrap_or_else(|| Instant::now() + shared.config.http.timeout)
+}
+
+/// Each leaf's intervals on the members.
+type Intervals = HashMap<String, Vec<(f64, f64)>>;
+
+/// The matches of `pattern` here and, on a frontend, on every member (graphite's
+/// `Store.find`: branches once per path, leaves of one path once), with the members'
+/// intervals of each leaf.
+fn find_all(
+    shared: &Shared,
+    req: &Req,
+    pattern: &str,
+    budget: &Budget,
+) -> Result<(Vec<FindMatch>, Intervals), GlobError> {
+    let mut matches = find_in(shared, pattern, budget)?;
+    let mut remote_intervals: HashMap<String, Vec<(f64, f64)>> = HashMap::new();
+    if let Some(cluster) = local_only(shared, req) {
+        let time = |k: &str| {
+            req.params
+                .get(k)
+                .and_then(|v| v.parse::<i64>().ok())
+                .filter(|&t| t != -1)
+        };
+        let mut seen: HashSet<(String, bool)> = matches
+            .iter()
+            .map(|m| (m.path.clone(), m.is_leaf))
+            .collect();
+        let nodes = cluster.find(
+            pattern,
+            time("from"),
+            time("until"),
+            deadline(shared, budget),
+        );
+        for node in nodes.into_iter().flatten() {
+            if node.is_leaf {
+                remote_intervals
+                    .entry(node.path.clone())
+                    .or_default()
+                    .extend(node.intervals);
+            }
+            if seen.insert((node.path.clone(), node.is_leaf)) {
+                matches.push(FindMatch {
+                    path: node.path,
+                    is_leaf: node.is_leaf,
+                });
+            }
+        }
+        matches.sort_by(|a, b| a.path.cmp(&b.path));
+    }
+    Ok((matches, remote_intervals))
 }
 
 /// `/metrics/find`.
@@ -116,7 +189,7 @@ fn find_reply(shared: &Shared, req: &Req, budget: &Budget) -> Response {
                 .join(".");
         }
     }
-    let mut matches: Vec<FindMatch> = match find_in(shared, &query, budget) {
+    let (mut matches, remote_intervals) = match find_all(shared, req, &query, budget) {
         Ok(m) => m,
         Err(e) => return glob_refused(&query, &e),
     };
@@ -151,12 +224,16 @@ fn find_reply(shared: &Shared, req: &Req, budget: &Budget) -> Response {
             let mut nodes: Vec<FindNode> = Vec::with_capacity(matches.len());
             for m in &matches {
                 let mut intervals = Vec::new();
+                let remote = remote_intervals.get(&m.path);
                 if m.is_leaf {
                     // One file read per leaf: the request's time limit applies.
                     if let Err(e) = budget.tick() {
                         return text(limit_status(&e), e.to_string());
                     }
-                    intervals.push(interval(shared, &m.path));
+                    if remote.is_none() || shared.storage.with_index(|i| i.contains(&m.path)) {
+                        intervals.push(interval(shared, &m.path));
+                    }
+                    intervals.extend(remote.into_iter().flatten().copied());
                 }
                 nodes.push(FindNode {
                     path: m.path.clone(),
@@ -327,7 +404,7 @@ fn expand_reply(shared: &Shared, req: &Req, budget: &Budget) -> Response {
     let queries = p.all("query");
     let mut per_query: Vec<(String, Vec<String>)> = Vec::new();
     for q in &queries {
-        let found = find_in(shared, q, budget).map(|matches| {
+        let found = find_all(shared, req, q, budget).map(|(matches, _)| {
             let mut paths: Vec<String> = matches
                 .into_iter()
                 .filter(|m| m.is_leaf || !leaves_only)
@@ -367,8 +444,14 @@ pub async fn index_json(State(shared): State<Arc<Shared>>, req: Request) -> Resp
         Err(resp) => return resp,
     };
     shared
-        .query(move |shared, _| {
-            let names = shared.storage.with_index(NameIndex::all);
+        .query(move |shared, budget| {
+            let mut names = shared.storage.with_index(NameIndex::all);
+            if let Some(cluster) = local_only(shared, &req) {
+                let remote = cluster.strings("/metrics/index.json", &[], deadline(shared, budget));
+                names.extend(remote.into_iter().flatten());
+                names.sort();
+                names.dedup();
+            }
             json_for(&req, &Value::strings(&names), false)
         })
         .await

@@ -8,7 +8,12 @@
 //! and the legacy `rawData` and `pickle` switches. `from` after `until` is swapped; equal
 //! is a 400. `pickle` and `msgpack` are graphite-web's cluster protocol
 //! ([`super::federation`]): a frontend sends `local=1&noCache=1` with them, and this node
-//! answers from its own data (files merged with the shards' caches) whatever `local` says.
+//! answers from its own data (files merged with the shards' caches).
+//!
+//! With `[cluster] servers` (a frontend), every path expression and `seriesByTag` is also
+//! asked of the members, and their series merged with this node's
+//! ([`super::federation_source`]); a request carrying `local=1` is answered from this
+//! node's own data only.
 //!
 //! The work runs on the query workers ([`super::pool`]) within the request's budget
 //! ([`crate::query::budget`]): over a limit is a 400 naming its setting, past the time
@@ -22,6 +27,7 @@ use axum::http::StatusCode;
 use axum::response::Response;
 
 use super::federation::{MSGPACK, PICKLE};
+use super::federation_source::FederatedSource;
 use super::{limit_status, reply, text, Req, Shared};
 use crate::graph::{self, GraphError};
 use crate::query::budget::{bytes_error, Budget};
@@ -177,6 +183,19 @@ fn render(shared: &Shared, req: &Req, budget: &Budget) -> Response {
         storage: &shared.storage,
         budget,
     };
+    // A frontend asks its members too, unless the request is itself a member's (local=1).
+    let deadline = limits
+        .deadline
+        .unwrap_or_else(|| std::time::Instant::now() + shared.config.http.timeout);
+    let federated = shared
+        .cluster
+        .as_ref()
+        .filter(|_| p.get("local") != Some("1"))
+        .map(|c| FederatedSource::new(&source, c, (start, end, now), deadline));
+    let source: &dyn crate::query::eval::Source = match &federated {
+        Some(f) => f,
+        None => &source,
+    };
     let ctx = Context {
         start,
         end,
@@ -185,7 +204,7 @@ fn render(shared: &Shared, req: &Req, budget: &Budget) -> Response {
         x_files_factor: std::cell::Cell::new(x_files_factor),
         templates: &templates,
         limits,
-        source: &source,
+        source,
     };
     let mut series: Vec<Series> = Vec::new();
     for target in &targets {

@@ -2,6 +2,10 @@
 //! Answers are JSON (`pretty` indents and sorts keys, `jsonp` wraps); errors are HTTP 400
 //! `{"error": message}`.
 //!
+//! On a frontend (`[cluster] servers`), `/tags/autoComplete/tags` and `…/values` also ask
+//! every member and merge the answers; the rest of the tags API is this node's own, as in
+//! graphite-web (`findSeries` and the writes are not federated).
+//!
 //! `tagSeries`, `tagMultiSeries` and `delSeries` change state: as in graphite-web they
 //! take POST only (another method is answered 405 with `Allow: POST` and changes
 //! nothing), and the request must pass [`crate::http::csrf`] (cross-site refused,
@@ -232,9 +236,56 @@ pub async fn complete_tags(State(shared): State<Arc<Shared>>, req: Request) -> R
     let prefix = req.params.get("tagPrefix").unwrap_or("");
     let found = shared.storage.tags().complete_tags(&exprs, prefix, limit);
     match found {
+        Ok(tags) if federated(&shared, &req) => {
+            let mut params = vec![
+                ("tagPrefix", prefix.to_string()),
+                ("limit", limit.to_string()),
+            ];
+            params.extend(exprs.iter().map(|e| ("expr", (*e).to_string())));
+            fan_out(&shared, req, "/tags/autoComplete/tags", params, tags, limit).await
+        }
         Ok(tags) => json(&req, &Value::strings(&tags), StatusCode::OK),
         Err(e) => error(&req, e.to_string()),
     }
+}
+
+/// Whether autocompletion also asks `[cluster]` members: a frontend, and not a member's
+/// request (`local=1`).
+fn federated(shared: &Shared, req: &Req) -> bool {
+    shared.cluster.is_some() && req.params.get("local") != Some("1")
+}
+
+/// graphite's `Store.tagdb_auto_complete_*` on a frontend: this node's answer and every
+/// member's (`local=1`, within `cluster.find_timeout`), as one sorted set cut to `limit`.
+/// Runs on a query worker, since members are waited for.
+async fn fan_out(
+    shared: &Arc<Shared>,
+    req: Req,
+    path: &'static str,
+    params: Vec<(&'static str, String)>,
+    mine: Vec<String>,
+    limit: usize,
+) -> Response {
+    shared
+        .query(move |shared, budget| {
+            let deadline = budget
+                .limits()
+                .deadline
+                .unwrap_or_else(|| std::time::Instant::now() + shared.config.http.timeout);
+            let params: Vec<(&str, &str)> = params.iter().map(|(k, v)| (*k, v.as_str())).collect();
+            let mut all: std::collections::BTreeSet<String> = mine.into_iter().collect();
+            if let Some(cluster) = &shared.cluster {
+                all.extend(
+                    cluster
+                        .strings(path, &params, deadline)
+                        .into_iter()
+                        .flatten(),
+                );
+            }
+            let all: Vec<String> = all.into_iter().take(limit).collect();
+            json(&req, &Value::strings(&all), StatusCode::OK)
+        })
+        .await
 }
 
 /// `/tags/autoComplete/values`.
@@ -254,6 +305,23 @@ pub async fn complete_values(State(shared): State<Arc<Shared>>, req: Request) ->
         .tags()
         .complete_values(&exprs, tag, prefix, limit);
     match found {
+        Ok(values) if federated(&shared, &req) => {
+            let mut params = vec![
+                ("tag", tag.to_string()),
+                ("valuePrefix", prefix.to_string()),
+                ("limit", limit.to_string()),
+            ];
+            params.extend(exprs.iter().map(|e| ("expr", (*e).to_string())));
+            fan_out(
+                &shared,
+                req,
+                "/tags/autoComplete/values",
+                params,
+                values,
+                limit,
+            )
+            .await
+        }
         Ok(values) => json(&req, &Value::strings(&values), StatusCode::OK),
         Err(e) => error(&req, e.to_string()),
     }
