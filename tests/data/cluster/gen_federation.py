@@ -12,7 +12,10 @@ Django 3.2, gunicorn and msgpack.
    autocompletion with local=1 (after registering tagged series with /tags/tagSeries).
 3. Starts lonsdaleite (L) on copies of the same files and graphite-web 1.1.10 (B) with no
    data and CLUSTER_SERVERS = [L], and checks that B's /render json, /metrics/find
-   (treejson, completer) and index.json answers equal A's. A difference stops the script.
+   (treejson, completer), index.json and tag autocompletion answers equal A's.
+4. Starts lonsdaleite (F) with no data and `[cluster] servers = [A]` and checks the same
+   of F: lonsdaleite as the frontend of a graphite-web member. A difference in 3 or 4
+   stops the script (after writing OUT_JSON).
 
 OUT_JSON holds the files' description (so the test can write the same files), the
 requests and A's answers (bodies in base64), and the frontend comparisons.
@@ -172,6 +175,14 @@ def comparable(path, body):
     return json.dumps(doc).encode()
 
 
+def without_self_metrics(body):
+    """index.json of a lonsdaleite node without the names of its own self-metrics, which
+    it keeps in its index even with storage off (and graphite-web had not)."""
+    names = [n for n in json.loads(body)
+             if not n.startswith(("stats.", "stats_counts.", "statsd.", "carbon."))]
+    return json.dumps(names).encode()
+
+
 def free_port():
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -225,16 +236,25 @@ CLUSTER_SERVERS = {cluster!r}
     return proc, base
 
 
-def start_lonsdaleite(work, binary, whisper_dir):
-    data = os.path.join(work, "ls")
-    shutil.copytree(whisper_dir, os.path.join(data, "whisper"))
-    conf = os.path.join(work, "ls.toml")
-    open(conf, "w").close()
-    out = os.path.join(work, "ls.out")
+def start_lonsdaleite(work, binary, whisper_dir, name="ls", members=()):
+    """A lonsdaleite node over a copy of `whisper_dir`, or with `members` a frontend with
+    no data of its own (storage off, so not even its self-metrics)."""
+    data = os.path.join(work, name)
+    conf = os.path.join(work, name + ".toml")
+    extra = []
+    with open(conf, "w") as f:
+        if members:
+            f.write("[cluster]\nservers = [%s]\n" % ", ".join(json.dumps(m) for m in members))
+            extra = ["--no-storage"]
+            os.makedirs(data)
+        else:
+            shutil.copytree(whisper_dir, os.path.join(data, "whisper"))
+    out = os.path.join(work, name + ".out")
     proc = subprocess.Popen(
         [binary, "serve", "--config", conf, "--shards", "1", "--data-dir", data,
          "--statsd-addr", "127.0.0.1:0", "--admin-addr", "127.0.0.1:0",
-         "--carbon-addr", "127.0.0.1:0", "--pickle-addr", "off", "--http-addr", "127.0.0.1:0"],
+         "--carbon-addr", "127.0.0.1:0", "--pickle-addr", "off", "--http-addr", "127.0.0.1:0"]
+        + extra,
         stdout=open(out, "w"), stderr=open(out + ".err", "w"))
     for _ in range(300):
         for line in open(out):
@@ -285,13 +305,30 @@ def main():
                 print(f"DIFFERENT {path}\n  direct   {sa} {direct[:400]!r}\n"
                       f"  frontend {sb} {through[:400]!r}", file=sys.stderr)
             frontend.append({"path": path, "direct": direct.decode(), "frontend": through.decode()})
+        # lonsdaleite as the frontend, graphite-web (A) its only member.
+        f, f_base = start_lonsdaleite(work, binary, wsp, "lsfront", [a_base.replace("http://", "")])
+        procs.append(f)
+        ours = []
+        for path in frontend_requests():
+            if "query=%2A.%2A.%2A" in path:
+                continue  # F's own self-metrics (stats.statsd.*, carbon.agents.*) match it
+            sa, _, direct = get(a_base, path)
+            sf, _, through = get(f_base, path)
+            if path == "/metrics/index.json":
+                through = without_self_metrics(through)
+            same = sa == sf == 200 and comparable(path, direct) == comparable(path, through)
+            if not same:
+                bad += 1
+                print(f"DIFFERENT (lonsdaleite frontend) {path}\n  direct   {sa} {direct[:400]!r}\n"
+                      f"  frontend {sf} {through[:400]!r}", file=sys.stderr)
+            ours.append({"path": path, "direct": direct.decode(), "frontend": through.decode()})
         doc = {"t0": T0, "files": files, "tagged": TAGGED, "member": cases,
-               "frontend": frontend}
+               "frontend": frontend, "lonsdaleite_frontend": ours}
         with open(out_json, "w") as f:
             json.dump(doc, f, indent=1)
             f.write("\n")
-        print(f"{len(cases)} member answers, {len(frontend)} frontend comparisons, "
-              f"{bad} different", file=sys.stderr)
+        print(f"{len(cases)} member answers, {len(frontend)} + {len(ours)} frontend "
+              f"comparisons, {bad} different", file=sys.stderr)
         if bad:
             sys.exit(1)
     finally:
