@@ -406,3 +406,11 @@ fn random_requests_match_graphite_web() {
         failures.join("\n")
     );
 }
+
+/// Values Python keeps as ints through further functions (`derivative` of counts,
+/// `timeShift`, `round`, moving windows, `summarize`, `aggregateLine`, `offsetToZero`,
+/// `percentileOfSeries` of ints) are written as ints.
+#[test]
+fn python_ints_pass_through() {
+    check("ints");
+}

@@ -268,7 +268,7 @@ fn legend_value(a: &mut Args<'_, '_>) -> Result<Vec<Series>, EvalError> {
                 Some(agg) => agg.apply(&s.values).map_or_else(
                     || "None".to_string(),
                     |v| {
-                        if agg == Agg::Count || legend_int(s, agg) {
+                        if util::agg_is_int(&util::known_with_ints(s, 0..s.values.len()), agg) {
                             format!("{}", v as i64)
                         } else {
                             super::py_float(v)
@@ -281,39 +281,6 @@ fn legend_value(a: &mut Args<'_, '_>) -> Result<Vec<Series>, EvalError> {
         }
     }
     Ok(list)
-}
-
-/// Whether graphite's aggregation `agg` of `s` is a Python int (printed `60`, not `60.0`):
-/// a sum or difference of ints only, or the int that `min`, `max`, `last` or an odd
-/// median picks. Averages, deviations, ranges and products are floats in Python.
-fn legend_int(s: &Series, agg: Agg) -> bool {
-    let known: Vec<(f64, bool)> = s
-        .values
-        .iter()
-        .enumerate()
-        .filter_map(|(i, v)| v.map(|x| (x, s.is_int(i))))
-        .collect();
-    let pick = |better: fn(f64, f64) -> bool| {
-        let mut best: Option<(f64, bool)> = None;
-        for &(x, int) in &known {
-            if best.is_none_or(|(b, _)| better(x, b)) {
-                best = Some((x, int));
-            }
-        }
-        best.is_some_and(|(_, int)| int)
-    };
-    match agg {
-        Agg::Sum | Agg::Diff => !known.is_empty() && known.iter().all(|(_, int)| *int),
-        Agg::Min => pick(|x, b| x < b),
-        Agg::Max => pick(|x, b| x > b),
-        Agg::Last => known.last().is_some_and(|(_, int)| *int),
-        Agg::Median if known.len() % 2 == 1 => {
-            let mut sorted = known.clone();
-            sorted.sort_by(|a, b| a.0.total_cmp(&b.0));
-            sorted[sorted.len() / 2].1
-        }
-        _ => false,
-    }
 }
 
 fn change_case(a: &mut Args<'_, '_>, upper: bool) -> Result<Vec<Series>, EvalError> {

@@ -191,24 +191,27 @@ fn moving_window(
         s.set_tag(&tag, window_text.clone());
         let effective = xff.unwrap_or(s.x_files_factor);
         let mut values = Vec::new();
+        let mut ints = Vec::new();
         let mut non_null = Vec::with_capacity(points.min(s.values.len()));
         for i in (points + 1)..=s.values.len() {
             a.ctx.tick()?;
             non_null.clear();
             non_null.extend(s.values[i - points..i].iter().filter(|v| v.is_some()));
-            values.push(
+            let value =
                 if !non_null.is_empty() && util::xff(non_null.len(), points as f64, effective) {
                     agg.apply(&non_null)
                 } else {
                     None
-                },
+                };
+            // a window's sum of ints, its count, the int it picks: Python ints
+            ints.push(
+                value.is_some() && util::agg_is_int(&util::known_with_ints(&s, i - points..i), agg),
             );
+            values.push(value);
         }
         let mut series = copy_with(&s, name, values);
         series.start = s.start.saturating_add(window.preview);
-        if agg == Agg::Count {
-            series.mark_all_ints();
-        }
+        series.ints = ints.contains(&true).then_some(ints);
         out.push(series);
     }
     Ok(out)
@@ -216,11 +219,21 @@ fn moving_window(
 
 /// graphite's `_getPercentile(points, n, interpolate)`.
 pub fn percentile(points: &[Option<f64>], n: f64, interpolate: bool) -> Option<f64> {
-    let mut sorted: Vec<f64> = points.iter().filter_map(|v| *v).collect();
+    let known: Vec<(f64, bool)> = points
+        .iter()
+        .filter_map(|v| v.map(|x| (x, false)))
+        .collect();
+    percentile_marked(&known, n, interpolate).map(|(v, _)| v)
+}
+
+/// [`percentile`] of known values each marked whether it is a Python int: the value, and
+/// whether it is the int the rank picks (an interpolated value is a float).
+pub fn percentile_marked(known: &[(f64, bool)], n: f64, interpolate: bool) -> Option<(f64, bool)> {
+    let mut sorted = known.to_vec();
     if sorted.is_empty() {
         return None;
     }
-    sorted.sort_by(f64::total_cmp);
+    sorted.sort_by(|a, b| a.0.total_cmp(&b.0));
     let fractional = (n / 100.0) * (sorted.len() as f64 + 1.0);
     if !fractional.is_finite() || fractional.abs() > 1e15 {
         return None;
@@ -231,7 +244,7 @@ pub fn percentile(points: &[Option<f64>], n: f64, interpolate: bool) -> Option<f
         rank += frac.ceil() as i64;
     }
     let len = sorted.len() as i64;
-    let mut value = if rank == 0 {
+    let (mut value, mut int) = if rank == 0 {
         sorted[0]
     } else if rank - 1 == len {
         sorted[sorted.len() - 1]
@@ -241,11 +254,12 @@ pub fn percentile(points: &[Option<f64>], n: f64, interpolate: bool) -> Option<f
         *sorted.get(usize::try_from(idx).ok()?)?
     };
     if interpolate && rank != len {
-        if let Some(next) = usize::try_from(rank).ok().and_then(|r| sorted.get(r)) {
+        if let Some((next, _)) = usize::try_from(rank).ok().and_then(|r| sorted.get(r)) {
             value += frac * (next - value);
+            int = false;
         }
     }
-    Some(value)
+    Some((value, int))
 }
 
 fn n_percentile(a: &mut Args<'_, '_>) -> Result<Vec<Series>, EvalError> {
@@ -281,18 +295,29 @@ fn aggregate_line(a: &mut Args<'_, '_>) -> Result<Vec<Series>, EvalError> {
         .into_iter()
         .map(|s| {
             let value = agg.apply(&s.values);
+            // a Python int (a sum of ints, a picked int) stays one: named and written so
+            let int = value.is_some()
+                && util::agg_is_int(&util::known_with_ints(&s, 0..s.values.len()), agg);
             let text = value.map_or_else(|| "None".to_string(), percent_g6);
             let name = format!("aggregateLine({}, {text})", s.name);
-            if keep {
+            let mut line = if keep {
                 let n = s.values.len();
                 copy_with(&s, name, vec![value; n])
             } else {
-                let label = value.map_or_else(|| "None".to_string(), super::py_float);
+                let label = match value {
+                    None => "None".to_string(),
+                    Some(v) if int => format!("{}", v as i64),
+                    Some(v) => super::py_float(v),
+                };
                 let mut line = super::special::constant_line(a.ctx, 0.0, &label);
                 line.values = vec![value; 3];
                 line.rename(name);
                 line
+            };
+            if int {
+                line.mark_all_ints();
             }
+            line
         })
         .collect())
 }

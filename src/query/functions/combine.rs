@@ -665,15 +665,18 @@ fn percentile_of_series(a: &mut Args<'_, '_>) -> Result<Vec<Series>, EvalError> 
         percent_g6(n)
     );
     let (start, end, step) = util::normalize(&mut list).unwrap_or_default();
-    let values = util::map_rows(&list, |row| {
-        super::calculate::percentile(row, n, interpolate)
+    // the value a row's rank picks keeps its Python int
+    let rows = (0..util::max_len(&list)).map(|i| {
+        let known: Vec<(f64, bool)> = list
+            .iter()
+            .filter_map(|s| s.values.get(i).copied().flatten().map(|x| (x, s.is_int(i))))
+            .collect();
+        super::calculate::percentile_marked(&known, n, interpolate)
     });
-    Ok(vec![util::new_series(
-        &name,
-        start,
-        end,
-        step,
-        values,
-        a.ctx.x_files_factor.get(),
-    )])
+    let (values, ints): (Vec<Option<f64>>, Vec<bool>) = rows
+        .map(|r| (r.map(|(v, _)| v), r.is_some_and(|(_, int)| int)))
+        .unzip();
+    let mut out = util::new_series(&name, start, end, step, values, a.ctx.x_files_factor.get());
+    out.ints = ints.contains(&true).then_some(ints);
+    Ok(vec![out])
 }

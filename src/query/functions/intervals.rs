@@ -73,14 +73,14 @@ pub(super) fn check_points(a: &Args<'_, '_>, buckets: i64, series: usize) -> Res
     a.ctx.check_room(&format!("{}()", a.name), n)
 }
 
-/// graphite's `_summarizeValues`: `(values, end of the last bucket)`.
+/// graphite's `_summarizeValues`: `(values, which are Python ints, end of the last bucket)`.
 pub fn summarize_values(
     s: &Series,
     agg: Agg,
     interval: i64,
     new_start: i64,
     new_end: i64,
-) -> (Vec<Option<f64>>, i64) {
+) -> (Vec<Option<f64>>, Vec<bool>, i64) {
     let n = usize::try_from((s.end - s.start).max(0) / s.step.max(1)).unwrap_or(0);
     let n = if (s.end - s.start).max(0) % s.step.max(1) != 0 {
         n + 1
@@ -90,6 +90,7 @@ pub fn summarize_values(
     let num_points = n.min(s.values.len());
     let interval_points = interval as f64 / s.step as f64;
     let mut out = Vec::new();
+    let mut ints = Vec::new();
     let mut i = 0usize;
     let mut ts = new_start;
     while ts < new_end {
@@ -105,14 +106,18 @@ pub fn summarize_values(
             }
             i += 1;
         }
-        out.push(if util::xff(non_null, interval_points, s.x_files_factor) {
+        let value = if util::xff(non_null, interval_points, s.x_files_factor) {
             agg.apply(&s.values[start_idx..i])
         } else {
             None
-        });
+        };
+        ints.push(
+            value.is_some() && util::agg_is_int(&util::known_with_ints(s, start_idx..i), agg),
+        );
+        out.push(value);
         ts += interval;
     }
-    (out, ts)
+    (out, ints, ts)
 }
 
 /// The `intervalString` and `func` arguments of `summarize` and `smartSummarize`.
@@ -144,9 +149,9 @@ impl Buckets {
 
     /// `s` summarized into buckets from `start` to `end`, as both functions copy it:
     /// tagged `fname` and `fnameFunction`, named `fname(name, "interval", "func"{args})`,
-    /// ending where the last bucket ends; a count is ints.
+    /// ending where the last bucket ends; a count, a sum of ints, a picked int are ints.
     fn summarize(&self, mut s: Series, fname: &str, args: &str, start: i64, end: i64) -> Series {
-        let (values, buckets_end) = summarize_values(&s, self.agg, self.interval, start, end);
+        let (values, ints, buckets_end) = summarize_values(&s, self.agg, self.interval, start, end);
         s.set_tag(fname, self.text.clone());
         s.set_tag(&format!("{fname}Function"), self.func.clone());
         let name = format!(
@@ -157,9 +162,7 @@ impl Buckets {
         out.start = start;
         out.end = buckets_end;
         out.step = self.interval;
-        if self.agg == Agg::Count {
-            out.mark_all_ints();
-        }
+        out.ints = ints.contains(&true).then_some(ints);
         out
     }
 }

@@ -342,7 +342,7 @@ fn compress_gaps(s: Series) -> Series {
     }
     let interval = guess as i64 * s.step;
     let start = s.start + first as i64 * s.step;
-    let (values, _) = super::intervals::summarize_values(&s, Agg::Last, interval, start, s.end);
+    let (values, _, _) = super::intervals::summarize_values(&s, Agg::Last, interval, start, s.end);
     let end = start + interval * (values.len() as i64 - 1);
     let mut out = s;
     out.start = start;

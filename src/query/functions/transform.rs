@@ -249,15 +249,25 @@ fn offset_to_zero(a: &mut Args<'_, '_>) -> Result<Vec<Series>, EvalError> {
     let mut list = a.series(0);
     for s in &mut list {
         let min = Agg::Min.apply(&s.values);
+        // the minimum picked may be a Python int: then the tag shows it so, and an int
+        // minus it stays an int
+        let min_int = util::agg_is_int(&util::known_with_ints(s, 0..s.values.len()), Agg::Min);
         s.set_tag(
             "offsetToZero",
-            min.map_or_else(|| "None".to_string(), super::py_float),
+            match min {
+                None => "None".to_string(),
+                Some(m) if min_int => format!("{}", m as i64),
+                Some(m) => super::py_float(m),
+            },
         );
         s.rename(format!("offsetToZero({})", s.name));
         if let Some(m) = min {
             for v in &mut s.values {
                 *v = v.map(|x| x - m);
             }
+        }
+        if !min_int {
+            s.ints = None;
         }
     }
     Ok(list)

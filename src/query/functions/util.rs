@@ -36,6 +36,42 @@ pub enum Agg {
     Last,
 }
 
+/// Whether Python holds graphite's aggregation `agg` of these values (each with whether it
+/// is a Python int) as an int: a sum or difference of ints only, a count, or the int that
+/// `min`, `max`, `last` or an odd median picks. Averages, deviations, ranges and products
+/// are floats in Python (`safeSubtract` and `safeMul` convert).
+pub fn agg_is_int(known: &[(f64, bool)], agg: Agg) -> bool {
+    let pick = |better: fn(f64, f64) -> bool| {
+        let mut best: Option<(f64, bool)> = None;
+        for &(x, int) in known {
+            if best.is_none_or(|(b, _)| better(x, b)) {
+                best = Some((x, int));
+            }
+        }
+        best.is_some_and(|(_, int)| int)
+    };
+    match agg {
+        Agg::Count => true,
+        Agg::Sum | Agg::Diff => !known.is_empty() && known.iter().all(|(_, int)| *int),
+        Agg::Min => pick(|x, b| x < b),
+        Agg::Max => pick(|x, b| x > b),
+        Agg::Last => known.last().is_some_and(|(_, int)| *int),
+        Agg::Median if known.len() % 2 == 1 => {
+            let mut sorted = known.to_vec();
+            sorted.sort_by(|a, b| a.0.total_cmp(&b.0));
+            sorted[sorted.len() / 2].1
+        }
+        _ => false,
+    }
+}
+
+/// The known values of `s` in `range`, each with whether it is a Python int.
+pub fn known_with_ints(s: &Series, range: std::ops::Range<usize>) -> Vec<(f64, bool)> {
+    range
+        .filter_map(|i| s.values.get(i).copied().flatten().map(|x| (x, s.is_int(i))))
+        .collect()
+}
+
 impl Agg {
     /// `getAggFunc`: a name or alias; `None` for anything else.
     pub fn from_name(name: &str) -> Option<Agg> {

@@ -182,6 +182,16 @@ CASES = [
      N - 600, N, N, {}),
     ("asPercent", ["asPercent(bars.web*.cpu.system,summarize(bars.db.conns,'1min','max'))"],
      N - 1800, N, N, {}),
+    # Python ints kept through further functions (found by a 3 000-request random hunt)
+    ("ints", ["delay(nonNegativeDerivative(aggregate(bars.web*.cpu.user,'count')),3)",
+              "derivative(countSeries(bars.web*.cpu.*))", "offsetToZero(identity('id'))",
+              "timeShift(percentileOfSeries(round(identity('id')),90),'+1h')",
+              "movingSum(groupByNode(smartSummarize(bars.db.errors,'7min','max'),-1,'count'),'1h')",
+              "movingMax(identity('id'),'1h')", "movingWindow(isNonNull(bars.db.errors),12,'diff')",
+              "aggregateLine(identity('id'),'sum')", "smartSummarize(isNonNull(bars.web2.cpu.user),'1min','sum')",
+              "summarize(changed(bars.db.conns),'5min','max')", "sumSeriesWithWildcards(absolute(identity('id')),1)",
+              "round(isNonNull(consolidateBy(constantLine(2.5),'first')),1)"],
+     N - 1800, N, N, {}),
     # graphite-web crashes on these (a 500 with an exception); we answer
     ("crash", ["nonNegativeDerivative(bars.web2.net.bytes_rx,1000000000)"], N - 3600, N, N, {}),
     ("crash", ["perSecond(bars.web1.net.bytes_rx,minValue=0)"], N - 3600, N, N, {}),
@@ -201,8 +211,9 @@ CASES = [
 
 # --- random targets ---------------------------------------------------------------------
 
-RANDOM_REQUESTS = 300
-rt = random.Random(1919)
+# GEN_REQUESTS_N / GEN_REQUESTS_SEED change them for a larger hunt (not for the stored file)
+RANDOM_REQUESTS = int(os.environ.get("GEN_REQUESTS_N", "300"))
+rt = random.Random(int(os.environ.get("GEN_REQUESTS_SEED", "1919")))
 
 PATHS = [
     "bars.web1.cpu.user", "bars.web*.cpu.user", "bars.web[12].cpu.{user,system}",
