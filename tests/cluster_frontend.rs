@@ -317,3 +317,44 @@ fn member_specs_are_checked_at_start() {
         "{err}"
     );
 }
+
+/// As graphite-web's `prefetchData`: one render request per member carries every path
+/// expression of the request's targets (no find first), with graphite-web's parameters
+/// in graphite-web's order (`readers/remote.py`), msgpack asked for.
+#[test]
+fn one_render_request_per_member_carries_every_path() {
+    use std::io::{BufRead as _, BufReader};
+    let fake = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = fake.local_addr().unwrap().to_string();
+    let (tx, rx) = std::sync::mpsc::channel::<String>();
+    std::thread::spawn(move || {
+        for conn in fake.incoming() {
+            let Ok(mut conn) = conn else { return };
+            let mut line = String::new();
+            let mut reader = BufReader::new(conn.try_clone().unwrap());
+            reader.read_line(&mut line).unwrap();
+            loop {
+                let mut h = String::new();
+                if reader.read_line(&mut h).unwrap() == 0 || h == "\r\n" {
+                    break;
+                }
+            }
+            let _ = tx.send(line.trim_end().to_string());
+            let _ = conn.write_all(
+                b"HTTP/1.1 200 OK\r\nContent-Type: application/x-msgpack\r\nContent-Length: 1\r\n\r\n\x90",
+            );
+        }
+    });
+    let front = frontend(&[addr], "");
+    let r = front.get(
+        "/render?target=sumSeries(a.*,b.{x,y})&target=c.d|scale(2)&from=1700000000&until=1700003600&now=1700003600&format=json",
+    );
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert_eq!(r.text(), "[]");
+    let requests: Vec<String> = rx.try_iter().collect();
+    assert_eq!(
+        requests,
+        ["GET /render/?format=msgpack&local=1&noCache=1&from=1700000000&until=1700003600&target=a.*&target=b.%7Bx%2Cy%7D&target=c.d&now=1700003600 HTTP/1.1"],
+    );
+    front.stop();
+}

@@ -33,6 +33,11 @@ use crate::query::series::Series;
 /// nesting level, and a find answer nests four levels (list, dict, intervals, pair).
 const MAX_DEPTH: usize = 64;
 
+/// In a request's parameters, the value replaced by the member's `local` (`1` unless its
+/// entry says otherwise), so that each request lists its parameters in graphite-web's
+/// order.
+pub const LOCAL: &str = "\0local";
+
 /// Query strings longer than this go in a POST body.
 const MAX_GET: usize = 2048;
 
@@ -169,9 +174,8 @@ impl Cluster {
         deadline: Instant,
     ) -> Result<Answer, String> {
         let mut query = form_urlencoded::Serializer::new(String::new());
-        query.append_pair("local", &m.local);
-        for (k, v) in params {
-            query.append_pair(k, v);
+        for &(k, v) in params {
+            query.append_pair(k, if v == LOCAL { &m.local } else { v });
         }
         let query = query.finish();
         let end = deadline.min(Instant::now() + timeout);
@@ -231,7 +235,7 @@ impl Cluster {
     ) -> Vec<Vec<FindNode>> {
         let (from, until) = (from.map(|t| t.to_string()), until.map(|t| t.to_string()));
         let answers = self.each(|m| {
-            let mut params = vec![("format", "msgpack"), ("query", pattern)];
+            let mut params = vec![("local", LOCAL), ("format", "msgpack"), ("query", pattern)];
             if let Some(f) = &from {
                 params.push(("from", f));
             }
@@ -268,6 +272,7 @@ impl Cluster {
             }
             let mut params = vec![
                 ("format", "msgpack"),
+                ("local", LOCAL),
                 ("noCache", "1"),
                 ("from", start.as_str()),
                 ("until", end.as_str()),
@@ -295,7 +300,7 @@ impl Cluster {
     }
 
     /// A json list of strings from every member (`/metrics/index.json`, the tag
-    /// autocompletion), in member order.
+    /// autocompletion), in member order; `params` place [`LOCAL`].
     pub fn strings(
         &self,
         path: &str,

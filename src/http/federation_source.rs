@@ -1,12 +1,14 @@
 //! The evaluator's [`Source`] on a frontend: this node's own data plus every member's
 //! (`[cluster] servers`), merged as graphite-web 1.1.10 merges them.
 //!
-//! As graphite-web's frontend, no find is sent before a render: a path expression is
-//! sent to every member as a render target (`/render/?local=1&format=msgpack&target=P…`,
-//! [`super::federation_client`]) while this node reads its own; the names found are those
-//! of both. The answers are kept for the request, so the fetch that follows the find asks
-//! no one again, unless a function asks for another window (`timeShift`, a moving
-//! window's bootstrap): then the members are asked for that window. `seriesByTag(…)` is
+//! As graphite-web's frontend, no find is sent before a render: before evaluating,
+//! every path expression of the request's targets is sent to every member in one render
+//! request (`/render/?local=1&format=msgpack&target=P1&target=P2…`,
+//! [`FederatedSource::prefetch`], graphite-web's `prefetchData`), and the names a path
+//! expression finds are this node's and the members'. A path expression the prefetch did
+//! not cover (inside `template(…)`, with an escape) is sent when evaluated; a function
+//! that reads another window (`timeShift`, a moving window's bootstrap) asks the members
+//! again for that window. `seriesByTag(…)` is
 //! passed to the members as a target too (to a member marked `noTags`, the names this
 //! node's tag index resolves it to).
 //!
@@ -16,13 +18,14 @@
 //! values, and replaces it when they differ in length and the first has gaps; series come
 //! out sorted by name.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::Mutex;
 use std::time::Instant;
 
 use super::federation_client::Cluster;
 use crate::query::budget::Budget;
 use crate::query::eval::{EvalError, Source};
+use crate::query::grammar::{Expr, Value};
 use crate::query::series::Series;
 
 /// What one find or `seriesByTag` found.
@@ -47,6 +50,29 @@ pub struct FederatedSource<'a> {
     /// The request's deadline: no member is waited for past it.
     pub deadline: Instant,
     found: Mutex<Vec<Found>>,
+    /// The members' series of each path expression [`Self::prefetch`] sent, in member
+    /// order (grouped by the `pathExpression` each series comes back with).
+    prefetched: Mutex<HashMap<String, Vec<Series>>>,
+}
+
+/// The path expressions of `expr` a member can be sent as they are: not those inside
+/// `template(…)` (filled in later) nor `seriesByTag(…)` (asked when evaluated), nor
+/// one with an escape (its text here has the escape removed).
+fn path_expressions(expr: &Expr<'_>, out: &mut BTreeSet<String>) {
+    match expr {
+        Expr::Path(p) if !p.text.contains('\\') => {
+            out.insert(p.text.to_string());
+        }
+        Expr::Path(_) | Expr::Template(_) => {}
+        Expr::Call(c) if c.name == "seriesByTag" => {}
+        Expr::Call(c) => {
+            for arg in c.args.iter().chain(c.kwargs.iter().map(|k| &k.value)) {
+                if let Value::Expr(e) = &arg.value {
+                    path_expressions(e, out);
+                }
+            }
+        }
+    }
 }
 
 impl<'a> FederatedSource<'a> {
@@ -62,7 +88,40 @@ impl<'a> FederatedSource<'a> {
             window,
             deadline,
             found: Mutex::new(Vec::new()),
+            prefetched: Mutex::new(HashMap::new()),
         }
+    }
+
+    /// graphite-web's `prefetchData`: every path expression of `targets` is sent to each
+    /// member in one render request over the request's window, so that evaluating the
+    /// targets asks no member again for it. A target that does not parse is left to the
+    /// evaluation to report.
+    pub fn prefetch(&self, targets: &[&str]) {
+        let mut patterns = BTreeSet::new();
+        for t in targets {
+            if let Ok(expr) = crate::query::grammar::parse(t) {
+                path_expressions(&expr, &mut patterns);
+            }
+        }
+        if patterns.is_empty() {
+            return;
+        }
+        let list: Vec<String> = patterns.iter().cloned().collect();
+        let (start, end, now) = self.window;
+        let answers = self
+            .cluster
+            .render(|_| list.clone(), start, end, now, self.deadline);
+        let mut by_pattern: HashMap<String, Vec<Series>> =
+            list.into_iter().map(|p| (p, Vec::new())).collect();
+        for s in answers.into_iter().flatten() {
+            if let Some(group) = by_pattern.get_mut(&s.path_expression) {
+                group.push(s);
+            }
+        }
+        *self
+            .prefetched
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = by_pattern;
     }
 
     fn found(&self) -> std::sync::MutexGuard<'_, Vec<Found>> {
@@ -93,7 +152,16 @@ impl<'a> FederatedSource<'a> {
     }
 
     fn remember(&self, target: String, local: Vec<String>, tag: bool) -> Vec<String> {
-        let remote = self.ask(&target, tag.then_some(&local[..]), self.window);
+        let prefetched = self
+            .prefetched
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .get(&target)
+            .cloned();
+        let remote = match prefetched {
+            Some(series) => vec![series],
+            None => self.ask(&target, tag.then_some(&local[..]), self.window),
+        };
         let mut names: Vec<String> = local
             .iter()
             .cloned()

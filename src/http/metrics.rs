@@ -447,7 +447,11 @@ pub async fn index_json(State(shared): State<Arc<Shared>>, req: Request) -> Resp
         .query(move |shared, budget| {
             let mut names = shared.storage.with_index(NameIndex::all);
             if let Some(cluster) = local_only(shared, &req) {
-                let remote = cluster.strings("/metrics/index.json", &[], deadline(shared, budget));
+                let remote = cluster.strings(
+                    "/metrics/index.json",
+                    &[("local", super::federation_client::LOCAL)],
+                    deadline(shared, budget),
+                );
                 names.extend(remote.into_iter().flatten());
                 names.sort();
                 names.dedup();

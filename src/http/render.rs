@@ -193,7 +193,10 @@ fn render(shared: &Shared, req: &Req, budget: &Budget) -> Response {
         .filter(|_| p.get("local") != Some("1"))
         .map(|c| FederatedSource::new(&source, c, (start, end, now), deadline));
     let source: &dyn crate::query::eval::Source = match &federated {
-        Some(f) => f,
+        Some(f) => {
+            f.prefetch(&targets);
+            f
+        }
         None => &source,
     };
     let ctx = Context {

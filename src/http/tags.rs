@@ -17,6 +17,7 @@ use axum::extract::{Path, Request, State};
 use axum::http::{header, HeaderValue, Method, StatusCode};
 use axum::response::{IntoResponse, Response};
 
+use super::federation_client::LOCAL;
 use super::pyjson::{dumps, Style, Value};
 use super::{reply, Req, Shared};
 
@@ -240,6 +241,7 @@ pub async fn complete_tags(State(shared): State<Arc<Shared>>, req: Request) -> R
             let mut params = vec![
                 ("tagPrefix", prefix.to_string()),
                 ("limit", limit.to_string()),
+                ("local", LOCAL.to_string()),
             ];
             params.extend(exprs.iter().map(|e| ("expr", (*e).to_string())));
             fan_out(&shared, req, "/tags/autoComplete/tags", params, tags, limit).await
@@ -310,6 +312,7 @@ pub async fn complete_values(State(shared): State<Arc<Shared>>, req: Request) ->
                 ("tag", tag.to_string()),
                 ("valuePrefix", prefix.to_string()),
                 ("limit", limit.to_string()),
+                ("local", LOCAL.to_string()),
             ];
             params.extend(exprs.iter().map(|e| ("expr", (*e).to_string())));
             fan_out(

@@ -175,14 +175,6 @@ def comparable(path, body):
     return json.dumps(doc).encode()
 
 
-def without_self_metrics(body):
-    """index.json of a lonsdaleite node without the names of its own self-metrics, which
-    it keeps in its index even with storage off (and graphite-web had not)."""
-    names = [n for n in json.loads(body)
-             if not n.startswith(("stats.", "stats_counts.", "statsd.", "carbon."))]
-    return json.dumps(names).encode()
-
-
 def free_port():
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -243,6 +235,9 @@ def start_lonsdaleite(work, binary, whisper_dir, name="ls", members=()):
     conf = os.path.join(work, name + ".toml")
     extra = []
     with open(conf, "w") as f:
+        # No self-metrics while the script runs (unless it crosses an hour boundary):
+        # graphite-web has none, and `*.*.*` would match stats.statsd.*.
+        f.write('[statsd]\nflush_interval = "1h"\n[carbon]\nmetric_interval = "1h"\n')
         if members:
             f.write("[cluster]\nservers = [%s]\n" % ", ".join(json.dumps(m) for m in members))
             extra = ["--no-storage"]
@@ -310,12 +305,8 @@ def main():
         procs.append(f)
         ours = []
         for path in frontend_requests():
-            if "query=%2A.%2A.%2A" in path:
-                continue  # F's own self-metrics (stats.statsd.*, carbon.agents.*) match it
             sa, _, direct = get(a_base, path)
             sf, _, through = get(f_base, path)
-            if path == "/metrics/index.json":
-                through = without_self_metrics(through)
             same = sa == sf == 200 and comparable(path, direct) == comparable(path, through)
             if not same:
                 bad += 1
