@@ -27,7 +27,8 @@
 //! - [`http`]: the Graphite HTTP API on the query thread, and the stores it keeps in
 //!   SQLite (tags, events, dashboards) with the built-in web page.
 //! - [`agent`]: the host collector (Diamond role) and log tailer (Logster role).
-//! - [`cluster`]: past one host: carbon-c-relay's and carbon's hash rings, `cluster whereis`.
+//! - [`cluster`]: past one host: carbon-c-relay's and carbon's hash rings, `cluster whereis`,
+//!   a federation member's spec (a frontend's fan-out is in [`http`]).
 
 pub mod agent;
 pub mod aggregate;
