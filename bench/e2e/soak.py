@@ -24,6 +24,7 @@ import argparse
 import json
 import os
 import pickle
+import random
 import signal
 import socket
 import struct
@@ -121,9 +122,20 @@ class Sink:
         self.lines = 0
         self.lock = threading.Lock()
         self.conns = []
-        self.listener = self.bound(0)
-        self.port = self.listener.getsockname()[1]
+        self.listener, self.port = self.free_port()
         self.up()
+
+    @classmethod
+    def free_port(cls):
+        """A port below the kernel's ephemeral range, so that neither another process's
+        bind to port 0 nor a connect's own local port can take it while the sink is down."""
+        low = int(open("/proc/sys/net/ipv4/ip_local_port_range").read().split()[0])
+        for port in random.Random().sample(range(max(1024, low - 12000), low), 200):
+            try:
+                return cls.bound(port), port
+            except OSError:
+                continue
+        raise SystemExit("no free port below the ephemeral range for the forward sink")
 
     @staticmethod
     def bound(port):
