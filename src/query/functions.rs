@@ -479,6 +479,10 @@ const KEEPS_INTS: &[&str] = &[
     "sumSeriesWithWildcards",
     "averageSeriesWithWildcards",
     "multiplySeriesWithWildcards",
+    "sumSeriesLists",
+    "diffSeriesLists",
+    "multiplySeriesLists",
+    "aggregateSeriesLists",
     "summarize",
     "smartSummarize",
     "movingWindow",
@@ -498,11 +502,16 @@ const KEEPS_INTS: &[&str] = &[
     "nonNegativeDerivative",
     // Relabelling the inner target's values, or rounding (Python's round(int, n) is the int).
     "timeShift",
+    "timeStack",
     "round",
     // Setting their own marks.
     "percentileOfSeries",
     "aggregateLine",
     "offsetToZero",
+    "nPercentile",
+    "hitcount",
+    "keepLastValue",
+    "interpolate",
     // Keeping ints ints (an int stays an int through them in Python).
     "delay",
     "absolute",

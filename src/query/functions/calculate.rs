@@ -15,6 +15,7 @@ use super::util::{self, round6, Agg};
 use super::{d, Args, Def, Value};
 use crate::py::format::percent_g6;
 use crate::query::eval::{Context, EvalError};
+use crate::query::json::Consolidation;
 use crate::query::series::Series;
 use crate::query::time::parse_time_offset;
 
@@ -274,14 +275,19 @@ fn n_percentile(a: &mut Args<'_, '_>) -> Result<Vec<Series>, EvalError> {
         if s.values.iter().all(Option::is_none) {
             continue;
         }
-        let Some(p) = percentile(&s.values, n, false) else {
+        let known = util::known_with_ints(&s, 0..s.values.len());
+        let Some((p, int)) = percentile_marked(&known, n, false) else {
             continue;
         };
         s.set_tag("nPercentile", text.clone());
         let name = format!("nPercentile({}, {})", s.name, percent_g6(n));
         let count =
             usize::try_from(((s.end - s.start) as f64 / s.step as f64).trunc() as i64).unwrap_or(0);
-        out.push(copy_with(&s, name, vec![Some(p); count]));
+        let mut series = copy_with(&s, name, vec![Some(p); count]);
+        if int {
+            series.mark_all_ints();
+        }
+        out.push(series);
     }
     Ok(out)
 }
@@ -599,6 +605,8 @@ fn holt_winters_forecast(a: &mut Args<'_, '_>) -> Result<Vec<Series>, EvalError>
             out.rename(name);
             out.start = h.start;
             out.values = h.predictions;
+            // a new TimeSeries in graphite: consolidated by average whatever the input's
+            out.consolidation = Consolidation::default();
             out
         })
         .collect())
@@ -621,6 +629,7 @@ fn bands(a: &Args<'_, '_>) -> Result<Vec<Series>, EvalError> {
             }
         }
         let mut base = h.series;
+        base.consolidation = Consolidation::default();
         base.set_tag("holtWintersConfidenceUpper", "1");
         base.set_tag("holtWintersConfidenceLower", "1");
         base.start = h.start;
@@ -697,6 +706,7 @@ fn holt_winters_aberration(a: &mut Args<'_, '_>) -> Result<Vec<Series>, EvalErro
         let name = format!("holtWintersAberration({})", s.name);
         let mut series = copy_with(&s, name, values);
         series.ints = Some(ints);
+        series.consolidation = Consolidation::default();
         out.push(series);
     }
     Ok(out)

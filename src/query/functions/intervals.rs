@@ -243,10 +243,13 @@ fn hitcount(a: &mut Args<'_, '_>) -> Result<Vec<Series>, EvalError> {
                 usize::try_from(((s.end - s.start) as f64 / interval as f64).ceil() as i64)
                     .unwrap_or(0);
             let mut buckets: Vec<Vec<f64>> = vec![Vec::new(); bucket_count];
+            // whether every part of a bucket is a Python int (an int value times seconds)
+            let mut all_ints = vec![true; bucket_count];
             let bc = bucket_count as i64;
             let new_start = s.end - bc * interval;
             for (i, v) in s.values.iter().enumerate() {
                 let Some(value) = *v else { continue };
+                let int = s.is_int(i);
                 let start_time = s.start + i as i64 * step;
                 let (start_bucket, start_mod) = (
                     (start_time - new_start).div_euclid(interval),
@@ -265,24 +268,29 @@ fn hitcount(a: &mut Args<'_, '_>) -> Result<Vec<Series>, EvalError> {
                 if start_bucket == end_bucket {
                     if let Some(b) = idx(start_bucket) {
                         buckets[b].push(value * (end_mod - start_mod) as f64);
+                        all_ints[b] &= int;
                     }
                 } else {
                     if let Some(b) = idx(start_bucket) {
                         buckets[b].push(value * (interval - start_mod) as f64);
+                        all_ints[b] &= int;
                     }
                     let per = value * interval as f64;
                     for j in (start_bucket + 1)..end_bucket {
                         if let Some(b) = idx(j) {
                             buckets[b].push(per);
+                            all_ints[b] &= int;
                         }
                     }
                     if end_mod > 0 {
                         if let Some(b) = idx(end_bucket) {
                             buckets[b].push(value * end_mod as f64);
+                            all_ints[b] &= int;
                         } else if end_bucket < 0 {
                             // Python indexes from the end with a negative bucket number
                             if let Ok(b) = usize::try_from(bc + end_bucket) {
                                 buckets[b].push(value * end_mod as f64);
+                                all_ints[b] &= int;
                             }
                         }
                     }
@@ -302,6 +310,12 @@ fn hitcount(a: &mut Args<'_, '_>) -> Result<Vec<Series>, EvalError> {
             let mut out = copy_with(&s, name, values);
             out.start = new_start;
             out.step = interval;
+            let ints: Vec<bool> = buckets
+                .iter()
+                .zip(all_ints)
+                .map(|(b, int)| !b.is_empty() && int)
+                .collect();
+            out.ints = ints.contains(&true).then_some(ints);
             out
         })
         .collect())

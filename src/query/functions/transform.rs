@@ -401,25 +401,32 @@ fn keep_last_value(a: &mut Args<'_, '_>) -> Result<Vec<Series>, EvalError> {
     for s in &mut list {
         s.rename(format!("keepLastValue({})", s.name));
         let mut nones = 0usize;
-        let mut last: Option<f64> = None;
+        // the last value and whether it is a Python int (a filled point copies both)
+        let mut last: Option<(f64, bool)> = None;
         let n = s.values.len();
+        let fill = |s: &mut Series, range: std::ops::Range<usize>, (l, int): (f64, bool)| {
+            s.values[range.clone()].fill(Some(l));
+            if let Some(marks) = &mut s.ints {
+                marks[range].fill(int);
+            }
+        };
         for i in 0..n {
             match s.values[i] {
                 None => nones += 1,
                 Some(v) => {
                     if nones > 0 && nones as f64 <= limit {
                         if let Some(l) = last {
-                            s.values[i - nones..i].fill(Some(l));
+                            fill(s, i - nones..i, l);
                         }
                     }
                     nones = 0;
-                    last = Some(v);
+                    last = Some((v, s.is_int(i)));
                 }
             }
         }
         if nones > 0 && nones as f64 <= limit {
             if let Some(l) = last {
-                s.values[n - nones..].fill(Some(l));
+                fill(s, n - nones..n, l);
             }
         }
     }
@@ -638,6 +645,10 @@ fn interpolate(a: &mut Args<'_, '_>) -> Result<Vec<Series>, EvalError> {
                                 before
                                     + (idx - base) as f64 * (value - before) / (nones + 1) as f64,
                             );
+                            // an interpolated value is a float; the others keep their marks
+                            if let Some(marks) = &mut s.ints {
+                                marks[idx] = false;
+                            }
                         }
                     }
                     nones = 0;

@@ -190,8 +190,16 @@ CASES = [
               "movingMax(identity('id'),'1h')", "movingWindow(isNonNull(bars.db.errors),12,'diff')",
               "aggregateLine(identity('id'),'sum')", "smartSummarize(isNonNull(bars.web2.cpu.user),'1min','sum')",
               "summarize(changed(bars.db.conns),'5min','max')", "sumSeriesWithWildcards(absolute(identity('id')),1)",
-              "round(isNonNull(consolidateBy(constantLine(2.5),'first')),1)"],
+              "round(isNonNull(consolidateBy(constantLine(2.5),'first')),1)",
+              "hitcount(identity('id'),'5min',true)", "nPercentile(keepLastValue(identity('id')),5)",
+              "interpolate(hitcount(movingSum(identity('id'),12),'7min',true))",
+              "timeStack(identity('id'),'1h',0,3)", "diffSeriesLists(identity('id'),identity('id'))"],
      N - 1800, N, N, {}),
+    # holtWinters* results are new series, consolidated by average whatever their input's
+    ("holtWinters", ["holtWintersForecast(cumulative(minSeries(bars.db.latency.*)),'1h','10min')",
+                     "holtWintersConfidenceBands(consolidateBy(bars.web1.cpu.user,'max'),3,'1h','10min')",
+                     "holtWintersAberration(cumulative(bars.web3.cpu.user),2,'1h','10min')"],
+     N - 3600, N, N, {"maxDataPoints": "100"}),
     # graphite-web crashes on these (a 500 with an exception); we answer
     ("crash", ["nonNegativeDerivative(bars.web2.net.bytes_rx,1000000000)"], N - 3600, N, N, {}),
     ("crash", ["perSecond(bars.web1.net.bytes_rx,minValue=0)"], N - 3600, N, N, {}),
@@ -331,6 +339,48 @@ FUNCS = {
     "aliasSub": lambda s: "aliasSub(%s,'web(\\d)','w\\1')" % s,
     "legendValue": lambda s: "legendValue(%s,%s)" % (s, q(rt.choice(["avg", "total", "max", "last", "min"]))),
     "cactiStyle": lambda s: "cactiStyle(%s)" % s,
+    "averageOutsidePercentile": lambda s: "averageOutsidePercentile(%s,%s)" % (s, pct()),
+    "removeBetweenPercentile": lambda s: "removeBetweenPercentile(%s,%s)" % (s, pct()),
+    "sortByMinima": lambda s: "sortByMinima(%s)" % s,
+    "lowestAverage": lambda s: "lowestAverage(%s,%s)" % (s, rt.choice(["1", "2"])),
+    "highestCurrent": lambda s: "highestCurrent(%s,%s)" % (s, rt.choice(["1", "2"])),
+    "currentAbove": lambda s: "currentAbove(%s,%s)" % (s, num()),
+    "averageBelow": lambda s: "averageBelow(%s,%s)" % (s, num()),
+    "minimumAbove": lambda s: "minimumAbove(%s,%s)" % (s, num()),
+    "minimumBelow": lambda s: "minimumBelow(%s,%s)" % (s, num()),
+    "maximumBelow": lambda s: "maximumBelow(%s,%s)" % (s, num()),
+    "highest": lambda s: "highest(%s,%s,%s)" % (s, rt.choice(["1", "2"]), q(rt.choice(AGG))),
+    "lowest": lambda s: "lowest(%s,%s,%s)" % (s, rt.choice(["1", "2"]), q(rt.choice(AGG))),
+    "sortBy": lambda s: "sortBy(%s,%s,%s)" % (s, q(rt.choice(AGG)), rt.choice(["false", "true"])),
+    "unique": lambda s: "unique(%s,%s)" % (s, rt.choice(PATHS)),
+    "group": lambda s: "group(%s,%s)" % (s, rt.choice(SINGLE)),
+    "sumSeriesLists": lambda s: "sumSeriesLists(%s,%s)" % (s, s),
+    "diffSeriesLists": lambda s: "diffSeriesLists(%s,%s)" % (s, s),
+    "multiplySeriesLists": lambda s: "multiplySeriesLists(%s,%s)" % (s, s),
+    "divideSeriesLists": lambda s: "divideSeriesLists(%s,%s)" % (s, s),
+    "aggregateSeriesLists": lambda s: "aggregateSeriesLists(%s,%s,%s)" % (s, s, q(rt.choice(AGG))),
+    "groupByNodes": lambda s: "groupByNodes(%s,%s,1,2)" % (s, q(rt.choice(AGG))),
+    "averageSeriesWithWildcards": lambda s: "averageSeriesWithWildcards(%s,1)" % s,
+    "multiplySeriesWithWildcards": lambda s: "multiplySeriesWithWildcards(%s,2)" % s,
+    "compressPeriodicGaps": lambda s: "compressPeriodicGaps(%s)" % s,
+    "holtWintersForecast": lambda s: "holtWintersForecast(%s,'1h','10min')" % s,
+    "holtWintersConfidenceBands": lambda s: "holtWintersConfidenceBands(%s,3,'1h','10min')" % s,
+    "holtWintersAberration": lambda s: "holtWintersAberration(%s,2,'1h','10min')" % s,
+    "timeStack": lambda s: "timeStack(%s,%s,0,3)" % (s, q(rt.choice(["10min", "1h", "5min"]))),
+    "substr": lambda s: "substr(%s,1,3)" % s,
+    "upper": lambda s: "upper(%s)" % s,
+    "lower": lambda s: "lower(%s)" % s,
+    "secondYAxis": lambda s: "secondYAxis(%s)" % s,
+    "color": lambda s: "color(%s,'red')" % s,
+    "lineWidth": lambda s: "lineWidth(%s,2)" % s,
+    "dashed": lambda s: "dashed(%s)" % s,
+    "drawAsInfinite": lambda s: "drawAsInfinite(%s)" % s,
+    "stacked": lambda s: "stacked(%s)" % s,
+    "fallbackSeries": lambda s: "fallbackSeries(%s,%s)" % (s, rt.choice(SINGLE)),
+    "aliasByTags": lambda s: "aliasByTags(%s,'name')" % s,
+    "pct": lambda s: "pct(%s)" % s,
+    "sum": lambda s: "sum(%s)" % s,
+    "avg": lambda s: "avg(%s)" % s,
 }
 FUNC_NAMES = sorted(FUNCS)
 
@@ -342,6 +392,8 @@ def random_target(depth):
             return "constantLine(%s)" % num()
         if r < 0.07:
             return "identity('id')"
+        if r < 0.08:
+            return rt.choice(["sinFunction('sin',2,30)", "timeFunction('t',60)"])
         return rt.choice(PATHS)
     return FUNCS[rt.choice(FUNC_NAMES)](random_target(depth - 1))
 
