@@ -1,7 +1,7 @@
 //! PNG and SVG graphs of render results (graphite-web's `render/glyph.py`).
 //!
 //! [`render`] reads the graph parameters ([`params`]), lays the line graph out into a
-//! list of drawing operations ([`line`], [`draw`]) and writes it as PNG ([`png`], drawn
+//! list of drawing operations ([`line`](mod@line), [`draw`]) and writes it as PNG ([`png`], drawn
 //! with plotters and an embedded font, [`font`]) or SVG ([`svg`]). The layout follows
 //! graphite's: title, legend, axes with its tick and label rules ([`yaxis`], [`xaxis`]),
 //! pixel consolidation, line modes, area modes and "No Data" for an empty result.

@@ -4,7 +4,7 @@
 //! stdout → [`run`]: build the shard mesh once ([`crate::shard::links::mesh`]), load the
 //! StatsD state the last run saved, start one pinned glommio executor per shard, the
 //! start-up scan of the names on disk, the query thread ([`crate::http`]) and the side
-//! thread ([`side`]: admin interface, forwarder, signals); then wait for the shards.
+//! thread (`side`: admin interface, forwarder, signals); then wait for the shards.
 //!
 //! Shutdown order (SIGTERM or SIGINT): the flag is set; every shard runs its final
 //! rounds, saves its unfinished StatsD interval, drains its cache to disk and exits; the

@@ -6,7 +6,7 @@
 //! of the series it owns. Nothing is shared with other shards except messages, over the
 //! channels built once at start ([`links`]).
 //!
-//! - `receive`: the StatsD receivers (UDP, unix datagram, TCP) feeding [`State`].
+//! - `receive`: the StatsD receivers (UDP, unix datagram, TCP) feeding `State`.
 //! - [`carbon`], [`balance`]: the carbon plaintext and pickle receivers, and how TCP
 //!   connections are spread over the shards.
 //! - `flush`: the flush rounds on wall-clock boundaries, and the StatsD interval saved at

@@ -70,7 +70,7 @@ pub struct LogtailArgs {
     /// Built-in parser with Logster's metric names.
     #[arg(long, value_enum)]
     pub parser: Option<ParserKind>,
-    /// TOML file of user rules ([[rule]] regex, metric, type, value).
+    /// TOML file of user rules (`[[rule]]` regex, metric, type, value).
     #[arg(long, value_name = "FILE")]
     pub rules: Option<PathBuf>,
     /// Put in front of every metric name, e.g. servers.myhost.postfix.

@@ -8,7 +8,7 @@
 //! the first being where the metric goes, further ones its replicas.
 //!
 //! The algorithms, with their exact key texts:
-//! - **carbon-c-relay `carbon_ch`** ([`relay`]): 100 points a member at
+//! - **carbon-c-relay `carbon_ch`** (`relay`): 100 points a member at
 //!   `md5("('HOST', 'INSTANCE'):i")[0..2]` as a big-endian `u16`, `None` unquoted for a
 //!   member without instance, the port not in the key, the text cut at 255 bytes. Points
 //!   are sorted by (position, host, instance with no-instance last); where positions tie,
@@ -22,7 +22,7 @@
 //!   first, ordered by instance (numerically when both are whole numbers), then the others
 //!   in config order; bucket = Lamping–Veach jump hash of `fnv1a_64(key)`. Each replica
 //!   rehashes with an xorshift and draws from the buckets left.
-//! - **carbon 1.1 `carbon_ch`** ([`carbon`]): the same points as the relay's, but added
+//! - **carbon 1.1 `carbon_ch`** (`carbon`): the same points as the relay's, but added
 //!   member by member in config order, a position already taken moving up by one until
 //!   free (past 65535 if need be). So a tie goes to the member listed first, and the
 //!   later one keeps a point one further on.

@@ -66,7 +66,7 @@ pub struct WhereisArgs {
     /// The ring type, as the relay's `cluster` line names it.
     #[arg(long, value_enum, value_name = "RING")]
     pub ring: Hash,
-    /// A member, HOST[:PORT][=INSTANCE] (port 2003 when left out; an IPv6 address in
+    /// A member, `HOST[:PORT][=INSTANCE]` (port 2003 when left out; an IPv6 address in
     /// brackets). Repeat for every member, in the config's order: carbon's rings depend
     /// on it, and carbon-c-relay's `jump_fnv1a_ch` for members without instance.
     #[arg(long = "node", value_name = "HOST[:PORT][=INSTANCE]", required = true, value_parser = parse_node)]

@@ -17,7 +17,7 @@ fn from_env() -> bool {
     std::env::var_os(EnvFilter::DEFAULT_ENV).is_some()
 }
 
-/// Check `log_level` the way [`init`] and [`reload`] use it; the error names the setting.
+/// Check `log_level` the way [`init`] and [`reload`](fn@reload) use it; the error names the setting.
 pub fn parse(log_level: &str) -> Result<EnvFilter, String> {
     EnvFilter::try_new(log_level)
         .map_err(|e| format!("log_level {log_level:?} is not a level or tracing directives: {e}"))

@@ -3,8 +3,8 @@
 //! Rules (carbon's `loadStorageSchemas`): sections are visited in file order and the
 //! first whose `pattern` regex is found *anywhere* in the metric name wins (an unanchored
 //! search; use `^…$` to anchor). `retentions` is a comma-separated list in carbon's
-//! dialect ([`parse_carbon_retention`]). A metric no section matches gets the built-in
-//! [`DEFAULT_ARCHIVES`], 60 s × 7 days, under the name `default`.
+//! dialect ([`crate::storage::whisper::parse_carbon_retention`]). A metric no section
+//! matches gets the built-in [`DEFAULT_ARCHIVES`], 60 s × 7 days, under the name `default`.
 //!
 //! What carbon skips with a log line comes back as a [`ConfigWarning`]: a section without
 //! `retentions`, without `pattern` (or with an empty one), or whose archive list fails

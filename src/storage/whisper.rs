@@ -1,7 +1,7 @@
 //! The whisper file format (graphite-project/whisper 1.1.10), byte for byte.
 //!
 //! A pure module: it never reads the clock (`now` is always an argument) and never
-//! opens files on its own except in the [`file`] convenience layer. The algorithms run
+//! opens files on its own except in the [`file`](mod@file) convenience layer. The algorithms run
 //! on anything that implements [`ReadAt`] / [`WriteAt`] (an in-memory `Vec<u8>`, a
 //! `std::fs::File` through `pread`/`pwrite`, or any `Read + Write + Seek` wrapped in
 //! [`SeekStore`]), and the plan functions ([`split_by_archive`], [`pack_runs`],

@@ -26,7 +26,7 @@ use super::create::file_id;
 use super::paged::{page_len, page_spans, patch_pages};
 use crate::storage::whisper::Header;
 
-/// How often a file kept open is looked up again by path (see [`OpenFiles::revalidate`]).
+/// How often a file kept open is looked up again by path (see `OpenFiles::revalidate`).
 pub const REVALIDATE: Duration = Duration::from_secs(10);
 /// Default of `storage.page_cache_bytes`.
 pub const DEFAULT_PAGE_CACHE_BYTES: usize = 64 << 20;
