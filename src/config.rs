@@ -83,7 +83,7 @@ pub struct CarbonConfig {
 #[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct ClusterConfig {
-    /// Members, `[http://]HOST:PORT[/PREFIX][?format=msgpack&local=1&noTags=1]`; empty =
+    /// Members, `[http://]HOST:PORT[/PREFIX][?format=msgpack|pickle&local=1&noTags=1]`; empty =
     /// this node answers from its own data only.
     pub servers: Vec<String>,
     /// Time limit of a member's find, index or autocompletion answer (`FIND_TIMEOUT`).

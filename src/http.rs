@@ -30,8 +30,9 @@
 //! - [`tagdb`]: the tag index, in memory and remembered in table `tagged_series`.
 //! - [`dashboarddb`]: the saved dashboards (table `dashboards`).
 //!
-//! Federation: [`federation_client`] asks a frontend's members (`[cluster] servers`),
-//! [`federation_source`] merges their series with this node's.
+//! Federation: [`federation_client`] asks a frontend's members (`[cluster] servers`)
+//! and reads their answers ([`federation_pickle`] for pickles), [`federation_source`]
+//! merges their series with this node's.
 //!
 //! Encodings: [`params`] (request parameters as Django's `QueryDict`), [`pyjson`]
 //! (Python's `json.dumps`), [`pickle`] and [`msgpack`] (`format=pickle|msgpack`, the
@@ -49,6 +50,7 @@ pub mod eventdb;
 pub mod events;
 pub mod federation;
 pub mod federation_client;
+pub mod federation_pickle;
 pub mod federation_source;
 pub mod metrics;
 pub mod msgpack;

@@ -6,7 +6,7 @@
 //! member, and the check, made when it was generated, that a graphite-web 1.1.10 frontend
 //! with `CLUSTER_SERVERS` = a lonsdaleite node answers as graphite-web reading the files
 //! itself, and that a lonsdaleite frontend (`[cluster] servers`) with a graphite-web
-//! 1.1.10 member answers the same. Here the same files are written (lonsdaleite's whisper writer is byte-exact
+//! 1.1.10 member answers the same, asking it for msgpack or for pickle. Here the same files are written (lonsdaleite's whisper writer is byte-exact
 //! with whisper 1.1.10) and the server's answers compared: msgpack renders byte for byte,
 //! pickles as what Python's unpickler builds from them (graphite-web writes protocol 5
 //! with a memo, lonsdaleite protocol 2), finds with the intervals' clock values checked
@@ -250,7 +250,13 @@ fn answers_a_frontend_as_graphite_web_does() {
     // member, and a lonsdaleite frontend through a graphite-web 1.1.10 member.
     for key in ["frontend", "lonsdaleite_frontend"] {
         let records = doc[key].as_array().unwrap();
-        assert!(records.len() >= 28, "{key}");
+        assert!(records.len() >= 30, "{key}");
+        if key == "lonsdaleite_frontend" {
+            // Its member asked for msgpack, then for pickle.
+            for format in ["msgpack", "pickle"] {
+                assert!(records.iter().any(|r| r["format"] == format), "{format}");
+            }
+        }
         for f in records {
             let (a, b) = (
                 f["direct"].as_str().unwrap(),
@@ -386,4 +392,40 @@ fn answers_include_the_cache() {
         "{text}"
     );
     server.stop();
+}
+
+/// A frontend reads graphite-web 1.1.10's pickled answers (protocol 5, memo, frames,
+/// `IntervalSet` objects) into the same values as its msgpack answers to the same request.
+#[test]
+fn graphite_webs_pickles_read_as_its_msgpack() {
+    use lonsdaleite::http::federation_pickle::decode;
+    let doc = golden();
+    let cases = doc["member"].as_array().unwrap();
+    let mut checked = 0;
+    for case in cases {
+        let path = case["path"].as_str().unwrap();
+        if case["content_type"] != "application/pickle" {
+            continue;
+        }
+        let twin = cases
+            .iter()
+            .find(|c| c["path"].as_str() == Some(&path.replace("format=pickle", "format=msgpack")))
+            .unwrap_or_else(|| panic!("no msgpack twin of {path}"));
+        let pickled = decode(&base64(case["body"].as_str().unwrap()))
+            .unwrap_or_else(|e| panic!("{path}: {e}"));
+        let mut packed = Vec::new();
+        rmpv::encode::write_value(&mut packed, &pickled).unwrap();
+        let theirs = base64(twin["body"].as_str().unwrap());
+        if case["kind"] == "find" {
+            // The intervals carry the clock of each answer: compared without their values.
+            assert_eq!(msgpack_find(&packed).0, msgpack_find(&theirs).0, "{path}");
+        } else {
+            assert!(
+                packed == theirs,
+                "{path}: read differently from its msgpack twin"
+            );
+        }
+        checked += 1;
+    }
+    assert_eq!(checked, 14);
 }

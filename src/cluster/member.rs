@@ -1,11 +1,10 @@
 //! A federation member as graphite-web's `CLUSTER_SERVERS` spells it:
-//! `[http://]HOST:PORT[/PREFIX][?format=msgpack&local=1&noTags=1]` (`finders/remote.py`
+//! `[http://]HOST:PORT[/PREFIX][?format=msgpack|pickle&local=1&noTags=1]` (`finders/remote.py`
 //! `parse_host`: the query string's last value of each key wins).
 //!
-//! - `format`: what the member is asked to answer finds and renders in. Only `msgpack` is
-//!   decoded here; it is also the default (graphite-web's own default is `pickle`; every
-//!   graphite-web 1.1 member and every lonsdaleite node answers msgpack too). `pickle` is
-//!   refused with a message saying so.
+//! - `format`: what the member is asked to answer finds and renders in, `msgpack` (the
+//!   default here; graphite-web's own default is `pickle`, and every graphite-web 1.1
+//!   member and every lonsdaleite node answers both) or `pickle`.
 //! - `local` (default `1`): sent as is with every request; `0` lets a graphite-web member
 //!   fan out again.
 //! - `noTags`: the member has no tag database: `seriesByTag` targets are resolved by the
@@ -26,6 +25,8 @@ pub struct Member {
     pub local: String,
     /// `noTags` was given.
     pub no_tags: bool,
+    /// `msgpack` or `pickle`.
+    pub format: String,
 }
 
 /// Why a member spec was refused.
@@ -39,7 +40,7 @@ impl fmt::Display for MemberError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(
             f,
-            "{:?}: {} (expected [http://]HOST:PORT[/PREFIX][?format=msgpack&local=1&noTags=1])",
+            "{:?}: {} (expected [http://]HOST:PORT[/PREFIX][?format=msgpack|pickle&local=1&noTags=1])",
             self.spec, self.message
         )
     }
@@ -88,24 +89,22 @@ impl Member {
             prefix: prefix.to_string(),
             local: "1".to_string(),
             no_tags: false,
+            format: "msgpack".to_string(),
         };
-        let mut format = "msgpack".to_string();
         for pair in query.split('&').filter(|p| !p.is_empty()) {
             let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
             match k {
-                "format" => v.clone_into(&mut format),
+                "format" => v.clone_into(&mut member.format),
                 "local" => v.clone_into(&mut member.local),
                 "noTags" => member.no_tags = !v.is_empty(),
                 other => return Err(err(&format!("unknown parameter {other:?}"))),
             }
         }
-        match format.as_str() {
-            "msgpack" => Ok(member),
-            "pickle" => Err(err(
-                "format=pickle answers are not decoded here yet: leave format out (msgpack, \
-                 which every graphite-web 1.1 member and lonsdaleite node answers)",
-            )),
-            other => Err(err(&format!("unknown format {other:?}"))),
+        match member.format.as_str() {
+            "msgpack" | "pickle" => Ok(member),
+            other => Err(err(&format!(
+                "unknown format {other:?} (msgpack or pickle)"
+            ))),
         }
     }
 }
@@ -132,7 +131,7 @@ mod tests {
             ),
             ("10.0.0.1:8080", "", "1", false)
         );
-        let m = Member::parse("http://web1:80/graphite/?format=msgpack&local=0&noTags=1").unwrap();
+        let m = Member::parse("http://web1:80/graphite/?format=pickle&local=0&noTags=1").unwrap();
         assert_eq!(
             (
                 m.authority.as_str(),
@@ -142,6 +141,8 @@ mod tests {
             ),
             ("web1:80", "/graphite", "0", true)
         );
+        assert_eq!(m.format, "pickle");
+        assert_eq!(Member::parse("h:1").unwrap().format, "msgpack");
         assert_eq!(Member::parse("[::1]:8080").unwrap().authority, "[::1]:8080");
         for bad in [
             "",
@@ -152,15 +153,10 @@ mod tests {
             "::1:80",
             "https://h:1",
             "ftp://h:1",
-            "h:1?format=pickle",
             "h:1?format=json",
             "h:1?bogus=1",
         ] {
             assert!(Member::parse(bad).is_err(), "{bad}");
         }
-        assert!(Member::parse("h:1?format=pickle")
-            .unwrap_err()
-            .to_string()
-            .contains("not decoded here yet"));
     }
 }

@@ -2,7 +2,8 @@
 //! `[cluster] servers` at once, as graphite-web's `RemoteFinder` / `RemoteReader` do.
 //!
 //! Each member is asked with `local=<its local, default 1>` (so it answers from its own
-//! data) and `format=msgpack`; a finds, index.json and autocompletion answer must come
+//! data) and `format=<its format, default msgpack>`, the answer read as msgpack when its
+//! content type says so and as a pickle otherwise (as graphite-web reads it); a finds, index.json and autocompletion answer must come
 //! within `cluster.find_timeout` (3 s), a render attempt within `cluster.fetch_timeout`
 //! (6 s), tried `cluster.fetch_attempts` (2) times, and never past the request's own
 //! deadline. A member that fails (no connection, a timeout, a status other than 200, an
@@ -235,7 +236,11 @@ impl Cluster {
     ) -> Vec<Vec<FindNode>> {
         let (from, until) = (from.map(|t| t.to_string()), until.map(|t| t.to_string()));
         let answers = self.each(|m| {
-            let mut params = vec![("local", LOCAL), ("format", "msgpack"), ("query", pattern)];
+            let mut params = vec![
+                ("local", LOCAL),
+                ("format", m.member.format.as_str()),
+                ("query", pattern),
+            ];
             if let Some(f) = &from {
                 params.push(("from", f));
             }
@@ -271,7 +276,7 @@ impl Cluster {
                 return Ok(Vec::new());
             }
             let mut params = vec![
-                ("format", "msgpack"),
+                ("format", m.member.format.as_str()),
                 ("local", LOCAL),
                 ("noCache", "1"),
                 ("from", start.as_str()),
@@ -388,11 +393,12 @@ fn parse_response(raw: &[u8]) -> Result<Answer, String> {
     Ok(Answer { content_type, body })
 }
 
-/// The answer decoded as msgpack, which it must be (graphite-web decodes msgpack only
-/// when the content type says so exactly).
+/// The answer decoded as graphite-web's frontend decodes it: msgpack when the content
+/// type says exactly that, pickle otherwise ([`super::federation_pickle`], read into the
+/// same values).
 fn msgpack_of(a: &Answer) -> Result<Value, String> {
     if a.content_type != MSGPACK {
-        return Err(format!("the answer is {:?}, not {MSGPACK}", a.content_type));
+        return super::federation_pickle::decode(&a.body);
     }
     let mut rd = &a.body[..];
     let v = rmpv::decode::read_value_with_max_depth(&mut rd, MAX_DEPTH)
@@ -535,6 +541,9 @@ mod tests {
         assert_eq!(r.body, b"\x90");
         assert!(parse_response(b"HTTP/1.1 500 Oops\r\n\r\n").is_err());
         assert!(parse_response(b"garbage").is_err());
-        assert!(msgpack_of(&r).is_err(), "no content type");
+        assert!(
+            msgpack_of(&r).is_err(),
+            "no content type: a pickle, and not one"
+        );
     }
 }

@@ -14,7 +14,8 @@ Django 3.2, gunicorn and msgpack.
    data and CLUSTER_SERVERS = [L], and checks that B's /render json, /metrics/find
    (treejson, completer), index.json and tag autocompletion answers equal A's.
 4. Starts lonsdaleite (F) with no data and `[cluster] servers = [A]` and checks the same
-   of F: lonsdaleite as the frontend of a graphite-web member. A difference in 3 or 4
+   of F: lonsdaleite as the frontend of a graphite-web member, asking it for msgpack
+   and, with a second F, for pickle. A difference in 3 or 4
    stops the script (after writing OUT_JSON).
 
 OUT_JSON holds the files' description (so the test can write the same files), the
@@ -300,19 +301,24 @@ def main():
                 print(f"DIFFERENT {path}\n  direct   {sa} {direct[:400]!r}\n"
                       f"  frontend {sb} {through[:400]!r}", file=sys.stderr)
             frontend.append({"path": path, "direct": direct.decode(), "frontend": through.decode()})
-        # lonsdaleite as the frontend, graphite-web (A) its only member.
-        f, f_base = start_lonsdaleite(work, binary, wsp, "lsfront", [a_base.replace("http://", "")])
-        procs.append(f)
+        # lonsdaleite as the frontend, graphite-web (A) its only member, asked for msgpack
+        # (lonsdaleite's default) and for pickle (graphite-web's).
         ours = []
-        for path in frontend_requests():
-            sa, _, direct = get(a_base, path)
-            sf, _, through = get(f_base, path)
-            same = sa == sf == 200 and comparable(path, direct) == comparable(path, through)
-            if not same:
-                bad += 1
-                print(f"DIFFERENT (lonsdaleite frontend) {path}\n  direct   {sa} {direct[:400]!r}\n"
-                      f"  frontend {sf} {through[:400]!r}", file=sys.stderr)
-            ours.append({"path": path, "direct": direct.decode(), "frontend": through.decode()})
+        for fmt in ("msgpack", "pickle"):
+            spec = a_base.replace("http://", "") + "?format=" + fmt
+            f, f_base = start_lonsdaleite(work, binary, wsp, "lsfront-" + fmt, [spec])
+            procs.append(f)
+            for path in frontend_requests():
+                sa, _, direct = get(a_base, path)
+                sf, _, through = get(f_base, path)
+                same = sa == sf == 200 and comparable(path, direct) == comparable(path, through)
+                if not same:
+                    bad += 1
+                    print(f"DIFFERENT (lonsdaleite frontend, {fmt}) {path}\n"
+                          f"  direct   {sa} {direct[:400]!r}\n  frontend {sf} {through[:400]!r}",
+                          file=sys.stderr)
+                ours.append({"path": path, "format": fmt, "direct": direct.decode(),
+                             "frontend": through.decode()})
         doc = {"t0": T0, "files": files, "tagged": TAGGED, "member": cases,
                "frontend": frontend, "lonsdaleite_frontend": ours}
         with open(out_json, "w") as f:
