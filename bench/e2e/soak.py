@@ -21,6 +21,7 @@ Usage (from bench/soak.sh, which builds the binaries first):
 Needs: Python 3 with the `whisper` package (tests/run-all installs it), root for chattr.
 """
 import argparse
+import atexit
 import json
 import os
 import pickle
@@ -58,6 +59,7 @@ class Server:
                 "--http-addr", "127.0.0.1:0", "--forward", self.forward]
         self.stderr = open(self.log_path, "ab")
         self.proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=self.stderr)
+        STARTED.append(self.proc)
         self.addrs = {}
         while "admin" not in self.addrs:
             line = self.proc.stdout.readline().decode()
@@ -111,6 +113,19 @@ class Server:
         t0 = time.time()
         code = self.proc.wait(timeout=timeout)
         return code, time.time() - t0
+
+
+# Every server process started; whatever ends the soak (an error included) kills those
+# still running, so a failed soak leaves no server behind.
+STARTED = []
+
+
+@atexit.register
+def kill_started():
+    for proc in STARTED:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
 
 
 class Sink:
