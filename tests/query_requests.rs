@@ -424,14 +424,16 @@ fn random_requests_match_graphite_web() {
 
 /// Values Python keeps as ints through further functions (`derivative` of counts,
 /// `timeShift`, `round`, moving windows, `summarize`, `aggregateLine`, `offsetToZero`,
-/// `percentileOfSeries` of ints) are written as ints.
+/// `percentileOfSeries` of ints, …) are written as ints, and `linearRegression` of ints
+/// computes its sums exactly as Python does.
 #[test]
 fn python_ints_pass_through() {
     check("ints");
 }
 
 /// `holtWintersForecast`, `…ConfidenceBands` and `…Aberration` make new series, which
-/// maxDataPoints consolidates by average whatever their input's `consolidateBy` said.
+/// maxDataPoints consolidates by average whatever their input's `consolidateBy` said;
+/// `holtWintersAberration` of series with one name takes the last band of that name.
 #[test]
 fn holt_winters_results_consolidate_by_average() {
     check("holtWinters");

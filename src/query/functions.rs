@@ -510,6 +510,10 @@ const KEEPS_INTS: &[&str] = &[
     "offsetToZero",
     "nPercentile",
     "hitcount",
+    "compressPeriodicGaps",
+    "group",
+    "reduceSeries",
+    "reduce",
     "keepLastValue",
     "interpolate",
     // Keeping ints ints (an int stays an int through them in Python).

@@ -670,8 +670,9 @@ fn holt_winters_area(a: &mut Args<'_, '_>) -> Result<Vec<Series>, EvalError> {
 fn holt_winters_aberration(a: &mut Args<'_, '_>) -> Result<Vec<Series>, EvalError> {
     let bands = bands(a)?;
     let mut by_name: std::collections::HashMap<&str, &Series> = std::collections::HashMap::new();
+    // graphite's {s.name: s for s in bands}: of two bands with one name, the last
     for b in &bands {
-        by_name.entry(b.name.as_str()).or_insert(b);
+        by_name.insert(b.name.as_str(), b);
     }
     let list = a.series(0);
     let mut out = Vec::with_capacity(list.len());
@@ -734,9 +735,32 @@ fn linear_regression_analysis(s: &Series) -> Option<(f64, f64)> {
     if denominator == 0.0 {
         return None;
     }
-    let factor = (n as f64 * sum_iv - sum_i as f64 * sum_v) / denominator / s.step as f64;
-    let offset =
-        (sum_ii as f64 * sum_v - sum_iv * sum_i as f64) / denominator - factor * s.start as f64;
+    // Python ints only (`identity`, counts): the sums and numerators are exact ints there,
+    // rounded to a float once, when divided
+    let exact = || {
+        let mut sum_v = 0i128;
+        let mut sum_iv = 0i128;
+        for (i, v) in s.values.iter().enumerate() {
+            if v.is_some() {
+                let v = i128::from(s.python_int(i)?);
+                sum_v = sum_v.checked_add(v)?;
+                sum_iv = sum_iv.checked_add(i128::try_from(i).ok()?.checked_mul(v)?)?;
+            }
+        }
+        let factor_num = n
+            .checked_mul(sum_iv)?
+            .checked_sub(sum_i.checked_mul(sum_v)?)?;
+        let offset_num = sum_ii
+            .checked_mul(sum_v)?
+            .checked_sub(sum_iv.checked_mul(sum_i)?)?;
+        Some((factor_num as f64, offset_num as f64))
+    };
+    let (factor_num, offset_num) = exact().unwrap_or((
+        n as f64 * sum_iv - sum_i as f64 * sum_v,
+        sum_ii as f64 * sum_v - sum_iv * sum_i as f64,
+    ));
+    let factor = factor_num / denominator / s.step as f64;
+    let offset = offset_num / denominator - factor * s.start as f64;
     Some((factor, offset))
 }
 

@@ -218,31 +218,15 @@ pub fn aggregate(
 }
 
 /// Which values of an aggregation of `all` are Python ints, where graphite's arithmetic
-/// keeps them: a `sum` or `diff` of ints only, the value `min`/`max`/`last` pick.
-/// Averages, medians, products and the rest are floats (or ints nowhere in graphite's
-/// data for them).
+/// keeps them ([`util::agg_is_int`] of each row).
 fn aggregate_ints(all: &[Series], agg: Agg, len: usize) -> Option<Vec<bool>> {
-    let at = |i: usize| {
-        all.iter()
-            .enumerate()
-            .filter_map(move |(j, s)| s.values.get(i).copied().flatten().map(|v| (j, v)))
-    };
-    let pick = |i: usize, better: fn(f64, f64) -> bool| {
-        let mut best: Option<(usize, f64)> = None;
-        for (j, v) in at(i) {
-            if best.is_none_or(|(_, b)| better(v, b)) {
-                best = Some((j, v));
-            }
-        }
-        best.is_some_and(|(j, _)| all[j].is_int(i))
-    };
     let ints: Vec<bool> = (0..len)
-        .map(|i| match agg {
-            Agg::Sum | Agg::Diff => at(i).all(|(j, _)| all[j].is_int(i)),
-            Agg::Min => pick(i, |v, b| v < b),
-            Agg::Max => pick(i, |v, b| v > b),
-            Agg::Last => at(i).next_back().is_some_and(|(j, _)| all[j].is_int(i)),
-            _ => false,
+        .map(|i| {
+            let row: Vec<(f64, bool)> = all
+                .iter()
+                .filter_map(|s| s.values.get(i).copied().flatten().map(|v| (v, s.is_int(i))))
+                .collect();
+            !row.is_empty() && util::agg_is_int(&row, agg)
         })
         .collect();
     ints.contains(&true).then_some(ints)

@@ -342,13 +342,15 @@ fn compress_gaps(s: Series) -> Series {
     }
     let interval = guess as i64 * s.step;
     let start = s.start + first as i64 * s.step;
-    let (values, _, _) = super::intervals::summarize_values(&s, Agg::Last, interval, start, s.end);
+    let (values, ints, _) =
+        super::intervals::summarize_values(&s, Agg::Last, interval, start, s.end);
     let end = start + interval * (values.len() as i64 - 1);
     let mut out = s;
     out.start = start;
     out.end = end;
     out.step = interval;
     out.values = values;
+    out.ints = ints.contains(&true).then_some(ints);
     out
 }
 
