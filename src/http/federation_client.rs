@@ -222,6 +222,10 @@ impl Cluster {
             if raw.len() > self.max_bytes.saturating_add(64 << 10) {
                 return Err("answer larger than http.max_response_bytes".into());
             }
+            if complete(&raw) {
+                // A server that keeps the connection open past its answer is not waited for.
+                break;
+            }
         }
         parse_response(&raw)
     }
@@ -328,6 +332,25 @@ impl Cluster {
         });
         answers.into_iter().flatten().collect()
     }
+}
+
+/// Whether `raw` holds a whole answer: its headers and `Content-Length` bytes, or a
+/// chunked body's last chunk. (Without either, the answer ends when the server closes.)
+fn complete(raw: &[u8]) -> bool {
+    let Some(split) = raw.windows(4).position(|w| w == b"\r\n\r\n") else {
+        return false;
+    };
+    let head = String::from_utf8_lossy(&raw[..split]).to_ascii_lowercase();
+    let body = raw.len() - split - 4;
+    for line in head.split("\r\n") {
+        if let Some(v) = line.strip_prefix("content-length:") {
+            return v.trim().parse::<usize>().is_ok_and(|n| body >= n);
+        }
+        if line.starts_with("transfer-encoding:") && line.contains("chunked") {
+            return raw.ends_with(b"\r\n0\r\n\r\n") || body == 5 && raw.ends_with(b"0\r\n\r\n");
+        }
+    }
+    false
 }
 
 /// Status line, headers and body of an HTTP/1.1 answer read to its end.
@@ -528,6 +551,22 @@ mod tests {
         let body = crate::http::msgpack::find_msgpack(&nodes);
         let back = decode_find(&rmpv::decode::read_value(&mut &body[..]).unwrap()).unwrap();
         assert_eq!(back, nodes);
+    }
+
+    #[test]
+    fn answers_known_complete() {
+        assert!(complete(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nab"));
+        assert!(!complete(b"HTTP/1.1 200 OK\r\nContent-Length: 3\r\n\r\nab"));
+        assert!(complete(
+            b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n1\r\na\r\n0\r\n\r\n"
+        ));
+        assert!(complete(
+            b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n"
+        ));
+        assert!(!complete(
+            b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n1\r\na\r\n"
+        ));
+        assert!(!complete(b"HTTP/1.0 200 OK\r\n\r\nabc"), "ends at close");
     }
 
     #[test]

@@ -485,6 +485,23 @@ mod tests {
         assert_eq!(p, rmpv::decode::read_value(&mut &body[..]).unwrap());
     }
 
+    proptest::proptest! {
+        /// Any bytes: an answer or an error, never a panic, a hang or a blow-up.
+        #[test]
+        fn never_panics(body in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..512)) {
+            let _ = decode(&body);
+        }
+
+        /// Any bytes after a valid prefix of graphite-web's opcodes.
+        #[test]
+        fn never_panics_after_a_list(tail in proptest::collection::vec(
+            proptest::sample::select(b"()]}.NJKGXh\x94\x85\x86\x87aeusbq\x81\x93\x8c\x88".to_vec()), 0..64)) {
+            let mut body = b"\x80\x05]\x94(".to_vec();
+            body.extend(tail);
+            let _ = decode(&body);
+        }
+    }
+
     #[test]
     fn refuses_what_is_not_data() {
         // os.system via REDUCE, a foreign class, garbage, a truncated pickle.
