@@ -166,6 +166,7 @@ impl Shared {
             cluster: federation_client::Cluster::new(
                 &setup.config.cluster,
                 setup.config.http.max_response_bytes,
+                setup.config.http.timeout,
             ),
             config: setup.config,
             names_dropped: setup.names_dropped,

@@ -294,13 +294,10 @@ fn the_request_deadline_bounds_the_wait() {
     let started = Instant::now();
     let r = front.get("/render?target=a.b&from=-10min&format=json");
     let elapsed = started.elapsed();
-    assert!(elapsed < Duration::from_secs(3), "{elapsed:?}");
-    assert!(
-        r.status == 200 || r.status == 503,
-        "{} {}",
-        r.status,
-        r.text()
-    );
+    assert!(elapsed < Duration::from_secs(1), "{elapsed:?}");
+    // Members are given up on a little before the deadline: the answer is partial.
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert_eq!(r.text(), "[]");
     front.stop();
 }
 

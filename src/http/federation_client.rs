@@ -6,7 +6,7 @@
 //! content type says so and as a pickle otherwise (as graphite-web reads it); a finds, index.json and autocompletion answer must come
 //! within `cluster.find_timeout` (3 s), a render attempt within `cluster.fetch_timeout`
 //! (6 s), tried `cluster.fetch_attempts` (2) times, and never past the request's own
-//! deadline. A member that fails (no connection, a timeout, a status other than 200, an
+//! deadline (less a tenth of `http.timeout`, at most 1 s, to answer with what came). A member that fails (no connection, a timeout, a status other than 200, an
 //! answer that is not msgpack of the expected shape) is counted and left out for
 //! `cluster.retry_delay` (60 s); the answer is then partial, never an error. A success
 //! puts a member back at once. `/health` lists each member's failures and skips.
@@ -60,6 +60,9 @@ pub struct Cluster {
     fetch_attempts: u32,
     retry_delay: Duration,
     max_bytes: usize,
+    /// How long before the request's deadline members stop being waited for, so that
+    /// the answer made of what came is still sent in time.
+    margin: Duration,
 }
 
 /// A member's answer.
@@ -75,7 +78,11 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 impl Cluster {
     /// The cluster of `config`, or `None` without members. Specs were checked when the
     /// configuration was loaded; one that does not parse is left out with an error.
-    pub fn new(config: &ClusterConfig, max_bytes: usize) -> Option<Self> {
+    pub fn new(
+        config: &ClusterConfig,
+        max_bytes: usize,
+        request_timeout: Duration,
+    ) -> Option<Self> {
         let members: Vec<MemberState> = config
             .servers
             .iter()
@@ -103,6 +110,7 @@ impl Cluster {
             } else {
                 max_bytes
             },
+            margin: (request_timeout / 10).min(Duration::from_secs(1)),
         })
     }
 
@@ -179,6 +187,7 @@ impl Cluster {
             query.append_pair(k, if v == LOCAL { &m.local } else { v });
         }
         let query = query.finish();
+        let deadline = deadline.checked_sub(self.margin).unwrap_or(deadline);
         let end = deadline.min(Instant::now() + timeout);
         let left = || {
             end.checked_duration_since(Instant::now())
