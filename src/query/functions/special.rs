@@ -285,8 +285,10 @@ fn cacti_style(a: &mut Args<'_, '_>) -> Result<Vec<Series>, EvalError> {
     let width = |agg: Agg, list: &[Series]| {
         list.iter()
             .map(|s| {
+                // Python's int(x or 3): a value in (-1, 0) becomes the int 0, "0.00" (not
+                // the float -0.0, "-0.00")
                 let v = agg.apply(&s.values).filter(|v| *v != 0.0).unwrap_or(3.0);
-                fmt(v.trunc()).chars().count()
+                fmt(v.trunc() + 0.0).chars().count()
             })
             .max()
             .unwrap_or(0)

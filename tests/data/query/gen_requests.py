@@ -205,6 +205,9 @@ CASES = [
                      "holtWintersAberration(cumulative(bars.web3.cpu.user),2,'1h','10min')",
                      "holtWintersAberration(substr(bars.web*.cpu.*,1,3),2,'1h','10min')"],
      N - 3600, N, N, {"maxDataPoints": "100"}),
+    # cactiStyle's column widths: Python's int(x or 3) of a value in (-1, 0) is 0, "0.00"
+    ("cactiStyle", ["cactiStyle(invert(bars.web*.cpu.*))", "cactiStyle(offset(bars.web4.cpu.system,-0.5))"],
+     N - 3600, N, N, {"maxDataPoints": "7"}),
     # graphite-web crashes on these (a 500 with an exception); we answer
     ("crash", ["nonNegativeDerivative(bars.web2.net.bytes_rx,1000000000)"], N - 3600, N, N, {}),
     ("crash", ["perSecond(bars.web1.net.bytes_rx,minValue=0)"], N - 3600, N, N, {}),
