@@ -165,7 +165,14 @@ class Sink:
 
     def down(self):
         """Refuses new connections and cuts the open ones, as a stopped carbon would."""
+        # shutdown first: close() alone leaves the socket listening while the accept
+        # thread is blocked in accept() on it (and the port bound to it).
+        try:
+            self.listener.shutdown(socket.SHUT_RDWR)
+        except OSError:
+            pass
         self.listener.close()
+        time.sleep(0.05)
         self.listener = self.bound(self.port)
         with self.lock:
             conns, self.conns = self.conns, []
