@@ -794,7 +794,10 @@ fn linear_regression(a: &mut Args<'_, '_>) -> Result<Vec<Series>, EvalError> {
         let values = (0..s.values.len())
             .map(|i| Some(offset + (s.start + i as i64 * s.step) as f64 * factor))
             .collect();
-        out.push(copy_with(&s, name, values));
+        let mut line = copy_with(&s, name, values);
+        // a new TimeSeries in graphite: consolidated by average whatever the input's
+        line.consolidation = Consolidation::default();
+        out.push(line);
     }
     Ok(out)
 }

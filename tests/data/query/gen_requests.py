@@ -205,6 +205,10 @@ CASES = [
                      "holtWintersAberration(cumulative(bars.web3.cpu.user),2,'1h','10min')",
                      "holtWintersAberration(substr(bars.web*.cpu.*,1,3),2,'1h','10min')"],
      N - 3600, N, N, {"maxDataPoints": "100"}),
+    # linearRegression's results are new series too (consolidated by average)
+    ("linearRegression", ["linearRegression(cumulative(bars.db.latency.*))",
+                          "linearRegression(consolidateBy(bars.web1.cpu.user,'max'))"],
+     N - 28775, N + 240, N + 300, {"maxDataPoints": "1"}),
     # cactiStyle's column widths: Python's int(x or 3) of a value in (-1, 0) is 0, "0.00"
     ("cactiStyle", ["cactiStyle(invert(bars.web*.cpu.*))", "cactiStyle(offset(bars.web4.cpu.system,-0.5))"],
      N - 3600, N, N, {"maxDataPoints": "7"}),
