@@ -11,9 +11,9 @@
 # lets them build, so what differs is the library alone. Cases:
 #   statsd/<mix>: STATSD_BENCH_ONCE=$STATSD_PASSES (2) passes over 200 000 lines of the mix,
 #                 then one flush; counted inclusive of once_ingest (parse + aggregate) and
-#                 once_flush (Aggregator::flush);
+#                 once_flush (the partials merged, then Aggregator::flush);
 #   carbon/plain, carbon/tagged2: CARBON_BENCH_ONCE=$CARBON_PASSES (20) over 5000 names, counted
-#                 inclusive of LineFramer::push (framing, parsing, routing, caching).
+#                 inclusive of shard::carbon::receive (framing, parsing, routing, caching).
 # Raw output: bench/e2e/runs/<UTC time>-callgrind-ab/ (machine.txt, the annotations, table.md).
 set -euo pipefail
 REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -73,14 +73,24 @@ for l in sys.stdin:
 run() {
   local file="$OUT/$1-${2//\//-}"
   env $3 valgrind --tool=callgrind --callgrind-out-file="$file.callgrind" "$4" >"$file.stdout" 2>"$file.stderr"
-  callgrind_annotate --inclusive=yes "$file.callgrind" >"$file.annotate" 2>/dev/null
+  callgrind_annotate --inclusive=yes --threshold=100 "$file.callgrind" >"$file.annotate" 2>/dev/null
 }
-# pick SIDE CASE PATTERN: the inclusive instructions of the first function matching PATTERN.
+# pick SIDE CASE FUNCTION: FUNCTION's inclusive instructions. callgrind_annotate splits a
+# function into one line per source file its inlined code came from; they are summed.
 pick() {
-  local n
-  n=$(grep -E "$3" "$OUT/$1-${2//\//-}.annotate" | head -1 | awk '{gsub(",", "", $1); print $1}')
-  [[ -n $n ]] || { echo "no function matches '$3' in $OUT/$1-${2//\//-}.annotate" >&2; exit 1; }
-  echo "$n"
+  python3 - "$OUT/$1-${2//\//-}.annotate" "$3" <<'PY'
+import re, sys
+path, function = sys.argv[1], sys.argv[2]
+line = re.compile(r"^\s*([\d,]+) \([^)]*\)\s+(?:.*?):(\S+)(?: \[.*\])?$")
+total = 0
+for text in open(path):
+    m = line.match(text.rstrip("\n"))
+    if m and m.group(2) == function:
+        total += int(m.group(1).replace(",", ""))
+if not total:
+    sys.exit(f"no function {function} in {path}")
+print(total)
+PY
 }
 
 declare -A BIN
@@ -103,10 +113,10 @@ for mix in mixed counters timers tagged; do
   done
   lines=$(sed -n 's/^[a-z]*: \([0-9]*\) lines.*/\1/p' "$OUT/B-statsd-$mix.stdout")
   row "statsd/$mix" "parse + aggregate" "$lines" \
-    "$(pick A "statsd/$mix" 'once_ingest')" "$(pick B "statsd/$mix" 'once_ingest')"
+    "$(pick A "statsd/$mix" statsd::once_ingest)" "$(pick B "statsd/$mix" statsd::once_ingest)"
   values=$(sed -n 's/.* lines, \([0-9]*\) values flushed.*/\1/p' "$OUT/B-statsd-$mix.stdout")
   row "statsd/$mix" "one flush (per value written)" "$values" \
-    "$(pick A "statsd/$mix" 'once_flush')" "$(pick B "statsd/$mix" 'once_flush')"
+    "$(pick A "statsd/$mix" statsd::once_flush)" "$(pick B "statsd/$mix" statsd::once_flush)"
 done
 for tags in 0 2; do
   case=carbon/plain
@@ -115,7 +125,7 @@ for tags in 0 2; do
     run "$side" "$case" "CARBON_BENCH_ONCE=$CARBON_PASSES CARBON_BENCH_TAGS=$tags" "${BIN[$side-carbon]}"
   done
   row "$case" "frame + parse + route + cache" "$((CARBON_PASSES * 5000))" \
-    "$(pick A "$case" 'LineFramer::push')" "$(pick B "$case" 'LineFramer::push')"
+    "$(pick A "$case" lonsdaleite::shard::carbon::receive)" "$(pick B "$case" lonsdaleite::shard::carbon::receive)"
 done
 cat "$OUT/table.md"
 echo "raw output in $OUT"
