@@ -294,7 +294,8 @@ fn the_request_deadline_bounds_the_wait() {
     let started = Instant::now();
     let r = front.get("/render?target=a.b&from=-10min&format=json");
     let elapsed = started.elapsed();
-    assert!(elapsed < Duration::from_secs(1), "{elapsed:?}");
+    // 0.9 s of waiting, then the answer; a member's 10 s time limit never came into it.
+    assert!(elapsed < Duration::from_secs(2), "{elapsed:?}");
     // Members are given up on a little before the deadline: the answer is partial.
     assert_eq!(r.status, 200, "{}", r.text());
     assert_eq!(r.text(), "[]");
