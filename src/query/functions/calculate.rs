@@ -204,9 +204,13 @@ fn moving_window(
                 } else {
                     None
                 };
-            // a window's sum of ints, its count, the int it picks: Python ints
+            // a window's sum of ints, its count, the int it picks: Python ints (looked
+            // at only when there are ints: a window can be long)
             ints.push(
-                value.is_some() && util::agg_is_int(&util::known_with_ints(&s, i - points..i), agg),
+                value.is_some()
+                    && (agg == Agg::Count
+                        || (s.ints.is_some()
+                            && util::agg_is_int(&util::known_with_ints(&s, i - points..i), agg))),
             );
             values.push(value);
         }

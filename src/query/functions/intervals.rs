@@ -112,7 +112,10 @@ pub fn summarize_values(
             None
         };
         ints.push(
-            value.is_some() && util::agg_is_int(&util::known_with_ints(s, start_idx..i), agg),
+            value.is_some()
+                && (agg == Agg::Count
+                    || (s.ints.is_some()
+                        && util::agg_is_int(&util::known_with_ints(s, start_idx..i), agg))),
         );
         out.push(value);
         ts += interval;
