@@ -448,11 +448,24 @@ fn random_requests_match_graphite_web() {
     let (files, cases) = load();
     let random: Vec<&Case> = cases.iter().filter(|c| c.name == "random").collect();
     assert!(random.len() >= 200, "{} random requests", random.len());
+    let mut excusals = 0;
     let failures: Vec<String> = random
         .iter()
-        .filter(|c| !excused(c))
-        .filter_map(|c| differs(&files, c).filter(|_| !relabelled_as_percent(&files, c)))
+        .filter_map(|c| {
+            let d = differs(&files, c)?;
+            if excused(c) || relabelled_as_percent(&files, c) {
+                excusals += 1;
+                return None;
+            }
+            Some(d)
+        })
         .collect();
+    // the excuses are for a few corners, not a way around the comparison
+    assert!(
+        excusals * 20 <= random.len(),
+        "{excusals} of {} random requests differ in an excused way",
+        random.len()
+    );
     assert!(
         failures.is_empty(),
         "{} of {} random requests differ from graphite-web:\n{}",
