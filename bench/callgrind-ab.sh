@@ -13,7 +13,7 @@
 #                 then one flush; counted inclusive of once_ingest (parse + aggregate) and
 #                 once_flush (the partials merged, then Aggregator::flush);
 #   carbon/plain, carbon/tagged2: CARBON_BENCH_ONCE=$CARBON_PASSES (20) over 5000 names, counted
-#                 inclusive of shard::carbon::receive (framing, parsing, routing, caching).
+#                 inclusive of LineFramer::push (framing, parsing, routing, caching).
 # Raw output: bench/e2e/runs/<UTC time>-callgrind-ab/ (machine.txt, the annotations, table.md).
 set -euo pipefail
 REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -75,21 +75,19 @@ run() {
   env $3 valgrind --tool=callgrind --callgrind-out-file="$file.callgrind" "$4" >"$file.stdout" 2>"$file.stderr"
   callgrind_annotate --inclusive=yes --threshold=100 "$file.callgrind" >"$file.annotate" 2>/dev/null
 }
-# pick SIDE CASE FUNCTION: FUNCTION's inclusive instructions. callgrind_annotate splits a
-# function into one line per source file its inlined code came from; they are summed.
+# pick SIDE CASE FUNCTION: FUNCTION's inclusive instructions: the line callgrind_annotate
+# ends with the binary's name. (The function's other lines, one per source file its
+# inlined code came from, are parts of that total, not additions to it.)
 pick() {
   python3 - "$OUT/$1-${2//\//-}.annotate" "$3" <<'PY'
 import re, sys
 path, function = sys.argv[1], sys.argv[2]
-line = re.compile(r"^\s*([\d,]+) \([^)]*\)\s+(?:.*?):(\S+)(?: \[.*\])?$")
-total = 0
-for text in open(path):
-    m = line.match(text.rstrip("\n"))
-    if m and m.group(2) == function:
-        total += int(m.group(1).replace(",", ""))
-if not total:
+line = re.compile(r"^\s*([\d,]+) \([^)]*\)\s+(?:.*?):(\S+) \[.*\]$")
+totals = [int(m.group(1).replace(",", "")) for m in map(line.match, open(path))
+          if m and m.group(2) == function]
+if not totals:
     sys.exit(f"no function {function} in {path}")
-print(total)
+print(max(totals))
 PY
 }
 
@@ -125,7 +123,8 @@ for tags in 0 2; do
     run "$side" "$case" "CARBON_BENCH_ONCE=$CARBON_PASSES CARBON_BENCH_TAGS=$tags" "${BIN[$side-carbon]}"
   done
   row "$case" "frame + parse + route + cache" "$((CARBON_PASSES * 5000))" \
-    "$(pick A "$case" lonsdaleite::shard::carbon::receive)" "$(pick B "$case" lonsdaleite::shard::carbon::receive)"
+    "$(pick A "$case" lonsdaleite::protocol::framing::LineFramer::push)" \
+    "$(pick B "$case" lonsdaleite::protocol::framing::LineFramer::push)"
 done
 cat "$OUT/table.md"
 echo "raw output in $OUT"
