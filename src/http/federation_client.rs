@@ -12,18 +12,25 @@
 //! puts a member back at once. `/health` lists each member's failures and skips.
 //!
 //! Members are asked in parallel, one thread each (the query workers are blocking
-//! threads), over plain HTTP/1.1 with `Connection: close`; a render carrying many targets
-//! is sent with `POST` as a form (graphite-web's members read either). Answers are bounded by
-//! `http.max_response_bytes` and a nesting depth.
+//! threads), over HTTP/1.1 with hyper's client: each request is a task on the query
+//! thread's runtime, which also carries the connections, kept open for a second and
+//! reused; the member's thread waits for the task and decodes the answer. A render
+//! carrying many targets is sent with `POST` as a form (graphite-web's members read
+//! either). Answers are bounded by `http.max_response_bytes` and a nesting depth.
 
 use std::fmt::Write as _;
-use std::io::{Read, Write};
-use std::net::{TcpStream, ToSocketAddrs};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
+use http_body_util::{BodyExt as _, LengthLimitError, Limited};
+use hyper::header::CONTENT_TYPE;
+use hyper::{Request, StatusCode};
+use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::client::legacy::Client;
+use hyper_util::rt::{TokioExecutor, TokioTimer};
 use rmpv::Value;
+use tokio::runtime::Handle;
 
 use super::federation::{FindNode, MSGPACK};
 use crate::cluster::member::Member;
@@ -41,6 +48,12 @@ pub const LOCAL: &str = "\0local";
 
 /// Query strings longer than this go in a POST body.
 const MAX_GET: usize = 2048;
+
+/// How long an idle connection to a member is kept for the next request: shorter than
+/// servers' own keep-alive (gunicorn's 2 s, Apache's 5 s), so that a connection is not
+/// reused just as the member closes it, yet one request's fan-outs and a dashboard's
+/// panels share connections.
+const POOL_IDLE: Duration = Duration::from_secs(1);
 
 /// One member and what it did lately.
 pub struct MemberState {
@@ -63,6 +76,10 @@ pub struct Cluster {
     /// How long before the request's deadline members stop being waited for, so that
     /// the answer made of what came is still sent in time.
     margin: Duration,
+    /// The members' connections (see [`POOL_IDLE`]).
+    client: Client<HttpConnector, String>,
+    /// The query thread's runtime, which runs the requests and their connections.
+    runtime: Handle,
 }
 
 /// A member's answer.
@@ -78,6 +95,11 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 impl Cluster {
     /// The cluster of `config`, or `None` without members. Specs were checked when the
     /// configuration was loaded; one that does not parse is left out with an error.
+    ///
+    /// # Panics
+    ///
+    /// Outside a tokio runtime: it is built on the query thread, whose runtime then runs
+    /// the requests to members.
     pub fn new(
         config: &ClusterConfig,
         max_bytes: usize,
@@ -111,6 +133,11 @@ impl Cluster {
                 max_bytes
             },
             margin: (request_timeout / 10).min(Duration::from_secs(1)),
+            client: Client::builder(TokioExecutor::new())
+                .pool_idle_timeout(POOL_IDLE)
+                .pool_timer(TokioTimer::new())
+                .build_http(),
+            runtime: Handle::current(),
         })
     }
 
@@ -189,54 +216,25 @@ impl Cluster {
         let query = query.finish();
         let deadline = deadline.checked_sub(self.margin).unwrap_or(deadline);
         let end = deadline.min(Instant::now() + timeout);
-        let left = || {
-            end.checked_duration_since(Instant::now())
-                .filter(|d| !d.is_zero())
-                .ok_or_else(|| "no answer in time".to_string())
-        };
-        let addr = m
-            .authority
-            .to_socket_addrs()
-            .map_err(|e| format!("cannot resolve {}: {e}", m.authority))?
-            .next()
-            .ok_or_else(|| format!("{} has no address", m.authority))?;
-        let mut sock = TcpStream::connect_timeout(&addr, left()?).map_err(|e| e.to_string())?;
-        let host = &m.authority;
-        let head = if query.len() > MAX_GET {
-            format!(
-                "POST {}{path} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\nContent-Type: application/x-www-form-urlencoded\r\nContent-Length: {}\r\n\r\n{query}",
-                m.prefix,
-                query.len()
-            )
+        let uri = format!("http://{}{}{path}", m.authority, m.prefix);
+        let request = if query.len() > MAX_GET {
+            Request::post(uri)
+                .header(CONTENT_TYPE, "application/x-www-form-urlencoded")
+                .body(query)
         } else {
-            format!(
-                "GET {}{path}?{query} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n",
-                m.prefix
-            )
-        };
-        sock.set_write_timeout(Some(left()?))
-            .map_err(|e| e.to_string())?;
-        sock.write_all(head.as_bytes()).map_err(|e| e.to_string())?;
-        let mut raw = Vec::new();
-        let mut buf = vec![0u8; 64 << 10];
-        loop {
-            sock.set_read_timeout(Some(left()?))
-                .map_err(|e| e.to_string())?;
-            match sock.read(&mut buf) {
-                Ok(0) => break,
-                Ok(n) => raw.extend_from_slice(&buf[..n]),
-                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
-                Err(e) => return Err(e.to_string()),
-            }
-            if raw.len() > self.max_bytes.saturating_add(64 << 10) {
-                return Err("answer larger than http.max_response_bytes".into());
-            }
-            if complete(&raw) {
-                // A server that keeps the connection open past its answer is not waited for.
-                break;
-            }
+            Request::get(format!("{uri}?{query}")).body(String::new())
         }
-        parse_response(&raw)
+        .map_err(|e| e.to_string())?;
+        let (client, max_bytes) = (self.client.clone(), self.max_bytes);
+        let task = self.runtime.spawn(async move {
+            tokio::time::timeout_at(end.into(), exchange(&client, request, max_bytes)).await
+        });
+        // Waited for without tokio's timers: a runtime stopped meanwhile ends the task.
+        match futures_lite::future::block_on(task) {
+            Ok(Ok(answer)) => answer,
+            Ok(Err(_)) => Err("no answer in time".into()),
+            Err(_) => Err("the server is stopping".into()),
+        }
     }
 
     /// `/metrics/find/` on every member; the nodes in member order.
@@ -343,86 +341,48 @@ impl Cluster {
     }
 }
 
-/// Whether `raw` holds a whole answer: its headers and `Content-Length` bytes, or a
-/// chunked body's last chunk. (Without either, the answer ends when the server closes.)
-fn complete(raw: &[u8]) -> bool {
-    let Some(split) = raw.windows(4).position(|w| w == b"\r\n\r\n") else {
-        return false;
-    };
-    let head = String::from_utf8_lossy(&raw[..split]).to_ascii_lowercase();
-    let body = raw.len() - split - 4;
-    for line in head.split("\r\n") {
-        if let Some(v) = line.strip_prefix("content-length:") {
-            return v.trim().parse::<usize>().is_ok_and(|n| body >= n);
-        }
-        if line.starts_with("transfer-encoding:") && line.contains("chunked") {
-            return raw.ends_with(b"\r\n0\r\n\r\n") || body == 5 && raw.ends_with(b"0\r\n\r\n");
-        }
+/// Sends `request` and reads the answer: a status other than 200 or a body past
+/// `max_bytes` is an error.
+async fn exchange(
+    client: &Client<HttpConnector, String>,
+    request: Request<String>,
+    max_bytes: usize,
+) -> Result<Answer, String> {
+    let response = client.request(request).await.map_err(|e| chain(&e))?;
+    if response.status() != StatusCode::OK {
+        return Err(format!("HTTP status {}", response.status().as_u16()));
     }
-    false
+    let content_type = response
+        .headers()
+        .get(CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default()
+        .to_string();
+    let body = Limited::new(response.into_body(), max_bytes)
+        .collect()
+        .await
+        .map_err(|e| {
+            if e.is::<LengthLimitError>() {
+                "answer larger than http.max_response_bytes".to_string()
+            } else {
+                chain(&*e)
+            }
+        })?
+        .to_bytes()
+        .into();
+    Ok(Answer { content_type, body })
 }
 
-/// Status line, headers and body of an HTTP/1.1 answer read to its end.
-fn parse_response(raw: &[u8]) -> Result<Answer, String> {
-    let split = raw
-        .windows(4)
-        .position(|w| w == b"\r\n\r\n")
-        .ok_or("no HTTP header in the answer")?;
-    let head = String::from_utf8_lossy(&raw[..split]);
-    let mut lines = head.split("\r\n");
-    let status = lines
-        .next()
-        .and_then(|l| l.split(' ').nth(1))
-        .and_then(|s| s.parse::<u16>().ok())
-        .ok_or("no HTTP status in the answer")?;
-    let mut content_type = String::new();
-    let mut chunked = false;
-    let mut length = None;
-    for line in lines {
-        let Some((k, v)) = line.split_once(':') else {
-            continue;
-        };
-        let v = v.trim();
-        match k.trim().to_ascii_lowercase().as_str() {
-            "content-type" => v.clone_into(&mut content_type),
-            "transfer-encoding" => chunked = v.to_ascii_lowercase().contains("chunked"),
-            "content-length" => length = v.parse::<usize>().ok(),
-            _ => {}
-        }
+/// An error and its sources, as one line (hyper's own message names only the step that
+/// failed).
+fn chain(e: &dyn std::error::Error) -> String {
+    let mut out = e.to_string();
+    let mut source = e.source();
+    while let Some(s) = source {
+        let _ = write!(out, ": {s}");
+        source = s.source();
     }
-    if status != 200 {
-        return Err(format!("HTTP status {status}"));
-    }
-    let rest = &raw[split + 4..];
-    let body = if chunked {
-        let mut body = Vec::new();
-        let mut pos = 0;
-        loop {
-            let eol = rest[pos..]
-                .windows(2)
-                .position(|w| w == b"\r\n")
-                .ok_or("a chunk is cut short")?
-                + pos;
-            let size_text = String::from_utf8_lossy(&rest[pos..eol]);
-            let size = usize::from_str_radix(size_text.split(';').next().unwrap_or("").trim(), 16)
-                .map_err(|_| "a bad chunk size")?;
-            if size == 0 {
-                break;
-            }
-            let data = rest
-                .get(eol + 2..eol + 2 + size)
-                .ok_or("a chunk is cut short")?;
-            body.extend_from_slice(data);
-            pos = eol + 2 + size + 2;
-        }
-        body
-    } else {
-        match length {
-            Some(n) => rest.get(..n).ok_or("the answer is cut short")?.to_vec(),
-            None => rest.to_vec(),
-        }
-    };
-    Ok(Answer { content_type, body })
+    out
 }
 
 /// The answer decoded as graphite-web's frontend decodes it: msgpack when the content
@@ -562,36 +522,147 @@ mod tests {
         assert_eq!(back, nodes);
     }
 
+    /// Answers as hyper's client reads them: chunked msgpack, a status other than 200,
+    /// one past `http.max_response_bytes`, a connection refused; each failure is the
+    /// member's, counted, and the others' answers still come.
     #[test]
-    fn answers_known_complete() {
-        assert!(complete(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nab"));
-        assert!(!complete(b"HTTP/1.1 200 OK\r\nContent-Length: 3\r\n\r\nab"));
-        assert!(complete(
-            b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n1\r\na\r\n0\r\n\r\n"
-        ));
-        assert!(complete(
-            b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n"
-        ));
-        assert!(!complete(
-            b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n1\r\na\r\n"
-        ));
-        assert!(!complete(b"HTTP/1.0 200 OK\r\n\r\nabc"), "ends at close");
+    fn members_answers_and_failures() {
+        use std::io::{Read as _, Write as _};
+        let nodes = vec![FindNode {
+            path: "a.b".into(),
+            is_leaf: false,
+            intervals: Vec::new(),
+        }];
+        let body = crate::http::msgpack::find_msgpack(&nodes);
+        let (first, rest) = body.split_at(1);
+        let mut chunked = format!(
+            "HTTP/1.1 200 OK\r\nContent-Type: {MSGPACK}\r\nTransfer-Encoding: chunked\r\n\r\n1\r\n"
+        )
+        .into_bytes();
+        chunked.extend_from_slice(first);
+        chunked.extend_from_slice(format!("\r\n{:x}\r\n", rest.len()).as_bytes());
+        chunked.extend_from_slice(rest);
+        chunked.extend_from_slice(b"\r\n0\r\n\r\n");
+        let answers = [
+            chunked,
+            b"HTTP/1.1 500 Oops\r\nContent-Length: 0\r\n\r\n".to_vec(),
+            [
+                format!(
+                    "HTTP/1.1 200 OK\r\nContent-Type: {MSGPACK}\r\nContent-Length: 2000\r\n\r\n"
+                )
+                .as_bytes(),
+                &[0xc0; 2000],
+            ]
+            .concat(),
+        ];
+        let mut servers: Vec<String> = answers
+            .into_iter()
+            .map(|answer| {
+                let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+                let addr = l.local_addr().unwrap().to_string();
+                std::thread::spawn(move || {
+                    for mut conn in l.incoming().flatten() {
+                        let _ = conn.read(&mut [0u8; 4096]);
+                        let _ = conn.write_all(&answer);
+                    }
+                });
+                addr
+            })
+            .collect();
+        servers.push({
+            let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+            l.local_addr().unwrap().to_string()
+        });
+        with_cluster(servers, |cluster, deadline| {
+            assert_eq!(cluster.find("a.*", None, None, deadline), vec![nodes]);
+            let failures: Vec<u64> = cluster
+                .members
+                .iter()
+                .map(|m| m.failures.load(Ordering::Relaxed))
+                .collect();
+            assert_eq!(failures, [0, 1, 1, 1]);
+        });
+    }
+
+    /// A render whose query string is too long for a GET is a form POST, with the
+    /// parameters in the same order.
+    #[test]
+    fn many_targets_are_posted() {
+        use std::io::{Read as _, Write as _};
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = l.local_addr().unwrap().to_string();
+        let server = std::thread::spawn(move || {
+            let (mut conn, _) = l.accept().unwrap();
+            let mut got = Vec::new();
+            let mut buf = [0u8; 4096];
+            while !got.ends_with(b"&now=30") {
+                let n = conn.read(&mut buf).unwrap();
+                assert!(n > 0, "{}", String::from_utf8_lossy(&got));
+                got.extend_from_slice(&buf[..n]);
+            }
+            let head =
+                format!("HTTP/1.1 200 OK\r\nContent-Type: {MSGPACK}\r\nContent-Length: 1\r\n\r\n");
+            conn.write_all(&[head.as_bytes(), b"\x90"].concat())
+                .unwrap();
+            String::from_utf8(got).unwrap()
+        });
+        let targets: Vec<String> = (0..300).map(|i| format!("a.b.c{i}")).collect();
+        with_cluster(vec![addr], |cluster, deadline| {
+            let got = cluster.render(|_| targets.clone(), 10, 20, 30, deadline);
+            assert_eq!(got.len(), 1);
+            assert!(got[0].is_empty());
+        });
+        let request = server.join().unwrap();
+        let (head, body) = request.split_once("\r\n\r\n").unwrap();
+        assert!(head.starts_with("POST /render/ HTTP/1.1\r\n"), "{head}");
+        assert!(
+            head.contains("content-type: application/x-www-form-urlencoded\r\n"),
+            "{head}"
+        );
+        assert!(
+            body.starts_with(
+                "format=msgpack&local=1&noCache=1&from=10&until=20&target=a.b.c0&target=a.b.c1&"
+            ),
+            "{body}"
+        );
+    }
+
+    /// Runs `f` with a cluster of `servers` (answers up to 1000 bytes) on a runtime driven
+    /// by another thread, as the query thread drives it for the query workers.
+    fn with_cluster(servers: Vec<String>, f: impl FnOnce(&Cluster, Instant)) {
+        let config = ClusterConfig {
+            servers,
+            find_timeout: Duration::from_secs(3),
+            fetch_timeout: Duration::from_secs(6),
+            fetch_attempts: 2,
+            retry_delay: Duration::from_secs(60),
+        };
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let cluster = {
+            let _rt = rt.enter();
+            Cluster::new(&config, 1000, Duration::from_secs(10)).unwrap()
+        };
+        let driver = std::thread::spawn(move || rt.block_on(stopped));
+        f(&cluster, Instant::now() + Duration::from_secs(10));
+        let _ = stop.send(());
+        driver.join().unwrap().unwrap();
     }
 
     #[test]
-    fn responses() {
-        let r = parse_response(b"HTTP/1.1 200 OK\r\nContent-Type: application/x-msgpack\r\nTransfer-Encoding: chunked\r\n\r\n2\r\n\x91\xc0\r\n0\r\n\r\n").unwrap();
-        assert_eq!(
-            (r.content_type.as_str(), r.body.as_slice()),
-            (MSGPACK, &b"\x91\xc0"[..])
-        );
-        let r = parse_response(b"HTTP/1.0 200 OK\r\nContent-Length: 1\r\n\r\n\x90junk").unwrap();
-        assert_eq!(r.body, b"\x90");
-        assert!(parse_response(b"HTTP/1.1 500 Oops\r\n\r\n").is_err());
-        assert!(parse_response(b"garbage").is_err());
-        assert!(
-            msgpack_of(&r).is_err(),
-            "no content type: a pickle, and not one"
-        );
+    fn no_msgpack_content_type_is_a_pickle() {
+        let a = Answer {
+            content_type: String::new(),
+            body: b"\x90".to_vec(),
+        };
+        assert!(msgpack_of(&a).is_err(), "not a pickle");
+        let a = Answer {
+            content_type: MSGPACK.into(),
+            ..a
+        };
+        assert_eq!(msgpack_of(&a), Ok(Value::Array(Vec::new())));
     }
 }
