@@ -10,7 +10,7 @@
 //! `[http]`'s limits across the whole request, its time limit, the server's stop flag);
 //! this thread only accepts, reads requests and answers the cheap endpoints, so a heavy
 //! query never delays them. At stop, running queries are cancelled and the thread ends
-//! within [`STOP_GRACE`].
+//! within `STOP_GRACE` (2 s).
 //!
 //! Routes (this file answers `/functions`, `/version` and `/health` and builds the router):
 //! - [`render`]: `/render`, the data formats and the graphs.
@@ -231,7 +231,7 @@ pub fn limit_status(e: &crate::query::budget::Exceeded) -> StatusCode {
 }
 
 /// Starts the query thread serving `listener` until `shutdown`. Once `shutdown` is set,
-/// running queries end at their next check, connections get [`STOP_GRACE`] to finish,
+/// running queries end at their next check, connections get `STOP_GRACE` (2 s) to finish,
 /// and the thread ends without waiting for a worker stuck in a read.
 pub fn spawn(
     listener: std::net::TcpListener,
