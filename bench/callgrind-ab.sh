@@ -13,7 +13,8 @@
 #                 then one flush; counted inclusive of once_ingest (parse + aggregate) and
 #                 once_flush (the partials merged, then Aggregator::flush);
 #   carbon/plain, carbon/tagged2: CARBON_BENCH_ONCE=$CARBON_PASSES (20) over 5000 names, counted
-#                 inclusive of LineFramer::push (framing, parsing, routing, caching).
+#                 inclusive of the driver's run() (framing, parsing, routing, caching; at
+#                 7ce3ac1 its own bench/carbon.rs, whose run() is out of line too).
 # Raw output: bench/e2e/runs/<UTC time>-callgrind-ab/ (machine.txt, the annotations, table.md).
 set -euo pipefail
 REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -123,8 +124,7 @@ for tags in 0 2; do
     run "$side" "$case" "CARBON_BENCH_ONCE=$CARBON_PASSES CARBON_BENCH_TAGS=$tags" "${BIN[$side-carbon]}"
   done
   row "$case" "frame + parse + route + cache" "$((CARBON_PASSES * 5000))" \
-    "$(pick A "$case" lonsdaleite::protocol::framing::LineFramer::push)" \
-    "$(pick B "$case" lonsdaleite::protocol::framing::LineFramer::push)"
+    "$(pick A "$case" carbon::run)" "$(pick B "$case" carbon::run)"
 done
 cat "$OUT/table.md"
 echo "raw output in $OUT"
