@@ -421,7 +421,7 @@ def main():
     plan = {int(k * scale): v for k, v in plan.items()}
     started = time.time()
     cpu_before = 0.0
-    blocked = [os.path.join(data, "whisper", "soak", "pickle", f"s{i}.wsp") for i in range(10)]
+    blocked = []  # the files made immutable, chosen among those that exist at the time
     sent_at = []  # (unix time, statsd increments sent so far), every second
     while time.time() - started < args.duration:
         time.sleep(1)
@@ -449,6 +449,8 @@ def main():
             sink.up()
             note = "forward target up"
         elif ev == "unwritable":
+            pickle_dir = os.path.join(data, "whisper", "soak", "pickle")
+            blocked = sorted(os.path.join(pickle_dir, f) for f in os.listdir(pickle_dir))[:10]
             r = subprocess.run(["chattr", "+i", *blocked], capture_output=True)
             note = f"chattr +i on {len(blocked)} pickle series' files: exit {r.returncode}"
         elif ev == "writable":
