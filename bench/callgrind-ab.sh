@@ -15,7 +15,8 @@
 #   carbon/plain, carbon/tagged2: CARBON_BENCH_ONCE=$CARBON_PASSES (20) over 5000 names, counted
 #                 inclusive of the driver's run() (framing, parsing, routing, caching; at
 #                 7ce3ac1 its own bench/carbon.rs, whose run() is out of line too).
-# Raw output: bench/e2e/runs/<UTC time>-callgrind-ab/ (machine.txt, the annotations, table.md).
+# Raw output: bench/e2e/runs/<UTC time>-callgrind-ab/ (machine.txt, table.md, each run's
+# stdout and gzipped callgrind profile and inclusive annotation).
 set -euo pipefail
 REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 A=${1:?usage: bench/callgrind-ab.sh COMMIT_A COMMIT_B}
@@ -126,5 +127,6 @@ for tags in 0 2; do
   row "$case" "frame + parse + route + cache" "$((CARBON_PASSES * 5000))" \
     "$(pick A "$case" carbon::run)" "$(pick B "$case" carbon::run)"
 done
+gzip -9 "$OUT"/*.callgrind "$OUT"/*.annotate
 cat "$OUT/table.md"
-echo "raw output in $OUT"
+echo "raw output in $OUT (profiles and annotations gzipped)"
