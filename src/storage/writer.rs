@@ -568,7 +568,7 @@ impl Writer {
             let file = self.open.map.get(&jobs[i].batch.name).map(|f| &f.file);
             async move {
                 let written = match file {
-                    Some(f) => f.write_at(bytes, offset).await.map_err(io::Error::from),
+                    Some(f) => f.write_at(bytes, offset).await.map_err(os_error),
                     None => Err(io::Error::other("whisper file not open")),
                 };
                 let r = match written {
@@ -593,6 +593,17 @@ impl Writer {
         for job in jobs.iter_mut().filter(|j| j.pending()) {
             job.result = Some(Ok(job.batch.points.len()));
         }
+    }
+}
+
+/// The OS error under a glommio error. glommio's own conversion to `io::Error` keeps the
+/// kind but not the errno (`EPERM` became "other"), and the errno is what
+/// [`WriteError::cause`] settles a failed write by: retried, or dropped.
+fn os_error(e: glommio::GlommioError<()>) -> io::Error {
+    match e {
+        glommio::GlommioError::EnhancedIoError { source, .. }
+        | glommio::GlommioError::IoError(source) => source,
+        other => io::Error::from(other),
     }
 }
 
@@ -646,6 +657,31 @@ mod tests {
             update_many(&mut reference, points, now).unwrap();
         }
         (ours, reference, stats)
+    }
+
+    /// A write refused by the file (EPERM from glommio's enhanced error) is counted and
+    /// settled as `eacces` and retried; an EINVAL is dropped, not retried forever.
+    #[test]
+    fn glommio_write_errors_keep_their_errno() {
+        let enhanced = |errno| glommio::GlommioError::<()>::EnhancedIoError {
+            source: io::Error::from_raw_os_error(errno),
+            op: "Writing",
+            path: None,
+            fd: Some(43),
+        };
+        let class = |errno| {
+            let e = WriteError::Io {
+                path: PathBuf::from("a.wsp"),
+                source: os_error(enhanced(errno)),
+            };
+            (e.cause(), e.disposition())
+        };
+        assert_eq!(class(libc::EPERM), ("eacces", Disposition::Retry));
+        assert_eq!(class(libc::ENOSPC), ("enospc", Disposition::Retry));
+        assert_eq!(class(libc::EINVAL), ("einval", Disposition::Drop));
+        // What glommio's own conversion gives, for the record: the errno is gone.
+        let plain = io::Error::from(enhanced(libc::EPERM));
+        assert_eq!(plain.raw_os_error(), None);
     }
 
     #[test]
