@@ -28,7 +28,8 @@
 #   bench/e2e/carbon-vs-carbon-cache.sh
 #     NAMES=5000 HISTORY=720 STEP=60 RUNS=3 SERVERS="lonsdaleite carbon-cache"
 #     RETENTIONS=60s:1d,15m:7d SAMPLE=20 TIMEOUT=1800 KEEP= (set: keep the data, with FS=fresh as images, print
-#     where); SHARDS=1 (lonsdaleite's shards); CONNECTIONS=1 (loadgen's TCP connections,
+#     where); SHARDS=1 (lonsdaleite's shards); SYNC_CREATES= (false: no fsync per create, as
+#     carbon-cache; unset: the default, on); CONNECTIONS=1 (loadgen's TCP connections,
 #     each a thread sending its share of the passes); FS=fresh (each round writes into a new
 #     ext4 file system: a sparse image made with mkfs.ext4's defaults, loop-mounted; needs
 #     root) or FS=tmp (a directory under /tmp). Why fresh: on an ext4 without a journal (as
@@ -99,6 +100,11 @@ cat >"$CONF/lonsdaleite.toml" <<EOF
 hostname = "bench"
 metric_interval = "1s"
 EOF
+# SYNC_CREATES=false: lonsdaleite's creates without their two fsyncs, as carbon-cache
+# makes files (whisper's AUTOFLUSH is off); unset: the server's default (on).
+if [[ -n ${SYNC_CREATES:-} ]]; then
+  printf '[storage]\nsync_creates = %s\n' "$SYNC_CREATES" >>"$CONF/lonsdaleite.toml"
+fi
 
 free_port() { /usr/bin/python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 cpu_s() { awk '{printf "%.2f", ($14 + $15) / 100}' "/proc/$1/stat"; }
@@ -261,7 +267,7 @@ report() { # SERVER COMMITTED UPDATES SECONDS CPU_S SAMPLE_OK
 }
 
 [[ -n ${KEEP:-} ]] && echo "data kept in $WORK"
-echo "load: $NAMES series x $HISTORY points ($TOTAL points, step ${STEP}s), retentions $RETENTIONS, $RUNS run(s) each; lonsdaleite with $SHARDS shard(s), loadgen over $CONNECTIONS connection(s)"
+echo "load: $NAMES series x $HISTORY points ($TOTAL points, step ${STEP}s), retentions $RETENTIONS, $RUNS run(s) each; lonsdaleite with $SHARDS shard(s), storage.sync_creates ${SYNC_CREATES:-default (true)}, loadgen over $CONNECTIONS connection(s)"
 echo "machine: $(lscpu | sed -n 's/^Model name: *//p') x $(nproc), $(uname -r); files on: $([[ $FS == fresh ]] && echo "a new loop-mounted ext4 (mkfs.ext4 defaults${MOUNT_OPTIONS:+, mounted with $MOUNT_OPTIONS}) per round" || echo "$(findmnt -n -o FSTYPE --target "$WORK") under /tmp"); $(date -u +%FT%TZ)"
 echo "carbon-cache: graphite-carbon $(dpkg-query -W -f '${Version}' graphite-carbon), python3-whisper $(dpkg-query -W -f '${Version}' python3-whisper); lonsdaleite $(git -C "$REPO" rev-parse --short HEAD)"
 for r in $(seq 1 "$RUNS"); do
