@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # What `storage.sync_creates` costs: new whisper files per second through the real server,
-# with the fsync of each new file before its rename (and of its directory after) on and off.
+# with the fsync of each new file before its rename on and off.
 # Each round starts the release binary on a new ext4 (mkfs defaults, loop-mounted: needs
 # root), sends FILES new carbon names over one connection, one point each, and times from
 # the first line sent until the admin port's `storage.creates` reaches FILES. The two
