@@ -32,6 +32,12 @@ use crate::shard::{ShardParams, ShardSockets};
 use crate::shutdown::Shutdown;
 use crate::storage::rules::StorageRules;
 use crate::storage::stats::StoreStats;
+
+/// Threads of each shard's blocking pool, where whisper files are opened and created. A
+/// create with `storage.sync_creates` waits about a millisecond in fsync; with several
+/// threads those waits overlap (and the file system commits them together) instead of
+/// queueing behind one thread.
+const BLOCKING_THREADS: usize = 8;
 pub use listeners::{bind, Listeners};
 
 #[derive(Debug, thiserror::Error)]
@@ -274,6 +280,7 @@ fn start_shards(
         let h = glommio::LocalExecutorBuilder::new(placement)
             .name(&format!("shard-{id}"))
             .io_memory(s.config.shard_io_memory)
+            .blocking_thread_pool_placement(glommio::PoolPlacement::Unbound(BLOCKING_THREADS))
             .spawn(move || crate::shard::run(params))
             .map_err(|e| ServerError::Shard {
                 shard: id,
