@@ -214,6 +214,33 @@ class Sink:
                 self.lines += n
 
 
+class Connection:
+    """One sender's TCP connection to the server's `listener`, made again after an error
+    and whenever the server has been started again (see Server.generation)."""
+
+    def __init__(self, load, listener):
+        self.load, self.listener = load, listener
+        self.sock, self.generation = None, 0
+
+    def send(self, data):
+        """Sends all of `data`, waiting out pauses and restarts."""
+        server = self.load.server
+        while True:
+            try:
+                if self.sock is not None and self.generation != server.generation:
+                    self.sock.close()
+                    self.sock = None
+                if self.sock is None:
+                    self.generation = server.generation
+                    self.sock = socket.create_connection(server.addrs[self.listener], timeout=10)
+                self.sock.sendall(data)
+                return
+            except OSError:
+                self.sock = None
+                self.load.wait_running()
+                time.sleep(0.05)
+
+
 class Load:
     """The senders. Each (series, timestamp) of carbon and pickle is sent once; StatsD
     counters count their increments. `paused` stops every sender (around restarts)."""
@@ -273,53 +300,27 @@ class Load:
         rate = self.args.carbon_rate
         sent = 0
         t0 = time.time()
-        conn, gen = None, 0
+        conn = Connection(self, "carbon tcp")
         while not self.stop.is_set():
             self.wait_running()
             with self.lock:
                 pts = self.carbon_points(self.carbon_sent, "soak.carbon", 500, self.args.carbon_series)
             text = "".join(f"{n} {v} {t}\n" for n, t, v in pts).encode()
-            while True:
-                try:
-                    if conn is not None and gen != self.server.generation:
-                        conn.close()
-                        conn = None
-                    if conn is None:
-                        gen = self.server.generation
-                        conn = socket.create_connection(self.server.addrs["carbon tcp"], timeout=10)
-                    conn.sendall(text)
-                    break
-                except OSError:
-                    conn = None
-                    self.wait_running()
-                    time.sleep(0.05)
+            conn.send(text)
             sent += len(pts)
             ahead = sent / rate - (time.time() - t0)
             if ahead > 0:
                 time.sleep(ahead)
 
     def pickles(self):
-        conn, gen = None, 0
+        conn = Connection(self, "pickle tcp")
         while not self.stop.is_set():
             self.wait_running()
             with self.lock:
                 pts = self.carbon_points(self.pickle_sent, "soak.pickle", 200, self.args.carbon_series // 4)
             body = pickle.dumps([(n, (t, v)) for n, t, v in pts], protocol=2)
             msg = struct.pack("!L", len(body)) + body
-            while True:
-                try:
-                    if conn is not None and gen != self.server.generation:
-                        conn.close()
-                        conn = None
-                    if conn is None:
-                        gen = self.server.generation
-                        conn = socket.create_connection(self.server.addrs["pickle tcp"], timeout=10)
-                    conn.sendall(msg)
-                    break
-                except OSError:
-                    conn = None
-                    self.wait_running()
-                    time.sleep(0.05)
+            conn.send(msg)
             time.sleep(0.2)
 
     def renders_loop(self):
