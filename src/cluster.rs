@@ -16,16 +16,19 @@
 //! - [`intake`]: carbon-c-relay's daemon rewrites a name before it routes it, and hashes
 //!   the name part of a tagged series only; this is that rewrite.
 //! - [`md5`], [`fnv`]: the two hashes, FNV-1a with the relay's signed-`char` widening.
+//! - [`hashring`]: etsy statsd's `proxy.js` ring (npm `hashring` 3.2.0), where the StatsD
+//!   cluster proxy sends each line.
 //! - [`member`]: a federation member as graphite-web's `CLUSTER_SERVERS` spells it
 //!   (`[cluster] servers`); the fan-out itself is on the query side
 //!   (`crate::http::federation_client`).
 //! - [`whereis`]: `lonsdaleite cluster whereis` (the only module here that reads or
 //!   writes anything).
 //!
-//! Not built yet (issue 14): `cluster rebalance`, the StatsD `proxy.js` ring in
-//! `whereis`. `docs/cluster.md` tells what exists and what is planned.
+//! Not built yet (issue 14): `cluster rebalance`; `whereis` does not offer the
+//! `proxy.js` ring yet. `docs/cluster.md` tells what exists and what is planned.
 
 pub mod fnv;
+pub mod hashring;
 pub mod intake;
 pub mod md5;
 pub mod member;

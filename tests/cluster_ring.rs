@@ -6,7 +6,9 @@
 //!   per member set, ring and replication count;
 //! - `carbon.txt`: carbon 1.1.10's `ConsistentHashingRouter` for the same names;
 //! - `intake.txt`: the relay daemon fed over TCP: the name sent, the name a member
-//!   received, and which member.
+//!   received, and which member;
+//! - `proxy.txt`: etsy statsd 0.9.0's `proxy.js` ring (npm `hashring` 3.2.0, made by
+//!   `gen_proxy_vectors.sh`) for the key `proxy.js` takes from each name of `names.txt`.
 //!
 //! Every vector is replayed; none is skipped.
 
@@ -228,6 +230,48 @@ fn carbon_and_relay_differ_only_at_ties() {
 }
 
 /// The relay daemon: its rewrite of each name, and the member it sent the line to.
+#[test]
+fn statsd_proxy_placements() {
+    use lonsdaleite::cluster::hashring::{line_key, ProxyRing};
+    let names = names();
+    let bytes = data("proxy.txt");
+    // (set, nodes, owners)
+    let mut sets: Vec<(String, Vec<String>, Vec<usize>)> = Vec::new();
+    let mut set = String::new();
+    for line in lines(&bytes) {
+        let text = std::str::from_utf8(line).unwrap();
+        if let Some(comment) = text.strip_prefix("# ") {
+            comment.clone_into(&mut set);
+        } else if text == "section hashring replicas=1" {
+            sets.push((set.clone(), Vec::new(), Vec::new()));
+        } else if let Some(node) = text.strip_prefix("node ") {
+            sets.last_mut().unwrap().1.push(node.to_owned());
+        } else if let Some(tokens) = text.strip_prefix("owners ") {
+            let owners = tokens.split(' ').map(|t| t.parse::<usize>().unwrap());
+            sets.last_mut().unwrap().2.extend(owners);
+        } else {
+            panic!("proxy.txt: unexpected line {text:?}");
+        }
+    }
+    assert_eq!(sets.len(), 6, "proxy.txt sets");
+    let mut checked = 0;
+    for (set, nodes, owners) in &sets {
+        let ring = ProxyRing::new(nodes).unwrap();
+        assert_eq!(owners.len(), names.len(), "proxy.txt {set}");
+        for (name, &want) in names.iter().zip(owners) {
+            let got = ring.owner(line_key(name));
+            assert_eq!(
+                got,
+                want,
+                "proxy.txt {set}: name {:?}",
+                String::from_utf8_lossy(name)
+            );
+            checked += 1;
+        }
+    }
+    assert_eq!(checked, 6 * names.len());
+}
+
 #[test]
 fn relay_daemon_intake() {
     let mut checked = 0;
