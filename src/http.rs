@@ -59,6 +59,7 @@ pub mod pickle;
 pub mod pool;
 pub mod pyjson;
 pub mod render;
+pub mod render_formats;
 pub mod source;
 pub mod sqlite;
 pub mod tagdb;

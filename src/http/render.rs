@@ -2,8 +2,8 @@
 //!
 //! Parameters: `target` (repeated, or `target[]`; empty ones ignored), `from` (default
 //! `-1d`), `until` (default now), `now`, `tz` (an unknown zone is UTC, as graphite ignores
-//! it), `format` (`json`, `csv`, `raw`, `pickle`, `msgpack`, `png`, `svg`; another or none
-//! draws a PNG as graphite does), `jsonp`, `maxDataPoints`, `noNullPoints`, `pretty`,
+//! it), `format` (`json`, `csv`, `raw`, `pickle`, `msgpack`, `dygraph`, `rickshaw`, `png`,
+//! `svg`; another or none draws a PNG as graphite does), `jsonp`, `maxDataPoints`, `noNullPoints`, `pretty`,
 //! `xFilesFactor`, `template[name]`, the graph options (passed to [`crate::graph::render`]),
 //! and the legacy `rawData` and `pickle` switches. `from` after `until` is swapped; equal
 //! is a 400. `pickle` and `msgpack` are graphite-web's cluster protocol
@@ -47,8 +47,10 @@ enum Format {
     Raw,
     Pickle,
     Msgpack,
+    Dygraph,
+    Rickshaw,
     Image(graph::Format),
-    /// graphite formats not built here (dygraph, rickshaw, pdf).
+    /// graphite formats not built here (pdf).
     Unsupported,
 }
 
@@ -62,7 +64,9 @@ fn format_of(req: &Req) -> (Format, Option<String>) {
         Some("pickle") => Format::Pickle,
         Some("msgpack") => Format::Msgpack,
         Some("svg") => Format::Image(graph::Format::Svg),
-        Some("dygraph" | "rickshaw" | "pdf") => Format::Unsupported,
+        Some("dygraph") => Format::Dygraph,
+        Some("rickshaw") => Format::Rickshaw,
+        Some("pdf") => Format::Unsupported,
         _ if p.has("rawData") => Format::Raw,
         _ if p.has("pickle") => Format::Pickle,
         _ => Format::Image(graph::Format::Png),
@@ -134,6 +138,15 @@ pub async fn handler(State(shared): State<Arc<Shared>>, req: Request) -> Respons
         .await
 }
 
+/// `text/javascript` for a `jsonp` answer, else `application/json`.
+fn jsonp_content_type(jsonp: Option<&str>) -> &'static str {
+    if jsonp.is_some() {
+        "text/javascript"
+    } else {
+        "application/json"
+    }
+}
+
 /// The 400 of a body past `http.max_response_bytes`.
 fn too_large(budget: &Budget) -> Response {
     let max = budget.max_response_bytes().unwrap_or(usize::MAX);
@@ -165,7 +178,7 @@ fn render(shared: &Shared, req: &Req, budget: &Budget) -> Response {
                 return text(
                     StatusCode::BAD_REQUEST,
                     format!("Invalid xFilesFactor {v:?}: a number from 0 to 1"),
-                )
+                );
             }
         },
         None => 0.0,
@@ -259,6 +272,19 @@ fn render(shared: &Shared, req: &Req, budget: &Budget) -> Response {
             Ok(body) => reply(StatusCode::OK, MSGPACK, body),
             Err(TooLarge) => too_large(budget),
         },
+        Format::Dygraph => {
+            match super::render_formats::render_dygraph_within(&views, jsonp, max_bytes) {
+                Ok(body) => reply(StatusCode::OK, jsonp_content_type(jsonp), body),
+                Err(TooLarge) => too_large(budget),
+            }
+        }
+        Format::Rickshaw => {
+            let pretty = p.truthy("pretty");
+            match super::render_formats::render_rickshaw_within(&views, pretty, jsonp, max_bytes) {
+                Ok(body) => reply(StatusCode::OK, jsonp_content_type(jsonp), body),
+                Err(TooLarge) => too_large(budget),
+            }
+        }
         Format::Image(f) => match graph::render(&series, p.pairs(), f, &tz, start, end) {
             // A PNG is at most width × height pixels (graph caps both); an SVG grows
             // with the points drawn, so it is checked once drawn.
@@ -278,7 +304,7 @@ fn render(shared: &Shared, req: &Req, budget: &Budget) -> Response {
         Format::Unsupported => text(
             StatusCode::NOT_IMPLEMENTED,
             format!(
-                "format={} is not supported here; use json, csv, raw, pickle, msgpack, png or svg",
+                "format={} is not supported here; use json, csv, raw, pickle, msgpack, dygraph, rickshaw, png or svg",
                 format_name.unwrap_or_default()
             ),
         ),
