@@ -5,6 +5,7 @@
 //! with plotters and an embedded font, [`font`]) or SVG ([`svg`]). The layout follows
 //! graphite's: title, legend, axes with its tick and label rules ([`yaxis`], [`xaxis`]),
 //! pixel consolidation, line modes, area modes and "No Data" for an empty result.
+//! [`render_pie`] draws graphite's pie graph ([`pie`](mod@pie)) the same way.
 //! Pure: no clock, no files, no system fonts. docs/graph.md lists what differs.
 
 pub mod color;
@@ -13,6 +14,7 @@ pub mod font;
 pub mod legend;
 pub mod line;
 pub mod params;
+pub mod pie;
 pub mod plot;
 pub mod png;
 pub mod svg;
@@ -70,13 +72,32 @@ pub fn render(
     let _ = (start, end);
     let options = params::Options::parse(params)?;
     let drawing = line::layout(series, &options, tz)?;
+    encode(&drawing, format)
+}
+
+/// Draws a pie graph (`graphType=pie`) of `data`, each slice's name and value in order,
+/// with the request's graph parameters (the common ones and `pieLabels`, `valueLabels`,
+/// `valueLabelsMin`, `valueLabelsColor`, `areaAlpha`).
+pub fn render_pie(
+    data: &[(String, f64)],
+    params: &[(String, String)],
+    format: Format,
+) -> Result<Image, GraphError> {
+    let options = params::Options::parse(params)?;
+    let pie_options = params::PieOptions::parse(params)?;
+    let drawing = pie::layout(data, &options, &pie_options);
+    encode(&drawing, format)
+}
+
+/// `drawing` as the bytes of `format`.
+fn encode(drawing: &draw::Drawing, format: Format) -> Result<Image, GraphError> {
     Ok(match format {
         Format::Png => Image {
-            bytes: png::encode(&drawing)?,
+            bytes: png::encode(drawing)?,
             content_type: "image/png",
         },
         Format::Svg => Image {
-            bytes: svg::write(&drawing),
+            bytes: svg::write(drawing),
             content_type: "image/svg+xml",
         },
     })

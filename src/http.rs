@@ -472,7 +472,7 @@ fn from_serde(v: &serde_json::Value) -> pyjson::Value {
 
 /// `/functions` and `/functions/<name>`: the catalogue of the functions implemented
 /// (graphite's `functionList` / `functionDetails`: `grouped`, `group`, `type=pie`,
-/// `pretty`, `jsonp`). There are no pie functions here, so `type=pie` lists none.
+/// `pretty`, `jsonp`); `type=pie` lists the pie functions ([`crate::query::pie`]).
 async fn functions(name: Option<axum::extract::Path<String>>, req: Request) -> Response {
     let req = match Req::read(req).await {
         Ok(r) => r,
@@ -480,8 +480,13 @@ async fn functions(name: Option<axum::extract::Path<String>>, req: Request) -> R
     };
     let pie = req.params.get("type") == Some("pie");
     let doc = if let Some(axum::extract::Path(name)) = name {
-        match crate::query::functions::lookup(&name).filter(|_| !pie) {
-            Some(def) => crate::query::functions::function_info(def),
+        let info = if pie {
+            crate::query::pie::info(&name)
+        } else {
+            crate::query::functions::lookup(&name).map(crate::query::functions::function_info)
+        };
+        match info {
+            Some(info) => info,
             None => return text(StatusCode::NOT_FOUND, format!("Function not found: {name}")),
         }
     } else {
@@ -490,7 +495,7 @@ async fn functions(name: Option<axum::extract::Path<String>>, req: Request) -> R
             Err(e) => return text(StatusCode::BAD_REQUEST, e),
         };
         if pie {
-            serde_json::Value::Object(serde_json::Map::new())
+            crate::query::pie::catalogue(grouped, req.params.get("group"))
         } else {
             crate::query::functions::catalogue(grouped, req.params.get("group"))
         }

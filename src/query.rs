@@ -21,5 +21,6 @@ pub mod functions;
 pub mod glob;
 pub mod grammar;
 pub mod json;
+pub mod pie;
 pub mod series;
 pub mod time;

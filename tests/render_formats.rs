@@ -211,3 +211,56 @@ fn served_over_http() {
     assert_eq!(r.body[0], 0x91, "a list of one series");
     server.stop();
 }
+
+/// `graphType=pie` through the server: `name:value` targets and evaluated ones reduced by
+/// `pieMode`, always an image (a PNG for `format=json`, as graphite's), and the pie
+/// functions in `/functions?type=pie`.
+#[test]
+fn pie_over_http() {
+    let server = Server::start(&[]);
+    let get =
+        |query: &str| server.get(&format!("/render?from=1700000000&until=1700000600&{query}"));
+    let r = get("graphType=pie&target=a:3&target=b:1");
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert_eq!(r.header("content-type"), Some("image/png"));
+    let r = get("graphType=pie&target=a:3&target=b:1&format=svg");
+    assert_eq!(r.header("content-type"), Some("image/svg+xml"));
+    assert!(r.text().contains(">%75.00</text>"), "{}", r.text());
+    let r = get("graphType=pie&target=a:3&format=json");
+    assert_eq!(r.header("content-type"), Some("image/png"));
+    // Each mode reduces an evaluated series: 1, 5 and 3 become the labels' numbers.
+    let series = percent_encode("alias(sumSeries(constantLine(1),constantLine(5)),'s')");
+    for (mode, want) in [("average", ">6</text>"), ("maximum", ">6</text>")] {
+        let r = get(&format!(
+            "graphType=pie&format=svg&valueLabels=number&pieMode={mode}&target={series}"
+        ));
+        assert!(r.text().contains(want), "{mode}: {}", r.text());
+    }
+    let series = percent_encode("constantLine(7)");
+    for mode in ["average", "maximum", "minimum"] {
+        let r = get(&format!(
+            "graphType=pie&format=svg&valueLabels=number&pieMode={mode}&target={series}"
+        ));
+        assert!(r.text().contains(">7</text>"), "{mode}: {}", r.text());
+    }
+    let r = get("graphType=pie&target=a:3&pieMode=median");
+    assert_eq!(r.status, 400);
+    assert!(r.text().contains("pieMode"), "{}", r.text());
+    let r = get("graphType=pie&target=a:many");
+    assert_eq!(r.status, 400, "{}", r.text());
+    let r = get("graphType=bar&target=a:3");
+    assert_eq!(r.status, 400);
+    assert!(r.text().contains("graphType"), "{}", r.text());
+    let r = get(&format!(
+        "format=json&target={}",
+        percent_encode("pieAverage(a.b)")
+    ));
+    assert_eq!(r.status, 400, "pie functions are not target functions");
+    let r = server.get("/functions?type=pie");
+    let cat: Value = serde_json::from_str(&r.text()).unwrap();
+    assert_eq!(cat["maximum"]["function"], "maximum(series)");
+    assert_eq!(cat["minimum"]["group"], "Pie");
+    assert_eq!(server.get("/functions/average?type=pie").status, 200);
+    assert_eq!(server.get("/functions/sumSeries?type=pie").status, 404);
+    server.stop();
+}

@@ -23,13 +23,15 @@ pub struct Rect {
 }
 
 /// Text direction.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq)]
 pub enum Rotation {
     None,
     /// Reads bottom to top (graphite's `vtitle`).
     Up,
     /// Reads top to bottom (`vtitleRight`).
     Down,
+    /// Turned clockwise on the image by this many degrees (a pie's rotated labels).
+    Degrees(f64),
 }
 
 /// The parts of a graph, which SVG output groups (graphite's `encodeHeader` names).
@@ -42,6 +44,8 @@ pub enum Part {
     Axes,
     Grid,
     Lines,
+    /// A pie graph's slices and their value labels.
+    Pie,
 }
 
 impl Part {
@@ -55,6 +59,7 @@ impl Part {
             Part::Axes => "axes",
             Part::Grid => "grid",
             Part::Lines => "lines",
+            Part::Pie => "pie",
         }
     }
 }
@@ -88,6 +93,16 @@ pub enum Op {
     },
     /// Ends the run of areas that exclude each other.
     EndAreas,
+    /// A pie slice: from `center` out to the arc of `radius` from angle `from` to `to`
+    /// (radians, clockwise on the image from the +x axis as cairo's `arc`; `to >= from`)
+    /// and back.
+    Slice {
+        center: Point,
+        radius: f64,
+        from: f64,
+        to: f64,
+        color: Rgba,
+    },
     /// Text with its baseline starting at `(x, y)` (before rotation, about that point).
     Text {
         text: String,

@@ -134,7 +134,7 @@ pub fn layout(series: &[Series], opts: &Options, tz: &TimeZone) -> Result<Drawin
 }
 
 /// The background rectangle over the whole image, which every graph starts with.
-fn background(opts: &Options) -> Pen {
+pub(super) fn background(opts: &Options) -> Pen {
     let (w, h) = (f64::from(opts.width), f64::from(opts.height));
     let mut pen = Pen { ops: Vec::new() };
     pen.ops.push(Op::Begin(Part::Background));
@@ -151,7 +151,7 @@ fn background(opts: &Options) -> Pen {
 }
 
 /// graphite's "No Data" image, for no series or series without a time span.
-fn no_data(mut pen: Pen, opts: &Options) -> Drawing {
+pub(super) fn no_data(mut pen: Pen, opts: &Options) -> Drawing {
     let (w, h) = (f64::from(opts.width), f64::from(opts.height));
     let size = (w * h).ln();
     pen.ops.push(Op::Begin(Part::Title));

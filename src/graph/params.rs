@@ -368,15 +368,7 @@ impl Options {
     /// Reads the graph options out of a request's parameters.
     pub fn parse(params: &[(String, String)]) -> Result<Options, GraphError> {
         let r = Reader { params };
-        if let Some(kind) = r.raw("graphType") {
-            if kind != "line" {
-                return Err(bad(
-                    "graphType",
-                    kind,
-                    "only line graphs are drawn (pie graphs are not built)",
-                ));
-            }
-        }
+        graph_type(params)?;
         let width = r.side_pixels("width", 330)?;
         let height = r.side_pixels("height", 250)?;
         if u64::from(width) * u64::from(height) > MAX_PIXELS {
@@ -542,6 +534,81 @@ impl Options {
     }
 }
 
+/// graphite's graph types (`graphType`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum GraphType {
+    /// `line` (the default).
+    Line,
+    /// `pie`: one slice per series or `name:value` target.
+    Pie,
+}
+
+/// The request's `graphType`.
+pub fn graph_type(params: &[(String, String)]) -> Result<GraphType, GraphError> {
+    match (Reader { params }).raw("graphType") {
+        None | Some("line") => Ok(GraphType::Line),
+        Some("pie") => Ok(GraphType::Pie),
+        Some(kind) => Err(bad("graphType", kind, "must be line or pie")),
+    }
+}
+
+/// What a pie graph shows as slice labels (`valueLabels`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ValueLabels {
+    None,
+    /// The slice's value.
+    Number,
+    /// Its share of the total, as `%12.34` (graphite's spelling).
+    Percent,
+}
+
+/// The options only pie graphs take (glyph.py's `PieGraph.customizable`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct PieOptions {
+    /// `pieLabels=rotated`: labels turned along their slice (else horizontal).
+    pub rotated_labels: bool,
+    /// `valueLabels` (default `percent`).
+    pub value_labels: ValueLabels,
+    /// `valueLabelsMin`: slices under it (percent, or value) get no label (default 5).
+    pub value_labels_min: f64,
+    /// `valueLabelsColor` (default black).
+    pub value_labels_color: Rgba,
+    /// `areaAlpha` as a pie reads it: a number, else 1.
+    pub alpha: f64,
+}
+
+impl PieOptions {
+    /// Reads the pie options out of a request's parameters.
+    pub fn parse(params: &[(String, String)]) -> Result<PieOptions, GraphError> {
+        let r = Reader { params };
+        let value_labels = match r.typed("valueLabels") {
+            None | Some((_, "percent")) => ValueLabels::Percent,
+            Some((_, "none")) => ValueLabels::None,
+            Some((_, "number")) => ValueLabels::Number,
+            Some((_, raw)) => {
+                return Err(bad(
+                    "valueLabels",
+                    raw,
+                    "must be one of none, number, percent",
+                ))
+            }
+        };
+        Ok(PieOptions {
+            rotated_labels: r
+                .typed("pieLabels")
+                .is_some_and(|(_, raw)| raw == "rotated"),
+            value_labels,
+            value_labels_min: r.number("valueLabelsMin")?.unwrap_or(5.0),
+            value_labels_color: r.color("valueLabelsColor")?.unwrap_or(Rgba::rgb(0, 0, 0)),
+            alpha: match r.typed("areaAlpha") {
+                Some((Typed::Int(i), _)) => i as f64,
+                Some((Typed::Float(f), _)) => f,
+                _ => 1.0,
+            },
+        })
+    }
+}
+
 /// Parses a comma-separated colour list; the error is the first bad entry.
 fn color_list(list: &str) -> Result<Vec<Rgba>, String> {
     list.split(',')
@@ -594,7 +661,7 @@ mod tests {
             ("yMin", "low"),
             ("fontSize", "0"),
             ("height", "100000"),
-            ("graphType", "pie"),
+            ("graphType", "bar"),
             ("xFormat", "%Q"),
         ] {
             match Options::parse(&params(&[(name, value)])) {
@@ -602,6 +669,45 @@ mod tests {
                 other => panic!("{name}={value}: {other:?}"),
             }
         }
+    }
+
+    #[test]
+    fn pie_options() {
+        let o = PieOptions::parse(&params(&[])).expect("ok");
+        assert_eq!(
+            (
+                o.rotated_labels,
+                o.value_labels,
+                o.value_labels_min,
+                o.alpha
+            ),
+            (false, ValueLabels::Percent, 5.0, 1.0)
+        );
+        let o = PieOptions::parse(&params(&[
+            ("pieLabels", "rotated"),
+            ("valueLabels", "number"),
+            ("valueLabelsMin", "0.5"),
+            ("valueLabelsColor", "white"),
+            ("areaAlpha", "0.25"),
+        ]))
+        .expect("ok");
+        assert!(o.rotated_labels && o.value_labels == ValueLabels::Number);
+        assert_eq!((o.value_labels_min, o.alpha), (0.5, 0.25));
+        assert_eq!(o.value_labels_color, Rgba::rgb(255, 255, 255));
+        for (name, value) in [
+            ("valueLabels", "all"),
+            ("valueLabelsMin", "few"),
+            ("valueLabelsColor", "nope"),
+        ] {
+            match PieOptions::parse(&params(&[(name, value)])) {
+                Err(GraphError::Parameter { name: n, .. }) => assert_eq!(n, name),
+                other => panic!("{name}={value}: {other:?}"),
+            }
+        }
+        assert_eq!(
+            graph_type(&params(&[("graphType", "pie")])).expect("ok"),
+            GraphType::Pie
+        );
     }
 
     #[test]

@@ -155,6 +155,13 @@ impl Canvas {
                 ..
             } => self.fill(polygons, *color, *clip)?,
             Op::EndAreas => self.taken.fill(false),
+            Op::Slice {
+                center,
+                radius,
+                from,
+                to,
+                color,
+            } => self.slice(*center, *radius, *from, *to, *color)?,
             Op::Text {
                 text,
                 x,
@@ -353,16 +360,49 @@ impl Canvas {
         }
     }
 
+    /// A pie slice, its arc as a polygon of at most half a degree per side.
+    fn slice(
+        &mut self,
+        center: Point,
+        radius: f64,
+        from: f64,
+        to: f64,
+        color: Rgba,
+    ) -> Result<(), GraphError> {
+        let polygon = slice_polygon(center, radius, from, to);
+        if polygon.len() < 3 {
+            return Ok(());
+        }
+        let Some(b) = self.region(std::slice::from_ref(&polygon), 1.0, None) else {
+            return Ok(());
+        };
+        self.clear_scratch(b);
+        {
+            let mut bm = BitMapBackend::with_buffer(&mut self.scratch, (self.w, self.h));
+            let pts: Vec<(i32, i32)> = polygon.iter().map(|p| point(*p)).collect();
+            bm.fill_polygon(pts, &RGBColor(255, 255, 255))
+                .map_err(draw_err)?;
+        }
+        self.composite(b, color, false);
+        Ok(())
+    }
+
     /// Anti-aliased text with its baseline's left end at (`x`, `y`), turned by `rotation`
     /// (graphite turns anti-aliasing off, but relies on cairo's hinting to keep glyphs
     /// whole; unhinted glyphs need the grey levels).
     fn text(&mut self, text: &str, x: f64, y: f64, size: f64, color: Rgba, rotation: Rotation) {
+        if let Rotation::Degrees(deg) = rotation {
+            if deg != 0.0 {
+                self.turned_text(text, x, y, size, color, deg.to_radians());
+                return;
+            }
+        }
         let origin = (x.round() as i64, y.round() as i64);
         let (width, height) = (i64::from(self.w), i64::from(self.h));
         font::raster(text, size, |across, up, coverage| {
             let (along, down) = (i64::from(across), i64::from(up));
             let (col, row) = match rotation {
-                Rotation::None => (origin.0 + along, origin.1 + down),
+                Rotation::None | Rotation::Degrees(_) => (origin.0 + along, origin.1 + down),
                 // Reading upwards: the text's "up" is the image's left.
                 Rotation::Up => (origin.0 + down, origin.1 - along),
                 Rotation::Down => (origin.0 - down, origin.1 + along),
@@ -385,5 +425,96 @@ mod tests {
         assert_eq!(d.len(), 3);
         assert_eq!(d[0], vec![(0.0, 0.0), (2.0, 0.0)]);
         assert_eq!(d[2], vec![(8.0, 0.0), (10.0, 0.0)]);
+    }
+}
+
+/// A pie slice's outline: the centre, the arc from `from` to `to` (at most a full turn)
+/// in steps of at most half a degree, back to the centre. Empty for a slice with no
+/// angle or a radius or angle that is not a number.
+pub(super) fn slice_polygon(center: Point, radius: f64, from: f64, to: f64) -> Vec<Point> {
+    let sweep = (to - from).min(std::f64::consts::TAU);
+    if !(sweep > 0.0 && radius > 0.0 && from.is_finite() && center.0.is_finite()) {
+        return Vec::new();
+    }
+    let steps = (sweep / 0.5f64.to_radians()).ceil().max(1.0) as usize;
+    let mut out = Vec::with_capacity(steps + 2);
+    out.push(center);
+    for i in 0..=steps {
+        let a = from + sweep * i as f64 / steps as f64;
+        out.push((center.0 + radius * a.cos(), center.1 + radius * a.sin()));
+    }
+    out
+}
+
+impl Canvas {
+    /// Text turned by `angle` radians (clockwise) about the left end of its baseline at
+    /// (`x`, `y`): rasterised upright, then each image pixel near it takes the coverage of
+    /// the upright pixel it comes from (bilinear), so the turned glyphs have no holes.
+    fn turned_text(&mut self, text: &str, x: f64, y: f64, size: f64, color: Rgba, angle: f64) {
+        let mut upright: Vec<(i32, i32, f32)> = Vec::new();
+        font::raster(text, size, |across, up, coverage| {
+            upright.push((across, up, coverage));
+        });
+        let Some(x0) = upright.iter().map(|p| p.0).min() else {
+            return;
+        };
+        let x1 = upright.iter().map(|p| p.0).max().unwrap_or(x0);
+        let y0 = upright.iter().map(|p| p.1).min().unwrap_or(0);
+        let y1 = upright.iter().map(|p| p.1).max().unwrap_or(0);
+        let (gw, gh) = ((x1 - x0 + 1) as usize, (y1 - y0 + 1) as usize);
+        let mut grid = vec![0f32; gw * gh];
+        for (a, u, c) in upright {
+            let i = (u - y0) as usize * gw + (a - x0) as usize;
+            grid[i] = grid[i].max(c);
+        }
+        let at = |a: i64, u: i64| -> f64 {
+            if a < 0 || u < 0 || a >= gw as i64 || u >= gh as i64 {
+                0.0
+            } else {
+                f64::from(grid[u as usize * gw + a as usize])
+            }
+        };
+        let (sin, cos) = angle.sin_cos();
+        // The image box the turned text covers.
+        let corners = [
+            (f64::from(x0), f64::from(y0)),
+            (f64::from(x1 + 1), f64::from(y0)),
+            (f64::from(x0), f64::from(y1 + 1)),
+            (f64::from(x1 + 1), f64::from(y1 + 1)),
+        ];
+        let turned: Vec<Point> = corners
+            .iter()
+            .map(|(a, u)| (x + a * cos - u * sin, y + a * sin + u * cos))
+            .collect();
+        let fold = |f: fn(f64, f64) -> f64, start: f64, k: fn(&Point) -> f64| {
+            turned.iter().map(k).fold(start, f)
+        };
+        let (cx0, cx1) = (
+            fold(f64::min, f64::INFINITY, |p| p.0).floor() as i64 - 1,
+            fold(f64::max, f64::NEG_INFINITY, |p| p.0).ceil() as i64 + 1,
+        );
+        let (cy0, cy1) = (
+            fold(f64::min, f64::INFINITY, |p| p.1).floor() as i64 - 1,
+            fold(f64::max, f64::NEG_INFINITY, |p| p.1).ceil() as i64 + 1,
+        );
+        let (width, height) = (i64::from(self.w), i64::from(self.h));
+        for row in cy0.max(0)..=cy1.min(height - 1) {
+            for col in cx0.max(0)..=cx1.min(width - 1) {
+                // The pixel centre, turned back into the upright text's frame.
+                let (dx, dy) = (col as f64 + 0.5 - x, row as f64 + 0.5 - y);
+                let a = dx * cos + dy * sin - 0.5 - f64::from(x0);
+                let u = -dx * sin + dy * cos - 0.5 - f64::from(y0);
+                let (fa, fu) = (a.floor(), u.floor());
+                let (ta, tu) = (a - fa, u - fu);
+                let (ia, iu) = (fa as i64, fu as i64);
+                let coverage = at(ia, iu) * (1.0 - ta) * (1.0 - tu)
+                    + at(ia + 1, iu) * ta * (1.0 - tu)
+                    + at(ia, iu + 1) * (1.0 - ta) * tu
+                    + at(ia + 1, iu + 1) * ta * tu;
+                if coverage > 0.0 {
+                    self.blend((row * width + col) as usize, color, coverage.min(1.0));
+                }
+            }
+        }
     }
 }

@@ -123,6 +123,20 @@ pub fn write(d: &Drawing) -> Vec<u8> {
                 open_clips += 1;
             }
             Op::EndAreas => close_clips(&mut s, &mut open_clips),
+            Op::Slice {
+                center,
+                radius,
+                from,
+                to,
+                color,
+            } => {
+                let _ = writeln!(
+                    s,
+                    "<path d=\"{}\" {}/>",
+                    slice_data(*center, *radius, *from, *to),
+                    paint("fill", *color)
+                );
+            }
             Op::Text {
                 text,
                 x,
@@ -133,6 +147,9 @@ pub fn write(d: &Drawing) -> Vec<u8> {
             } => {
                 let transform = match rotation {
                     Rotation::None => String::new(),
+                    Rotation::Degrees(d) => {
+                        format!(" transform=\"rotate({} {} {})\"", num(*d), num(*x), num(*y))
+                    }
                     Rotation::Up => format!(" transform=\"rotate(-90 {} {})\"", num(*x), num(*y)),
                     Rotation::Down => format!(" transform=\"rotate(90 {} {})\"", num(*x), num(*y)),
                 };
@@ -348,4 +365,36 @@ mod tests {
         assert_eq!(num(-0.0001), "0");
         assert_eq!(escape("a<b & \"c\""), "a&lt;b &amp; &quot;c&quot;");
     }
+}
+
+/// The path of a pie slice: centre, arc, back to the centre (a full turn as two halves,
+/// which one SVG arc cannot draw).
+fn slice_data(center: Point, radius: f64, from: f64, to: f64) -> String {
+    let sweep = (to - from).min(std::f64::consts::TAU);
+    if !(sweep > 0.0 && radius > 0.0 && from.is_finite() && center.0.is_finite()) {
+        return String::new();
+    }
+    let at = |a: f64| (center.0 + radius * a.cos(), center.1 + radius * a.sin());
+    let (sx, sy) = at(from);
+    let mut d = format!(
+        "M{} {}L{} {}",
+        num(center.0),
+        num(center.1),
+        num(sx),
+        num(sy)
+    );
+    let mut arc = |a0: f64, a1: f64| {
+        let (ex, ey) = at(a1);
+        let large = u8::from(a1 - a0 > std::f64::consts::PI);
+        let r = num(radius);
+        let _ = write!(d, "A{r} {r} 0 {large} 1 {} {}", num(ex), num(ey));
+    };
+    if sweep > std::f64::consts::PI {
+        arc(from, from + sweep / 2.0);
+        arc(from + sweep / 2.0, from + sweep);
+    } else {
+        arc(from, from + sweep);
+    }
+    d.push('Z');
+    d
 }

@@ -36,6 +36,7 @@ use crate::query::json::{
     json_content_type, render_csv_within, render_json_within, render_raw_within, JsonOptions,
     TooLarge,
 };
+use crate::query::pie::PieMode;
 use crate::query::series::Series;
 use crate::query::time::{parse_at_time, TimeZone};
 
@@ -222,6 +223,13 @@ fn render(shared: &Shared, req: &Req, budget: &Budget) -> Response {
         limits,
         source,
     };
+    let graph_type = match graph::params::graph_type(p.pairs()) {
+        Ok(t) => t,
+        Err(e) => return text(StatusCode::BAD_REQUEST, e.to_string()),
+    };
+    if graph_type == graph::params::GraphType::Pie {
+        return pie(req, &targets, &ctx, format, budget);
+    }
     let mut series: Vec<Series> = Vec::new();
     for target in &targets {
         match evaluate(target, &ctx) {
@@ -233,12 +241,8 @@ fn render(shared: &Shared, req: &Req, budget: &Budget) -> Response {
         return text(eval_status(&e), e.to_string());
     }
     let max_bytes = budget.max_response_bytes().unwrap_or(usize::MAX);
-    let jsonp = if format_name.is_some() {
-        p.get("jsonp").filter(|j| !j.is_empty())
-    } else {
-        None
-    };
     let views: Vec<_> = series.iter().map(Series::as_render).collect();
+    let jsonp = jsonp_of(req, format_name.is_some());
     match format {
         Format::Json => {
             let max_data_points = p
@@ -285,22 +289,12 @@ fn render(shared: &Shared, req: &Req, budget: &Budget) -> Response {
                 Err(TooLarge) => too_large(budget),
             }
         }
-        Format::Image(f) => match graph::render(&series, p.pairs(), f, &tz, start, end) {
-            // A PNG is at most width × height pixels (graph caps both); an SVG grows
-            // with the points drawn, so it is checked once drawn.
-            Ok(img) if img.bytes.len() > max_bytes => too_large(budget),
-            Ok(img) => {
-                if let (graph::Format::Svg, Some(cb)) = (f, jsonp) {
-                    let svg = String::from_utf8_lossy(&img.bytes);
-                    let mut quoted = String::new();
-                    crate::query::json::write_py_json_str(&mut quoted, &svg);
-                    return reply(StatusCode::OK, "text/javascript", format!("{cb}({quoted})"));
-                }
-                reply(StatusCode::OK, img.content_type, img.bytes)
-            }
-            Err(e @ GraphError::Parameter { .. }) => text(StatusCode::BAD_REQUEST, e.to_string()),
-            Err(e) => text(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()),
-        },
+        Format::Image(f) => image(
+            graph::render(&series, p.pairs(), f, &tz, start, end),
+            f,
+            jsonp,
+            budget,
+        ),
         Format::Unsupported => text(
             StatusCode::NOT_IMPLEMENTED,
             format!(
@@ -309,4 +303,98 @@ fn render(shared: &Shared, req: &Req, budget: &Budget) -> Response {
             ),
         ),
     }
+}
+
+/// `jsonp` when a format was named (graphite only reads it then) and it is not empty.
+fn jsonp_of(req: &Req, format_named: bool) -> Option<&str> {
+    if format_named {
+        req.params.get("jsonp").filter(|j| !j.is_empty())
+    } else {
+        None
+    }
+}
+
+/// The answer of a drawn graph: the image, an SVG wrapped in `jsonp` when asked.
+fn image(
+    drawn: Result<graph::Image, GraphError>,
+    f: graph::Format,
+    jsonp: Option<&str>,
+    budget: &Budget,
+) -> Response {
+    let max_bytes = budget.max_response_bytes().unwrap_or(usize::MAX);
+    match drawn {
+        // A PNG is at most width × height pixels (graph caps both); an SVG grows
+        // with the points drawn, so it is checked once drawn.
+        Ok(img) if img.bytes.len() > max_bytes => too_large(budget),
+        Ok(img) => {
+            if let (graph::Format::Svg, Some(cb)) = (f, jsonp) {
+                let svg = String::from_utf8_lossy(&img.bytes);
+                let mut quoted = String::new();
+                crate::query::json::write_py_json_str(&mut quoted, &svg);
+                return reply(StatusCode::OK, "text/javascript", format!("{cb}({quoted})"));
+            }
+            reply(StatusCode::OK, img.content_type, img.bytes)
+        }
+        Err(e @ GraphError::Parameter { .. }) => text(StatusCode::BAD_REQUEST, e.to_string()),
+        Err(e) => text(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()),
+    }
+}
+
+/// `graphType=pie` (graphite's renderView): a target `name:value` is a slice as it is;
+/// any other target is evaluated and each of its series becomes a slice of the value the
+/// `pieMode` function (`average`, `maximum`, `minimum`; [`PieMode`]) gives it, 0 for none.
+/// The answer is always an image, whatever `format` says (SVG for `svg`, else PNG), as
+/// graphite's is.
+fn pie(
+    req: &Req,
+    targets: &[&str],
+    ctx: &Context<'_>,
+    format: Format,
+    budget: &Budget,
+) -> Response {
+    let p = &req.params;
+    let mode_name = p.get("pieMode").unwrap_or("average");
+    let Some(mode) = PieMode::from_name(mode_name) else {
+        return text(
+            StatusCode::BAD_REQUEST,
+            format!("Invalid pieMode {mode_name:?}: use average, maximum or minimum"),
+        );
+    };
+    let mut data: Vec<(String, f64)> = Vec::new();
+    for target in targets {
+        if let Some((name, value)) = target.split_once(':') {
+            match crate::py::parse::float(value.as_bytes()) {
+                Some(v) => data.push((name.to_string(), v)),
+                None => {
+                    return text(
+                        StatusCode::BAD_REQUEST,
+                        format!(
+                            "Invalid target {target:?}: a pie target with ':' is name:value, \
+                             the value a number"
+                        ),
+                    )
+                }
+            }
+            continue;
+        }
+        match evaluate(target, ctx) {
+            Ok(list) => {
+                for s in list {
+                    let v = mode.apply(&s.values).unwrap_or(0.0);
+                    // graphite's `func(...) or 0`: a zero stays zero, NaN stays NaN.
+                    data.push((s.name, v));
+                }
+            }
+            Err(e) => return text(eval_status(&e), e.to_string()),
+        }
+    }
+    if let Err(e) = ctx.check() {
+        return text(eval_status(&e), e.to_string());
+    }
+    let f = match format {
+        Format::Image(graph::Format::Svg) => graph::Format::Svg,
+        _ => graph::Format::Png,
+    };
+    let jsonp = jsonp_of(req, p.get("format").is_some());
+    image(graph::render_pie(&data, p.pairs(), f), f, jsonp, budget)
 }
