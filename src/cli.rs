@@ -28,8 +28,8 @@ pub enum Command {
     Collect(crate::agent::collect::CollectArgs),
     /// Follow log files and turn them into metrics, like Logster.
     Logtail(crate::agent::logtail::LogtailArgs),
-    /// Cluster operations: where a relay's hash ring places a metric.
-    Cluster(crate::cluster::whereis::ClusterArgs),
+    /// Cluster operations: where a relay's hash ring places a metric, moving series to their owners.
+    Cluster(crate::cluster::cli::ClusterArgs),
 }
 
 /// `lonsdaleite serve`: settings given here override the config file.

@@ -21,18 +21,25 @@
 //! - [`member`]: a federation member as graphite-web's `CLUSTER_SERVERS` spells it
 //!   (`[cluster] servers`); the fan-out itself is on the query side
 //!   (`crate::http::federation_client`).
-//! - [`whereis`]: `lonsdaleite cluster whereis` (the only module here that reads or
-//!   writes anything).
+//! - [`whereis`]: `lonsdaleite cluster whereis`.
+//! - [`rebalance`]: `lonsdaleite cluster rebalance`: the local series a ring places on
+//!   another member are sent to it, verified through its render API, then removed here.
+//! - [`cli`]: the `cluster` subcommands' clap shell.
 //!
-//! Not built yet (issue 14): `cluster rebalance`; `whereis` does not offer the
-//! `proxy.js` ring yet. `docs/cluster.md` tells what exists and what is planned.
+//! `whereis`, `rebalance` and `cli` are the only modules here that read or write anything.
+//!
+//! Not built yet (issue 14): `whereis` does not offer the `proxy.js` ring yet;
+//! `rebalance` does not move tagged series. `docs/cluster.md` tells what exists and what
+//! is planned.
 
+pub mod cli;
 pub mod fnv;
 pub mod hashring;
 pub mod intake;
 pub mod md5;
 pub mod member;
 pub mod node;
+pub mod rebalance;
 pub mod ring;
 pub mod whereis;
 

@@ -16,6 +16,6 @@ fn main() -> ExitCode {
         Command::Whisper(args) => lonsdaleite::storage::whisper_cli::run(&args),
         Command::Collect(args) => lonsdaleite::agent::collect::run(&args),
         Command::Logtail(args) => lonsdaleite::agent::logtail::run(&args),
-        Command::Cluster(args) => lonsdaleite::cluster::whereis::run(&args),
+        Command::Cluster(args) => lonsdaleite::cluster::cli::run(&args),
     }
 }

@@ -19,29 +19,7 @@ use super::intake::relay_intake;
 use super::node::Node;
 use super::ring::{relay_instance_text, Hash, Implementation, Ring};
 
-/// `lonsdaleite cluster` arguments.
-#[derive(Debug, clap::Args)]
-pub struct ClusterArgs {
-    /// The operation.
-    #[command(subcommand)]
-    pub command: ClusterCommand,
-}
-
-/// The cluster subcommands.
-#[derive(Debug, clap::Subcommand)]
-pub enum ClusterCommand {
-    /// Print the member a relay's consistent-hash ring sends each metric to.
-    ///
-    /// One line per name, in input order: `NAME HOST:PORT[=INSTANCE]`, then the further
-    /// members with --replicas (owner first). The placement is carbon-c-relay 3.7's
-    /// (Debian, amd64) or, with --impl carbon, carbon 1.1's. Exit status: 0; 1 when a
-    /// name had no placement (reported on stderr, the others still printed) or output
-    /// failed; 2 for arguments that make no ring.
-    #[command(after_long_help = WHEREIS_EXAMPLES)]
-    Whereis(WhereisArgs),
-}
-
-const WHEREIS_EXAMPLES: &str = "\
+pub(crate) const WHEREIS_EXAMPLES: &str = "\
 Members are given in the order of the relay's config, as it spells them:
   cluster graphite carbon_ch 10.0.0.1:2003=a 10.0.0.2:2003=b 10.0.0.3:2003=c ;
 is
@@ -92,18 +70,12 @@ pub struct WhereisArgs {
     pub as_is: bool,
 }
 
-fn parse_node(spec: &str) -> Result<Node, String> {
+pub(crate) fn parse_node(spec: &str) -> Result<Node, String> {
     Node::parse(spec).map_err(|e| e.to_string())
 }
 
-/// Runs a `cluster` subcommand.
-pub fn run(args: &ClusterArgs) -> ExitCode {
-    match &args.command {
-        ClusterCommand::Whereis(w) => run_whereis(w),
-    }
-}
-
-fn run_whereis(args: &WhereisArgs) -> ExitCode {
+/// Runs `lonsdaleite cluster whereis`.
+pub fn run(args: &WhereisArgs) -> ExitCode {
     let ring = match Ring::new(
         args.implementation,
         args.ring,
@@ -240,6 +212,23 @@ impl Locator {
                 )
             })
             .collect()
+    }
+
+    /// The owner of `name` as an index into the ring's members.
+    pub fn owner(&mut self, name: &[u8]) -> Result<usize, NoPlacement> {
+        if self.as_is || self.ring.implementation() == Implementation::Carbon {
+            self.ring.owners(name, &mut self.owners);
+        } else {
+            let intake = relay_intake(name).ok_or_else(|| NoPlacement(name.to_vec()))?;
+            self.ring.owners(intake.key(), &mut self.owners);
+        }
+        Ok(self.owners[0])
+    }
+
+    /// Member `i` as [`Locator::locate`] names it (`HOST:PORT[=INSTANCE]`, the instance as
+    /// the ring keys it).
+    pub fn label(&self, i: usize) -> &str {
+        &self.labels[i]
     }
 
     /// The owners' labels for `name`, owner first.

@@ -12,6 +12,11 @@
 //! the proxy drops it from its ring at its next check (docs/cluster.md). A command sent
 //! without a newline is answered once the client stops sending.
 //!
+//! `forget NAME…` (lonsdaleite's own, for `cluster rebalance --admin`): the names whose
+//! whisper files are gone leave the name index, so `/metrics/find` stops listing series
+//! that were moved to another node; a name whose file still exists stays. Answers
+//! `forgot: N kept: M`.
+//!
 //! Runs on the side thread (tokio); shards answer through their control channels.
 
 use std::fmt::Write as _;
@@ -95,7 +100,7 @@ pub async fn command(line: &str, state: &AdminState) -> (String, bool) {
     };
     let args: Vec<&str> = words.collect();
     let reply = match cmd {
-        "help" => "Commands: stats, counters, timers, gauges, sets, delcounters, deltimers, delgauges, delsets, health, config, quit\n\n".to_owned(),
+        "help" => "Commands: stats, counters, timers, gauges, sets, delcounters, deltimers, delgauges, delsets, health, config, forget, quit\n\n".to_owned(),
         "stats" => stats(state).await,
         "counters" => view(state, Kind::Counter).await,
         "timers" => view(state, Kind::Timer).await,
@@ -117,6 +122,13 @@ pub async fn command(line: &str, state: &AdminState) -> (String, bool) {
         }
         "config" => {
             format!("{}\nEND\n\n", toml::to_string(&*state.config).unwrap_or_else(|e| format!("# cannot render config: {e}")))
+        }
+        "forget" => {
+            let mut slot = state.index.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+            match slot.as_mut() {
+                Some((index, _)) => forget(index, &state.config.data_dir, &args),
+                None => "forgot: 0 kept: 0 (the start-up scan is still running; try again)\n".to_owned(),
+            }
         }
         "quit" => return (String::new(), true),
         _ => "ERROR\n".to_owned(),
@@ -378,4 +390,45 @@ async fn delete(state: &AdminState, kind: Kind, patterns: &[&str]) -> String {
     }
     out.push_str("END\n\n");
     out
+}
+
+/// `forget`: removes from `index` each of `names` whose file under `data_dir` is gone.
+fn forget(
+    index: &mut crate::query::glob::NameIndex,
+    data_dir: &std::path::Path,
+    names: &[&str],
+) -> String {
+    let (mut forgot, mut kept) = (0, 0);
+    for name in names {
+        match crate::storage::layout::metric_path(data_dir, name) {
+            Ok(path) if path.exists() => kept += 1,
+            Ok(_) => forgot += usize::from(index.remove(name)),
+            Err(_) => {}
+        }
+    }
+    format!("forgot: {forgot} kept: {kept}\n")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn forget_drops_only_names_whose_file_is_gone() {
+        let dir = tempfile::tempdir().unwrap();
+        let kept = dir.path().join("whisper/a/kept.wsp");
+        std::fs::create_dir_all(kept.parent().unwrap()).unwrap();
+        std::fs::write(&kept, b"").unwrap();
+        let mut index = crate::query::glob::NameIndex::new();
+        for n in ["a.kept", "a.moved", "b.moved"] {
+            index.insert(n);
+        }
+        let reply = forget(
+            &mut index,
+            dir.path(),
+            &["a.kept", "a.moved", "b.moved", "never.known"],
+        );
+        assert_eq!(reply, "forgot: 2 kept: 1\n");
+        assert_eq!(index.all(), ["a.kept"]);
+    }
 }
