@@ -10,7 +10,7 @@
 //!   With `--output statsd` the same values go as statsd gauges
 //!   `<path>:<value>|g` over UDP instead (for a host that runs only a statsd
 //!   listener); the statsd server then adds its own prefix and timestamp.
-//! - Counter collectors (cpu, diskusage, network, vmstat) report rates between
+//! - Counter collectors (cpu, diskusage, network, vmstat, mountstats) report rates between
 //!   two readings; the first reading, taken at start, is their baseline.
 //!   `--once` takes two readings `--once-gap` apart (default 1 s), sends, exits.
 //! - `--dry-run` prints the lines that would be sent, one per line, to stdout.
@@ -18,13 +18,15 @@
 //!   A failed send is named on stderr; the lines wait in the backlog.
 //!
 //! Collectors live in one file each: [`cpu`], [`memory`], [`loadavg`],
-//! [`diskspace`], [`diskusage`], [`network`], [`vmstat`], [`sockstat`].
+//! [`diskspace`], [`diskusage`], [`network`], [`vmstat`], [`sockstat`],
+//! [`mountstats`].
 
 pub mod cpu;
 pub mod diskspace;
 pub mod diskusage;
 pub mod loadavg;
 pub mod memory;
+pub mod mountstats;
 pub mod network;
 pub mod sample;
 pub mod sockstat;
@@ -48,7 +50,8 @@ use sample::{Collector, Sample, Settings};
 #[command(after_help = "\
 Metric names follow Diamond: servers.<host>.cpu.total.user, servers.<host>.memory.Buffers,
 servers.<host>.loadavg.01, servers.<host>.diskspace.root.byte_free, servers.<host>.iostat.sda.reads,
-servers.<host>.network.eth0.rx_byte, servers.<host>.vmstat.pgpgin, servers.<host>.sockets.used.
+servers.<host>.network.eth0.rx_byte, servers.<host>.vmstat.pgpgin, servers.<host>.sockets.used,
+servers.<host>.mountstats._mnt_home.bytes.normalreadbytes (NFS mounts only).
 
 Quick look at what it collects:   lonsdaleite collect --once --dry-run")]
 pub struct CollectArgs {
@@ -62,7 +65,7 @@ pub struct CollectArgs {
     #[arg(long, value_name = "DURATION", default_value = "60s", value_parser = parse_duration)]
     pub interval: Duration,
     /// Read once, send, exit. Counter collectors (cpu, diskusage, network,
-    /// vmstat) need two readings, so this reads twice, --once-gap apart.
+    /// vmstat, mountstats) need two readings, so this reads twice, --once-gap apart.
     #[arg(long)]
     pub once: bool,
     /// With --once: the pause between the two readings.
@@ -108,6 +111,14 @@ pub struct CollectArgs {
     /// diskspace: skip mount points matching this regex (empty: skip none).
     #[arg(long, value_name = "REGEX", default_value = diskspace::DEFAULT_EXCLUDE)]
     pub exclude_mounts: String,
+    /// mountstats: report only the NFS mounts whose mount point matches this regex
+    /// (anchored at the start; repeat the flag for more) [default: every NFS mount].
+    #[arg(long, value_name = "REGEX")]
+    pub mountstats_include: Vec<String>,
+    /// mountstats: skip the NFS mounts whose mount point matches this regex
+    /// (anchored at the start; repeat the flag for more).
+    #[arg(long, value_name = "REGEX")]
+    pub mountstats_exclude: Vec<String>,
     /// Lines kept while the receiver is unreachable; beyond this the oldest are dropped.
     #[arg(long, value_name = "LINES", default_value_t = 100_000)]
     pub backlog: usize,
@@ -158,6 +169,8 @@ impl CollectArgs {
                 filesystems: self.filesystems.clone(),
                 exclude,
             },
+            mountstats: mountstats::Filter::new(&self.mountstats_include, &self.mountstats_exclude)
+                .map_err(|e| format!("--mountstats-include/--mountstats-exclude: {e}"))?,
         })
     }
 

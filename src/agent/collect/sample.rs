@@ -7,7 +7,8 @@
 //!   and left out, the others still count.
 //! - [`points`] is pure: it turns the previous and the current reading and the
 //!   seconds between them into [`Point`]s named as Diamond names them, below
-//!   `<prefix>.<host>`. Counter collectors (cpu, diskusage, network, vmstat)
+//!   `<prefix>.<host>`. Counter collectors (cpu, diskusage, network, vmstat,
+//!   mountstats)
 //!   need a previous reading, taken more than 0 s earlier, and stay silent
 //!   without one (`rate_base`); gauge collectors always report.
 //! - [`carbon_lines`] formats points as Diamond's handler does:
@@ -16,7 +17,7 @@
 
 use std::path::{Path, PathBuf};
 
-use super::{cpu, diskspace, diskusage, loadavg, memory, network, sockstat, vmstat};
+use super::{cpu, diskspace, diskusage, loadavg, memory, mountstats, network, sockstat, vmstat};
 
 /// One metric value; `path` is relative to `<prefix>.<host>`.
 #[derive(Debug, Clone, PartialEq)]
@@ -66,11 +67,12 @@ pub enum Collector {
     Network,
     Vmstat,
     Sockstat,
+    Mountstats,
 }
 
 impl Collector {
     /// Every collector, in output order.
-    pub const ALL: [Collector; 8] = [
+    pub const ALL: [Collector; 9] = [
         Collector::Cpu,
         Collector::Memory,
         Collector::Loadavg,
@@ -79,6 +81,7 @@ impl Collector {
         Collector::Network,
         Collector::Vmstat,
         Collector::Sockstat,
+        Collector::Mountstats,
     ];
 
     pub fn name(self) -> &'static str {
@@ -91,6 +94,7 @@ impl Collector {
             Collector::Network => "network",
             Collector::Vmstat => "vmstat",
             Collector::Sockstat => "sockstat",
+            Collector::Mountstats => "mountstats",
         }
     }
 }
@@ -112,6 +116,7 @@ pub struct Settings {
     pub network: network::Filter,
     pub diskusage: diskusage::Filter,
     pub diskspace: diskspace::Filter,
+    pub mountstats: mountstats::Filter,
 }
 
 impl Settings {
@@ -131,6 +136,7 @@ pub struct Sample {
     pub network: Option<Vec<network::Interface>>,
     pub vmstat: Option<vmstat::VmStat>,
     pub sockstat: Option<sockstat::SockStat>,
+    pub mountstats: Option<Vec<mountstats::Mount>>,
 }
 
 /// Reads a file below `root` for `collector`.
@@ -198,6 +204,9 @@ pub fn read(
     if settings.on(Collector::Sockstat) {
         s.sockstat = keep(sockstat::read(root), e);
     }
+    if settings.on(Collector::Mountstats) {
+        s.mountstats = keep(mountstats::read(root, &settings.mountstats), e);
+    }
     (s, errors)
 }
 
@@ -236,6 +245,10 @@ pub fn points(
     }
     if let Some(s) = &cur.sockstat {
         sockstat::points(s, &mut out);
+    }
+    if let Some(m) = &cur.mountstats {
+        let p = prev.and_then(|p| p.mountstats.as_deref());
+        mountstats::points(p, m, elapsed, &mut out);
     }
     out
 }
