@@ -467,12 +467,14 @@ fn start_proxy(work: &Path, nodes: &[&Node]) -> Proxy {
             )
         })
         .collect();
+    // etsy's default check interval, which is also how long a health answer may take: a
+    // node slow to answer on a loaded machine would leave the ring and move names.
     let config = work.join("proxy.conf.js");
     std::fs::write(
         &config,
         format!(
             "{{nodes: [{}], host: '127.0.0.1', port: {port}, mgmt_address: '127.0.0.1', \
-             mgmt_port: {mgmt}, checkInterval: 1000, forkCount: 0, cacheSize: 10000}}\n",
+             mgmt_port: {mgmt}, checkInterval: 10000, forkCount: 0, cacheSize: 10000}}\n",
             members.join(", ")
         ),
     )
