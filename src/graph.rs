@@ -1,8 +1,9 @@
-//! PNG and SVG graphs of render results (graphite-web's `render/glyph.py`).
+//! PNG, SVG and PDF graphs of render results (graphite-web's `render/glyph.py`).
 //!
 //! [`render`] reads the graph parameters ([`params`]), lays the line graph out into a
 //! list of drawing operations ([`line`](mod@line), [`draw`]) and writes it as PNG ([`png`], drawn
-//! with plotters and an embedded font, [`font`]) or SVG ([`svg`]). The layout follows
+//! with plotters and an embedded font, [`font`]), SVG ([`svg`]) or PDF (that SVG through
+//! `svg2pdf`, [`pdf`]). The layout follows
 //! graphite's: title, legend, axes with its tick and label rules ([`yaxis`], [`xaxis`]),
 //! pixel consolidation, line modes, area modes and "No Data" for an empty result.
 //! [`render_pie`] draws graphite's pie graph ([`pie`](mod@pie)) the same way.
@@ -14,6 +15,7 @@ pub mod font;
 pub mod legend;
 pub mod line;
 pub mod params;
+pub mod pdf;
 pub mod pie;
 pub mod plot;
 pub mod png;
@@ -44,14 +46,16 @@ pub enum GraphError {
 pub enum Format {
     Png,
     Svg,
+    /// The SVG drawing as a one-page PDF ([`pdf`]).
+    Pdf,
 }
 
 /// A drawn graph and its content type.
 #[derive(Debug, Clone)]
 pub struct Image {
-    /// The PNG or SVG document.
+    /// The PNG, SVG or PDF document.
     pub bytes: Vec<u8>,
-    /// `image/png` or `image/svg+xml`.
+    /// `image/png`, `image/svg+xml` or `application/x-pdf`.
     pub content_type: &'static str,
 }
 
@@ -99,6 +103,11 @@ fn encode(drawing: &draw::Drawing, format: Format) -> Result<Image, GraphError> 
         Format::Svg => Image {
             bytes: svg::write(drawing),
             content_type: "image/svg+xml",
+        },
+        // graphite-web's content type for PDF.
+        Format::Pdf => Image {
+            bytes: pdf::write(drawing)?,
+            content_type: "application/x-pdf",
         },
     })
 }

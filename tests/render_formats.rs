@@ -206,6 +206,10 @@ fn served_over_http() {
         "cb([{\"target\": \"2.0\", \"datapoints\": [{\"x\": 1700000000, \"y\": 2.0}, \
          {\"x\": 1700000300, \"y\": 2.0}]}])"
     );
+    let r = get("constantLine(2)", "&format=pdf");
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert_eq!(r.header("content-type"), Some("application/x-pdf"));
+    assert!(r.body.starts_with(b"%PDF-"));
     let r = get("constantLine(2)", "&format=msgpack");
     assert_eq!(r.header("content-type"), Some("application/x-msgpack"));
     assert_eq!(r.body[0], 0x91, "a list of one series");
@@ -226,6 +230,8 @@ fn pie_over_http() {
     let r = get("graphType=pie&target=a:3&target=b:1&format=svg");
     assert_eq!(r.header("content-type"), Some("image/svg+xml"));
     assert!(r.text().contains(">%75.00</text>"), "{}", r.text());
+    let r = get("graphType=pie&target=a:3&format=pdf");
+    assert_eq!(r.header("content-type"), Some("application/x-pdf"));
     let r = get("graphType=pie&target=a:3&format=json");
     assert_eq!(r.header("content-type"), Some("image/png"));
     // Each mode reduces an evaluated series: 1, 5 and 3 become the labels' numbers.

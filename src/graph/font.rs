@@ -15,7 +15,8 @@ use ab_glyph::{Font, FontRef, PxScale, ScaleFont};
 /// The name SVG output asks for.
 pub const SVG_FAMILY: &str = "DejaVu Sans, Verdana, sans-serif";
 
-static FONT: &[u8] = include_bytes!("../../assets/fonts/DejaVuSans.ttf");
+/// The embedded font (`DejaVu Sans`, graphite's "Sans"), also given to the PDF writer.
+pub(super) static FONT: &[u8] = include_bytes!("../../assets/fonts/DejaVuSans.ttf");
 const UNITS_PER_EM: f64 = 2048.0;
 const ASCENDER: f64 = 1901.0;
 const DESCENDER: f64 = 483.0;

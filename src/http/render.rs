@@ -3,7 +3,7 @@
 //! Parameters: `target` (repeated, or `target[]`; empty ones ignored), `from` (default
 //! `-1d`), `until` (default now), `now`, `tz` (an unknown zone is UTC, as graphite ignores
 //! it), `format` (`json`, `csv`, `raw`, `pickle`, `msgpack`, `dygraph`, `rickshaw`, `png`,
-//! `svg`; another or none draws a PNG as graphite does), `jsonp`, `maxDataPoints`, `noNullPoints`, `pretty`,
+//! `svg`, `pdf`; another or none draws a PNG as graphite does), `jsonp`, `maxDataPoints`, `noNullPoints`, `pretty`,
 //! `xFilesFactor`, `template[name]`, the graph options (passed to [`crate::graph::render`]),
 //! and the legacy `rawData` and `pickle` switches. `from` after `until` is swapped; equal
 //! is a 400. `pickle` and `msgpack` are graphite-web's cluster protocol
@@ -51,8 +51,6 @@ enum Format {
     Dygraph,
     Rickshaw,
     Image(graph::Format),
-    /// graphite formats not built here (pdf).
-    Unsupported,
 }
 
 fn format_of(req: &Req) -> (Format, Option<String>) {
@@ -67,7 +65,7 @@ fn format_of(req: &Req) -> (Format, Option<String>) {
         Some("svg") => Format::Image(graph::Format::Svg),
         Some("dygraph") => Format::Dygraph,
         Some("rickshaw") => Format::Rickshaw,
-        Some("pdf") => Format::Unsupported,
+        Some("pdf") => Format::Image(graph::Format::Pdf),
         _ if p.has("rawData") => Format::Raw,
         _ if p.has("pickle") => Format::Pickle,
         _ => Format::Image(graph::Format::Png),
@@ -295,13 +293,6 @@ fn render(shared: &Shared, req: &Req, budget: &Budget) -> Response {
             jsonp,
             budget,
         ),
-        Format::Unsupported => text(
-            StatusCode::NOT_IMPLEMENTED,
-            format!(
-                "format={} is not supported here; use json, csv, raw, pickle, msgpack, dygraph, rickshaw, png or svg",
-                format_name.unwrap_or_default()
-            ),
-        ),
     }
 }
 
@@ -343,8 +334,8 @@ fn image(
 /// `graphType=pie` (graphite's renderView): a target `name:value` is a slice as it is;
 /// any other target is evaluated and each of its series becomes a slice of the value the
 /// `pieMode` function (`average`, `maximum`, `minimum`; [`PieMode`]) gives it, 0 for none.
-/// The answer is always an image, whatever `format` says (SVG for `svg`, else PNG), as
-/// graphite's is.
+/// The answer is always an image, whatever `format` says (SVG for `svg`, PDF for `pdf`,
+/// else PNG), as graphite's is.
 fn pie(
     req: &Req,
     targets: &[&str],
@@ -392,7 +383,7 @@ fn pie(
         return text(eval_status(&e), e.to_string());
     }
     let f = match format {
-        Format::Image(graph::Format::Svg) => graph::Format::Svg,
+        Format::Image(f) => f,
         _ => graph::Format::Png,
     };
     let jsonp = jsonp_of(req, p.get("format").is_some());
