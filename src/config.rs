@@ -137,6 +137,18 @@ pub enum Preallocation {
     Sparse,
 }
 
+/// `storage.journal`: what the write-ahead journal of the write-back cache survives.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum JournalLevel {
+    /// No journal: a crash loses the points in the cache.
+    Off,
+    /// Written, not synced: survives the process's death (SIGKILL, OOM), not a power loss.
+    Process,
+    /// Also synced every `journal_sync_interval`: a power loss loses at most that long.
+    Power,
+}
+
 /// Whisper storage of flushed points.
 #[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
@@ -170,6 +182,13 @@ pub struct StorageConfig {
     /// On shutdown, how long to keep retrying writes that fail before giving up.
     #[serde(deserialize_with = "de_duration", serialize_with = "ser_duration")]
     pub drain_timeout: Duration,
+    /// The write-ahead journal of the cache: `off`, `process` or `power` (docs/storage.md).
+    pub journal: JournalLevel,
+    /// With `journal = "power"`: how often the journal is synced to disk.
+    #[serde(deserialize_with = "de_duration", serialize_with = "ser_duration")]
+    pub journal_sync_interval: Duration,
+    /// A journal segment is closed and a new one begun past this many bytes.
+    pub journal_segment_bytes: usize,
 }
 
 /// StatsD listeners and etsy aggregation semantics.
@@ -386,6 +405,20 @@ impl Config {
                     message: format!("`{a}` is not an IP:port address"),
                 });
             }
+        }
+        if self.storage.journal_segment_bytes < 4096 {
+            return Err(ConfigError::Invalid {
+                setting: "storage.journal_segment_bytes",
+                message: "must be at least 4096".into(),
+            });
+        }
+        if self.storage.journal == JournalLevel::Power
+            && self.storage.journal_sync_interval.is_zero()
+        {
+            return Err(ConfigError::Invalid {
+                setting: "storage.journal_sync_interval",
+                message: "must be more than 0 with journal = \"power\"".into(),
+            });
         }
         if self.storage.write_batch == 0 {
             return Err(ConfigError::Invalid {

@@ -60,6 +60,8 @@ pub enum ServerError {
     Side(std::io::Error),
     #[error("storage rules: {0}. Fix the file, or set storage.conf_dir to another directory.")]
     Rules(#[from] crate::storage::rules::RulesError),
+    #[error("{0}")]
+    Journal(String),
 }
 
 /// The storage rules, when storage is on: from the config directory, built-in otherwise.
@@ -108,6 +110,11 @@ pub fn run(
         source,
     })?;
     let storage = storage_rules(&cfg)?;
+    if storage.is_some() {
+        // Also with the journal off: segments left by a run with it on are replayed.
+        crate::storage::journal::check_layout(&cfg.data_dir, shards)
+            .map_err(ServerError::Journal)?;
+    }
     let store_stats: Vec<Arc<StoreStats>> = (0..shards).map(|_| Arc::default()).collect();
     let forward_stats = Arc::new(ForwardStats::default());
     let (fwd_tx, fwd_rx) = if cfg.forward.addr.is_empty() {

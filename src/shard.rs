@@ -37,13 +37,14 @@ use tokio::sync::mpsc;
 
 use crate::aggregate::snapshot::Snapshot;
 use crate::aggregate::Aggregator;
-use crate::config::{Config, Preallocation};
+use crate::config::{Config, JournalLevel, Preallocation};
 use crate::protocol::statsd::{BadLine, ParseOptions, Parser};
 use crate::route::forward::Output;
 use crate::shutdown::Shutdown;
 use crate::storage::drain::{writer_loop, WriterOptions};
 use crate::storage::index::{NameFeed, NameSink};
 use crate::storage::intake::{intake, PointBatch, PointRouter};
+use crate::storage::journal::{self, Journal};
 use crate::storage::rules::{RulesSource, StorageRules};
 use crate::storage::shard_store::ShardStore;
 use crate::storage::stats::StoreStats;
@@ -173,17 +174,22 @@ pub async fn run(p: ShardParams) {
     let state = Rc::new(RefCell::new(State::new(&config.statsd)));
     let inode = receive::socket_inode(&sockets.udp);
     let _statsd = spawn_statsd_receivers(&config, sockets.udp, sockets.tcp, sockets.unix, &state);
-    let storage = storage.map(|rules| {
-        Storage::start(
-            id,
-            &config,
-            rules,
-            store_stats[id].clone(),
-            names,
-            (links.point_peers, links.point_inbox),
-            shutdown.clone(),
-        )
-    });
+    // The journal is replayed here, before the carbon receivers and the flush start.
+    let storage = match storage {
+        Some(rules) => Some(
+            Storage::start(
+                id,
+                &config,
+                rules,
+                store_stats[id].clone(),
+                names,
+                (links.point_peers, links.point_inbox),
+                shutdown.clone(),
+            )
+            .await,
+        ),
+        None => None,
+    };
     let _control = glommio::spawn_local(control::control_loop(
         links.control,
         state.clone(),
@@ -265,15 +271,18 @@ fn spawn_statsd_receivers(
     tasks
 }
 
-/// A shard's storage tasks: the intake of points from peers and the writer task.
+/// A shard's storage tasks: the intake of points from peers, the writer task, and the
+/// journal task.
 struct Storage {
     points: Rc<PointRouter>,
     intake: Task<()>,
     writing: Task<()>,
+    journal: Option<(Rc<Journal>, Task<()>)>,
 }
 
 impl Storage {
-    fn start(
+    /// Start the writer, replay the journal into the cache, then take points in.
+    async fn start(
         id: usize,
         config: &Config,
         rules: StorageRules,
@@ -284,17 +293,10 @@ impl Storage {
     ) -> Self {
         let st = &config.storage;
         let shards = point_peers.len();
-        let store = ShardStore::new(st.cache_bytes, stats);
+        let store = ShardStore::new(st.cache_bytes, stats.clone());
         if let Some(feed) = names {
             let _ = store.names.set(NameSink::new(feed));
         }
-        let intake = glommio::spawn_local(intake(
-            store.clone(),
-            point_inbox,
-            id,
-            shards,
-            signals.clone(),
-        ));
         let writer = Writer::new(config.data_dir.join("whisper"), rules)
             .with_create_limit(st.max_creates_per_minute)
             .with_open_files(open_files_limit(st.open_files, shards), st.page_cache_bytes)
@@ -312,20 +314,46 @@ impl Storage {
             signals: signals.clone(),
         };
         let writing = glommio::spawn_local(writer_loop(store.clone(), writer, opts));
+        // Segments are replayed even with the journal now off (a run with it on left
+        // them); they go once their points are written.
+        let dir = journal::shard_dir(&config.data_dir, id);
+        let replayed = journal::replay(&dir, id, &store).await;
+        let journal =
+            (st.journal != JournalLevel::Off || !replayed.on_disk.is_empty()).then(|| {
+                let j = Journal::new(dir, (id, shards), st, &replayed, stats);
+                if st.journal != JournalLevel::Off {
+                    let _ = store.journal.set(j.clone());
+                }
+                let task = glommio::spawn_local(journal::journal_loop(j.clone(), store.clone()));
+                (j, task)
+            });
+        let intake = glommio::spawn_local(intake(
+            store.clone(),
+            point_inbox,
+            id,
+            shards,
+            signals.clone(),
+        ));
         let points = PointRouter::new(store, id, point_peers, signals);
         Self {
             points,
             intake,
             writing,
+            journal,
         }
     }
 
-    /// Send what is pending to the peers, let their intakes end, and drain the cache.
+    /// Send what is pending to the peers, let their intakes end, drain the cache, and
+    /// end the journal (its segments go when the cache was wholly written).
     async fn stop(self) {
         self.points.close().await;
         self.intake.await;
         self.points.store().stopping.set(true);
         self.writing.await;
+        if let Some((j, task)) = self.journal {
+            j.close();
+            task.await;
+        }
     }
 }
 

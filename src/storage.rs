@@ -6,6 +6,8 @@
 //! - [`rules`]: both files from the config directory (built-in defaults), per-metric lookup.
 //! - [`layout`]: metric name → `<data-dir>/whisper/a/b/c.wsp`, carbon's tree layout, and
 //!   the canonical series name of each file (`.a.b`, `a/b` → `a.b`).
+//! - [`cache`], [`journal`]: each shard's write-back cache, and its write-ahead journal
+//!   (`storage.journal`) under `<data-dir>/journal/`.
 //! - [`whisper_cli`]: `lonsdaleite whisper …`, the operator commands of whisper's scripts.
 
 pub mod aggregation;
@@ -14,6 +16,7 @@ pub mod drain;
 pub mod index;
 mod ini;
 pub mod intake;
+pub mod journal;
 pub mod layout;
 pub mod rules;
 pub mod schemas;

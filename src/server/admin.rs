@@ -223,7 +223,10 @@ async fn stats(state: &AdminState) -> String {
             ("storage.lost_in_shutdown", |x| &x.lost_in_shutdown),
             ("storage.update_micros", |x| &x.update_micros),
         ];
-        for (name, field) in fields {
+        for (name, field) in fields
+            .into_iter()
+            .chain(crate::storage::stats::JOURNAL_FIELDS)
+        {
             let _ = writeln!(
                 s,
                 "{name}: {}",

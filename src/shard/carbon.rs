@@ -116,17 +116,21 @@ fn accept_line(
 /// never splits a series); a name whose tags are invalid is kept as sent, as carbon does.
 fn add_point(points: &PointRouter, name: &[u8], ts: i64, value: f64) -> bool {
     match normalize(name) {
-        Ok(normal) => points.add(&normal, ts, value),
+        Ok(normal) => points.add_received(&normal, ts, value),
         Err(e) => {
             tracing::debug!(error = %e, name = %String::from_utf8_lossy(name), "carbon: invalid tags, name kept as sent");
-            points.add(name, ts, value)
+            points.add_received(name, ts, value)
         }
     }
 }
 
+/// Count what a read gave. With a journal, a point counts as received once its owner has
+/// journaled it (the owner counts it then), not here.
 fn count(points: &PointRouter, received: u64, bad: u64) {
     let stats = &points.store().stats;
-    bump(&stats.metrics_received, received);
+    if !points.store().journaled() {
+        bump(&stats.metrics_received, received);
+    }
     bump(&stats.bad_lines, bad);
 }
 

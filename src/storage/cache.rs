@@ -20,6 +20,12 @@
 //!   exceeded by the returned points rather than losing them.
 //! - [`Cache::points`] reads a series' pending points without removing them (what the
 //!   query thread asks the owner for, so a point is visible before it is written).
+//! - Journal segments ([`super::journal`]): each series remembers the oldest segment it
+//!   holds points from ([`Cache::add_in`]); a series taken by [`Cache::take_batch`] is in
+//!   flight until the next `take_batch` (the writer settles a round, putting back what
+//!   failed, before taking the next), and keeps its segment meanwhile.
+//!   [`Cache::oldest_segment`] is the oldest segment some pending or in-flight point came
+//!   from: every older segment is wholly committed.
 
 use hashbrown::HashMap;
 use smallvec::SmallVec;
@@ -42,6 +48,31 @@ pub struct Full;
 #[derive(Debug, Default)]
 struct Pending {
     points: Vec<(i64, f64)>,
+    /// The oldest journal segment these points came from (0 without a journal).
+    seg: u64,
+}
+
+/// How many entries name each segment as their oldest: a multiset of segments.
+#[derive(Debug, Default)]
+struct SegCount(std::collections::BTreeMap<u64, usize>);
+
+impl SegCount {
+    fn add(&mut self, seg: u64) {
+        *self.0.entry(seg).or_default() += 1;
+    }
+
+    fn remove(&mut self, seg: u64) {
+        if let std::collections::btree_map::Entry::Occupied(mut e) = self.0.entry(seg) {
+            *e.get_mut() -= 1;
+            if *e.get() == 0 {
+                e.remove();
+            }
+        }
+    }
+
+    fn first(&self) -> Option<u64> {
+        self.0.keys().next().copied()
+    }
 }
 
 /// One series taken for writing.
@@ -63,6 +94,12 @@ pub struct Cache {
     points: usize,
     /// Points ever added (never decreases): tells the writer whether points are arriving.
     arrived: u64,
+    /// The oldest segment of each pending series.
+    segs: SegCount,
+    /// The series taken by the last [`Cache::take_batch`], with their oldest segment:
+    /// in flight until the next one.
+    taken: HashMap<Box<[u8]>, u64>,
+    taken_segs: SegCount,
 }
 
 impl Cache {
@@ -75,11 +112,20 @@ impl Cache {
             used: 0,
             points: 0,
             arrived: 0,
+            segs: SegCount::default(),
+            taken: HashMap::new(),
+            taken_segs: SegCount::default(),
         }
     }
 
-    /// Store one point of `name`.
+    /// Store one point of `name` (no journal: segment 0).
     pub fn add(&mut self, name: &[u8], ts: i64, value: f64) -> Result<(), Full> {
+        self.add_in(0, name, ts, value)
+    }
+
+    /// Store one point of `name` that journal segment `seg` holds. Segments only grow:
+    /// a series keeps the segment of its oldest pending point.
+    pub fn add_in(&mut self, seg: u64, name: &[u8], ts: i64, value: f64) -> Result<(), Full> {
         if let Some(p) = self.series.get_mut(name) {
             if self.used + POINT_BYTES > self.budget {
                 return Err(Full);
@@ -95,8 +141,10 @@ impl Cache {
                 Key::from_slice(name),
                 Pending {
                     points: vec![(ts, value)],
+                    seg,
                 },
             );
+            self.segs.add(seg);
         }
         self.used += POINT_BYTES;
         self.points += 1;
@@ -121,6 +169,9 @@ impl Cache {
     /// series that arrived later or grew meanwhile are ranked again. Sorting once per
     /// pass instead of once per round keeps a round cheap with millions of series.
     pub fn take_batch(&mut self, n: usize) -> Vec<Batch> {
+        // The previous round is settled: what it took and did not put back is written.
+        self.taken.clear();
+        self.taken_segs = SegCount::default();
         let mut out = Vec::new();
         while out.len() < n {
             if self.queue.is_empty() {
@@ -134,6 +185,9 @@ impl Cache {
             };
             if let Some((name, pending)) = self.series.remove_entry(&name[..]) {
                 self.release(&name, pending.points.len());
+                self.segs.remove(pending.seg);
+                self.taken_segs.add(pending.seg);
+                self.taken.insert(name.as_slice().into(), pending.seg);
                 out.push(Batch {
                     points: sorted_last_wins(pending.points),
                     name: name.as_slice().into(),
@@ -159,15 +213,29 @@ impl Cache {
     /// accepted once and must not be lost.
     pub fn put_back(&mut self, batch: Batch) {
         let added = batch.points.len();
+        // Its segment, as taken; a batch this cache never gave out holds no journaled point.
+        let seg = match self.taken.remove(&batch.name) {
+            Some(seg) => {
+                self.taken_segs.remove(seg);
+                seg
+            }
+            None => 0,
+        };
         if let Some(p) = self.series.get_mut(&batch.name[..]) {
             let newer = std::mem::take(&mut p.points);
             p.points = batch.points;
             p.points.extend(newer);
+            if seg < p.seg {
+                self.segs.remove(p.seg);
+                self.segs.add(seg);
+                p.seg = seg;
+            }
         } else {
             self.used += SERIES_BYTES + batch.name.len();
             let points = batch.points;
             self.series
-                .insert(Key::from_slice(&batch.name), Pending { points });
+                .insert(Key::from_slice(&batch.name), Pending { points, seg });
+            self.segs.add(seg);
         }
         self.used += added * POINT_BYTES;
         self.points += added;
@@ -186,6 +254,15 @@ impl Cache {
             .used
             .saturating_sub(SERIES_BYTES + name.len() + points * POINT_BYTES);
         self.points -= points;
+    }
+
+    /// The oldest journal segment a pending or in-flight point came from (`None`: no
+    /// point is pending or in flight). Every segment before it is wholly committed.
+    pub fn oldest_segment(&self) -> Option<u64> {
+        match (self.segs.first(), self.taken_segs.first()) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
     }
 
     /// Series with pending points.
@@ -350,6 +427,35 @@ mod tests {
         assert_eq!(c.points(b"a"), vec![(1, 1.0), (2, 20.0)]);
         assert_eq!(c.len(), 3);
         assert!(c.is_above(1.0));
+    }
+
+    #[test]
+    fn oldest_segment_covers_pending_and_in_flight_points() {
+        let mut c = Cache::new(1 << 20);
+        assert_eq!(c.oldest_segment(), None);
+        c.add_in(3, b"a", 1, 1.0).unwrap();
+        c.add_in(4, b"a", 2, 1.0).unwrap();
+        c.add_in(5, b"b", 1, 1.0).unwrap();
+        assert_eq!(c.oldest_segment(), Some(3));
+        let mut taken = c.take_batch(1);
+        assert_eq!(&*taken[0].name, b"a");
+        // In flight: not written yet.
+        assert_eq!(c.oldest_segment(), Some(3));
+        c.add_in(6, b"a", 3, 1.0).unwrap();
+        // The write failed: back with its oldest segment.
+        c.put_back(taken.pop().unwrap());
+        assert_eq!(c.oldest_segment(), Some(3));
+        // The pass goes on with "b"; "a" waits in the cache.
+        assert_eq!(&*c.take_batch(1)[0].name, b"b");
+        assert_eq!(c.oldest_segment(), Some(3));
+        c.add_in(7, b"c", 1, 1.0).unwrap();
+        // The next round begins: "b" is written; "a" (3 and 6) is in flight.
+        assert_eq!(&*c.take_batch(1)[0].name, b"a");
+        assert_eq!(c.oldest_segment(), Some(3));
+        assert_eq!(&*c.take_batch(1)[0].name, b"c");
+        assert_eq!(c.oldest_segment(), Some(7));
+        assert!(c.take_batch(1).is_empty());
+        assert_eq!(c.oldest_segment(), None);
     }
 
     /// What a map from timestamp to value keeps of `points` inserted in order: the

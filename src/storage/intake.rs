@@ -27,7 +27,7 @@ use crate::shutdown::{Shutdown, PEER_CHECK};
 pub struct PointBatch {
     names: Vec<u8>,
     /// (end of the name in `names`, timestamp, value); a name starts where the previous
-    /// one ends.
+    /// one ends. The end's top bit ([`RECEIVED`]) marks a received carbon point.
     points: Vec<(u32, i64, f64)>,
     /// The sending shard.
     from: usize,
@@ -47,11 +47,21 @@ impl PointBatch {
     /// Add a point. Names longer than a batch can index are refused (never: carbon lines
     /// are capped at 16 KiB and a batch holds 1024 points).
     pub fn push(&mut self, name: &[u8], ts: i64, value: f64) -> bool {
-        let Ok(end) = u32::try_from(self.names.len() + name.len()) else {
+        self.push_point(name, ts, value, false)
+    }
+
+    /// Add a point; `received`: a carbon point (counted as received once journaled).
+    fn push_point(&mut self, name: &[u8], ts: i64, value: f64, received: bool) -> bool {
+        let end = self.names.len() + name.len();
+        let Ok(end) = u32::try_from(end) else {
             return false;
         };
+        if end & RECEIVED != 0 {
+            return false;
+        }
         self.names.extend_from_slice(name);
-        self.points.push((end, ts, value));
+        self.points
+            .push((if received { end | RECEIVED } else { end }, ts, value));
         true
     }
 
@@ -65,14 +75,23 @@ impl PointBatch {
 
     /// The points in the order pushed: (name, timestamp, value).
     pub fn iter(&self) -> impl Iterator<Item = (&[u8], i64, f64)> {
+        self.iter_marked().map(|(n, t, v, _)| (n, t, v))
+    }
+
+    /// The points in the order pushed, each with whether it is a received carbon point.
+    fn iter_marked(&self) -> impl Iterator<Item = (&[u8], i64, f64, bool)> {
         let mut start = 0;
         self.points.iter().map(move |&(end, ts, v)| {
+            let (received, end) = (end & RECEIVED != 0, end & !RECEIVED);
             let name = &self.names[start as usize..end as usize];
             start = end;
-            (name, ts, v)
+            (name, ts, v, received)
         })
     }
 }
+
+/// The bit of a [`PointBatch`] entry's name end marking a received carbon point.
+const RECEIVED: u32 = 1 << 31;
 
 /// Points a batch for a peer holds before it is sent.
 const BATCH_POINTS: usize = 1024;
@@ -121,6 +140,16 @@ impl PointRouter {
     /// reason. Returns true when some peer's batch is full (then call
     /// [`send_full`](Self::send_full)).
     pub fn add(&self, name: &[u8], ts: i64, value: f64) -> bool {
+        self.route(name, ts, value, false)
+    }
+
+    /// [`add`](Self::add) a received carbon point: with a journal, its owner counts it in
+    /// `metrics_received` once it is journaled.
+    pub fn add_received(&self, name: &[u8], ts: i64, value: f64) -> bool {
+        self.route(name, ts, value, true)
+    }
+
+    fn route(&self, name: &[u8], ts: i64, value: f64, received: bool) -> bool {
         let rewritten;
         let name = if is_plain(name) {
             name
@@ -135,7 +164,7 @@ impl PointRouter {
         };
         let owner = self.router.owner(name);
         if owner == self.me {
-            self.store.add(name, ts, value);
+            self.store.add_point(name, ts, value, received);
             return false;
         }
         let mut pending = self.pending.borrow_mut();
@@ -143,7 +172,7 @@ impl PointRouter {
         if batch.points.capacity() == 0 {
             *batch = PointBatch::for_peer();
         }
-        if !batch.push(name, ts, value) {
+        if !batch.push_point(name, ts, value, received) {
             bump(&self.store.stats.bad_names, 1);
         }
         batch.len() >= BATCH_POINTS
@@ -247,8 +276,8 @@ pub async fn intake(
                 }
             }
         };
-        for (name, ts, v) in batch.iter() {
-            store.add(name, ts, v);
+        for (name, ts, v, received) in batch.iter_marked() {
+            store.add_point(name, ts, v, received);
         }
         if batch.last {
             open[batch.from] = false;

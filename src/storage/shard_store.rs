@@ -12,6 +12,7 @@ use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
 use super::cache::{Batch, Cache};
+use super::journal::Journal;
 use super::stats::{bump, StoreStats};
 
 /// A shard's storage state shared by its tasks (single-threaded: `Rc`).
@@ -25,6 +26,8 @@ pub struct ShardStore {
     /// The batches the writer has taken out of the cache and is writing now: still
     /// readable by the query thread, so a point is never in neither the cache nor its file.
     pub in_flight: RefCell<Rc<Vec<Batch>>>,
+    /// The write-ahead journal, when `storage.journal` is on ([`super::journal`]).
+    pub journal: std::cell::OnceCell<Rc<Journal>>,
 }
 
 impl ShardStore {
@@ -35,6 +38,7 @@ impl ShardStore {
             stopping: Cell::new(false),
             names: std::cell::OnceCell::new(),
             in_flight: RefCell::default(),
+            journal: std::cell::OnceCell::new(),
         })
     }
 
@@ -60,22 +64,58 @@ impl ShardStore {
             .collect()
     }
 
-    /// Add one point of a series this shard owns.
+    /// Add one point of a series this shard owns (not a received carbon point).
     pub fn add(&self, name: &[u8], ts: i64, value: f64) {
+        self.add_point(name, ts, value, false);
+    }
+
+    /// Add one point of a series this shard owns, journaling it when the journal is on.
+    /// `received`: a carbon point, counted in `metrics_received` once its journal record is
+    /// written (without a journal the receiver counts it when parsed).
+    pub fn add_point(&self, name: &[u8], ts: i64, value: f64, received: bool) {
+        let journal = self.journal.get();
+        let seg = journal.map_or(0, |j| j.segment());
         let mut cache = self.cache.borrow_mut();
         let before = cache.series();
-        if cache.add(name, ts, value).is_err() {
+        if cache.add_in(seg, name, ts, value).is_err() {
             bump(&self.stats.cache_overflow, 1);
-        } else if cache.series() != before {
+            return;
+        }
+        if let Some(j) = journal {
+            j.append(name, ts, value, received);
+        }
+        if cache.series() != before {
             if let Some(sink) = self.names.get() {
                 sink.offer(name);
             }
         }
     }
 
-    /// True while the cache is nearly full: TCP receivers pause reading.
+    /// Put back a point replayed from journal segment `seg` (not journaled again); false
+    /// when the cache is full (wait for the writer and try again).
+    pub fn add_replayed(&self, seg: u64, name: &[u8], ts: i64, value: f64) -> bool {
+        let mut cache = self.cache.borrow_mut();
+        let before = cache.series();
+        if cache.add_in(seg, name, ts, value).is_err() {
+            return false;
+        }
+        if cache.series() != before {
+            if let Some(sink) = self.names.get() {
+                sink.offer(name);
+            }
+        }
+        true
+    }
+
+    /// True when carbon points count as received once journaled, not when parsed.
+    pub fn journaled(&self) -> bool {
+        self.journal.get().is_some()
+    }
+
+    /// True while the cache is nearly full, or the journal is behind: TCP receivers pause
+    /// reading.
     pub fn should_pause(&self) -> bool {
-        self.cache.borrow().is_above(0.9)
+        self.cache.borrow().is_above(0.9) || self.journal.get().is_some_and(|j| j.is_behind())
     }
 
     pub(super) fn publish_cache_size(&self) {

@@ -47,7 +47,48 @@ pub struct StoreStats {
     /// When points were last committed, in milliseconds since the Unix epoch (0: never).
     /// For timing a load from outside without polling finely.
     pub last_commit_unix_ms: AtomicU64,
+    /// The write-ahead journal ([`crate::storage::journal`]); see [`JOURNAL_FIELDS`].
+    pub journal: JournalStats,
 }
+
+/// A shard's journal counters.
+#[derive(Debug, Default)]
+pub struct JournalStats {
+    /// Points written to the journal.
+    pub points: AtomicU64,
+    /// Bytes written to the journal.
+    pub bytes_written: AtomicU64,
+    /// Bytes of the segments on disk now.
+    pub bytes_on_disk: AtomicU64,
+    /// Segments on disk now.
+    pub segments: AtomicU64,
+    /// Journal writes that failed (retried).
+    pub write_errors: AtomicU64,
+    /// Points replayed into the cache at start.
+    pub replayed_points: AtomicU64,
+    /// Milliseconds the replay at start took.
+    pub replay_ms: AtomicU64,
+    /// 1 once this shard's replay at start is over (summed: shards done).
+    pub replays_done: AtomicU64,
+    /// Segments whose reading stopped at a damaged or torn record at start.
+    pub damaged_segments: AtomicU64,
+    /// Bytes left unread behind those records.
+    pub cut_bytes: AtomicU64,
+}
+
+/// The journal counters as admin `stats` names them (summed over the shards).
+pub const JOURNAL_FIELDS: [(&str, StatField); 10] = [
+    ("journal.points", |x| &x.journal.points),
+    ("journal.bytes_written", |x| &x.journal.bytes_written),
+    ("journal.bytes_on_disk", |x| &x.journal.bytes_on_disk),
+    ("journal.segments", |x| &x.journal.segments),
+    ("journal.write_errors", |x| &x.journal.write_errors),
+    ("journal.replayed_points", |x| &x.journal.replayed_points),
+    ("journal.replay_ms", |x| &x.journal.replay_ms),
+    ("journal.replays_done", |x| &x.journal.replays_done),
+    ("journal.damaged_segments", |x| &x.journal.damaged_segments),
+    ("journal.cut_bytes", |x| &x.journal.cut_bytes),
+];
 
 /// One of the [`StoreStats`] counters.
 pub type StatField = fn(&StoreStats) -> &AtomicU64;
