@@ -8,17 +8,25 @@
 # operations, points per update, and points committed per second from the first point to
 # the empty cache. The data directory is on the machine's disk (page cache), not tmpfs.
 #
-#   bench/e2e/carbon-write.sh     (NAMES=10000 DURATION=20s SHARDS=1; CARGO_TARGET_DIR as usual)
+#   bench/e2e/carbon-write.sh     (NAMES=10000 DURATION=20s SHARDS=1; CARGO_TARGET_DIR as usual;
+#                                  JOURNAL=off|process|power sets storage.journal, and the
+#                                  journal's bytes per point are reported)
 set -euo pipefail
 REPO=$(cd "$(dirname "$0")/../.." && pwd)
 TARGET=${CARGO_TARGET_DIR:-$REPO/target}
 NAMES=${NAMES:-10000}
 DURATION=${DURATION:-20s}
 SHARDS=${SHARDS:-1}
+JOURNAL=${JOURNAL:-}
 OUT=${OUT:-$(mktemp -d /tmp/carbon-write.XXXXXX)}
 (cd "$REPO" && cargo build --release --quiet -p lonsdaleite -p loadgen)
 mkdir -p "$OUT/data"
-"$TARGET/release/lonsdaleite" serve --shards "$SHARDS" --statsd-addr 127.0.0.1:0 \
+CONF=()
+if [[ -n $JOURNAL ]]; then
+  printf '[storage]\njournal = "%s"\n' "$JOURNAL" >"$OUT/journal.toml"
+  CONF=(--config "$OUT/journal.toml")
+fi
+"$TARGET/release/lonsdaleite" serve "${CONF[@]}" --shards "$SHARDS" --statsd-addr 127.0.0.1:0 \
   --admin-addr 127.0.0.1:0 --carbon-addr 127.0.0.1:0 --pickle-addr off --http-addr off \
   --flush-interval 3600s --data-dir "$OUT/data" >"$OUT/stdout" 2>"$OUT/stderr" &
 SERVER=$!
@@ -46,4 +54,9 @@ printf 'received %s, committed %s points in %s updates (%.1f points/update), %s 
   "$recv" "$committed" "$updates" "$(echo "$committed / $updates" | bc -l)" "$creates" "$errors"
 printf 'committed %.0f points/s from the first point sent to an empty cache (%.1f s), %s shard(s)\n' \
   "$(echo "$committed / $secs" | bc -l)" "$secs" "$SHARDS"
+if [[ -n $JOURNAL && $JOURNAL != off ]]; then
+  jpoints=$(stat journal.points); jbytes=$(stat journal.bytes_written)
+  printf 'journal %s: %s points in %s bytes (%.1f bytes/point), %s bytes on disk at the end, %s write errors\n' \
+    "$JOURNAL" "$jpoints" "$jbytes" "$(echo "$jbytes / $jpoints" | bc -l)" "$(stat journal.bytes_on_disk)" "$(stat journal.write_errors)"
+fi
 echo "machine: $(lscpu | sed -n 's/^Model name: *//p') x $(nproc), $(uname -r), $(findmnt -n -o FSTYPE --target "$OUT")"
