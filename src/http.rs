@@ -278,6 +278,11 @@ pub fn spawn(
                         tokio::time::sleep(Duration::from_millis(25)).await;
                     }
                 };
+                // TCP_NODELAY: an answer's last small write is not held back waiting for
+                // the client's acknowledgement of the one before (a frontend's member).
+                let listener = axum::serve::ListenerExt::tap_io(listener, |tcp| {
+                    let _ = tcp.set_nodelay(true);
+                });
                 let serve = axum::serve(listener, app).with_graceful_shutdown(stopped);
                 let grace = async {
                     while !shutdown.is_set() {

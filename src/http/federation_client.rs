@@ -3,20 +3,23 @@
 //!
 //! Each member is asked with `local=<its local, default 1>` (so it answers from its own
 //! data) and `format=<its format, default msgpack>`, the answer read as msgpack when its
-//! content type says so and as a pickle otherwise (as graphite-web reads it); a finds, index.json and autocompletion answer must come
-//! within `cluster.find_timeout` (3 s), a render attempt within `cluster.fetch_timeout`
-//! (6 s), tried `cluster.fetch_attempts` (2) times, and never past the request's own
-//! deadline (less a tenth of `http.timeout`, at most 1 s, to answer with what came). A member that fails (no connection, a timeout, a status other than 200, an
-//! answer that is not msgpack of the expected shape) is counted and left out for
-//! `cluster.retry_delay` (60 s); the answer is then partial, never an error. A success
-//! puts a member back at once. `/health` lists each member's failures and skips.
+//! content type says so and as a pickle otherwise (as graphite-web reads it); a find,
+//! index.json and autocompletion answer must come within `cluster.find_timeout` (3 s), a
+//! render attempt within `cluster.fetch_timeout` (6 s), tried `cluster.fetch_attempts` (2)
+//! times, and never past the request's own deadline (less a tenth of `http.timeout`, at
+//! most 1 s, to answer with what came). A member that fails (no connection, a timeout, a
+//! status other than 200, an answer that is not msgpack of the expected shape) is counted
+//! and left out for `cluster.retry_delay` (60 s); the answer is then partial, never an
+//! error. A success puts a member back at once. `/health` lists each member's failures and
+//! skips.
 //!
-//! Members are asked in parallel, one thread each (the query workers are blocking
-//! threads), over HTTP/1.1 with hyper's client: each request is a task on the query
-//! thread's runtime, which also carries the connections, kept open for a second and
-//! reused; the member's thread waits for the task and decodes the answer. A render
-//! carrying many targets is sent with `POST` as a form (graphite-web's members read
-//! either). Answers are bounded by `http.max_response_bytes` and a nesting depth.
+//! Members are asked in parallel over HTTP/1.1 with hyper's client: each request is a
+//! task on the query thread's runtime, which also carries the connections (`TCP_NODELAY`,
+//! kept open for a second and reused); the query worker that asks waits for the answers
+//! and decodes each as it comes (a msgpack render straight into series) while the others
+//! are still on their way. A render carrying many targets is sent with `POST` as a form
+//! (graphite-web's members read either). Answers are bounded by
+//! `http.max_response_bytes` and a nesting depth.
 
 use std::fmt::Write as _;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -55,6 +58,14 @@ const MAX_GET: usize = 2048;
 /// panels share connections.
 const POOL_IDLE: Duration = Duration::from_secs(1);
 
+/// The members' connector: `TCP_NODELAY`, so that no write of a request waits for the
+/// member's acknowledgement of the one before.
+fn connector() -> HttpConnector {
+    let mut c = HttpConnector::new();
+    c.set_nodelay(true);
+    c
+}
+
 /// One member and what it did lately.
 pub struct MemberState {
     pub member: Member,
@@ -82,10 +93,31 @@ pub struct Cluster {
     runtime: Handle,
 }
 
+/// Where a member's answer (or why there is none) is sent, with the member's index.
+type Done = crossbeam_channel::Sender<(usize, Result<Answer, String>)>;
+
+/// Sends a request's outcome once: what the task got, or, dropped before that (the
+/// runtime stopping), that the server is stopping.
+struct Reply(Option<(usize, Done)>);
+
+impl Reply {
+    fn send(&mut self, got: Result<Answer, String>) {
+        if let Some((i, done)) = self.0.take() {
+            let _ = done.send((i, got));
+        }
+    }
+}
+
+impl Drop for Reply {
+    fn drop(&mut self) {
+        self.send(Err("the server is stopping".into()));
+    }
+}
+
 /// A member's answer.
 struct Answer {
     content_type: String,
-    body: Vec<u8>,
+    body: axum::body::Bytes,
 }
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
@@ -136,7 +168,7 @@ impl Cluster {
             client: Client::builder(TokioExecutor::new())
                 .pool_idle_timeout(POOL_IDLE)
                 .pool_timer(TokioTimer::new())
-                .build_http(),
+                .build(connector()),
             runtime: Handle::current(),
         })
     }
@@ -158,83 +190,118 @@ impl Cluster {
         out
     }
 
-    /// Runs `ask` for every member not left out, in parallel; the answers in member order
-    /// (`None` for a member left out or failed).
-    fn each<T: Send>(
+    /// Asks every member not left out, all at once: `ask` gives a member's query string
+    /// (`None`: nothing to ask it, its answer `T::default()`), `read` decodes an answer.
+    /// Each request is a task on the query thread's runtime; this thread waits for their
+    /// answers and decodes each as it comes, while the others are still on their way.
+    /// A request or a decoding that fails is tried again up to `attempts` times in all,
+    /// while the deadline allows. The answers in member order (`None` for a member left
+    /// out or failed).
+    fn each<T: Default>(
         &self,
-        ask: impl Fn(&MemberState) -> Result<T, String> + Sync,
+        path: &str,
+        timeout: Duration,
+        attempts: u32,
+        deadline: Instant,
+        ask: impl Fn(&MemberState) -> Option<String>,
+        read: impl Fn(&Answer) -> Result<T, String>,
     ) -> Vec<Option<T>> {
-        std::thread::scope(|scope| {
-            let jobs: Vec<_> = self
-                .members
-                .iter()
-                .map(|m| {
-                    let left_out =
-                        lock(&m.last_failure).is_some_and(|t| t.elapsed() < self.retry_delay);
-                    if left_out {
-                        m.skipped.fetch_add(1, Ordering::Relaxed);
-                        return None;
-                    }
-                    let ask = &ask;
-                    Some(scope.spawn(move || ask(m)))
-                })
-                .collect();
-            jobs.into_iter()
-                .zip(&self.members)
-                .map(|(job, m)| {
-                    let result = job?.join().unwrap_or_else(|_| Err("panicked".to_string()));
-                    match result {
-                        Ok(v) => {
-                            *lock(&m.last_failure) = None;
-                            Some(v)
-                        }
-                        Err(e) => {
-                            m.failures.fetch_add(1, Ordering::Relaxed);
-                            *lock(&m.last_failure) = Some(Instant::now());
-                            tracing::warn!(member = %m.member, error = %e, "cluster member failed: left out for a while");
-                            None
-                        }
-                    }
-                })
-                .collect()
-        })
+        let mut out: Vec<Option<T>> = self.members.iter().map(|_| None).collect();
+        let (tx, rx) = crossbeam_channel::unbounded();
+        let mut queries: Vec<Option<String>> = vec![None; self.members.len()];
+        let mut tries = vec![0u32; self.members.len()];
+        let mut waiting = 0usize;
+        for (i, m) in self.members.iter().enumerate() {
+            let left_out = lock(&m.last_failure).is_some_and(|t| t.elapsed() < self.retry_delay);
+            if left_out {
+                m.skipped.fetch_add(1, Ordering::Relaxed);
+                continue;
+            }
+            let Some(query) = ask(m) else {
+                out[i] = Some(T::default());
+                continue;
+            };
+            self.send(i, &m.member, path, &query, timeout, deadline, &tx);
+            queries[i] = Some(query);
+            tries[i] = 1;
+            waiting += 1;
+        }
+        while waiting > 0 {
+            // Every task answers (a timeout, or its drop when the runtime stops).
+            let Ok((i, got)) = rx.recv() else { break };
+            let m = &self.members[i];
+            let result = got.and_then(|a| read(&a));
+            match result {
+                Ok(v) => {
+                    *lock(&m.last_failure) = None;
+                    out[i] = Some(v);
+                    waiting -= 1;
+                }
+                Err(e) if tries[i] < attempts && Instant::now() < deadline => {
+                    tracing::info!(member = %m.member, error = %e, attempt = tries[i], "cluster request failed: trying again");
+                    tries[i] += 1;
+                    let query = queries[i].as_deref().unwrap_or_default();
+                    self.send(i, &m.member, path, query, timeout, deadline, &tx);
+                }
+                Err(e) => {
+                    m.failures.fetch_add(1, Ordering::Relaxed);
+                    *lock(&m.last_failure) = Some(Instant::now());
+                    tracing::warn!(member = %m.member, error = %e, "cluster member failed: left out for a while");
+                    waiting -= 1;
+                }
+            }
+        }
+        out
     }
 
-    /// One request to `m`, within `timeout` and `deadline`.
-    fn request(
-        &self,
-        m: &Member,
-        path: &str,
-        params: &[(&str, &str)],
-        timeout: Duration,
-        deadline: Instant,
-    ) -> Result<Answer, String> {
+    /// The query string of `params` for `m` ([`LOCAL`] replaced by its `local`).
+    fn query(m: &Member, params: &[(&str, &str)]) -> String {
         let mut query = form_urlencoded::Serializer::new(String::new());
         for &(k, v) in params {
             query.append_pair(k, if v == LOCAL { &m.local } else { v });
         }
-        let query = query.finish();
+        query.finish()
+    }
+
+    /// Sends one request to member `i` (`m`) as a task on the query thread's runtime,
+    /// within `timeout` and `deadline`; its answer or error comes back on `done`.
+    #[expect(clippy::too_many_arguments, reason = "one request's parts")]
+    fn send(
+        &self,
+        i: usize,
+        m: &Member,
+        path: &str,
+        query: &str,
+        timeout: Duration,
+        deadline: Instant,
+        done: &Done,
+    ) {
         let deadline = deadline.checked_sub(self.margin).unwrap_or(deadline);
         let end = deadline.min(Instant::now() + timeout);
         let uri = format!("http://{}{}{path}", m.authority, m.prefix);
         let request = if query.len() > MAX_GET {
             Request::post(uri)
                 .header(CONTENT_TYPE, "application/x-www-form-urlencoded")
-                .body(query)
+                .body(query.to_string())
         } else {
             Request::get(format!("{uri}?{query}")).body(String::new())
-        }
-        .map_err(|e| e.to_string())?;
+        };
+        let request = match request {
+            Ok(r) => r,
+            Err(e) => {
+                let _ = done.send((i, Err(e.to_string())));
+                return;
+            }
+        };
         let (client, max_bytes) = (self.client.clone(), self.max_bytes);
-        let task = self.runtime.spawn(async move {
-            tokio::time::timeout_at(end.into(), exchange(&client, request, max_bytes)).await
+        // Answers even when the runtime drops the task unfinished (the server stopping).
+        let mut reply = Reply(Some((i, done.clone())));
+        self.runtime.spawn(async move {
+            let got = tokio::time::timeout_at(end.into(), exchange(&client, request, max_bytes))
+                .await
+                .unwrap_or_else(|_| Err("no answer in time".into()));
+            reply.send(got);
         });
-        // Waited for without tokio's timers: a runtime stopped meanwhile ends the task.
-        match futures_lite::future::block_on(task) {
-            Ok(Ok(answer)) => answer,
-            Ok(Err(_)) => Err("no answer in time".into()),
-            Err(_) => Err("the server is stopping".into()),
-        }
     }
 
     /// `/metrics/find/` on every member; the nodes in member order.
@@ -246,27 +313,27 @@ impl Cluster {
         deadline: Instant,
     ) -> Vec<Vec<FindNode>> {
         let (from, until) = (from.map(|t| t.to_string()), until.map(|t| t.to_string()));
-        let answers = self.each(|m| {
-            let mut params = vec![
-                ("local", LOCAL),
-                ("format", m.member.format.as_str()),
-                ("query", pattern),
-            ];
-            if let Some(f) = &from {
-                params.push(("from", f));
-            }
-            if let Some(u) = &until {
-                params.push(("until", u));
-            }
-            let a = self.request(
-                &m.member,
-                "/metrics/find/",
-                &params,
-                self.find_timeout,
-                deadline,
-            )?;
-            decode_find(&msgpack_of(&a)?)
-        });
+        let answers = self.each(
+            "/metrics/find/",
+            self.find_timeout,
+            1,
+            deadline,
+            |m| {
+                let mut params = vec![
+                    ("local", LOCAL),
+                    ("format", m.member.format.as_str()),
+                    ("query", pattern),
+                ];
+                if let Some(f) = &from {
+                    params.push(("from", f));
+                }
+                if let Some(u) = &until {
+                    params.push(("until", u));
+                }
+                Some(Self::query(&m.member, &params))
+            },
+            |a| decode_find(&msgpack_of(a)?),
+        );
         answers.into_iter().flatten().collect()
     }
 
@@ -281,37 +348,29 @@ impl Cluster {
         deadline: Instant,
     ) -> Vec<Vec<Series>> {
         let (start, end, now) = (start.to_string(), end.to_string(), now.to_string());
-        let answers = self.each(|m| {
-            let targets = targets(&m.member);
-            if targets.is_empty() {
-                return Ok(Vec::new());
-            }
-            let mut params = vec![
-                ("format", m.member.format.as_str()),
-                ("local", LOCAL),
-                ("noCache", "1"),
-                ("from", start.as_str()),
-                ("until", end.as_str()),
-            ];
-            params.extend(targets.iter().map(|t| ("target", t.as_str())));
-            params.push(("now", now.as_str()));
-            let mut attempt = 1;
-            loop {
-                let got = self
-                    .request(&m.member, "/render/", &params, self.fetch_timeout, deadline)
-                    .and_then(|a| decode_render(&msgpack_of(&a)?));
-                match got {
-                    Ok(series) => return Ok(series),
-                    Err(e) if attempt >= self.fetch_attempts || Instant::now() >= deadline => {
-                        return Err(e)
-                    }
-                    Err(e) => {
-                        tracing::info!(member = %m.member, error = %e, attempt, "cluster render failed: trying again");
-                        attempt += 1;
-                    }
+        let answers = self.each(
+            "/render/",
+            self.fetch_timeout,
+            self.fetch_attempts,
+            deadline,
+            |m| {
+                let targets = targets(&m.member);
+                if targets.is_empty() {
+                    return None;
                 }
-            }
-        });
+                let mut params = vec![
+                    ("format", m.member.format.as_str()),
+                    ("local", LOCAL),
+                    ("noCache", "1"),
+                    ("from", start.as_str()),
+                    ("until", end.as_str()),
+                ];
+                params.extend(targets.iter().map(|t| ("target", t.as_str())));
+                params.push(("now", now.as_str()));
+                Some(Self::query(&m.member, &params))
+            },
+            render_of,
+        );
         answers.into_iter().flatten().collect()
     }
 
@@ -323,20 +382,26 @@ impl Cluster {
         params: &[(&str, &str)],
         deadline: Instant,
     ) -> Vec<Vec<String>> {
-        let answers = self.each(|m| {
-            let a = self.request(&m.member, path, params, self.find_timeout, deadline)?;
-            let v: serde_json::Value =
-                serde_json::from_slice(&a.body).map_err(|e| format!("not json: {e}"))?;
-            v.as_array()
-                .ok_or("not a json list")?
-                .iter()
-                .map(|s| {
-                    s.as_str()
-                        .map(str::to_string)
-                        .ok_or_else(|| "not a list of strings".to_string())
-                })
-                .collect::<Result<Vec<_>, _>>()
-        });
+        let answers = self.each(
+            path,
+            self.find_timeout,
+            1,
+            deadline,
+            |m| Some(Self::query(&m.member, params)),
+            |a| {
+                let v: serde_json::Value =
+                    serde_json::from_slice(&a.body).map_err(|e| format!("not json: {e}"))?;
+                v.as_array()
+                    .ok_or("not a json list")?
+                    .iter()
+                    .map(|s| {
+                        s.as_str()
+                            .map(str::to_string)
+                            .ok_or_else(|| "not a list of strings".to_string())
+                    })
+                    .collect::<Result<Vec<_>, _>>()
+            },
+        );
         answers.into_iter().flatten().collect()
     }
 }
@@ -368,8 +433,7 @@ async fn exchange(
                 chain(&*e)
             }
         })?
-        .to_bytes()
-        .into();
+        .to_bytes();
     Ok(Answer { content_type, body })
 }
 
@@ -399,6 +463,15 @@ fn msgpack_of(a: &Answer) -> Result<Value, String> {
         return Err("bytes after the msgpack document".into());
     }
     Ok(v)
+}
+
+/// A render answer decoded as [`msgpack_of`] would, msgpack read straight into series.
+fn render_of(a: &Answer) -> Result<Vec<Series>, String> {
+    if a.content_type == MSGPACK {
+        decode_render_msgpack(&a.body)
+    } else {
+        decode_render(&super::federation_pickle::decode(&a.body)?)
+    }
 }
 
 fn field<'a>(map: &'a [(Value, Value)], key: &str) -> Option<&'a Value> {
@@ -497,6 +570,260 @@ pub fn decode_render(v: &Value) -> Result<Vec<Series>, String> {
         .collect()
 }
 
+/// One item of a msgpack document as [`Reader`] meets it: a container's length, its
+/// items following.
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum Item<'a> {
+    Nil,
+    Bool(bool),
+    Int(i64),
+    /// Above `i64::MAX`.
+    Big(u64),
+    F32(f32),
+    F64(f64),
+    /// A `str`'s bytes (not checked as UTF-8 yet).
+    Str(&'a [u8]),
+    /// `bin` and `ext`.
+    Other,
+    Array(usize),
+    Map(usize),
+}
+
+impl Item<'_> {
+    fn number(self) -> Option<f64> {
+        match self {
+            Item::Int(i) => Some(i as f64),
+            Item::Big(u) => Some(u as f64),
+            Item::F32(x) => Some(f64::from(x)),
+            Item::F64(x) => Some(x),
+            _ => None,
+        }
+    }
+
+    /// As rmpv's `as_i64`, else the number truncated.
+    #[expect(
+        clippy::cast_possible_truncation,
+        reason = "as a frontend reads it: truncated"
+    )]
+    fn int(self) -> Option<i64> {
+        match self {
+            Item::Int(i) => Some(i),
+            other => other.number().map(|f| f as i64),
+        }
+    }
+}
+
+/// A msgpack reader over a member's body, item by item (a render's values go straight
+/// into a series, with no tree of values in between).
+struct Reader<'a> {
+    bytes: &'a [u8],
+    pos: usize,
+}
+
+impl<'a> Reader<'a> {
+    fn take(&mut self, n: usize) -> Result<&'a [u8], String> {
+        let end = self
+            .pos
+            .checked_add(n)
+            .filter(|&e| e <= self.bytes.len())
+            .ok_or("bad msgpack: the answer ends early")?;
+        let out = &self.bytes[self.pos..end];
+        self.pos = end;
+        Ok(out)
+    }
+
+    fn array<const N: usize>(&mut self) -> Result<[u8; N], String> {
+        let mut out = [0; N];
+        out.copy_from_slice(self.take(N)?);
+        Ok(out)
+    }
+
+    fn len(&mut self, width: usize) -> Result<usize, String> {
+        Ok(match width {
+            1 => usize::from(self.array::<1>()?[0]),
+            2 => usize::from(u16::from_be_bytes(self.array()?)),
+            _ => u32::from_be_bytes(self.array()?) as usize,
+        })
+    }
+
+    fn next(&mut self) -> Result<Item<'a>, String> {
+        let marker = self.take(1)?[0];
+        Ok(match marker {
+            0x00..=0x7f => Item::Int(i64::from(marker)),
+            0x80..=0x8f => Item::Map(usize::from(marker & 0x0f)),
+            0x90..=0x9f => Item::Array(usize::from(marker & 0x0f)),
+            0xa0..=0xbf => Item::Str(self.take(usize::from(marker & 0x1f))?),
+            0xc0 => Item::Nil,
+            0xc2 => Item::Bool(false),
+            0xc3 => Item::Bool(true),
+            0xc4..=0xc6 => {
+                let n = self.len(1 << (marker - 0xc4))?;
+                self.take(n)?;
+                Item::Other
+            }
+            0xc7..=0xc9 => {
+                let n = self.len(1 << (marker - 0xc7))?;
+                self.take(n + 1)?;
+                Item::Other
+            }
+            0xca => Item::F32(f32::from_be_bytes(self.array()?)),
+            0xcb => Item::F64(f64::from_be_bytes(self.array()?)),
+            0xcc => Item::Int(i64::from(self.array::<1>()?[0])),
+            0xcd => Item::Int(i64::from(u16::from_be_bytes(self.array()?))),
+            0xce => Item::Int(i64::from(u32::from_be_bytes(self.array()?))),
+            0xcf => {
+                let u = u64::from_be_bytes(self.array()?);
+                i64::try_from(u).map_or(Item::Big(u), Item::Int)
+            }
+            0xd0 => Item::Int(i64::from(i8::from_be_bytes(self.array()?))),
+            0xd1 => Item::Int(i64::from(i16::from_be_bytes(self.array()?))),
+            0xd2 => Item::Int(i64::from(i32::from_be_bytes(self.array()?))),
+            0xd3 => Item::Int(i64::from_be_bytes(self.array()?)),
+            0xd4..=0xd8 => {
+                self.take(1 + (1 << (marker - 0xd4)))?;
+                Item::Other
+            }
+            0xd9..=0xdb => {
+                let n = self.len(1 << (marker - 0xd9))?;
+                Item::Str(self.take(n)?)
+            }
+            0xdc | 0xdd => Item::Array(self.len(if marker == 0xdc { 2 } else { 4 })?),
+            0xde | 0xdf => Item::Map(self.len(if marker == 0xde { 2 } else { 4 })?),
+            0xe0..=0xff => Item::Int(i64::from(marker as i8)),
+            0xc1 => return Err("bad msgpack: reserved byte 0xc1".into()),
+        })
+    }
+
+    /// Skips `first` and everything it holds (without recursion: nesting costs nothing).
+    fn skip(&mut self, first: Item<'a>) -> Result<(), String> {
+        let mut left: usize = 0;
+        let mut item = first;
+        loop {
+            match item {
+                Item::Array(n) => left = left.saturating_add(n),
+                Item::Map(n) => left = left.saturating_add(n.saturating_mul(2)),
+                _ => {}
+            }
+            if left == 0 {
+                return Ok(());
+            }
+            left -= 1;
+            item = self.next()?;
+        }
+    }
+}
+
+/// A msgpack render answer read straight into series: the same values and the same
+/// refusals as [`decode_render`] of the document (a list of dicts with `name`, `start`,
+/// `end`, `step`, `values`, `pathExpression`; other keys skipped; nothing after it).
+pub fn decode_render_msgpack(bytes: &[u8]) -> Result<Vec<Series>, String> {
+    let mut rd = Reader { bytes, pos: 0 };
+    let Item::Array(n) = rd.next()? else {
+        return Err("a render answer is not a list".into());
+    };
+    let mut out = Vec::with_capacity(n.min(bytes.len()));
+    for _ in 0..n {
+        let Item::Map(keys) = rd.next()? else {
+            return Err("a series is not a dict".into());
+        };
+        let (mut name, mut start, mut end, mut step) = (None, None, None, None);
+        let (mut values, mut ints, mut path_expression) = (None, None, None);
+        let mut bad_value = false;
+        for _ in 0..keys {
+            let key = rd.next()?;
+            let value = rd.next()?;
+            let key = match key {
+                Item::Str(k) => k,
+                other => {
+                    rd.skip(other)?;
+                    rd.skip(value)?;
+                    continue;
+                }
+            };
+            let text = |v: Item<'_>| match v {
+                Item::Str(s) => std::str::from_utf8(s).ok().map(str::to_string),
+                _ => None,
+            };
+            match key {
+                b"name" if name.is_none() => name = Some(text(value)),
+                b"start" if start.is_none() => start = Some(value.int()),
+                b"end" if end.is_none() => end = Some(value.int()),
+                b"step" if step.is_none() => step = Some(value.int()),
+                b"pathExpression" if path_expression.is_none() => {
+                    path_expression = Some(text(value));
+                }
+                b"values" if values.is_none() => {
+                    let Item::Array(len) = value else {
+                        values = Some(None);
+                        rd.skip(value)?;
+                        continue;
+                    };
+                    let mut list = Vec::with_capacity(len.min(bytes.len() - rd.pos));
+                    let mut marks: Option<Vec<bool>> = None;
+                    for i in 0..len {
+                        // The usual values first: a float64, a nil.
+                        match &rd.bytes[rd.pos..] {
+                            [0xcb, rest @ ..] if rest.len() >= 8 => {
+                                let mut be = [0; 8];
+                                be.copy_from_slice(&rest[..8]);
+                                list.push(Some(f64::from_be_bytes(be)));
+                                rd.pos += 9;
+                                continue;
+                            }
+                            [0xc0, ..] => {
+                                list.push(None);
+                                rd.pos += 1;
+                                continue;
+                            }
+                            _ => {}
+                        }
+                        let v = rd.next()?;
+                        list.push(match v {
+                            Item::Nil => None,
+                            Item::F64(x) => Some(x),
+                            Item::F32(x) => Some(f64::from(x)),
+                            Item::Int(_) | Item::Big(_) => {
+                                marks.get_or_insert_with(|| vec![false; len])[i] = true;
+                                v.number()
+                            }
+                            other => {
+                                bad_value = true;
+                                rd.skip(other)?;
+                                None
+                            }
+                        });
+                    }
+                    values = Some(Some(list));
+                    ints = marks;
+                }
+                _ => rd.skip(value)?,
+            }
+        }
+        let name = name.flatten().ok_or("a series has no name")?;
+        let no = |k: &str| format!("series {name}: no {k}");
+        let start = start.flatten().ok_or_else(|| no("start"))?;
+        let end = end.flatten().ok_or_else(|| no("end"))?;
+        let step = step.flatten().ok_or_else(|| no("step"))?;
+        if step <= 0 {
+            return Err(format!("series {name}: step {step}"));
+        }
+        let values = values.flatten().ok_or_else(|| no("values"))?;
+        if bad_value {
+            return Err(format!("series {name}: a value is not a number"));
+        }
+        let mut series = Series::new(&name, start, end, step, values);
+        series.ints = ints;
+        if let Some(p) = path_expression.flatten() {
+            series.path_expression = p;
+        }
+        out.push(series);
+    }
+    if rd.pos != bytes.len() {
+        return Err("bytes after the msgpack document".into());
+    }
+    Ok(out)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -520,6 +847,92 @@ mod tests {
         let body = crate::http::msgpack::find_msgpack(&nodes);
         let back = decode_find(&rmpv::decode::read_value(&mut &body[..]).unwrap()).unwrap();
         assert_eq!(back, nodes);
+    }
+
+    /// The straight msgpack reader gives what [`decode_render`] gives of the same bytes
+    /// read as a value tree: series, ints marked, odd encodings of numbers, keys in
+    /// another order, unknown and nested keys skipped, and the same refusals.
+    #[test]
+    fn straight_reader_reads_as_the_tree() {
+        use rmpv::Value as V;
+        let m = |pairs: Vec<(V, V)>| V::Map(pairs);
+        let k = |s: &str| V::from(s);
+        let good = |name: V, values: V| {
+            m(vec![
+                (k("xFilesFactor"), V::F64(0.5)),
+                (k("name"), name),
+                (k("start"), V::from(1_700_000_000u64)),
+                (k("end"), V::F64(1_700_000_030.0)),
+                (k("step"), V::F32(10.0)),
+                (k("values"), values),
+                (
+                    k("nested"),
+                    V::Array(vec![m(vec![(k("a"), V::Array(vec![V::Nil; 20]))])]),
+                ),
+                (V::from(7), V::Binary(vec![1, 2, 3])),
+                (k("pathExpression"), k("a.*")),
+                (k("valuesPerPoint"), V::from(1)),
+                (k("ext"), V::Ext(3, vec![0; 5])),
+            ])
+        };
+        let values = V::Array(vec![
+            V::F64(1.5),
+            V::Nil,
+            V::from(-3),
+            V::from(u64::MAX),
+            V::F32(0.25),
+            V::from(-70_000),
+            V::from(300),
+        ]);
+        let long = "x".repeat(300);
+        let docs = vec![
+            V::Array(vec![]),
+            V::Array(vec![
+                good(k("a.b"), values.clone()),
+                good(k(&long), V::Array(vec![])),
+            ]),
+            V::Array(
+                (0..20)
+                    .map(|i| good(k(&format!("s{i}")), values.clone()))
+                    .collect(),
+            ),
+            V::Array(vec![good(k("a"), V::Array(vec![V::Array(vec![])]))]),
+            V::Array(vec![good(k("a"), V::from("no"))]),
+            V::Array(vec![good(V::Binary(b"a".to_vec()), values.clone())]),
+            V::Array(vec![good(V::from(3), values.clone())]),
+            V::Array(vec![m(vec![(k("name"), k("a"))])]),
+            V::Array(vec![m(vec![
+                (k("name"), k("a")),
+                (k("start"), V::from(0)),
+                (k("end"), V::from(10)),
+                (k("step"), V::from(0)),
+                (k("values"), V::Array(vec![])),
+            ])]),
+            V::Array(vec![V::from(1)]),
+            m(vec![]),
+            V::from("x"),
+        ];
+        for doc in docs {
+            let mut bytes = Vec::new();
+            rmpv::encode::write_value(&mut bytes, &doc).unwrap();
+            let tree = decode_render(&doc);
+            assert_eq!(decode_render_msgpack(&bytes).is_ok(), tree.is_ok(), "{doc}");
+            if let Ok(want) = tree {
+                assert_eq!(decode_render_msgpack(&bytes).unwrap(), want, "{doc}");
+                for cut in [1, bytes.len() / 2, bytes.len() - 1] {
+                    if cut < bytes.len() {
+                        assert!(
+                            decode_render_msgpack(&bytes[..cut]).is_err(),
+                            "{doc} cut {cut}"
+                        );
+                    }
+                }
+                bytes.push(0xc0);
+                assert!(decode_render_msgpack(&bytes).is_err(), "{doc} and a byte");
+            }
+        }
+        assert!(decode_render_msgpack(&[0xc1]).is_err());
+        assert!(decode_render_msgpack(&[0xdd, 0xff, 0xff, 0xff, 0xff]).is_err());
     }
 
     /// Answers as hyper's client reads them: chunked msgpack, a status other than 200,
@@ -656,7 +1069,7 @@ mod tests {
     fn no_msgpack_content_type_is_a_pickle() {
         let a = Answer {
             content_type: String::new(),
-            body: b"\x90".to_vec(),
+            body: axum::body::Bytes::from_static(b"\x90"),
         };
         assert!(msgpack_of(&a).is_err(), "not a pickle");
         let a = Answer {

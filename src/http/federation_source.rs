@@ -18,7 +18,7 @@
 //! values, and replaces it when they differ in length and the first has gaps; series come
 //! out sorted by name.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeMap, HashMap};
 use std::sync::Mutex;
 use std::time::Instant;
 
@@ -34,9 +34,10 @@ struct Found {
     target: String,
     /// This node's names for it.
     local: Vec<String>,
-    /// The window the members answered for, and their series.
+    /// The window the members answered for, and their series (taken by the fetch that
+    /// reads them: a second fetch of the same names asks the members again).
     window: (i64, i64, i64),
-    remote: Vec<Vec<Series>>,
+    remote: Option<Vec<Vec<Series>>>,
     /// The names returned (sorted union).
     names: Vec<String>,
 }
@@ -50,18 +51,19 @@ pub struct FederatedSource<'a> {
     /// The request's deadline: no member is waited for past it.
     pub deadline: Instant,
     found: Mutex<Vec<Found>>,
-    /// The members' series of each path expression [`Self::prefetch`] sent, in member
-    /// order (grouped by the `pathExpression` each series comes back with).
-    prefetched: Mutex<HashMap<String, Vec<Series>>>,
+    /// The members' series of each path expression [`Self::prefetch`] sent (grouped by
+    /// the `pathExpression` each series comes back with), and how many times the targets
+    /// hold it: the last find of it takes the series, the ones before get a copy.
+    prefetched: Mutex<HashMap<String, (Vec<Series>, usize)>>,
 }
 
 /// The path expressions of `expr` a member can be sent as they are: not those inside
 /// `template(…)` (filled in later) nor `seriesByTag(…)` (asked when evaluated), nor
 /// one with an escape (its text here has the escape removed).
-fn path_expressions(expr: &Expr<'_>, out: &mut BTreeSet<String>) {
+fn path_expressions(expr: &Expr<'_>, out: &mut BTreeMap<String, usize>) {
     match expr {
         Expr::Path(p) if !p.text.contains('\\') => {
-            out.insert(p.text.to_string());
+            *out.entry(p.text.to_string()).or_default() += 1;
         }
         Expr::Path(_) | Expr::Template(_) => {}
         Expr::Call(c) if c.name == "seriesByTag" => {}
@@ -97,7 +99,7 @@ impl<'a> FederatedSource<'a> {
     /// targets asks no member again for it. A target that does not parse is left to the
     /// evaluation to report.
     pub fn prefetch(&self, targets: &[&str]) {
-        let mut patterns = BTreeSet::new();
+        let mut patterns = BTreeMap::new();
         for t in targets {
             if let Ok(expr) = crate::query::grammar::parse(t) {
                 path_expressions(&expr, &mut patterns);
@@ -106,15 +108,17 @@ impl<'a> FederatedSource<'a> {
         if patterns.is_empty() {
             return;
         }
-        let list: Vec<String> = patterns.iter().cloned().collect();
+        let list: Vec<String> = patterns.keys().cloned().collect();
         let (start, end, now) = self.window;
         let answers = self
             .cluster
             .render(|_| list.clone(), start, end, now, self.deadline);
-        let mut by_pattern: HashMap<String, Vec<Series>> =
-            list.into_iter().map(|p| (p, Vec::new())).collect();
+        let mut by_pattern: HashMap<String, (Vec<Series>, usize)> = patterns
+            .into_iter()
+            .map(|(p, uses)| (p, (Vec::new(), uses)))
+            .collect();
         for s in answers.into_iter().flatten() {
-            if let Some(group) = by_pattern.get_mut(&s.path_expression) {
+            if let Some((group, _)) = by_pattern.get_mut(&s.path_expression) {
                 group.push(s);
             }
         }
@@ -152,12 +156,20 @@ impl<'a> FederatedSource<'a> {
     }
 
     fn remember(&self, target: String, local: Vec<String>, tag: bool) -> Vec<String> {
-        let prefetched = self
-            .prefetched
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .get(&target)
-            .cloned();
+        let prefetched = {
+            let mut all = self
+                .prefetched
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            match all.get_mut(&target) {
+                Some((series, uses)) if *uses > 1 => {
+                    *uses -= 1;
+                    Some(series.clone())
+                }
+                Some(_) => all.remove(&target).map(|(series, _)| series),
+                None => None,
+            }
+        };
         let remote = match prefetched {
             Some(series) => vec![series],
             None => self.ask(&target, tag.then_some(&local[..]), self.window),
@@ -173,7 +185,7 @@ impl<'a> FederatedSource<'a> {
             target,
             local,
             window: self.window,
-            remote,
+            remote: Some(remote),
             names: names.clone(),
         });
         names
@@ -225,19 +237,25 @@ impl Source for FederatedSource<'_> {
     ) -> Result<Vec<Series>, EvalError> {
         let window = (start, end, now);
         let known = {
-            let found = self.found();
-            found.iter().rev().find(|f| f.names == names).map(|f| {
-                (
-                    f.target.clone(),
-                    f.local.clone(),
-                    f.window,
-                    f.remote.clone(),
-                )
+            let mut found = self.found();
+            // The latest find of these names whose series are still there, else any.
+            let i = found
+                .iter()
+                .rposition(|f| f.names == names && f.remote.is_some())
+                .or_else(|| found.iter().rposition(|f| f.names == names));
+            i.map(|i| {
+                let f = &mut found[i];
+                let remote = if f.window == window {
+                    f.remote.take()
+                } else {
+                    None
+                };
+                (f.target.clone(), f.local.clone(), remote)
             })
         };
         let (local_names, remote) = match known {
-            Some((_, local, w, remote)) if w == window => (local, remote),
-            Some((target, local, _, _)) => {
+            Some((_, local, Some(remote))) => (local, remote),
+            Some((target, local, None)) => {
                 let tag = target.starts_with("seriesByTag(");
                 let remote = self.ask(&target, tag.then_some(&local[..]), window);
                 (local, remote)

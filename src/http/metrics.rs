@@ -361,11 +361,11 @@ fn interval(shared: &Shared, name: &str) -> (f64, f64) {
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0.0, |d| d.as_secs_f64());
     let path = crate::storage::layout::metric_path(&shared.storage.data_dir, name).ok();
-    let header = path
+    let (retention, mtime) = path
         .as_deref()
-        .and_then(|p| crate::storage::whisper::file::info(p).ok());
-    let retention = match &header {
-        Some(h) => f64::from(h.max_retention),
+        .map_or((None, None), super::federation::file_interval_parts);
+    let retention = match retention {
+        Some(r) => r,
         None => shared.storage.rules.as_ref().map_or(0.0, |r| {
             r.for_metric(name)
                 .archives
@@ -375,12 +375,7 @@ fn interval(shared: &Shared, name: &str) -> (f64, f64) {
         }),
     };
     let start = now - retention;
-    let mtime = path
-        .and_then(|p| std::fs::metadata(p).ok())
-        .and_then(|m| m.modified().ok())
-        .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
-        .map_or(now, |d| d.as_secs_f64());
-    (start, mtime.max(start))
+    (start, mtime.unwrap_or(now).max(start))
 }
 
 /// `/metrics/expand`.

@@ -13,6 +13,11 @@ use super::federation::FindNode;
 use crate::query::json::TooLarge;
 use crate::query::series::Series;
 
+/// A series' `consolidationFunc` as graphite's `TimeSeries.getInfo` gives it.
+pub fn consolidation_func(s: &Series) -> &'static str {
+    s.consolidation.name()
+}
+
 /// A value in the pickled document.
 enum P<'a> {
     None,
@@ -180,7 +185,7 @@ pub fn render_pickle_within(series: &[Series], max_bytes: usize) -> Result<Vec<u
             let rest = [
                 ("pathExpression", P::Str(&s.path_expression)),
                 ("valuesPerPoint", P::Int(s.values_per_point as i64)),
-                ("consolidationFunc", P::Str(s.consolidation.name())),
+                ("consolidationFunc", P::Str(consolidation_func(s))),
                 ("xFilesFactor", P::Float(s.x_files_factor)),
             ];
             for (k, v) in &rest {
