@@ -11,8 +11,10 @@
 //! `cluster whereis` names and on no other; each StatsD name is aggregated on exactly one
 //! node with exact totals; renders (across functions) and finds through either frontend
 //! equal the single node's; with a member killed the answers are partial and fast, and
-//! whole again once it is back. `rebalance_moves_every_series_to_its_new_owner` adds a
-//! fourth node and runs `cluster rebalance` on the old ones.
+//! whole again once it is back. `a_hung_member_costs_one_timeout`: a member that accepts
+//! connections and never answers costs either frontend one find or render timeout.
+//! `rebalance_moves_every_series_to_its_new_owner` adds a fourth node and runs `cluster
+//! rebalance` on the old ones: every series ends on its new owner with all its points.
 //!
 //! `KEEP=1` keeps the work directory (configs and every process's log).
 
@@ -1491,15 +1493,6 @@ fn a_hung_member_costs_one_timeout() {
     c.finish();
 }
 
-/// `cluster rebalance` is being built; until it exists this test says so and fails.
-fn rebalance_built() -> bool {
-    let out = Command::new(common::bin())
-        .args(["cluster", "rebalance", "--help"])
-        .output()
-        .unwrap();
-    out.status.success()
-}
-
 /// Runs `cluster rebalance` for `node` over the ring of `all` (each member's render API
 /// given, and `node`'s admin port so its server forgets what moved); returns how many
 /// e2e series it lists as moved (or, with `dry_run`, as moving).
@@ -1544,10 +1537,6 @@ fn rebalance(node: &Node, all: &[&Node], dry_run: bool) -> usize {
 /// series are left out: `rebalance` does not move them (files named by a hash; documented).
 #[test]
 fn rebalance_moves_every_series_to_its_new_owner() {
-    assert!(
-        rebalance_built(),
-        "cluster rebalance not built yet (`lonsdaleite cluster rebalance --help` fails)"
-    );
     let _serial = SERIAL
         .lock()
         .unwrap_or_else(std::sync::PoisonError::into_inner);
