@@ -147,21 +147,28 @@ fn free_port(ip: &str) -> u16 {
         .port()
 }
 
-/// The work directory of one test: every config and log. Removed unless `KEEP` is set.
+/// The work directory of one test: every config, data directory and log.
 fn workdir(name: &str) -> PathBuf {
-    let dir = tempfile::Builder::new()
+    let path = tempfile::Builder::new()
         .prefix(&format!("cluster-e2e-{name}."))
         .tempdir()
-        .unwrap();
+        .unwrap()
+        .keep();
     if std::env::var_os("KEEP").is_some() {
-        let path = dir.keep();
         eprintln!("work directory kept: {}", path.display());
-        path
-    } else {
-        let path = dir.path().to_path_buf();
-        // Removed by the test itself at its end (a panic leaves it for inspection).
-        std::mem::forget(dir);
-        path
+    }
+    path
+}
+
+/// Removes a work directory when dropped, pass or panic, unless `KEEP` is set. Declared
+/// before the processes using it, so dropped after they are killed.
+struct Cleanup(PathBuf);
+
+impl Drop for Cleanup {
+    fn drop(&mut self) {
+        if std::env::var_os("KEEP").is_none() {
+            let _ = std::fs::remove_dir_all(&self.0);
+        }
     }
 }
 
@@ -1176,7 +1183,6 @@ fn minute_end() -> i64 {
 /// The three members, the single node, carbon-c-relay, both frontends, and the carbon
 /// data sent through the relay (and to the single node directly), all of it arrived.
 struct Cluster {
-    work: PathBuf,
     members: Vec<Node>,
     single: Node,
     _relay: Relay,
@@ -1189,12 +1195,15 @@ struct Cluster {
     placed: BTreeMap<String, String>,
     /// what each member holds, once everything arrived
     on: Vec<Series>,
+    /// Last: removed after every process above is gone.
+    _cleanup: Cleanup,
 }
 
 impl Cluster {
     fn start(name: &str, with_proxy: bool) -> Self {
         let python = graphite_web_python();
         let work = workdir(name);
+        let cleanup = Cleanup(work.clone());
         let members = vec![
             Node::start(&work, "127.0.0.2", "a"),
             Node::start(&work, "127.0.0.3", "b"),
@@ -1223,7 +1232,6 @@ impl Cluster {
         assert_same_series(&single_holds[0], &data, "the single node");
         let gw = gw.join().expect("graphite-web started");
         Self {
-            work,
             members,
             single,
             _relay: relay,
@@ -1234,6 +1242,7 @@ impl Cluster {
             data,
             placed,
             on,
+            _cleanup: cleanup,
         }
     }
 
@@ -1357,13 +1366,9 @@ impl Cluster {
         }
     }
 
+    /// Stops graphite-web gently (gunicorn's worker with it); the rest is killed.
     fn finish(mut self) {
         self.gw.proc.terminate(Duration::from_secs(10));
-        let work = self.work.clone();
-        drop(self);
-        if std::env::var_os("KEEP").is_none() {
-            let _ = std::fs::remove_dir_all(&work);
-        }
     }
 }
 
@@ -1542,6 +1547,7 @@ fn rebalance_moves_every_series_to_its_new_owner() {
         .unwrap_or_else(std::sync::PoisonError::into_inner);
     let plain = |s: Series| -> Series { s.into_iter().filter(|(n, _)| !n.contains(';')).collect() };
     let work = workdir("rebalance");
+    let _cleanup = Cleanup(work.clone());
     let old = vec![
         Node::start(&work, "127.0.0.2", "a"),
         Node::start(&work, "127.0.0.3", "b"),
@@ -1632,10 +1638,4 @@ fn rebalance_moves_every_series_to_its_new_owner() {
         "rebalance moved {moving_total} of {} series ({moving:?}) in {took:?}",
         names.len()
     );
-    drop(relay);
-    drop(d);
-    drop(old);
-    if std::env::var_os("KEEP").is_none() {
-        let _ = std::fs::remove_dir_all(&work);
-    }
 }
