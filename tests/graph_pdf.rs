@@ -202,3 +202,35 @@ fn text_is_embedded() {
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(text.contains("searchable.name"), "{text}");
 }
+
+mod props {
+    use super::{params, render, Format, Series, TimeZone, START};
+    use lonsdaleite::graph::GraphError;
+    use proptest::prelude::*;
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(32))]
+
+        /// Any values (NaN, infinities, huge) and sizes give a PDF or a parameter error,
+        /// never a panic or a failed conversion: what the SVG holds always converts.
+        #[test]
+        fn pdf_never_panics(
+            values in prop::collection::vec(prop::option::of(any::<f64>()), 0..80),
+            width in 1u32..900, height in 1u32..600,
+            mode in prop::sample::select(vec!["none", "stacked", "all"]),
+            log in any::<bool>(),
+        ) {
+            let n = values.len() as i64;
+            let s = Series::new("a.b", START, START + 60 * n, 60, values);
+            let (w, h) = (width.to_string(), height.to_string());
+            let mut p = params(&[("width", &w), ("height", &h), ("areaMode", mode)]);
+            if log {
+                p.push(("logBase".to_string(), "10".to_string()));
+            }
+            match render(&[s], &p, Format::Pdf, &TimeZone::utc(), 0, 0) {
+                Ok(img) => prop_assert!(img.bytes.starts_with(b"%PDF-")),
+                Err(e) => prop_assert!(matches!(e, GraphError::Parameter { .. }), "{e}"),
+            }
+        }
+    }
+}

@@ -318,3 +318,43 @@ fn no_data_and_zero_total() {
         assert!(render_pie(&odd, &[], f).is_ok());
     }
 }
+
+mod props {
+    use super::{params, render_pie, Format};
+    use proptest::prelude::*;
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(64))]
+
+        /// Any slices (NaN, infinities, negative, zero totals, odd names) with any of the
+        /// pie options give an image or a parameter error, never a panic.
+        #[test]
+        fn pies_never_panic(
+            values in prop::collection::vec(
+                prop_oneof![any::<f64>(), -10.0f64..1000.0, Just(0.0), Just(f64::NAN)], 0..15),
+            names in prop::collection::vec("[a-z.é ]{0,12}", 15),
+            width in 1u32..700, height in 1u32..500,
+            margin in prop::sample::select(vec!["0", "10", "300", "-5"]),
+            font in prop::sample::select(vec!["1", "10", "60"]),
+            labels in prop::sample::select(vec!["percent", "number", "none", "bogus"]),
+            rotated in any::<bool>(), format in prop::sample::select(vec![Format::Png, Format::Svg, Format::Pdf]),
+            min in prop::sample::select(vec!["5", "0", "-1", "1e9"]),
+        ) {
+            let data: Vec<(String, f64)> = values
+                .iter()
+                .zip(&names)
+                .map(|(v, n)| (n.clone(), *v))
+                .collect();
+            let (w, h) = (width.to_string(), height.to_string());
+            let p = params(&[
+                ("width", &w), ("height", &h), ("margin", margin), ("fontSize", font),
+                ("valueLabels", labels), ("pieLabels", if rotated { "rotated" } else { "horizontal" }),
+                ("valueLabelsMin", min), ("title", "a\ntitle"),
+            ]);
+            match render_pie(&data, &p, format) {
+                Ok(img) => prop_assert!(!img.bytes.is_empty()),
+                Err(e) => prop_assert!(labels == "bogus", "{e}"),
+            }
+        }
+    }
+}

@@ -598,7 +598,15 @@ impl PieOptions {
                 .typed("pieLabels")
                 .is_some_and(|(_, raw)| raw == "rotated"),
             value_labels,
-            value_labels_min: r.number("valueLabelsMin")?.unwrap_or(5.0),
+            // graphite's float(): any Python float text, `true`/`false` as 1/0.
+            value_labels_min: match r.typed("valueLabelsMin") {
+                None => 5.0,
+                Some((Typed::Int(i), _)) => i as f64,
+                Some((Typed::Float(f), _)) => f,
+                Some((Typed::Bool(b), _)) => f64::from(u8::from(b)),
+                Some((Typed::Str(raw), _)) => crate::py::parse::float(raw.as_bytes())
+                    .ok_or_else(|| bad("valueLabelsMin", raw, "must be a number"))?,
+            },
             value_labels_color: r.color("valueLabelsColor")?.unwrap_or(Rgba::rgb(0, 0, 0)),
             alpha: match r.typed("areaAlpha") {
                 Some((Typed::Int(i), _)) => i as f64,
@@ -686,7 +694,7 @@ mod tests {
         let o = PieOptions::parse(&params(&[
             ("pieLabels", "rotated"),
             ("valueLabels", "number"),
-            ("valueLabelsMin", "0.5"),
+            ("valueLabelsMin", "5e-1"),
             ("valueLabelsColor", "white"),
             ("areaAlpha", "0.25"),
         ]))
