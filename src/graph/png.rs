@@ -415,23 +415,10 @@ impl Canvas {
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn dash_splitting() {
-        let d = dashes(&[(0.0, 0.0), (10.0, 0.0)], 2.0);
-        assert_eq!(d.len(), 3);
-        assert_eq!(d[0], vec![(0.0, 0.0), (2.0, 0.0)]);
-        assert_eq!(d[2], vec![(8.0, 0.0), (10.0, 0.0)]);
-    }
-}
-
 /// A pie slice's outline: the centre, the arc from `from` to `to` (at most a full turn)
 /// in steps of at most half a degree, back to the centre. Empty for a slice with no
 /// angle or a radius or angle that is not a number.
-pub(super) fn slice_polygon(center: Point, radius: f64, from: f64, to: f64) -> Vec<Point> {
+fn slice_polygon(center: Point, radius: f64, from: f64, to: f64) -> Vec<Point> {
     let sweep = (to - from).min(std::f64::consts::TAU);
     if !(sweep > 0.0 && radius > 0.0 && from.is_finite() && center.0.is_finite()) {
         return Vec::new();
@@ -516,5 +503,18 @@ impl Canvas {
                 }
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn dash_splitting() {
+        let d = dashes(&[(0.0, 0.0), (10.0, 0.0)], 2.0);
+        assert_eq!(d.len(), 3);
+        assert_eq!(d[0], vec![(0.0, 0.0), (2.0, 0.0)]);
+        assert_eq!(d[2], vec![(8.0, 0.0), (10.0, 0.0)]);
     }
 }

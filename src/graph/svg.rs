@@ -343,30 +343,6 @@ fn escape(text: &str) -> String {
     out
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn area_holes_wind_against_the_plot() {
-        let rect = [(0.0, 0.0), (10.0, 0.0), (10.0, 10.0), (0.0, 10.0)];
-        let same_way = vec![(1.0, 1.0), (2.0, 1.0), (2.0, 2.0), (1.0, 2.0)];
-        let other_way: Vec<Point> = same_way.iter().rev().copied().collect();
-        assert!(signed_area(&rect) > 0.0 && signed_area(&same_way) > 0.0);
-        for p in wound_against_rect(&[same_way, other_way]) {
-            assert!(signed_area(&p) < 0.0);
-        }
-    }
-
-    #[test]
-    fn numbers_and_escapes() {
-        assert_eq!(num(1.0), "1");
-        assert_eq!(num(1.23456), "1.235");
-        assert_eq!(num(-0.0001), "0");
-        assert_eq!(escape("a<b & \"c\""), "a&lt;b &amp; &quot;c&quot;");
-    }
-}
-
 /// The path of a pie slice: centre, arc, back to the centre (a full turn as two halves,
 /// which one SVG arc cannot draw).
 fn slice_data(center: Point, radius: f64, from: f64, to: f64) -> String {
@@ -397,4 +373,28 @@ fn slice_data(center: Point, radius: f64, from: f64, to: f64) -> String {
     }
     d.push('Z');
     d
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn area_holes_wind_against_the_plot() {
+        let rect = [(0.0, 0.0), (10.0, 0.0), (10.0, 10.0), (0.0, 10.0)];
+        let same_way = vec![(1.0, 1.0), (2.0, 1.0), (2.0, 2.0), (1.0, 2.0)];
+        let other_way: Vec<Point> = same_way.iter().rev().copied().collect();
+        assert!(signed_area(&rect) > 0.0 && signed_area(&same_way) > 0.0);
+        for p in wound_against_rect(&[same_way, other_way]) {
+            assert!(signed_area(&p) < 0.0);
+        }
+    }
+
+    #[test]
+    fn numbers_and_escapes() {
+        assert_eq!(num(1.0), "1");
+        assert_eq!(num(1.23456), "1.235");
+        assert_eq!(num(-0.0001), "0");
+        assert_eq!(escape("a<b & \"c\""), "a&lt;b &amp; &quot;c&quot;");
+    }
 }
