@@ -14,6 +14,7 @@
 pub mod admin;
 pub mod listeners;
 pub mod logging;
+pub mod running;
 mod side;
 
 pub use side::Signals;
@@ -110,6 +111,8 @@ pub fn run(
         source,
     })?;
     let storage = storage_rules(&cfg)?;
+    let unclean_start = running::begin(&cfg.data_dir);
+    let data_dir = cfg.data_dir.clone();
     if storage.is_some() {
         // Also with the journal off: segments left by a run with it on are replayed.
         crate::storage::journal::check_layout(&cfg.data_dir, shards)
@@ -154,6 +157,7 @@ pub fn run(
             Vec::new()
         },
         index: Arc::default(),
+        unclean_start,
     };
     scan_names_on_disk(&cfg, &admin);
     let http = match (listeners.http, name_rx) {
@@ -198,6 +202,10 @@ pub fn run(
     let _ = side.join();
     if let Some(h) = http {
         let _ = h.join();
+    }
+    if result.is_ok() {
+        // The caches are drained and the StatsD interval saved: a clean stop.
+        running::end(&data_dir);
     }
     result
 }

@@ -50,13 +50,14 @@ fn seed() -> u64 {
         })
 }
 
-/// A config with the journal on, `creates` new files a minute, segments of `segment` bytes.
-fn config(dir: &Path, creates: u32, segment: usize) -> PathBuf {
+/// A config with the journal at `level`, `creates` new files a minute, segments of
+/// `segment` bytes.
+fn config(dir: &Path, level: &str, creates: u32, segment: usize) -> PathBuf {
     let path = dir.join("journal-test.toml");
     std::fs::write(
         &path,
         format!(
-            "[storage]\njournal = \"process\"\nsync_creates = false\n\
+            "[storage]\njournal = \"{level}\"\nsync_creates = false\n\
              max_creates_per_minute = {creates}\njournal_segment_bytes = {segment}\n\
              [carbon]\nhostname = \"test_host\"\n"
         ),
@@ -185,7 +186,7 @@ fn every_point_counted_as_received_survives_sigkill() {
     let base = (now() / 60) * 60 - 60 * (POINTS + 2);
     let data = tempfile::tempdir().unwrap();
     let conf_dir = tempfile::tempdir().unwrap();
-    let conf = config(conf_dir.path(), 300, 65536);
+    let conf = config(conf_dir.path(), "process", 300, 65536);
     let srv = start(data, &conf);
     let (plain, pickle) = (srv.carbon_tcp.unwrap(), srv.pickle_tcp.unwrap());
     let half = series / 2;
@@ -212,6 +213,8 @@ fn every_point_counted_as_received_survives_sigkill() {
     wait_for_replay(&srv);
     let replayed = srv.stat("journal.replayed_points");
     assert_eq!(srv.stat("journal.write_errors"), 0);
+    // The StatsD interval in progress at the kill is not journaled: its loss is reported.
+    assert_eq!(srv.stat("statsd.lost_intervals"), 1);
     let data = srv.stop_keeping_data();
     let on_disk = points_on_disk(data.path(), series, base);
     println!("replayed {replayed}; on disk after the restart: {on_disk} of {total}");
@@ -257,7 +260,7 @@ fn a_torn_or_damaged_tail_is_cut_and_counted_the_rest_replayed() {
     let base = (now() / 60) * 60 - 60 * (POINTS + 2);
     let conf_dir = tempfile::tempdir().unwrap();
     // No new file at all before the kill: every point is only in the cache and journal.
-    let conf = config(conf_dir.path(), 1, 1 << 20);
+    let conf = config(conf_dir.path(), "process", 1, 1 << 20);
     let srv = start(tempfile::tempdir().unwrap(), &conf);
     let total = load_and_wait(&srv, series, base);
     let data = kill(srv);
@@ -318,4 +321,49 @@ fn a_torn_or_damaged_tail_is_cut_and_counted_the_rest_replayed() {
         "{on_disk} points on disk; {total} sent, {last_load} in the cut record"
     );
     assert!(segments(data.path()).is_empty());
+}
+
+/// With `journal = "power"` and small segments: segments are closed as they fill and
+/// deleted while the server runs, once their points are in whisper; every point is on
+/// disk and the journal is empty when the load is written.
+#[test]
+fn committed_segments_are_deleted_while_running() {
+    let series = 100;
+    let base = (now() / 60) * 60 - 60 * (POINTS + 2);
+    let conf_dir = tempfile::tempdir().unwrap();
+    let conf = config(conf_dir.path(), "power", 0, 4096);
+    let srv = start(tempfile::tempdir().unwrap(), &conf);
+    let total = load_and_wait(&srv, series, base);
+    assert_eq!(
+        srv.stat("statsd.lost_intervals"),
+        0,
+        "a first start lost nothing"
+    );
+    let written = srv.stat("journal.bytes_written");
+    assert!(
+        written > 4 * 4096,
+        "{written} bytes journaled: several segments"
+    );
+    let end = Instant::now() + Duration::from_secs(30);
+    loop {
+        let (cache, on_disk) = (
+            srv.stat("storage.cache_size"),
+            srv.stat("journal.bytes_on_disk"),
+        );
+        if cache == 0 && on_disk == 0 && segments(srv.data_dir.path()).is_empty() {
+            break;
+        }
+        assert!(
+            Instant::now() < end,
+            "cache {cache} points, journal {on_disk} bytes on disk: {:?}",
+            segments(srv.data_dir.path())
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert_eq!(srv.stat("journal.write_errors"), 0);
+    let data = srv.stop_keeping_data();
+    assert_eq!(points_on_disk(data.path(), series, base), total);
+    // After a clean stop, the next start lost nothing.
+    let srv = start(data, &conf);
+    assert_eq!(srv.stat("statsd.lost_intervals"), 0);
 }

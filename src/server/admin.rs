@@ -46,6 +46,8 @@ pub struct AdminState {
     pub storage: Vec<Arc<crate::storage::stats::StoreStats>>,
     /// The names found on disk at start, once the scan is done.
     pub index: crate::storage::index::ScanSlot,
+    /// The previous run did not stop cleanly ([`super::running`]).
+    pub unclean_start: bool,
 }
 
 /// Accept admin connections forever.
@@ -172,6 +174,11 @@ async fn stats(state: &AdminState) -> String {
     let _ = writeln!(s, "messages.series_overflow: {}", t.series_overflow);
     let _ = writeln!(s, "messages.truncated_datagrams: {}", t.truncated_datagrams);
     let _ = writeln!(s, "messages.tcp_lines_too_long: {}", t.tcp_lines_too_long);
+    let _ = writeln!(
+        s,
+        "statsd.lost_intervals: {}",
+        u8::from(state.unclean_start)
+    );
     for (i, reason) in crate::protocol::statsd::BadLine::ALL.iter().enumerate() {
         let _ = writeln!(
             s,
