@@ -189,6 +189,9 @@ pub struct StorageConfig {
     pub journal_sync_interval: Duration,
     /// A journal segment is closed and a new one begun past this many bytes.
     pub journal_segment_bytes: usize,
+    /// Disk budget of each shard's journal (0 = none): carbon TCP readers pause at 90 %,
+    /// points beyond it are refused and counted (`journal.overflow`).
+    pub journal_max_bytes: usize,
 }
 
 /// StatsD listeners and etsy aggregation semantics.
@@ -410,6 +413,16 @@ impl Config {
             return Err(ConfigError::Invalid {
                 setting: "storage.journal_segment_bytes",
                 message: "must be at least 4096".into(),
+            });
+        }
+        let st = &self.storage;
+        if st.journal_max_bytes != 0 && st.journal_max_bytes < 2 * st.journal_segment_bytes {
+            return Err(ConfigError::Invalid {
+                setting: "storage.journal_max_bytes",
+                message: format!(
+                    "must be 0 (no budget) or at least twice storage.journal_segment_bytes ({})",
+                    2 * st.journal_segment_bytes
+                ),
             });
         }
         if self.storage.journal == JournalLevel::Power

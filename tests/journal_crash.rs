@@ -4,7 +4,15 @@
 //! with its value; a torn or damaged segment tail is cut and counted, the rest replayed.
 //! New files are limited to a few a second, so most points are still only in the cache
 //! (and the journal) when the process dies.
-#![allow(clippy::unwrap_used, clippy::expect_used)]
+// Exact float comparison: every value is an integer sent and stored exactly. Test loads
+// are built with format!, clearer here than write!.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::float_cmp,
+    clippy::format_push_string,
+    clippy::format_collect
+)]
 
 mod common;
 
@@ -366,4 +374,96 @@ fn committed_segments_are_deleted_while_running() {
     // After a clean stop, the next start lost nothing.
     let srv = start(data, &conf);
     assert_eq!(srv.stat("statsd.lost_intervals"), 0);
+}
+
+/// `journal_max_bytes`: with nothing written to whisper (one new file a minute), a journal
+/// at 90 % of its budget stops the carbon TCP reader (the sender waits, nothing is dropped)
+/// and a full one refuses UDP points, counted in `journal.overflow`; the journal never
+/// grows past its budget, and what was received is on disk after the stop.
+#[test]
+fn a_full_journal_pauses_tcp_and_counts_what_udp_loses() {
+    let series = 5000;
+    let base = (now() / 60) * 60 - 60 * (POINTS + 2);
+    let conf_dir = tempfile::tempdir().unwrap();
+    let conf = conf_dir.path().join("budget.toml");
+    std::fs::write(
+        &conf,
+        "[storage]\njournal = \"process\"\nsync_creates = false\nmax_creates_per_minute = 1\n\
+         journal_segment_bytes = 65536\njournal_max_bytes = 1048576\n\
+         [carbon]\nhostname = \"test_host\"\nmetric_interval = \"3600s\"\n",
+    )
+    .unwrap();
+    let srv = Server::start(&[
+        "--shards",
+        "1",
+        "--flush-interval",
+        "3600s",
+        "--config",
+        conf.to_str().unwrap(),
+    ]);
+    let addr = srv.carbon_tcp.unwrap();
+    let sender = std::thread::spawn(move || {
+        let mut c = TcpStream::connect(addr).unwrap();
+        c.set_write_timeout(Some(Duration::from_secs(20))).unwrap();
+        for k in 0..POINTS {
+            let mut chunk = String::new();
+            for i in 0..series {
+                chunk.push_str(&format!("jtest.s{i} {} {}\n", value(i, k), base + 60 * k));
+            }
+            if c.write_all(chunk.as_bytes()).is_err() {
+                return;
+            }
+        }
+    });
+    // Wait until reading has stopped: the count holds still for a second.
+    let total = (series as u64) * POINTS as u64;
+    let end = Instant::now() + Duration::from_secs(30);
+    let mut last = (0, Instant::now());
+    let received = loop {
+        let got = srv.stat("carbon.metrics_received");
+        if got != last.0 {
+            last = (got, Instant::now());
+        } else if got > 0 && last.1.elapsed() >= Duration::from_secs(1) {
+            break got;
+        }
+        assert!(
+            Instant::now() < end,
+            "the reader never paused ({got} received)"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    assert!(received < total, "the whole load fit: {received}");
+    let on_disk = srv.stat("journal.bytes_on_disk");
+    assert!(
+        on_disk <= 1 << 20,
+        "{on_disk} bytes on disk, {} segments, {} points journaled, {} refused",
+        srv.stat("journal.segments"),
+        srv.stat("journal.points"),
+        srv.stat("journal.overflow")
+    );
+    assert_eq!(
+        srv.stat("journal.overflow"),
+        0,
+        "TCP waits, it does not drop"
+    );
+
+    // UDP cannot wait: once the journal is full, its points are refused and counted.
+    let udp = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+    for d in 0..200 {
+        let lines: String = (0..50)
+            .map(|i| format!("jtest.u{d}.p{i} 1 {base}\n"))
+            .collect();
+        udp.send_to(lines.as_bytes(), srv.carbon_udp.unwrap())
+            .unwrap();
+        std::thread::sleep(Duration::from_millis(1));
+    }
+    let end = Instant::now() + Duration::from_secs(10);
+    while srv.stat("journal.overflow") == 0 {
+        assert!(Instant::now() < end, "no UDP point was refused");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert!(srv.stat("journal.bytes_on_disk") <= 1 << 20);
+    let data = srv.stop_keeping_data();
+    sender.join().unwrap();
+    assert!(points_on_disk(data.path(), series, base) >= received);
 }

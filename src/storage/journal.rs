@@ -53,13 +53,18 @@
 //!
 //! ## Not built yet
 //!
-//! - `journal_max_bytes`: a budget for the journal's disk (back-pressure like the cache's).
-//!   Today the journal is bounded only by the cache's backlog: a segment lives as long as
-//!   some point of it is unwritten, so a series that cannot be written (a disk error
-//!   retried) keeps its segments, and everything journaled after them, on disk.
-//! - The StatsD interval in progress is not journaled; a crash loses it (at most one
-//!   `flush_interval`), with no counter of that loss yet.
+//! - A test of what a power loss leaves with `power` (the sync runs; its bound is not
+//!   tested).
 //! - Replay under a different shard count.
+//!
+//! The StatsD interval in progress is not journaled; a crash loses it (at most one
+//! `flush_interval`), reported at the next start ([`crate::server::running`]).
+//!
+//! ## Budget
+//!
+//! `journal_max_bytes` bounds a shard's segments on disk plus what waits to be written:
+//! near it the TCP receivers pause ([`Journal::is_behind`]), at it a point is refused and
+//! counted in `journal.overflow` ([`Journal::is_full`]), as the cache does at its budget.
 
 mod appender;
 pub mod record;

@@ -74,6 +74,10 @@ impl ShardStore {
     /// written (without a journal the receiver counts it when parsed).
     pub fn add_point(&self, name: &[u8], ts: i64, value: f64, received: bool) {
         let journal = self.journal.get();
+        if journal.is_some_and(|j| j.is_full(name)) {
+            bump(&self.stats.journal.overflow, 1);
+            return;
+        }
         let seg = journal.map_or(0, |j| j.segment());
         let mut cache = self.cache.borrow_mut();
         let before = cache.series();

@@ -74,10 +74,12 @@ pub struct JournalStats {
     pub damaged_segments: AtomicU64,
     /// Bytes left unread behind those records.
     pub cut_bytes: AtomicU64,
+    /// Points refused because the journal was at `journal_max_bytes`.
+    pub overflow: AtomicU64,
 }
 
 /// The journal counters as admin `stats` names them (summed over the shards).
-pub const JOURNAL_FIELDS: [(&str, StatField); 10] = [
+pub const JOURNAL_FIELDS: [(&str, StatField); 11] = [
     ("journal.points", |x| &x.journal.points),
     ("journal.bytes_written", |x| &x.journal.bytes_written),
     ("journal.bytes_on_disk", |x| &x.journal.bytes_on_disk),
@@ -88,6 +90,7 @@ pub const JOURNAL_FIELDS: [(&str, StatField); 10] = [
     ("journal.replays_done", |x| &x.journal.replays_done),
     ("journal.damaged_segments", |x| &x.journal.damaged_segments),
     ("journal.cut_bytes", |x| &x.journal.cut_bytes),
+    ("journal.overflow", |x| &x.journal.overflow),
 ];
 
 /// One of the [`StoreStats`] counters.

@@ -22,6 +22,10 @@ use crate::storage::stats::{bump, StoreStats};
 /// Past this many bytes waiting to be written, TCP receivers pause (the disk is slower
 /// than the senders).
 const BACKLOG_PAUSE: usize = 32 << 20;
+/// Room kept free under `journal_max_bytes` when TCP receivers pause: what one 64 KiB read
+/// of short carbon lines can add, so a paused TCP sender loses nothing (at least 10 % of
+/// the budget, at most half of it).
+const PAUSE_ROOM: u64 = 256 << 10;
 /// How often an idle journal looks for segments to delete.
 const IDLE_TICK: Duration = Duration::from_millis(500);
 
@@ -43,6 +47,12 @@ pub struct Journal {
     rings: RefCell<Option<LocalReceiver<()>>>,
     /// Segments on disk, with their size.
     on_disk: RefCell<BTreeMap<u64, u64>>,
+    /// Their total.
+    disk_bytes: Cell<u64>,
+    /// Bytes of the record being written (a segment header included).
+    writing: Cell<u64>,
+    /// `journal_max_bytes` (0: no budget).
+    max_bytes: u64,
     /// Set at shutdown: write what is left, then end.
     closing: Cell<bool>,
     stats: Arc<StoreStats>,
@@ -75,6 +85,9 @@ impl Journal {
             bell,
             rings: RefCell::new(Some(rings)),
             on_disk: RefCell::new(replayed.on_disk.clone()),
+            disk_bytes: Cell::new(0),
+            writing: Cell::new(0),
+            max_bytes: config.journal_max_bytes as u64,
             closing: Cell::new(false),
             stats,
         });
@@ -101,9 +114,24 @@ impl Journal {
         }
     }
 
-    /// True while more is waiting to be written than the disk keeps up with.
+    /// Bytes on disk and waiting to be written.
+    fn used(&self) -> u64 {
+        self.disk_bytes.get() + self.writing.get() + self.enc.borrow().pending_bytes() as u64
+    }
+
+    /// True while more is waiting to be written than the disk keeps up with, or the
+    /// journal is near its budget (see [`PAUSE_ROOM`]): TCP receivers pause.
     pub fn is_behind(&self) -> bool {
-        self.enc.borrow().pending_bytes() > BACKLOG_PAUSE
+        let max = self.max_bytes;
+        let room = PAUSE_ROOM.max(max / 10).min(max / 2);
+        self.enc.borrow().pending_bytes() > BACKLOG_PAUSE || (max > 0 && self.used() + room >= max)
+    }
+
+    /// True when a point of `name` would take the journal past its budget: it is refused
+    /// (and counted).
+    pub fn is_full(&self, name: &[u8]) -> bool {
+        // A point takes at most 8 + 10 + 10 bytes, its name's definition 10 + its length.
+        self.max_bytes > 0 && self.used() + 38 + name.len() as u64 > self.max_bytes
     }
 
     /// Write what is left and end the journal task (at shutdown, after the writer).
@@ -132,6 +160,7 @@ impl Journal {
         } else {
             self.seg_bytes.set(size);
         }
+        self.writing.set((bytes.len() + HEADER_BYTES) as u64);
         Some((seg, bytes, self.received.replace(0)))
     }
 
@@ -145,9 +174,10 @@ impl Journal {
     fn publish(&self) {
         let d = self.on_disk.borrow();
         let s = &self.stats.journal;
+        let bytes = d.values().sum::<u64>();
+        self.disk_bytes.set(bytes);
         s.segments.store(d.len() as u64, Ordering::Relaxed);
-        s.bytes_on_disk
-            .store(d.values().sum::<u64>(), Ordering::Relaxed);
+        s.bytes_on_disk.store(bytes, Ordering::Relaxed);
     }
 
     /// Delete the segments before `keep_from` (all are committed).
@@ -223,6 +253,7 @@ pub async fn journal_loop(j: Rc<Journal>, store: Rc<ShardStore>) {
                     }
                 }
             }
+            j.writing.set(0);
             bump(&j.stats.journal.bytes_written, n);
             bump(&j.stats.metrics_received, received);
             unsynced = true;
