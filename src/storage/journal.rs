@@ -32,8 +32,9 @@
 //!
 //! Each cache entry remembers the oldest segment it holds points from, and a series the
 //! writer has taken keeps its segment until the writer's next round (by then it is
-//! written, or put back into the cache with its segment): [`Cache::oldest_segment`] is the
-//! oldest segment with a point not yet in whisper. Every segment before it is deleted; the
+//! written, or put back into the cache with its segment):
+//! [`Cache::oldest_segment`](super::cache::Cache::oldest_segment) is the oldest segment
+//! with a point not yet in whisper. Every segment before it is deleted; the
 //! open segment, when nothing at all is pending, too (a new one is begun on the next
 //! point). A segment is closed when it passes `journal_segment_bytes`. After a clean
 //! shutdown (SIGTERM drains the cache) no segment is left.
