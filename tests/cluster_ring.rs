@@ -317,6 +317,118 @@ fn whereis(args: &[&str], stdin: &[u8]) -> Output {
     out
 }
 
+/// `--ring statsd_proxy` through the binary: the names of `names.txt` as StatsD lines on
+/// stdin, against `proxy.txt`'s sets that the command line can spell (an IPv6 host is
+/// given in brackets and is the bare address in `proxy.js`'s config).
+#[test]
+fn binary_prints_proxy_js_placements() {
+    let names = names();
+    let bytes = data("proxy.txt");
+    let text = String::from_utf8(bytes).unwrap();
+    let mut checked = 0;
+    for block in text.split("\n# ").skip(1) {
+        let nodes: Vec<&str> = block
+            .lines()
+            .filter_map(|l| l.strip_prefix("node "))
+            .collect();
+        if nodes
+            .iter()
+            .any(|n| n.contains('[') || n.contains('\u{e9}'))
+        {
+            continue;
+        }
+        let owners: Vec<usize> = block
+            .lines()
+            .filter_map(|l| l.strip_prefix("owners "))
+            .flat_map(|l| l.split(' ').map(|t| t.parse::<usize>().unwrap()))
+            .collect();
+        let mut args = vec!["--ring", "statsd_proxy"];
+        let specs: Vec<String> = nodes
+            .iter()
+            .map(|n| match n.rsplit_once(':') {
+                Some((host, port)) if host.contains(':') => format!("[{host}]:{port}"),
+                _ => (*n).to_owned(),
+            })
+            .collect();
+        for s in &specs {
+            args.extend(["--node", s]);
+        }
+        args.push("-");
+        let mut stdin = Vec::new();
+        let mut sent = Vec::new();
+        for name in &names {
+            // proxy.js splits datagrams at newlines; names.txt has none inside a name
+            // but may hold `\r`, which is kept.
+            if name.contains(&b'\r') {
+                continue;
+            }
+            stdin.extend_from_slice(name);
+            stdin.extend_from_slice(b":1|c\n");
+            sent.push(name);
+        }
+        let out = whereis(&args, &stdin);
+        assert!(
+            out.status.success(),
+            "{args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let lines: Vec<&[u8]> = out
+            .stdout
+            .split(|&b| b == b'\n')
+            .filter(|l| !l.is_empty())
+            .collect();
+        assert_eq!(lines.len(), sent.len(), "{args:?}");
+        let index: Vec<usize> = names
+            .iter()
+            .enumerate()
+            .filter(|(_, n)| !n.contains(&b'\r'))
+            .map(|(i, _)| i)
+            .collect();
+        for ((line, name), i) in lines.iter().zip(&sent).zip(index) {
+            let want = nodes[owners[i]];
+            let key = lonsdaleite::cluster::hashring::line_key(name);
+            let mut expected = key.to_vec();
+            expected.push(b' ');
+            expected.extend_from_slice(want.as_bytes());
+            assert_eq!(
+                String::from_utf8_lossy(line),
+                String::from_utf8_lossy(&expected),
+                "{args:?}"
+            );
+            checked += 1;
+        }
+    }
+    assert!(checked >= 5 * 3000, "{checked}");
+
+    let out = whereis(
+        &["--ring", "statsd_proxy", "--node", "10.0.0.1", "a:1|c"],
+        b"",
+    );
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("StatsD port"));
+    let out = whereis(
+        &["--ring", "statsd_proxy", "--node", "10.0.0.1:8125=a", "x"],
+        b"",
+    );
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("no instance"));
+    let out = whereis(
+        &[
+            "--ring",
+            "statsd_proxy",
+            "--replicas",
+            "2",
+            "--node",
+            "a:1",
+            "--node",
+            "b:2",
+            "x",
+        ],
+        b"",
+    );
+    assert_eq!(out.status.code(), Some(2));
+}
+
 /// The relay's own label of a member: `HOST:PORT[=INSTANCE]`, its instance text.
 fn label(spec: &str) -> String {
     let n = Node::parse(spec).unwrap();

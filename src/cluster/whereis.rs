@@ -1,6 +1,7 @@
 //! `lonsdaleite cluster whereis`: which member a relay sends a metric to.
 //!
-//! The command shell around [`super::ring`]: it parses the members, builds the ring once,
+//! The command shell around [`super::ring`] (and, for `--ring statsd_proxy`, etsy's
+//! `proxy.js` ring, [`super::hashring`]): it parses the members, builds the ring once,
 //! and prints `NAME OWNER[ REPLICA…]` for each name, an owner written
 //! `HOST:PORT[=INSTANCE]` with the instance as the ring keys it. Names come from the
 //! arguments and, for a `-`, from stdin, one a line (the text before the first space or
@@ -15,6 +16,7 @@ use std::io::{self, BufRead, Write};
 use std::os::unix::ffi::OsStrExt;
 use std::process::ExitCode;
 
+use super::hashring::{line_key, ProxyRing};
 use super::intake::relay_intake;
 use super::node::Node;
 use super::ring::{relay_instance_text, Hash, Implementation, Ring};
@@ -27,9 +29,15 @@ is
 and carbon's DESTINATIONS = 10.0.0.1:2004:a, 10.0.0.2:2004:b is
   --impl carbon --node 10.0.0.1:2004=a --node 10.0.0.2:2004=b
 
+etsy statsd's proxy.js ring takes its nodes' host and StatsD port, as in its config's
+`nodes: [{host: '10.0.0.1', port: 8125}, ...]`, and hashes the text of a StatsD line
+before its first `:`:
+  --ring statsd_proxy --node 10.0.0.1:8125 --node 10.0.0.2:8125 'api.login:1|c'
+
 Examples:
   lonsdaleite cluster whereis --ring carbon_ch --node 10.0.0.1=a --node 10.0.0.2=b foo.bar
   lonsdaleite cluster whereis --ring jump_fnv1a_ch --node 10.0.0.1 --node 10.0.0.2 - < names.txt
+  lonsdaleite cluster whereis --ring statsd_proxy --node 10.0.0.1:8125 --node 10.0.0.2:8125 - < lines.txt
 
 Check a placement against the relay itself (its test mode reads names on stdin):
   echo foo.bar | carbon-c-relay -t -f relay.conf";
@@ -38,17 +46,21 @@ Check a placement against the relay itself (its test mode reads names on stdin):
 #[derive(Debug, clap::Args)]
 pub struct WhereisArgs {
     /// Metric names; `-` reads names from stdin, one a line (the text before the first
-    /// space or tab).
+    /// space or tab; with `statsd_proxy`, whole StatsD lines).
     #[arg(required = true, value_name = "NAME")]
     pub names: Vec<OsString>,
-    /// The ring type, as the relay's `cluster` line names it.
+    /// The ring type, as the relay's `cluster` line names it; `statsd_proxy` is etsy
+    /// statsd's `proxy.js` (npm `hashring` 3.2.0), where a name or StatsD line is the
+    /// text before its first `:`.
     #[arg(long, value_enum, value_name = "RING")]
-    pub ring: Hash,
+    pub ring: RingArg,
     /// A member, `HOST[:PORT][=INSTANCE]` (port 2003 when left out; an IPv6 address in
     /// brackets). Repeat for every member, in the config's order: carbon's rings depend
-    /// on it, and carbon-c-relay's `jump_fnv1a_ch` for members without instance.
-    #[arg(long = "node", value_name = "HOST[:PORT][=INSTANCE]", required = true, value_parser = parse_node)]
-    pub nodes: Vec<Node>,
+    /// on it, and carbon-c-relay's `jump_fnv1a_ch` for members without instance. With
+    /// `statsd_proxy`: `HOST:PORT`, the node's host and StatsD port as in `proxy.js`'s
+    /// `nodes` (the port is required; no instance; only healthy nodes are on its ring).
+    #[arg(long = "node", value_name = "HOST[:PORT][=INSTANCE]", required = true, value_parser = parse_node_arg)]
+    pub nodes: Vec<NodeArg>,
     /// Whose placement: carbon-c-relay 3.7 (Debian's, amd64), or carbon 1.1's own
     /// carbon-relay (`ROUTER_HASH_TYPE`, `DESTINATIONS`; `carbon_ch` or `fnv1a_ch`).
     #[arg(
@@ -74,14 +86,79 @@ pub(crate) fn parse_node(spec: &str) -> Result<Node, String> {
     Node::parse(spec).map_err(|e| e.to_string())
 }
 
+/// `--ring`: the relays' rings, and etsy statsd's `proxy.js`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum RingArg {
+    /// carbon's MD5 ring (carbon-c-relay `carbon_ch`, carbon `ROUTER_HASH_TYPE = carbon_ch`).
+    #[value(name = "carbon_ch")]
+    CarbonCh,
+    /// An FNV-1a ring (carbon-c-relay `fnv1a_ch`, carbon `fnv1a_ch`: different keys).
+    #[value(name = "fnv1a_ch")]
+    Fnv1aCh,
+    /// carbon-c-relay's jump consistent hash over FNV-1a (no carbon equivalent).
+    #[value(name = "jump_fnv1a_ch")]
+    JumpFnv1aCh,
+    /// etsy statsd 0.9.0's `proxy.js` (npm `hashring` 3.2.0).
+    #[value(name = "statsd_proxy")]
+    StatsdProxy,
+}
+
+impl RingArg {
+    /// The relay ring, or `None` for `proxy.js`'s.
+    fn relay_hash(self) -> Option<Hash> {
+        match self {
+            Self::CarbonCh => Some(Hash::CarbonCh),
+            Self::Fnv1aCh => Some(Hash::Fnv1aCh),
+            Self::JumpFnv1aCh => Some(Hash::JumpFnv1aCh),
+            Self::StatsdProxy => None,
+        }
+    }
+}
+
+/// A `--node` as parsed, with its spelling (`proxy.js`'s ring needs to know whether the
+/// port was written).
+#[derive(Clone, Debug)]
+pub struct NodeArg {
+    pub node: Node,
+    pub spec: String,
+}
+
+fn parse_node_arg(spec: &str) -> Result<NodeArg, String> {
+    Ok(NodeArg {
+        node: parse_node(spec)?,
+        spec: spec.to_owned(),
+    })
+}
+
+/// `proxy.js`'s name of a node, `host:port` (an IPv6 host without brackets, as its config
+/// joins `host` and `port`), or why the spec is not one.
+fn proxy_node(arg: &NodeArg) -> Result<String, String> {
+    if arg.node.instance.is_some() {
+        return Err(format!(
+            "node `{}`: proxy.js nodes have no instance: give HOST:PORT (the StatsD port)",
+            arg.spec
+        ));
+    }
+    let written = arg
+        .spec
+        .rsplit_once(':')
+        .is_some_and(|(host, port)| !port.is_empty() && !host.ends_with('['));
+    if !written || arg.spec.ends_with(']') {
+        return Err(format!(
+            "node `{}`: give the StatsD port too, HOST:PORT as in proxy.js's nodes (e.g. 10.0.0.1:8125)",
+            arg.spec
+        ));
+    }
+    Ok(format!("{}:{}", arg.node.host, arg.node.port))
+}
+
 /// Runs `lonsdaleite cluster whereis`.
 pub fn run(args: &WhereisArgs) -> ExitCode {
-    let ring = match Ring::new(
-        args.implementation,
-        args.ring,
-        args.nodes.clone(),
-        args.replicas,
-    ) {
+    let Some(hash) = args.ring.relay_hash() else {
+        return run_proxy(args);
+    };
+    let nodes = args.nodes.iter().map(|n| n.node.clone()).collect();
+    let ring = match Ring::new(args.implementation, hash, nodes, args.replicas) {
         Ok(r) => r,
         Err(e) => {
             eprintln!("lonsdaleite cluster whereis: {e}");
@@ -116,6 +193,73 @@ pub fn run(args: &WhereisArgs) -> ExitCode {
             ExitCode::from(1)
         }
         Ok(()) => ExitCode::from(1),
+    }
+}
+
+/// `--ring statsd_proxy`: every name or StatsD line, placed as `proxy.js` places it.
+fn run_proxy(args: &WhereisArgs) -> ExitCode {
+    let fail = |e: &dyn std::fmt::Display| {
+        eprintln!("lonsdaleite cluster whereis: {e}");
+        ExitCode::from(2)
+    };
+    if args.implementation != Implementation::CarbonCRelay || args.replicas != 1 || args.as_is {
+        return fail(&"--impl, --replicas and --as-is are for the relays' rings, not statsd_proxy (proxy.js sends each line to one node)");
+    }
+    let mut nodes = Vec::with_capacity(args.nodes.len());
+    for n in &args.nodes {
+        match proxy_node(n) {
+            Ok(name) => nodes.push(name),
+            Err(e) => return fail(&e),
+        }
+    }
+    let ring = match ProxyRing::new(&nodes) {
+        Ok(r) => r,
+        Err(e) => return fail(&e),
+    };
+    let place = |line: &[u8], out: &mut dyn Write| -> io::Result<()> {
+        let key = line_key(line);
+        out.write_all(key)?;
+        out.write_all(b" ")?;
+        out.write_all(ring.nodes()[ring.owner(key)].as_bytes())?;
+        out.write_all(b"\n")
+    };
+    let stdout = io::stdout();
+    let mut out = io::BufWriter::new(stdout.lock());
+    let mut result = Ok(());
+    for name in &args.names {
+        let name = name.as_bytes();
+        result = if name == b"-" {
+            let mut input = io::stdin().lock();
+            let mut line = Vec::new();
+            loop {
+                line.clear();
+                match input.read_until(b'\n', &mut line) {
+                    Ok(0) => break Ok(()),
+                    Ok(_) => {}
+                    Err(e) => break Err(e),
+                }
+                let text = line.strip_suffix(b"\n").unwrap_or(&line);
+                if text.is_empty() {
+                    continue;
+                }
+                if let Err(e) = place(text, &mut out) {
+                    break Err(e);
+                }
+            }
+        } else {
+            place(name, &mut out)
+        };
+        if result.is_err() {
+            break;
+        }
+    }
+    match result.and_then(|()| out.flush()) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) if e.kind() == io::ErrorKind::BrokenPipe => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("lonsdaleite cluster whereis: {e}");
+            ExitCode::from(1)
+        }
     }
 }
 
