@@ -19,22 +19,44 @@
 # threads, from the first packet until the count settled, flushes included), its RSS, and the
 # kernel's receive-buffer drops on the StatsD port (/proc/net/udp).
 #
-# Usage: bench/e2e/statsd-vs-etsy.sh            # full run (about 30 min)
-#        QUICK=1 bench/e2e/statsd-vs-etsy.sh    # smoke test of the script (about 3 min)
+# Receive buffers (RCVBUF, issue 15 item 5): a lossless rate depends on how deep the kernel
+# queue of the StatsD socket is, so both servers get the same one:
+#   RCVBUF=default  the host's sysctls as they are; every StatsD UDP socket of both servers
+#                   gets net.core.rmem_default (what a socket that does not ask gets: etsy's
+#                   node dgram socket; on a stock kernel 208 KiB). lonsdaleite is given
+#                   `[statsd] recv_buffer = rmem_default / 2` in its config (the kernel
+#                   doubles a request), so it asks for no more than etsy has.
+#   RCVBUF=tuned    tuning/sysctl.d/60-lonsdaleite.conf applied for the run (root; the old
+#                   values are put back at exit), then as for default: both get the tuned
+#                   net.core.rmem_default (8 MiB).
+#   RCVBUF=own      lonsdaleite asks for its own default (recv_buffer = 32 MiB, as root
+#                   SO_RCVBUFFORCE), etsy gets rmem_default: UNEQUAL, the method of the runs
+#                   before issue 15; labelled so in the raw output.
+# The sizes the kernel actually granted (ss -m: skmem rb) are read for every server's
+# sockets and kept in machine.txt and runs.jsonl.
+#
+# Usage: bench/e2e/statsd-vs-etsy.sh [--help]     # full run (about 30 min)
+#        QUICK=1 bench/e2e/statsd-vs-etsy.sh      # smoke test of the script (about 3 min), not a result
 # Settings (environment): SERVERS="lonsdaleite etsy" SHARDS="1 2" NAMES="10000 1000000"
-#   PROTOCOLS="statsd-udp statsd-tcp" DURATION=10s FLUSH=10s SEARCH_STEPS=6 SOCKETS=16
-#   SERVER_CPUS=0 LOADGEN_CPUS=1 PEER_DIR=../peers/statsd OUT=/tmp/lonsdaleite-bench/<time>
-#   CARGO_TARGET_DIR (default: target/ in the repository).
+#   PROTOCOLS="statsd-udp statsd-tcp" DURATION=10s FLUSH=10s SEARCH_STEPS=7 SOCKETS=16
+#   RCVBUF=default (default|tuned|own, above) SERVER_CPUS=0 LOADGEN_CPUS=1
+#   PEER_DIR=../peers/statsd CARGO_TARGET_DIR (default: target/ in the repository)
+#   RUNS_ROOT, ALLOW_DIRTY: see bench/e2e/run-record.sh (a tree with uncommitted changes is
+#   refused; run from a clean worktree). OUT= another directory for the raw output.
+# Raw output: bench/e2e/runs/<UTC stamp>-statsd-vs-etsy-<RCVBUF>/ (machine.txt, runs.jsonl with
+#   the exact loadgen command of each run, summary.md, the servers' stdout/stderr).
 # Needs: cargo, node + npm (etsy statsd is installed into $PEER_DIR when absent, never into the
 # repository), jq, taskset. Talks only to 127.0.0.1.
 set -euo pipefail
+if [[ ${1:-} == --help || ${1:-} == -h ]]; then sed -n '2,/^set -euo/p' "$0" | sed '$d; s/^# \{0,1\}//'; exit 0; fi
 
 REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 TARGET=${CARGO_TARGET_DIR:-$REPO/target}
 PEER_DIR=${PEER_DIR:-$(cd "$REPO/.." && pwd)/peers/statsd}
 ETSY_VERSION=0.9.0
 STAMP=$(date -u +%Y%m%dT%H%M%SZ)
-OUT=${OUT:-/tmp/lonsdaleite-bench/$STAMP}
+RCVBUF=${RCVBUF:-default}
+case $RCVBUF in default | tuned | own) ;; *) echo "RCVBUF=$RCVBUF: use default, tuned or own (see --help)" >&2; exit 2 ;; esac
 if [[ -n ${QUICK:-} ]]; then
     : "${NAMES:=10000}" "${DURATION:=3s}" "${FLUSH:=2s}" "${SEARCH_STEPS:=2}"
 fi
@@ -76,6 +98,12 @@ if [[ -n ${BENCH_E2E_SESSION:-} ]] && ! echo "$NICE" >/proc/self/autogroup 2>/de
     NICE=0
 fi
 AUTOGROUP=$(cat /proc/self/autogroup 2>/dev/null || echo "no autogroup")
+RUN_COMMAND="SERVERS=\"$SERVERS\" SHARDS=\"$SHARDS\" NAMES=\"$NAMES\" PROTOCOLS=\"$PROTOCOLS\" DURATION=$DURATION FLUSH=$FLUSH SEARCH_STEPS=$SEARCH_STEPS RCVBUF=$RCVBUF${QUICK:+ QUICK=1} bench/e2e/statsd-vs-etsy.sh"
+# shellcheck source=bench/e2e/run-record.sh
+source "$REPO/bench/e2e/run-record.sh"
+run_record_init "statsd-vs-etsy-$RCVBUF${QUICK:+-smoke}"
+OUT=${OUT:-$RUN_DIR}
+[[ -n ${QUICK:-} ]] && echo "QUICK=1: a smoke test of the script, not a result" | tee -a "$RUN_DIR/machine.txt" >&2
 PER_PACKET=${PER_PACKET:-25}
 
 LONSDALEITE=$TARGET/release/lonsdaleite
@@ -98,6 +126,47 @@ for tool in cargo taskset awk; do
     command -v "$tool" >/dev/null || die "$tool not found"
 done
 mkdir -p "$OUT"
+
+# the servers' data directories (state files), outside the raw output
+DATA_TMP=$(mktemp -d /tmp/statsd-vs-etsy.XXXXXX)
+
+# --- receive buffers (RCVBUF) -------------------------------------------------------------
+SYSCTL_SAVED=()
+restore_sysctls() {
+    local kv
+    for kv in "${SYSCTL_SAVED[@]}"; do
+        echo "${kv#*=}" >"/proc/sys/${kv%%=*}" 2>/dev/null || log "could not restore ${kv%%=*}"
+    done
+    SYSCTL_SAVED=()
+}
+trap 'restore_sysctls; rm -rf "$DATA_TMP"' EXIT
+if [[ $RCVBUF == tuned ]]; then
+    while IFS='=' read -r key value; do
+        key=$(echo "$key" | tr -d ' ') value=$(echo "$value" | tr -d ' ')
+        [[ -z $key || $key == \#* ]] && continue
+        path=/proc/sys/${key//.//}
+        [[ -e $path ]] || { log "sysctl $key does not exist on this kernel; skipped"; continue; }
+        old=$(cat "$path")
+        [[ $old == "$value" ]] && continue
+        [[ -w $path ]] || die "RCVBUF=tuned needs root to set $key = $value (now $old)"
+        SYSCTL_SAVED+=("${key//.//}=$old")
+        echo "$value" >"$path" || die "could not set $key = $value"
+    done < <(grep -v '^[[:space:]]*#' "$REPO/tuning/sysctl.d/60-lonsdaleite.conf")
+fi
+RMEM_DEFAULT=$(cat /proc/sys/net/core/rmem_default)
+# lonsdaleite's config: with default/tuned it asks for half of rmem_default (the kernel
+# doubles the request), so its sockets get exactly what etsy's get.
+LS_CONFIG=$OUT/lonsdaleite.toml
+if [[ $RCVBUF == own ]]; then
+    : >"$LS_CONFIG"
+else
+    printf '[statsd]\nrecv_buffer = %d\n' $((RMEM_DEFAULT / 2)) >"$LS_CONFIG"
+fi
+# rb of the UDP sockets bound to PORT (ss -m), unique values joined by ","
+granted_rb() {
+    ss -uamn "sport = :$1" 2>/dev/null | grep -o 'rb[0-9]*' | sed 's/rb//' | sort -u | paste -sd, -
+}
+
 FLUSH_S=$(secs "$FLUSH")
 FLUSH_MS=$(awk -v s="$FLUSH_S" 'BEGIN { printf "%d", s * 1000 }')
 # a carbon count settles at an idle flush: up to two flush intervals after the last packet
@@ -118,18 +187,19 @@ fi
 # --- machine ----------------------------------------------------------------------------
 {
     echo "date: $(date -u '+%Y-%m-%d %H:%M UTC')"
-    echo "commit: $(git -C "$REPO" rev-parse --short HEAD)$(git -C "$REPO" diff --quiet HEAD -- src loadgen Cargo.toml || echo ' (+ uncommitted changes)')"
+    echo "commit: $(git -C "$REPO" rev-parse --short HEAD)${RUN_DIRTY:+ (DIRTY tree: not a result)}"
     echo "cpu: $(lscpu | sed -n 's/^Model name: *//p') x $(nproc) (lscpu: $(lscpu | sed -n 's/^Hypervisor vendor: *//p' | sed 's/^/hypervisor /'))"
     echo "kernel: $(uname -sr)"
     echo "memory: $(free -g | awk '/^Mem:/ { print $2 " GiB" }')"
     echo "node: $(node --version), etsy statsd $(jq -r .version "$ETSY_DIR/package.json")"
     echo "rustc: $(rustc --version)"
-    echo "sysctl: net.core.rmem_max=$(cat /proc/sys/net/core/rmem_max) net.core.rmem_default=$(cat /proc/sys/net/core/rmem_default) net.core.netdev_max_backlog=$(cat /proc/sys/net/core/netdev_max_backlog)"
+    echo "RCVBUF=$RCVBUF: $(case $RCVBUF in default) echo "host sysctls unchanged; both servers' StatsD sockets get rmem_default (lonsdaleite: recv_buffer = $((RMEM_DEFAULT / 2)))" ;; tuned) echo "tuning/sysctl.d/60-lonsdaleite.conf applied for the run; both servers' StatsD sockets get rmem_default (lonsdaleite: recv_buffer = $((RMEM_DEFAULT / 2)))" ;; own) echo "UNEQUAL: lonsdaleite asks for its default recv_buffer (32 MiB, SO_RCVBUFFORCE as root), etsy gets rmem_default" ;; esac)"
+    echo "sysctl during the runs: net.core.rmem_max=$(cat /proc/sys/net/core/rmem_max) net.core.rmem_default=$(cat /proc/sys/net/core/rmem_default) net.core.netdev_max_backlog=$(cat /proc/sys/net/core/netdev_max_backlog) net.core.netdev_budget=$(cat /proc/sys/net/core/netdev_budget)"
     echo "memlock: $(ulimit -l), nofile: $(ulimit -n)"
     echo "priority: servers, graphite sink and loadgen in their own session, $AUTOGROUP; runs wait up to ${QUIET_WAIT}s for other processes to use < $QUIET_BUSY CPU, and are repeated up to $RETRIES times when others used > $NOISE_MAX CPU during the run"
     echo "placement: servers may use CPUs $SERVER_CPUS,$LOADGEN_CPUS (lonsdaleite pins shard i to the i-th of them; etsy's node threads and lonsdaleite's side thread float), loadgen is pinned to CPU(s) $LOADGEN_CPUS; server and sender share the machine's $(nproc) cores"
     echo "settings: names={$NAMES} shards={$SHARDS} protocols={$PROTOCOLS} duration=$DURATION flush=$FLUSH search_steps=$SEARCH_STEPS mix=$MIX per_packet=$PER_PACKET udp_sockets=$SOCKETS tcp_connections=$TCP_CONNECTIONS"
-} >"$OUT/machine.txt"
+} >>"$OUT/machine.txt"
 cat "$OUT/machine.txt" >&2
 
 free_port() {
@@ -154,6 +224,8 @@ stop_pid() { # SIGTERM (a server flushes, then exits), SIGKILL after 20 s
 cleanup() { # newest first: servers before the graphite sink they flush to
     local i
     for ((i = ${#PIDS[@]} - 1; i >= 0; i--)); do stop_pid "${PIDS[i]}"; done
+    restore_sysctls
+    rm -rf "$DATA_TMP"
 }
 trap cleanup EXIT
 
@@ -171,9 +243,9 @@ start_null_sink() {
 
 start_lonsdaleite() { # shards
     local shards=$1 dir=$OUT/lonsdaleite-$1 admin
-    rm -rf "$dir" && mkdir -p "$dir/data"
-    taskset -c "$SERVER_CPUS,$LOADGEN_CPUS" "$LONSDALEITE" serve --shards "$shards" \
-        --statsd-addr 127.0.0.1:0 --admin-addr 127.0.0.1:0 --data-dir "$dir/data" \
+    rm -rf "$dir" "$DATA_TMP/$shards" && mkdir -p "$dir" "$DATA_TMP/$shards"
+    taskset -c "$SERVER_CPUS,$LOADGEN_CPUS" "$LONSDALEITE" serve --config "$LS_CONFIG" --shards "$shards" \
+        --statsd-addr 127.0.0.1:0 --admin-addr 127.0.0.1:0 --data-dir "$DATA_TMP/$shards" \
         --flush-interval "$FLUSH" --forward "$NULL_SINK" --no-storage \
         --carbon-addr off --pickle-addr off --http-addr off >"$dir/stdout" 2>"$dir/stderr" &
     SERVER_PID=$!
@@ -187,6 +259,17 @@ start_lonsdaleite() { # shards
     admin=$(sed -n 's/^listening admin tcp //p' "$dir/stdout")
     [[ -n $STATSD_ADDR && -n $admin ]] || die "lonsdaleite did not print its listeners"
     VERIFY_ARGS=(--verify "$admin" --settle-max "$SETTLE_MAX")
+    note_rb "lonsdaleite shards=$shards"
+}
+
+# Records the receive buffer the kernel granted the server's StatsD UDP sockets.
+GRANTED=
+note_rb() { # LABEL
+    GRANTED=$(granted_rb "${STATSD_ADDR##*:}")
+    echo "granted receive buffer (ss -m skmem rb, bytes) of $1's StatsD UDP sockets: ${GRANTED:-unknown}" | tee -a "$OUT/machine.txt" >&2
+    if [[ $RCVBUF != own && -n $GRANTED && $GRANTED != "$RMEM_DEFAULT" ]]; then
+        die "$1 got receive buffer $GRANTED, not rmem_default $RMEM_DEFAULT: the comparison would not be equal"
+    fi
 }
 
 start_etsy() {
@@ -216,6 +299,7 @@ EOF
     done
     STATSD_ADDR=127.0.0.1:$port
     VERIFY_ARGS=(--verify-carbon "127.0.0.1:$carbon" --settle-max "$SETTLE_MAX")
+    note_rb etsy
 }
 
 stop_server() {
@@ -267,7 +351,8 @@ run_loadgen() {
         json=$("${cmd[@]}") || die "loadgen failed: ${cmd[*]}"
         json=$(jq -c --arg server "$label" --arg shards "$shards" --arg phase "$phase" \
             --arg cmd "${cmd[*]}" --argjson attempt "$attempt" --argjson max "$NOISE_MAX" --argjson rq "$RUNQ_MAX" \
-            '{impl: $server, shards: $shards, phase: $phase, attempt: $attempt} + .
+            --arg rcvbuf "$RCVBUF" --arg granted "$GRANTED" \
+            '{impl: $server, shards: $shards, phase: $phase, attempt: $attempt, rcvbuf: $rcvbuf, granted_rcvbuf: $granted} + .
              + {noisy: ((.host.others_cpu_s // 0) > $max * .host.window_s
                         and (.host.server_runq_wait_s // 0) > $rq * .host.window_s),
                 command: $cmd}' <<<"$json")
@@ -336,7 +421,7 @@ done
 # Per case: the max run, and the highest-rate lossless run among max and search runs.
 jq -rs -f "$REPO/bench/e2e/summary.jq" "$RUNS" >"$SUMMARY.table"
 {
-    echo "## Run $STAMP"
+    echo "## Run $STAMP (RCVBUF=$RCVBUF)${RUN_DIRTY:+ — DIRTY tree, not a result}${QUICK:+ — QUICK smoke test, not a result}"
     echo
     sed 's/^/    /' "$OUT/machine.txt"
     echo
