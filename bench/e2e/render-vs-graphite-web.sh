@@ -20,14 +20,24 @@
 # (CARBONLINK_HOSTS empty, REPLICATION_FACTOR 0: no per-series cache query, its fastest
 # configuration); lonsdaleite does ask its shard's cache for each series.
 #
-#   bench/e2e/render-vs-graphite-web.sh
+# The setup (graphite-web's venv, the data, both servers) is bench/e2e/render-setup.sh,
+# shared with render-concurrent.sh.
+#
+#   bench/e2e/render-vs-graphite-web.sh [--help]
 #   (ROUNDS=3 SERVERS=40 METRICS=25 INGEST_RATE=2000 INGEST_NAMES=200 GW_WORKERS=2 N_GW=20
-#    N_LS=200 ONLY=both|graphite-web|lonsdaleite KEEP=1 keeps the data; CARGO_TARGET_DIR as usual)
+#    N_LS=200 ONLY=both|graphite-web|lonsdaleite KEEP=1 keeps the data; QUICK=1: a smoke test
+#    of the script (ROUNDS=1 SERVERS=4, N_GW=3 N_LS=10), not a result; CARGO_TARGET_DIR as
+#    usual; RUNS_ROOT, ALLOW_DIRTY: see bench/e2e/run-record.sh (a tree with uncommitted
+#    changes is refused; run from a clean worktree))
+# Raw output: bench/e2e/runs/<UTC stamp>-render-vs-graphite-web/ (machine.txt, output.txt,
+# results.jsonl with every (round, server, query) cell, table.md, the servers' logs).
 # Needs: Debian 12 (python3, apt), the release binaries (built here), curl.
 set -euo pipefail
+if [[ ${1:-} == --help || ${1:-} == -h ]]; then sed -n '2,/^set -euo/p' "$0" | sed '$d; s/^# \{0,1\}//'; exit 0; fi
 REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 HERE="$REPO/bench/e2e"
 TARGET=${CARGO_TARGET_DIR:-$REPO/target}
+if [[ -n ${QUICK:-} ]]; then : "${ROUNDS:=1}" "${SERVERS:=4}" "${N_GW:=3}" "${N_LS:=10}"; fi
 ROUNDS=${ROUNDS:-3}
 SERVERS=${SERVERS:-40}
 METRICS=${METRICS:-25}
@@ -37,7 +47,12 @@ GW_WORKERS=${GW_WORKERS:-2}
 N_GW=${N_GW:-20}
 N_LS=${N_LS:-200}
 ONLY=${ONLY:-both}
-GW_VENV=${GW_VENV:-$(dirname "$REPO")/venv-gwbench}
+RUN_COMMAND="ROUNDS=$ROUNDS SERVERS=$SERVERS METRICS=$METRICS INGEST_RATE=$INGEST_RATE INGEST_NAMES=$INGEST_NAMES GW_WORKERS=$GW_WORKERS N_GW=$N_GW N_LS=$N_LS ONLY=$ONLY${QUICK:+ QUICK=1} bench/e2e/render-vs-graphite-web.sh"
+# shellcheck source=bench/e2e/run-record.sh
+source "$HERE/run-record.sh"
+run_record_init "render-vs-graphite-web${QUICK:+-smoke}"
+exec > >(tee "$RUN_DIR/output.txt") 2>&1
+[[ -n ${QUICK:-} ]] && echo "QUICK=1: a smoke test of the script, not a result"
 OUT=$(mktemp -d /tmp/render-bench.XXXXXX)
 PIDS=()
 cleanup() {
@@ -47,67 +62,27 @@ cleanup() {
     kill -9 "$p" 2>/dev/null || true
   done
   wait 2>/dev/null || true
+  cp "$OUT/ls.stderr" "$RUN_DIR/lonsdaleite.stderr" 2>/dev/null || true
+  cp "$OUT/gw/gunicorn.out" "$RUN_DIR/gunicorn.out" 2>/dev/null || true
   if [[ -z ${KEEP:-} ]]; then rm -rf "$OUT"; else echo "kept $OUT"; fi
 }
 trap cleanup EXIT
+# shellcheck source=bench/e2e/render-setup.sh
+source "$HERE/render-setup.sh"
 
-# --- graphite-web 1.1.10 -------------------------------------------------------------------
-if [[ $ONLY != lonsdaleite ]] && ! "$GW_VENV/bin/python" -c 'import graphite, whisper, gunicorn, django' 2>/dev/null; then
-  # shellcheck source=tests/lib/need.sh
-  source "$REPO/tests/lib/need.sh"
-  need_package python3-django gunicorn python3-tz python3-six python3-urllib3 python3-pyparsing \
-    python3-cairo python3-venv
-  /usr/bin/python3 -m venv --system-site-packages "$GW_VENV"
-  "$GW_VENV/bin/pip" install -q --no-deps graphite-web==1.1.10 whisper==1.1.10 django-tagging==0.4.3
-fi
-PY=/usr/bin/python3
-[[ $ONLY != lonsdaleite ]] && PY="$GW_VENV/bin/python"
-"$PY" -c 'import whisper' 2>/dev/null || { echo "python whisper missing (GW_VENV=$GW_VENV)" >&2; exit 1; }
-
-# --- data ----------------------------------------------------------------------------------
-mkdir -p "$OUT/data/whisper" "$OUT/conf" "$OUT/gw/storage/log"
-"$PY" "$HERE/render_data.py" "$OUT/data/whisper" "$SERVERS" "$METRICS"
-cat >"$OUT/conf/storage-schemas.conf" <<EOF
-[all]
-pattern = .*
-retentions = 10s:1d
-EOF
-: >"$OUT/conf/lonsdaleite.toml"
+# --- graphite-web 1.1.10 and the data -----------------------------------------------------
+[[ $ONLY != lonsdaleite ]] && render_gw_venv
+render_data "$SERVERS" "$METRICS" | tee -a "$RUN_DIR/machine.txt"
+[[ $ONLY != lonsdaleite ]] && run_record_note "peer: $(render_versions), gunicorn -w $GW_WORKERS"
 
 BASES=()
 if [[ $ONLY != graphite-web ]]; then
-  (cd "$REPO" && cargo build --release --quiet -p lonsdaleite -p loadgen)
-  "$TARGET/release/lonsdaleite" serve --config "$OUT/conf/lonsdaleite.toml" --shards 1 \
-    --data-dir "$OUT/data" --statsd-addr 127.0.0.1:0 --admin-addr 127.0.0.1:0 \
-    --carbon-addr 127.0.0.1:0 --pickle-addr off --http-addr 127.0.0.1:0 \
-    >"$OUT/ls.stdout" 2>"$OUT/ls.stderr" &
-  PIDS+=($!)
-  for _ in $(seq 300); do grep -qs '^listening http tcp ' "$OUT/ls.stdout" && break; sleep 0.1; done
-  HTTP=$(sed -n 's/^listening http tcp //p' "$OUT/ls.stdout")
-  [[ -n $HTTP ]] || { echo "lonsdaleite did not start:" >&2; cat "$OUT/ls.stderr" >&2; exit 1; }
-  CARBON=$(sed -n 's/^listening carbon tcp //p' "$OUT/ls.stdout")
-  ADMIN=$(sed -n 's/^listening admin tcp //p' "$OUT/ls.stdout")
-  "$TARGET/release/loadgen" --target "$CARBON" --protocol carbon-tcp --names "$INGEST_NAMES" \
-    --prefix ingest. --rate "$INGEST_RATE" --duration 3600s -q >"$OUT/loadgen.txt" 2>&1 &
-  PIDS+=($!)
+  (cd "$REPO" && CARGO_TARGET_DIR=$TARGET cargo build --release --quiet -p lonsdaleite -p loadgen)
+  render_start_lonsdaleite
+  render_start_ingest "$INGEST_RATE" "$INGEST_NAMES"
 fi
 if [[ $ONLY != lonsdaleite ]]; then
-  cat >"$OUT/gw/gwbench_settings.py" <<EOF
-SECRET_KEY = "render-bench"
-STORAGE_DIR = "$OUT/gw/storage"
-LOG_DIR = "$OUT/gw/storage/log"
-WHISPER_DIR = "$OUT/data/whisper"
-CARBONLINK_HOSTS = []
-REPLICATION_FACTOR = 0
-EOF
-  export PYTHONPATH="$OUT/gw" GRAPHITE_SETTINGS_MODULE=gwbench_settings DJANGO_SETTINGS_MODULE=graphite.settings
-  (cd "$OUT/gw" && "$GW_VENV/bin/python" -m django migrate --noinput >"$OUT/gw/migrate.out" 2>&1)
-  (cd "$OUT/gw" && exec "$GW_VENV/bin/python" -m gunicorn -w "$GW_WORKERS" -b 127.0.0.1:0 \
-    graphite.wsgi:application >"$OUT/gw/gunicorn.out" 2>&1) &
-  PIDS+=($!)
-  for _ in $(seq 300); do grep -qs 'Listening at' "$OUT/gw/gunicorn.out" && break; sleep 0.1; done
-  GW=$(sed -n 's/.*Listening at: http:\/\/\([^ ]*\) .*/\1/p' "$OUT/gw/gunicorn.out")
-  [[ -n $GW ]] || { echo "graphite-web did not start:" >&2; cat "$OUT/gw/gunicorn.out" >&2; exit 1; }
+  render_start_graphite_web "$GW_WORKERS"
   BASES+=("graphite-web=http://$GW,$N_GW")
 fi
 [[ $ONLY != graphite-web ]] && BASES+=("lonsdaleite=http://$HTTP,$N_LS")
@@ -126,7 +101,7 @@ echo "start $(date -u +'%F %T') UTC, load average $(cut -d' ' -f1-3 /proc/loadav
   "single=/render?target=bench.srv000.m000&from=-1h&format=json" \
   "sum6h=/render?target=sumSeries(bench.*.*)&from=-6h&format=json" \
   "sum24h=/render?target=sumSeries(bench.*.*)&from=-24h&format=json" \
-  "find=/metrics/find?query=bench.*.*" | tee "$OUT/results.jsonl"
+  "find=/metrics/find?query=bench.*.*" | tee "$RUN_DIR/results.jsonl"
 echo "end $(date -u +'%F %T') UTC, load average $(cut -d' ' -f1-3 /proc/loadavg)"
 if [[ $ONLY != graphite-web ]]; then
   stat() {
@@ -140,4 +115,5 @@ if [[ $ONLY != graphite-web ]]; then
 fi
 echo "machine: $(lscpu | sed -n 's/^Model name: *//p') x $(nproc), $(uname -r), $(findmnt -n -o FSTYPE --target "$OUT")"
 echo
-/usr/bin/python3 "$HERE/render_client.py" table "$OUT/results.jsonl"
+/usr/bin/python3 "$HERE/render_client.py" table "$RUN_DIR/results.jsonl" | tee "$RUN_DIR/table.md"
+echo "raw output: $RUN_DIR"
