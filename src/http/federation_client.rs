@@ -5,8 +5,10 @@
 //! data) and `format=<its format, default msgpack>`, the answer read as msgpack when its
 //! content type says so and as a pickle otherwise (as graphite-web reads it); a find,
 //! index.json and autocompletion answer must come within `cluster.find_timeout` (3 s), a
-//! render attempt within `cluster.fetch_timeout` (6 s), tried `cluster.fetch_attempts` (2)
-//! times, and never past the request's own deadline (less a tenth of `http.timeout`, at
+//! render within `cluster.fetch_timeout` (6 s) from the moment it is sent, all of its
+//! `cluster.fetch_attempts` (2) tries included (graphite-web waits `FETCH_TIMEOUT` for
+//! its fetch jobs as a whole: a retry helps after a quick failure, a member that never
+//! answers costs one timeout), and never past the request's own deadline (less a tenth of `http.timeout`, at
 //! most 1 s, to answer with what came). A member that fails (no connection, a timeout, a
 //! status other than 200, an answer that is not msgpack of the expected shape) is counted
 //! and left out for `cluster.retry_delay` (60 s); the answer is then partial, never an
@@ -195,8 +197,8 @@ impl Cluster {
     /// Each request is a task on the query thread's runtime; this thread waits for their
     /// answers and decodes each as it comes, while the others are still on their way.
     /// A request or a decoding that fails is tried again up to `attempts` times in all,
-    /// while the deadline allows. The answers in member order (`None` for a member left
-    /// out or failed).
+    /// while `timeout` (counted from now, for all tries together) and the deadline allow.
+    /// The answers in member order (`None` for a member left out or failed).
     fn each<T: Default>(
         &self,
         path: &str,
@@ -211,6 +213,7 @@ impl Cluster {
         let mut queries: Vec<Option<String>> = vec![None; self.members.len()];
         let mut tries = vec![0u32; self.members.len()];
         let mut waiting = 0usize;
+        let until = Instant::now() + timeout;
         for (i, m) in self.members.iter().enumerate() {
             let left_out = lock(&m.last_failure).is_some_and(|t| t.elapsed() < self.retry_delay);
             if left_out {
@@ -221,7 +224,7 @@ impl Cluster {
                 out[i] = Some(T::default());
                 continue;
             };
-            self.send(i, &m.member, path, &query, timeout, deadline, &tx);
+            self.send(i, &m.member, path, &query, until, deadline, &tx);
             queries[i] = Some(query);
             tries[i] = 1;
             waiting += 1;
@@ -237,11 +240,11 @@ impl Cluster {
                     out[i] = Some(v);
                     waiting -= 1;
                 }
-                Err(e) if tries[i] < attempts && Instant::now() < deadline => {
+                Err(e) if tries[i] < attempts && Instant::now() < until.min(deadline) => {
                     tracing::info!(member = %m.member, error = %e, attempt = tries[i], "cluster request failed: trying again");
                     tries[i] += 1;
                     let query = queries[i].as_deref().unwrap_or_default();
-                    self.send(i, &m.member, path, query, timeout, deadline, &tx);
+                    self.send(i, &m.member, path, query, until, deadline, &tx);
                 }
                 Err(e) => {
                     m.failures.fetch_add(1, Ordering::Relaxed);
@@ -264,7 +267,8 @@ impl Cluster {
     }
 
     /// Sends one request to member `i` (`m`) as a task on the query thread's runtime,
-    /// within `timeout` and `deadline`; its answer or error comes back on `done`.
+    /// ending at `until` or at `deadline` (less the margin), whichever comes first; its
+    /// answer or error comes back on `done`.
     #[expect(clippy::too_many_arguments, reason = "one request's parts")]
     fn send(
         &self,
@@ -272,12 +276,12 @@ impl Cluster {
         m: &Member,
         path: &str,
         query: &str,
-        timeout: Duration,
+        until: Instant,
         deadline: Instant,
         done: &Done,
     ) {
         let deadline = deadline.checked_sub(self.margin).unwrap_or(deadline);
-        let end = deadline.min(Instant::now() + timeout);
+        let end = deadline.min(until);
         let uri = format!("http://{}{}{path}", m.authority, m.prefix);
         let request = if query.len() > MAX_GET {
             Request::post(uri)
