@@ -61,7 +61,8 @@ cleanup() {
     for _ in $(seq 100); do kill -0 "$p" 2>/dev/null || break; sleep 0.1; done
     kill -9 "$p" 2>/dev/null || true
   done
-  wait 2>/dev/null || true
+  # (a bare `wait` would also wait for the tee of this script's own output)
+  for p in "${PIDS[@]}"; do wait "$p" 2>/dev/null || true; done
   cp "$OUT/ls.stderr" "$RUN_DIR/lonsdaleite.stderr" 2>/dev/null || true
   cp "$OUT/gw/gunicorn.out" "$RUN_DIR/gunicorn.out" 2>/dev/null || true
   if [[ -z ${KEEP:-} ]]; then rm -rf "$OUT"; else echo "kept $OUT"; fi
