@@ -8,7 +8,7 @@
 #                          with untracked files outside bench/e2e/runs/ is refused: run the
 #                          script from a clean worktree instead
 #                            git worktree add --detach /tmp/bench-wt HEAD
-#                            RUNS_ROOT=$PWD/bench/e2e/runs /tmp/bench-wt/bench/e2e/<script>
+#                            RUNS_ROOT=$PWD/bench/e2e/runs /tmp/bench-wt/bench/<script>
 #                          ALLOW_DIRTY=1 runs anyway and labels machine.txt, the summary and
 #                          the directory name (…-DIRTY) so the figures cannot pass for a result.
 #   run_record_note TEXT   appends a line to machine.txt (and prints it).
@@ -28,7 +28,7 @@ run_record_init() {
         head -20 <<<"$dirty" | sed 's/^/  /'
         echo "run it from a clean worktree instead:"
         echo "  git -C $REPO worktree add --detach /tmp/bench-wt HEAD"
-        echo "  RUNS_ROOT=$REPO/bench/e2e/runs /tmp/bench-wt/bench/e2e/$(basename "$0") …"
+        echo "  RUNS_ROOT=$REPO/bench/e2e/runs /tmp/bench-wt/$(realpath --relative-to="$REPO" "$0") …"
         echo "or set ALLOW_DIRTY=1 for a smoke run (labelled DIRTY, not a result)"
       } >&2
       exit 2
