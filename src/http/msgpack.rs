@@ -197,6 +197,17 @@ pub fn find_msgpack(nodes: &[FindNode]) -> Vec<u8> {
 mod tests {
     use super::*;
 
+    /// `consolidateBy(x, 'avg')` is sent as graphite-web sends it: `consolidationFunc`
+    /// holds the word as written.
+    #[test]
+    fn consolidation_func_is_the_word_written() {
+        let mut a = Series::new("a", 0, 10, 10, vec![Some(1.0)]);
+        a.consolidation = crate::query::json::Consolidation::from_name("avg").unwrap();
+        let body = render_msgpack_within(&[a], usize::MAX).unwrap();
+        let tail = b"\xb1consolidationFunc\xa3avg\xacxFilesFactor";
+        assert!(body.windows(tail.len()).any(|w| w == tail), "{body:x?}");
+    }
+
     /// The bytes Python's `msgpack.dumps(x, use_bin_type=True)` gives for the same values
     /// (written out by hand from the msgpack spec and checked with Python 3.11, msgpack 1.0).
     #[test]

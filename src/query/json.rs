@@ -34,6 +34,9 @@ pub struct TooLarge;
 pub enum Consolidation {
     #[default]
     Average,
+    /// `avg`: the same as `Average`, named as the caller wrote it (graphite keeps
+    /// `consolidateBy`'s word in `consolidationFunc`).
+    Avg,
     /// `None` counts as 0 in the average.
     AvgZero,
     Sum,
@@ -44,10 +47,11 @@ pub enum Consolidation {
 }
 
 impl Consolidation {
-    /// graphite's names (`avg` is an alias of `average`).
+    /// graphite's names (`avg` consolidates as `average` does).
     pub fn from_name(name: &str) -> Option<Self> {
         Some(match name {
-            "average" | "avg" => Self::Average,
+            "average" => Self::Average,
+            "avg" => Self::Avg,
             "avg_zero" => Self::AvgZero,
             "sum" => Self::Sum,
             "min" => Self::Min,
@@ -62,6 +66,7 @@ impl Consolidation {
     pub fn name(self) -> &'static str {
         match self {
             Self::Average => "average",
+            Self::Avg => "avg",
             Self::AvgZero => "avg_zero",
             Self::Sum => "sum",
             Self::Min => "min",
@@ -88,7 +93,7 @@ impl Consolidation {
         };
         match self {
             Self::Sum => (sum(), None),
-            Self::Average | Self::AvgZero => (sum() / usable.len() as f64, None),
+            Self::Average | Self::Avg | Self::AvgZero => (sum() / usable.len() as f64, None),
             Self::Max => pick(|v, m| v > m),
             Self::Min => pick(|v, m| v < m),
             Self::First => (usable[0], Some(0)),
@@ -547,6 +552,24 @@ pub fn write_py_json_string(out: &mut String, s: &str, ensure_ascii: bool) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn avg_is_named_as_written_and_averages() {
+        let avg = Consolidation::from_name("avg").unwrap();
+        assert_eq!(avg.name(), "avg");
+        assert_eq!(
+            Consolidation::from_name("average").unwrap().name(),
+            "average"
+        );
+        let values = [Some(1.0), Some(2.0), None, Some(6.0), Some(-1.0), None];
+        for vpp in 1..=4 {
+            assert_eq!(
+                consolidate_marked(&values, None, vpp, avg, 0.0),
+                consolidate_marked(&values, None, vpp, Consolidation::Average, 0.0),
+                "{vpp}"
+            );
+        }
+    }
 
     #[test]
     fn json_string_escapes_like_ensure_ascii() {

@@ -146,8 +146,8 @@ pub fn constant_line(ctx: &Context<'_>, value: f64, text: &str) -> Series {
     s
 }
 
-/// graphite's `consolidateBy`: the name and tag keep the word as the caller wrote it
-/// (`consolidateBy(x,"avg")`), though `avg` consolidates as `average`.
+/// graphite's `consolidateBy`: the name, the tag and `consolidationFunc` keep the word as
+/// the caller wrote it (`consolidateBy(x,"avg")`), though `avg` consolidates as `average`.
 fn consolidate_by(mut list: Vec<Series>, func: &str) -> Vec<Series> {
     let c = Consolidation::from_name(func).unwrap_or_default();
     for s in &mut list {
