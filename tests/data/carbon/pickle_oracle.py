@@ -124,6 +124,13 @@ def cases():
 
 
 def judge_stream():
+    # A mutated length (BYTEARRAY8, BINBYTES8, FRAME, ...) makes the C unpickler allocate
+    # that many bytes before it finds the message shorter: capped here, the allocation
+    # fails with MemoryError, which judge() reports as "ERROR", the answer the truncated
+    # read would give with unbounded memory (a run without the cap took 24 GB).
+    import resource
+    cap = 2 << 30
+    resource.setrlimit(resource.RLIMIT_AS, (cap, cap))
     data = sys.stdin.buffer.read()
     out = sys.stdout.buffer
     i = 0
