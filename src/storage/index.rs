@@ -189,57 +189,114 @@ pub fn scan(whisper_dir: &Path) -> (NameIndex, ScanReport) {
     let started = Instant::now();
     let mut index = NameIndex::new();
     let mut report = ScanReport::default();
+    let counts = walk_tree(whisper_dir, |entry| match entry {
+        TreeEntry::Tagged(dir) => report.tagged += count_files(dir),
+        TreeEntry::File(f) => {
+            if remove_stale_temp(f.path, f.file_name) {
+                report.temp_removed += 1;
+            } else if let Some(name) = f.series {
+                index.insert(name);
+                report.series += 1;
+            }
+        }
+    });
+    report.directories = counts.directories;
+    report.skipped = counts.skipped;
+    report.elapsed = started.elapsed();
+    (index, report)
+}
+
+/// What [`walk_tree`] hands its visitor.
+pub enum TreeEntry<'a> {
+    /// The top-level `_tagged/` directory (its file names are hashes, not series names).
+    Tagged(&'a Path),
+    /// Anything that is not a directory.
+    File(TreeFile<'a>),
+}
+
+/// An entry of a whisper tree that is not a directory.
+pub struct TreeFile<'a> {
+    pub path: &'a Path,
+    pub file_name: &'a str,
+    pub file_type: std::fs::FileType,
+    /// The series it holds (`a.b.c` for `a/b/c.wsp`); `None` for a name not ending in
+    /// `.wsp`, and for hidden or temporary files (`.name…`).
+    pub series: Option<&'a str>,
+}
+
+/// What [`walk_tree`] counted.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct TreeCounts {
+    /// Directories read.
+    pub directories: usize,
+    /// Entries that could not be read or whose names are not UTF-8.
+    pub skipped: usize,
+}
+
+/// Walks the carbon layout under `whisper_dir` (a missing directory holds nothing), naming
+/// each file's series as graphite-web reads it back; the one reading of the tree that the
+/// start-up scan and `cluster rebalance` share. Does nothing to the files itself.
+pub fn walk_tree(whisper_dir: &Path, mut visit: impl FnMut(TreeEntry<'_>)) -> TreeCounts {
+    let mut counts = TreeCounts::default();
     let mut stack: Vec<(PathBuf, String)> = vec![(whisper_dir.to_path_buf(), String::new())];
+    let mut name = String::new();
     while let Some((dir, prefix)) = stack.pop() {
         let Ok(entries) = std::fs::read_dir(&dir) else {
             if dir != whisper_dir {
-                report.skipped += 1;
+                counts.skipped += 1;
             }
             continue;
         };
-        report.directories += 1;
+        counts.directories += 1;
         for entry in entries {
             let Ok(entry) = entry else {
-                report.skipped += 1;
+                counts.skipped += 1;
                 continue;
             };
             let Ok(file_type) = entry.file_type() else {
-                report.skipped += 1;
+                counts.skipped += 1;
                 continue;
             };
             let file_name = entry.file_name();
             let Some(node) = file_name.to_str() else {
-                report.skipped += 1;
+                counts.skipped += 1;
                 continue;
             };
+            let path = entry.path();
             if file_type.is_dir() {
                 if prefix.is_empty() && node == "_tagged" {
-                    report.tagged += count_files(&entry.path());
+                    visit(TreeEntry::Tagged(&path));
                     continue;
                 }
-                let name = if prefix.is_empty() {
+                let child = if prefix.is_empty() {
                     node.to_owned()
                 } else {
                     format!("{prefix}.{node}")
                 };
-                stack.push((entry.path(), name));
-            } else if remove_stale_temp(&entry.path(), node) {
-                report.temp_removed += 1;
-            } else if let Some(leaf) = node.strip_suffix(".wsp") {
-                if leaf.is_empty() || leaf.starts_with('.') {
-                    continue; // a temporary or hidden file
-                }
-                if prefix.is_empty() {
-                    index.insert(leaf);
-                } else {
-                    index.insert(&format!("{prefix}.{leaf}"));
-                }
-                report.series += 1;
+                stack.push((path, child));
+                continue;
             }
+            let series = node
+                .strip_suffix(".wsp")
+                .filter(|leaf| !leaf.is_empty() && !leaf.starts_with('.'))
+                .map(|leaf| {
+                    name.clear();
+                    if !prefix.is_empty() {
+                        name.push_str(&prefix);
+                        name.push('.');
+                    }
+                    name.push_str(leaf);
+                    name.as_str()
+                });
+            visit(TreeEntry::File(TreeFile {
+                path: &path,
+                file_name: node,
+                file_type,
+                series,
+            }));
         }
     }
-    report.elapsed = started.elapsed();
-    (index, report)
+    counts
 }
 
 /// `.wsp` files anywhere under `dir`.

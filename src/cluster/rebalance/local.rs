@@ -1,7 +1,7 @@
 //! The local series: every `a/b/c.wsp` under `<data-dir>/whisper`, named `a.b.c`.
 //!
-//! The same reading of the tree as the server's start-up scan
-//! ([`crate::storage::index::scan`]), without its side effect: this walk removes nothing
+//! The same reading of the tree as the server's start-up scan (both go through
+//! [`crate::storage::index::walk_tree`]), without the scan's side effect: this walk removes nothing
 //! (the scan deletes temporary files of crashed creates, which, with a server running
 //! next to rebalance, could be that server's create in progress). Temporary and hidden
 //! files (`.name…`) are passed over, files under `_tagged/` are counted and not named
@@ -9,6 +9,8 @@
 //! UTF-8 are counted as skipped.
 
 use std::path::{Path, PathBuf};
+
+use crate::storage::index::{walk_tree, TreeEntry};
 
 /// One local series file.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -31,58 +33,18 @@ pub struct Walk {
 /// Walks `whisper_dir` (a missing directory holds nothing).
 pub fn walk(whisper_dir: &Path) -> Walk {
     let mut out = Walk::default();
-    let mut stack: Vec<(PathBuf, String)> = vec![(whisper_dir.to_path_buf(), String::new())];
-    while let Some((dir, prefix)) = stack.pop() {
-        let Ok(entries) = std::fs::read_dir(&dir) else {
-            if dir != whisper_dir {
-                out.skipped += 1;
-            }
-            continue;
-        };
-        for entry in entries {
-            let Ok(entry) = entry else {
-                out.skipped += 1;
-                continue;
-            };
-            let Ok(file_type) = entry.file_type() else {
-                out.skipped += 1;
-                continue;
-            };
-            let file_name = entry.file_name();
-            let Some(node) = file_name.to_str() else {
-                out.skipped += 1;
-                continue;
-            };
-            if file_type.is_dir() {
-                if prefix.is_empty() && node == "_tagged" {
-                    out.tagged += count_wsp(&entry.path());
-                    continue;
-                }
-                let name = if prefix.is_empty() {
-                    node.to_owned()
-                } else {
-                    format!("{prefix}.{node}")
-                };
-                stack.push((entry.path(), name));
-            } else if file_type.is_file() {
-                let Some(leaf) = node.strip_suffix(".wsp") else {
-                    continue;
-                };
-                if leaf.is_empty() || leaf.starts_with('.') {
-                    continue;
-                }
-                let name = if prefix.is_empty() {
-                    leaf.to_owned()
-                } else {
-                    format!("{prefix}.{leaf}")
-                };
+    let counts = walk_tree(whisper_dir, |entry| match entry {
+        TreeEntry::Tagged(dir) => out.tagged += count_wsp(dir),
+        TreeEntry::File(f) => {
+            if let (true, Some(name)) = (f.file_type.is_file(), f.series) {
                 out.series.push(Series {
-                    name,
-                    path: entry.path(),
+                    name: name.to_owned(),
+                    path: f.path.to_path_buf(),
                 });
             }
         }
-    }
+    });
+    out.skipped = counts.skipped;
     out.series.sort_by(|a, b| a.name.cmp(&b.name));
     out
 }
