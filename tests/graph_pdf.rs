@@ -3,6 +3,8 @@
 //! the same drawing, pixel by pixel: the two may differ only where anti-aliasing and text
 //! rasterising do (edges of lines and glyphs), a few percent of the pixels.
 
+mod common;
+
 use std::process::Command;
 
 use lonsdaleite::graph::{render, render_pie, Format};
@@ -10,20 +12,6 @@ use lonsdaleite::query::series::Series;
 use lonsdaleite::query::time::TimeZone;
 
 const START: i64 = 1_735_689_600; // 2025-01-01T00:00:00Z
-
-fn decode(bytes: &[u8]) -> (u32, u32, Vec<u8>) {
-    let decoder = png::Decoder::new(std::io::Cursor::new(bytes));
-    let mut reader = decoder.read_info().expect("png header");
-    let mut buf = vec![0; reader.output_buffer_size()];
-    let info = reader.next_frame(&mut buf).expect("png frame");
-    buf.truncate(info.buffer_size());
-    let channels = info.color_type.samples();
-    let rgb = buf
-        .chunks(channels)
-        .flat_map(|p| [p[0], p[1], p[2]])
-        .collect();
-    (info.width, info.height, rgb)
-}
 
 /// The PDF drawn by `pdftoppm` at 72 dpi (a point a pixel) as RGB. Lines thinner than a
 /// pixel (the grid's 0.4) are drawn with their width as coverage (`-thinlinemode shape`),
@@ -40,7 +28,7 @@ fn rasterise(pdf: &[u8]) -> (u32, u32, Vec<u8>) {
         .status()
         .expect("pdftoppm not found: install Debian's poppler-utils (tests/run-all does)");
     assert!(status.success(), "pdftoppm failed on our PDF");
-    decode(&std::fs::read(out.with_extension("png")).expect("pdftoppm output"))
+    common::decode_png(&std::fs::read(out.with_extension("png")).expect("pdftoppm output"))
 }
 
 /// `pdfinfo`'s description of a PDF.
@@ -111,7 +99,7 @@ fn check(name: &str, pdf: &[u8], png: &[u8], most: f64) {
         info.contains("\nPages:           1\n"),
         "{name}: one page\n{info}"
     );
-    let (w, h, ours) = decode(png);
+    let (w, h, ours) = common::decode_png(png);
     let (pw, ph, theirs) = rasterise(pdf);
     assert_eq!(
         (pw, ph),

@@ -5,6 +5,8 @@
 //! them, within the tolerances the line graphs are held to (`tests/graph_graphite.rs`).
 //! Then the PNG and SVG of a pie are checked for the slices' colours where they are drawn.
 
+mod common;
+
 use lonsdaleite::graph::color::Rgba;
 use lonsdaleite::graph::draw::{Drawing, Op, Part, Rotation};
 use lonsdaleite::graph::params::{Options, PieOptions};
@@ -227,20 +229,6 @@ fn layout_matches_graphite_web() {
     );
 }
 
-fn decode(bytes: &[u8]) -> (u32, u32, Vec<u8>) {
-    let decoder = png::Decoder::new(std::io::Cursor::new(bytes));
-    let mut reader = decoder.read_info().expect("png header");
-    let mut buf = vec![0; reader.output_buffer_size()];
-    let info = reader.next_frame(&mut buf).expect("png frame");
-    buf.truncate(info.buffer_size());
-    let channels = info.color_type.samples();
-    let rgb = buf
-        .chunks(channels)
-        .flat_map(|p| [p[0], p[1], p[2]])
-        .collect();
-    (info.width, info.height, rgb)
-}
-
 fn params(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
     pairs
         .iter()
@@ -259,7 +247,7 @@ fn png_slices_in_their_colours() {
     ];
     let img = render_pie(&data, &params(&[("valueLabels", "none")]), Format::Png).expect("png");
     assert_eq!(img.content_type, "image/png");
-    let (w, h, rgb) = decode(&img.bytes);
+    let (w, h, rgb) = common::decode_png(&img.bytes);
     assert_eq!((w, h), (330, 250));
     // graphite's layout for this case: centre (170, 116), radius 100.7.
     let at = |x: u32, y: u32| {

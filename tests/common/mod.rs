@@ -468,3 +468,18 @@ pub fn percent_encode(s: &str) -> String {
         })
         .collect()
 }
+
+/// A PNG's width, height and RGB bytes (alpha, if any, dropped).
+pub fn decode_png(bytes: &[u8]) -> (u32, u32, Vec<u8>) {
+    let decoder = png::Decoder::new(std::io::Cursor::new(bytes));
+    let mut reader = decoder.read_info().expect("png header");
+    let mut buf = vec![0; reader.output_buffer_size()];
+    let info = reader.next_frame(&mut buf).expect("png frame");
+    buf.truncate(info.buffer_size());
+    let channels = info.color_type.samples();
+    let rgb = buf
+        .chunks(channels)
+        .flat_map(|p| [p[0], p[1], p[2]])
+        .collect();
+    (info.width, info.height, rgb)
+}
